@@ -1,0 +1,12 @@
+// Package ingest pulls RTSP video from cameras and fans it out to readers.
+//
+// The media graph has four names: a Source supervises one camera connection
+// (connect, read, reconnect with backoff); a stream fans the camera's access
+// units out to readers and keeps the latest keyframe group so that a new
+// reader starts with a decodable picture at once; a Reader owns a bounded
+// queue and, when it cannot keep up, drops to the next keyframe and counts
+// what it dropped. A Manager owns every camera and is the package's entry
+// point.
+//
+// ingest imports no other Skywatch package.
+package ingest

@@ -1,0 +1,43 @@
+package ingest
+
+import (
+	"time"
+
+	"github.com/pion/rtp"
+)
+
+// Unit is what a stream hands its readers: one video access unit (every RTP
+// packet of one picture, up to and including the marker) or one audio packet.
+//
+// Units and their packets are shared by every reader of a stream: they are
+// read-only. A reader that must change a header copies the header first.
+type Unit struct {
+	// Track is the index of the unit's track in the reader's Tracks().
+	Track int
+
+	// Packets are the RTP packets exactly as the camera sent them, except
+	// that a keyframe unit whose camera left the parameter sets out of band
+	// is preceded by packets carrying them (so that every keyframe unit is
+	// decodable on its own).
+	Packets []*rtp.Packet
+
+	// Keyframe is true for a video unit that starts a decodable group
+	// (H.264 IDR with SPS and PPS, H.265 IRAP with VPS, SPS and PPS).
+	Keyframe bool
+
+	// Epoch counts camera sessions. RTP timestamps and sequence numbers are
+	// continuous only within one epoch; a reconnect starts a new epoch, and a
+	// reader that must keep its own output continuous re-bases its offsets.
+	Epoch uint64
+
+	// Received is when the last packet of the unit arrived from the camera.
+	Received time.Time
+}
+
+// Timestamp is the RTP timestamp of the unit.
+func (u *Unit) Timestamp() uint32 {
+	if len(u.Packets) == 0 {
+		return 0
+	}
+	return u.Packets[0].Timestamp
+}
