@@ -1,0 +1,303 @@
+package ingest
+
+import (
+	"context"
+	"log/slog"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v4"
+	"github.com/bluenviron/gortsplib/v4/pkg/base"
+)
+
+// maxBackoff caps the delay between reconnects.
+const maxBackoff = 30 * time.Second
+
+// source supervises one camera: it runs sessions (connect, describe, setup,
+// play, read) one after the other with backoff, feeds the camera's stream,
+// and keeps the camera's state. On-demand cameras run while they have users
+// (readers, or AddReader calls waiting) and for the linger after.
+//
+// Each run is one goroutine, started by start and stopped by cancelling it;
+// the rest is a small locked API.
+type source struct {
+	cfg       CameraConfig
+	mcfg      *Config
+	logger    *slog.Logger
+	wg        *sync.WaitGroup // the manager's
+	stream    *stream
+	url       *base.URL // with credentials: only ever handed to gortsplib
+	transport *gortsplib.Transport
+
+	bytes      atomic.Uint64
+	packets    atomic.Uint64
+	videoUnits atomic.Uint64
+	lost       atomic.Uint64
+	decodeErrs atomic.Uint64
+
+	// unsupported remembers codecs already logged as skipped. Runs are
+	// sequential (each waits for the previous one), so it needs no lock.
+	unsupported map[string]bool
+
+	mu          sync.Mutex
+	closed      bool
+	run         *sourceRun // nil when not pulling
+	prevDone    chan struct{}
+	users       int
+	lingerTimer *time.Timer
+	lingerGen   uint64
+	status      Status
+	since       time.Time
+	lastErr     string
+	reconnects  uint64
+	bitrateKbps float64
+	frameRate   float64
+	changed     chan struct{} // closed and replaced on every change
+}
+
+// sourceRun is one supervising goroutine.
+type sourceRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newSource(cfg CameraConfig, mcfg *Config, logger *slog.Logger, wg *sync.WaitGroup) *source {
+	s := &source{
+		cfg:         cfg,
+		mcfg:        mcfg,
+		logger:      logger.With("camera", cfg.ID),
+		wg:          wg,
+		unsupported: map[string]bool{},
+		status:      StatusOffline,
+		since:       time.Now(),
+		changed:     make(chan struct{}),
+	}
+	s.stream = newStream(mcfg.QueueSize, s.logger, s.notify)
+	// Validate checked the URL.
+	u, _ := url.Parse(cfg.URL)
+	if cfg.Username != "" {
+		u.User = url.UserPassword(cfg.Username, cfg.Password)
+	}
+	s.url = (*base.URL)(u)
+	switch cfg.Transport {
+	case TransportUDP:
+		t := gortsplib.TransportUDP
+		s.transport = &t
+	case TransportTCP:
+		t := gortsplib.TransportTCP
+		s.transport = &t
+	default:
+		// nil: gortsplib tries UDP and switches to TCP when the camera
+		// refuses UDP or no UDP packet arrives within 3 s.
+	}
+	return s
+}
+
+func (s *source) onDemand() bool { return s.cfg.Mode != ModeAlways }
+
+// start begins pulling, unless already pulling or closed.
+func (s *source) start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.startLocked()
+}
+
+func (s *source) startLocked() {
+	if s.closed || s.run != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	run := &sourceRun{cancel: cancel, done: make(chan struct{})}
+	prev := s.prevDone
+	s.run = run
+	s.setStatusLocked(StatusConnecting)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(run.done)
+		if prev != nil {
+			// The previous run may still be closing its session: never
+			// hold two sessions to one camera.
+			<-prev
+		}
+		s.supervise(ctx, run)
+	}()
+}
+
+// stopLocked cancels the current run; the camera goes offline at once.
+func (s *source) stopLocked() {
+	if s.run == nil {
+		return
+	}
+	s.run.cancel()
+	s.prevDone = s.run.done
+	s.run = nil
+	s.setStatusLocked(StatusOffline)
+}
+
+// acquire registers a user (an AddReader call, then its reader) and starts an
+// on-demand camera.
+func (s *source) acquire() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrManagerClosed
+	}
+	s.users++
+	s.stopLingerLocked()
+	if s.onDemand() {
+		s.startLocked()
+	}
+	return nil
+}
+
+// release unregisters a user. The last one leaving an on-demand camera
+// starts the linger timer.
+func (s *source) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.users--
+	if s.users > 0 || s.closed || !s.onDemand() || s.run == nil {
+		return
+	}
+	s.stopLingerLocked()
+	gen := s.lingerGen
+	s.lingerTimer = time.AfterFunc(s.mcfg.Linger, func() { s.lingerExpired(gen) })
+}
+
+func (s *source) stopLingerLocked() {
+	s.lingerGen++
+	if s.lingerTimer != nil {
+		s.lingerTimer.Stop()
+		s.lingerTimer = nil
+	}
+}
+
+func (s *source) lingerExpired(gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.lingerGen || s.users > 0 || s.closed || s.run == nil {
+		return
+	}
+	s.lingerTimer = nil
+	s.logger.Info("no readers, stopping camera")
+	s.stopLocked()
+}
+
+// close stops the camera for good and closes its readers. The caller waits
+// for the run through the manager's WaitGroup.
+func (s *source) close() {
+	s.mu.Lock()
+	s.closed = true
+	s.stopLingerLocked()
+	s.stopLocked()
+	s.notifyLocked()
+	s.mu.Unlock()
+	s.stream.close()
+}
+
+// supervise runs sessions until ctx ends, waiting with backoff between them.
+func (s *source) supervise(ctx context.Context, run *sourceRun) {
+	backoff := s.mcfg.minBackoff
+	for {
+		s.setStatus(run, StatusConnecting, nil)
+		delivered, err := s.runSession(ctx, run)
+		if ctx.Err() != nil {
+			return
+		}
+		if delivered {
+			backoff = s.mcfg.minBackoff
+		}
+		msg := s.describeError(err)
+		s.logger.Warn("camera session ended", "error", msg, "retry_in", backoff)
+		s.setStatus(run, StatusRetrying, &msg)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, maxBackoff)
+		s.mu.Lock()
+		if s.run == run {
+			s.reconnects++
+		}
+		s.mu.Unlock()
+	}
+}
+
+// setStatus changes the status (and the last error, when lastErr is not
+// nil) on behalf of run; a run that has been stopped changes nothing.
+func (s *source) setStatus(run *sourceRun, st Status, lastErr *string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run != run {
+		return
+	}
+	if lastErr != nil {
+		s.lastErr = *lastErr
+	}
+	s.setStatusLocked(st)
+}
+
+func (s *source) setStatusLocked(st Status) {
+	if st != s.status {
+		s.status = st
+		s.since = time.Now()
+	}
+	if st != StatusOnline {
+		s.bitrateKbps, s.frameRate = 0, 0
+	}
+	s.notifyLocked()
+}
+
+func (s *source) setRates(run *sourceRun, kbps, fps float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == run && s.status == StatusOnline {
+		s.bitrateKbps, s.frameRate = kbps, fps
+	}
+}
+
+// notify wakes AddReader calls waiting for this camera.
+func (s *source) notify() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notifyLocked()
+}
+
+func (s *source) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// waitState returns the status and a channel closed at the next change.
+func (s *source) waitState() (st Status, closed bool, changed <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.status, s.closed, s.changed
+}
+
+// state returns a snapshot for the API.
+func (s *source) state() CameraState {
+	s.mu.Lock()
+	st := CameraState{
+		ID:          s.cfg.ID,
+		Name:        s.cfg.Name,
+		Status:      s.status,
+		Since:       s.since,
+		LastError:   s.lastErr,
+		BitrateKbps: s.bitrateKbps,
+		FrameRate:   s.frameRate,
+		Reconnects:  s.reconnects,
+	}
+	s.mu.Unlock()
+	st.Tracks, st.Viewers = s.stream.snapshot()
+	st.Dropped = s.stream.dropped.Load()
+	st.BytesReceived = s.bytes.Load()
+	st.PacketsReceived = s.packets.Load()
+	return st
+}
