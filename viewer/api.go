@@ -1,0 +1,100 @@
+package viewer
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/skywatch/skywatch/ingest"
+)
+
+// cameraJSON is a camera as the API shows it. It is built field by field
+// from ingest's state, so that nothing else (a URL, a credential) can slip
+// into a response.
+type cameraJSON struct {
+	ID          string      `json:"id"`
+	Name        string      `json:"name"`
+	Status      string      `json:"status"`
+	Since       *time.Time  `json:"since,omitempty"`
+	LastError   string      `json:"last_error"`
+	Tracks      []trackJSON `json:"tracks"`
+	BitrateKbps float64     `json:"bitrate_kbps"`
+	FrameRate   float64     `json:"frame_rate"`
+	Viewers     int         `json:"viewers"`
+	Reconnects  uint64      `json:"reconnects"`
+	Dropped     uint64      `json:"dropped"`
+}
+
+type trackJSON struct {
+	Kind      string `json:"kind"`
+	Codec     string `json:"codec"`
+	Width     int    `json:"width,omitempty"`
+	Height    int    `json:"height,omitempty"`
+	ClockRate int    `json:"clock_rate"`
+}
+
+func cameraToJSON(c ingest.CameraState) cameraJSON {
+	j := cameraJSON{
+		ID:          c.ID,
+		Name:        c.Name,
+		Status:      string(c.Status),
+		LastError:   redactURLs(c.LastError),
+		Tracks:      make([]trackJSON, 0, len(c.Tracks)),
+		BitrateKbps: roundTo(c.BitrateKbps, 1),
+		FrameRate:   roundTo(c.FrameRate, 2),
+		Viewers:     c.Viewers,
+		Reconnects:  c.Reconnects,
+		Dropped:     c.Dropped,
+	}
+	if !c.Since.IsZero() {
+		since := c.Since.UTC()
+		j.Since = &since
+	}
+	for _, t := range c.Tracks {
+		j.Tracks = append(j.Tracks, trackJSON{
+			Kind:      string(t.Kind),
+			Codec:     t.Codec,
+			Width:     t.Width,
+			Height:    t.Height,
+			ClockRate: t.ClockRate,
+		})
+	}
+	return j
+}
+
+// roundTo rounds v to the given number of decimals, for readable JSON.
+func roundTo(v float64, decimals int) float64 {
+	p := math.Pow10(decimals)
+	return math.Round(v*p) / p
+}
+
+// handleCameras lists every camera as a JSON array, sorted by id.
+func (s *Server) handleCameras(w http.ResponseWriter, _ *http.Request) {
+	states := s.deps.Cameras.Cameras()
+	list := make([]cameraJSON, 0, len(states))
+	for _, c := range states {
+		list = append(list, cameraToJSON(c))
+	}
+	slices.SortFunc(list, func(a, b cameraJSON) int { return strings.Compare(a.ID, b.ID) })
+	writeJSON(w, http.StatusOK, list)
+}
+
+// handleCamera shows one camera; 404 when unknown.
+func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c, err := s.deps.Cameras.Camera(id)
+	if err != nil {
+		if errors.Is(err, ingest.ErrUnknownCamera) {
+			writeError(w, http.StatusNotFound, fmt.Sprintf("unknown camera %q", id))
+			return
+		}
+		s.logger.Warn("camera state", "camera", id, "err", redactURLs(err.Error()))
+		writeError(w, http.StatusInternalServerError, "could not read the camera's state")
+		return
+	}
+	writeJSON(w, http.StatusOK, cameraToJSON(c))
+}

@@ -1,0 +1,171 @@
+package viewer
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// testTimeout bounds waits in tests; it is a failure bound, not a speed
+// requirement.
+const testTimeout = 20 * time.Second
+
+// startServer starts a viewer server on loopback with OS-chosen ports and
+// closes it when the test ends.
+func startServer(t *testing.T, src CameraSource, ready func() bool) *Server {
+	t.Helper()
+	cfg := Config{HTTPAddress: "127.0.0.1:0", UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0"}
+	s, err := New(cfg, Deps{Cameras: src, Registry: prometheus.NewRegistry(), Ready: ready}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return s
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func baseURL(s *Server) string { return "http://" + s.Addr().String() }
+
+// whepClient is a pion viewer that talks to the server on loopback only.
+type whepClient struct {
+	pc       *webrtc.PeerConnection
+	location string
+	video    chan *rtp.Packet
+	wg       sync.WaitGroup
+}
+
+func loopbackSettings() webrtc.SettingEngine {
+	var se webrtc.SettingEngine
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	return se
+}
+
+// newWHEPClient builds a receive-only peer with pion's default codecs and
+// makes its offer (with candidates, no trickle).
+func newWHEPClient(t *testing.T) (*whepClient, string) {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(loopbackSettings()))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &whepClient{pc: pc, video: make(chan *rtp.Packet, 4096)}
+	t.Cleanup(c.close)
+	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{
+			Direction: webrtc.RTPTransceiverDirectionRecvonly,
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for {
+				p, _, err := track.ReadRTP()
+				if err != nil {
+					return
+				}
+				if track.Kind() == webrtc.RTPCodecTypeVideo {
+					select {
+					case c.video <- p:
+					default: // the test stopped listening
+					}
+				}
+			}
+		}()
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(testTimeout):
+		t.Fatal("client gathering timed out")
+	}
+	return c, pc.LocalDescription().SDP
+}
+
+func (c *whepClient) close() {
+	_ = c.pc.Close()
+	c.wg.Wait()
+}
+
+// post sends the offer; on 201 it applies the answer.
+func (c *whepClient) post(t *testing.T, url, offer string) (*http.Response, string) {
+	t.Helper()
+	resp, body := doRequest(t, http.MethodPost, url, "application/sdp", offer)
+	if resp.StatusCode == http.StatusCreated {
+		c.location = resp.Header.Get("Location")
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+			t.Fatalf("set answer: %v\n%s", err, body)
+		}
+	}
+	return resp, body
+}
+
+func doRequest(t *testing.T, method, url, contentType, body string) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Close = true // no idle connections left behind for goleak
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}

@@ -1,0 +1,264 @@
+package viewer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ErrServerClosed is returned by Start after Close.
+var ErrServerClosed = errors.New("viewer server closed")
+
+// Deps are what the server uses but does not own.
+type Deps struct {
+	// Cameras gives readers of the cameras' streams and their state.
+	// Required.
+	Cameras CameraSource
+	// Registry receives the viewer's metrics and is what /metrics serves.
+	// Nil: a private registry.
+	Registry *prometheus.Registry
+	// Ready reports whether the whole process is ready to serve (/readyz).
+	// Nil: ready once Start has returned.
+	Ready func() bool
+}
+
+// Server serves the operator page, the REST API, WHEP, metrics and health.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	logger  *slog.Logger
+	metrics *metrics
+	handler http.Handler
+
+	mu       sync.Mutex
+	started  bool
+	closed   bool
+	sessions map[string]*session
+	listener net.Listener
+	ice      *iceListeners
+	http     *http.Server
+	cancel   context.CancelFunc // of the requests' base context
+
+	sessionsWG sync.WaitGroup
+	serveDone  chan struct{}
+	closeOnce  sync.Once
+}
+
+// New builds a server; it listens only on Start.
+func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.Cameras == nil {
+		return nil, errors.New("viewer: no camera source")
+	}
+	if deps.Registry == nil {
+		deps.Registry = prometheus.NewRegistry()
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:       cfg.withDefaults(),
+		deps:      deps,
+		logger:    logger,
+		sessions:  make(map[string]*session),
+		serveDone: make(chan struct{}),
+	}
+	m, err := newMetrics(deps.Registry, s.sessionCount)
+	if err != nil {
+		return nil, fmt.Errorf("viewer: %w", err)
+	}
+	s.metrics = m
+	s.handler = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /whep/{camera}", s.handleWHEPOffer)
+	mux.HandleFunc("OPTIONS /whep/{camera}", s.handleWHEPOptions)
+	mux.HandleFunc("DELETE /whep/{camera}/{session}", s.handleWHEPDelete)
+	mux.HandleFunc("GET /api/cameras", s.handleCameras)
+	mux.HandleFunc("GET /api/cameras/{id}", s.handleCamera)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.HandleFunc("GET /readyz", s.handleReadyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /", pageHandler())
+	return s.recoverPanics(mux)
+}
+
+// Start listens on the HTTP and ICE addresses and serves in the
+// background. A failed Start closes what it opened.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	if s.started {
+		return errors.New("viewer: already started")
+	}
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddress)
+	if err != nil {
+		return fmt.Errorf("http.address: %w", err)
+	}
+	ice, err := listenICE(s.cfg, s.logger)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	baseCtx, cancel := context.WithCancel(context.Background())
+	s.listener, s.ice, s.cancel = ln, ice, cancel
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// WHEP may wait for an on-demand camera to start.
+		WriteTimeout: 60 * time.Second,
+		IdleTimeout:  120 * time.Second,
+		// Closing the server cancels requests that wait on a camera.
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
+		ErrorLog:    slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
+	}
+	s.started = true
+	go func() {
+		defer close(s.serveDone)
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.logger.Error("http server stopped", "err", err)
+		}
+	}()
+	s.logger.Info("viewer listening", "http", ln.Addr().String(),
+		"webrtc_udp", fmt.Sprint(ice.udpAddrs()), "webrtc_tcp", fmt.Sprint(ice.tcpAddr))
+	return nil
+}
+
+// Addr is the HTTP listener's address, nil before Start.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listener == nil {
+		return nil
+	}
+	return s.listener.Addr()
+}
+
+// Close stops serving, ends every WHEP session and waits for them. It is
+// idempotent.
+func (s *Server) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		started := s.started
+		sessions := make([]*session, 0, len(s.sessions))
+		for _, se := range s.sessions {
+			sessions = append(sessions, se)
+		}
+		s.mu.Unlock()
+
+		if started {
+			s.cancel()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if e := s.http.Shutdown(ctx); e != nil {
+				err = errors.Join(err, fmt.Errorf("viewer: http shutdown: %w", e))
+				_ = s.http.Close()
+			}
+			cancel()
+			<-s.serveDone
+		}
+		for _, se := range sessions {
+			se.stop()
+		}
+		s.sessionsWG.Wait()
+		if started {
+			if e := s.ice.close(); e != nil {
+				s.logger.Debug("close ice sockets", "err", e)
+			}
+		}
+	})
+	return err
+}
+
+// addSession registers a negotiated session and starts it, unless the
+// server is closing.
+func (s *Server) addSession(se *session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	s.sessions[se.id] = se
+	s.sessionsWG.Add(1)
+	go func() {
+		defer s.sessionsWG.Done()
+		se.run(context.Background(), func() { s.removeSession(se.id) })
+	}()
+	return nil
+}
+
+func (s *Server) removeSession(id string) {
+	s.mu.Lock()
+	delete(s.sessions, id)
+	s.mu.Unlock()
+}
+
+func (s *Server) session(id string) *session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[id]
+}
+
+func (s *Server) sessionCount() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return float64(len(s.sessions))
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	ready := s.started && !s.closed
+	s.mu.Unlock()
+	if ready && s.deps.Ready != nil {
+		ready = s.deps.Ready()
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not ready\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// recoverPanics turns a handler's panic into a 500 and a log line, so that
+// one bad request cannot take the server down.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.logger.Error("panic in http handler", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+			writeError(w, http.StatusInternalServerError, "internal error")
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

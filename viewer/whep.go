@@ -1,0 +1,142 @@
+package viewer
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/skywatch/skywatch/ingest"
+)
+
+// maxOfferSize bounds a WHEP offer; browsers' offers are a few KiB.
+const maxOfferSize = 64 << 10
+
+// handleWHEPOffer creates a WHEP session (RFC 9725 section 4.2): an SDP
+// offer in, 201 with the answer and the session's Location out. Candidates
+// are in the answer (no trickle).
+func (s *Server) handleWHEPOffer(w http.ResponseWriter, r *http.Request) {
+	code := s.whepOffer(w, r)
+	s.metrics.whepRequests.WithLabelValues(r.Method, strconv.Itoa(code)).Inc()
+}
+
+func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
+	camera := r.PathValue("camera")
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/sdp" {
+		w.Header().Set("Accept-Post", "application/sdp")
+		return writeError(w, http.StatusUnsupportedMediaType, "content type must be application/sdp")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOfferSize))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return writeError(w, http.StatusRequestEntityTooLarge,
+				fmt.Sprintf("offer larger than %d bytes", maxOfferSize))
+		}
+		return writeError(w, http.StatusBadRequest, "read offer: "+err.Error())
+	}
+	o, err := parseOffer(body)
+	if err != nil {
+		return writeError(w, http.StatusBadRequest, err.Error())
+	}
+
+	reader, err := s.deps.Cameras.OpenReader(r.Context(), camera)
+	if err != nil {
+		return s.writeCameraError(w, camera, err)
+	}
+	id := rand.Text()
+	se, answer, err := newSession(r.Context(), s.settings(), id, camera, string(body), o, reader,
+		s.metrics, s.logger)
+	if err != nil {
+		var negErr *negotiationError
+		switch {
+		case errors.Is(err, errNoCommonCodec):
+			s.metrics.sessionErrors.WithLabelValues(reasonNoCodec).Inc()
+			return writeError(w, http.StatusNotAcceptable, err.Error())
+		case errors.As(err, &negErr):
+			s.metrics.sessionErrors.WithLabelValues(reasonNegotiation).Inc()
+			return writeError(w, http.StatusBadRequest, negErr.Error())
+		}
+		s.metrics.sessionErrors.WithLabelValues(reasonNegotiation).Inc()
+		s.logger.Warn("whep session not created", "camera", camera, "err", err)
+		return writeError(w, http.StatusInternalServerError, "could not create the session")
+	}
+	if err := s.addSession(se); err != nil {
+		_ = se.pc.Close()
+		se.reader.Close()
+		return writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+	}
+	s.metrics.sessionsStarted.Inc()
+	s.logger.Info("whep session created", "camera", camera, "session", id)
+
+	w.Header().Set("Content-Type", "application/sdp")
+	w.Header().Set("Location", "/whep/"+url.PathEscape(camera)+"/"+id)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = io.WriteString(w, answer)
+	return http.StatusCreated
+}
+
+// writeCameraError answers OpenReader's error: 404 for an unknown camera,
+// 503 with the camera's state when it cannot stream now.
+func (s *Server) writeCameraError(w http.ResponseWriter, camera string, err error) int {
+	var unavailable *ingest.UnavailableError
+	switch {
+	case errors.Is(err, ingest.ErrUnknownCamera):
+		return writeError(w, http.StatusNotFound, fmt.Sprintf("unknown camera %q", camera))
+	case errors.As(err, &unavailable):
+		s.metrics.sessionErrors.WithLabelValues(reasonUnavailable).Inc()
+		state := cameraToJSON(unavailable.State)
+		w.Header().Set("Retry-After", "5")
+		return writeJSON(w, http.StatusServiceUnavailable, errorBody{
+			Error:  fmt.Sprintf("camera %q is unavailable (%s)", camera, state.Status),
+			Camera: &state,
+		})
+	case errors.Is(err, ingest.ErrManagerClosed):
+		return writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+	}
+	s.metrics.sessionErrors.WithLabelValues(reasonUnavailable).Inc()
+	s.logger.Warn("open camera reader", "camera", camera, "err", redactURLs(err.Error()))
+	return writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("camera %q is unavailable", camera))
+}
+
+// handleWHEPOptions answers a WHEP OPTIONS request (RFC 9725 section 4.2).
+func (s *Server) handleWHEPOptions(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", "OPTIONS, POST")
+	w.Header().Set("Accept-Post", "application/sdp")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleWHEPDelete ends a session (RFC 9725 section 4.2) and waits until
+// its resources are released. PATCH (trickle ICE, ICE restart) is not
+// supported: the mux answers it 405.
+func (s *Server) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
+	code := s.whepDelete(w, r)
+	s.metrics.whepRequests.WithLabelValues(r.Method, strconv.Itoa(code)).Inc()
+}
+
+func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) int {
+	se := s.session(r.PathValue("session"))
+	if se == nil || se.camera != r.PathValue("camera") {
+		return writeError(w, http.StatusNotFound, "no such session")
+	}
+	se.stop()
+	select {
+	case <-se.done:
+	case <-r.Context().Done():
+	}
+	w.WriteHeader(http.StatusOK)
+	return http.StatusOK
+}
+
+// settings are the shared pion settings; only valid after Start.
+func (s *Server) settings() webrtc.SettingEngine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ice.settings
+}
