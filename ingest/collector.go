@@ -10,6 +10,7 @@ type collector struct {
 	viewers    *prometheus.Desc
 	bytes      *prometheus.Desc
 	packets    *prometheus.Desc
+	lost       *prometheus.Desc
 	dropped    *prometheus.Desc
 	reconnects *prometheus.Desc
 	bitrate    *prometheus.Desc
@@ -24,6 +25,7 @@ var _ prometheus.Collector = (*collector)(nil)
 //	skywatch_camera_viewers{camera}
 //	skywatch_camera_received_bytes_total{camera}
 //	skywatch_camera_received_packets_total{camera}
+//	skywatch_camera_lost_packets_total{camera}     RTP sequence gaps
 //	skywatch_camera_dropped_units_total{camera}    dropped by slow readers
 //	skywatch_camera_reconnects_total{camera}
 //	skywatch_camera_bitrate_kbps{camera}
@@ -39,6 +41,8 @@ func (m *Manager) Collector() prometheus.Collector {
 			"RTP bytes received from the camera.", cam, nil),
 		packets: prometheus.NewDesc("skywatch_camera_received_packets_total",
 			"RTP packets received from the camera.", cam, nil),
+		lost: prometheus.NewDesc("skywatch_camera_lost_packets_total",
+			"RTP packets from the camera that never arrived.", cam, nil),
 		dropped: prometheus.NewDesc("skywatch_camera_dropped_units_total",
 			"Units dropped by readers that could not keep up.", cam, nil),
 		reconnects: prometheus.NewDesc("skywatch_camera_reconnects_total",
@@ -50,7 +54,7 @@ func (m *Manager) Collector() prometheus.Collector {
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.status, c.viewers, c.bytes, c.packets, c.dropped, c.reconnects, c.bitrate} {
+	for _, d := range []*prometheus.Desc{c.status, c.viewers, c.bytes, c.packets, c.lost, c.dropped, c.reconnects, c.bitrate} {
 		ch <- d
 	}
 }
@@ -68,6 +72,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.viewers, prometheus.GaugeValue, float64(st.Viewers), st.ID)
 		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(st.BytesReceived), st.ID)
 		ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(st.PacketsReceived), st.ID)
+		ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(st.PacketsLost), st.ID)
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped), st.ID)
 		ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(st.Reconnects), st.ID)
 		ch <- prometheus.MustNewConstMetric(c.bitrate, prometheus.GaugeValue, st.BitrateKbps, st.ID)

@@ -258,12 +258,13 @@ func (s *source) describeError(err error) string {
 func (s *source) redact(msg string) string {
 	msg = stripUserinfo(msg)
 	if p := s.cfg.Password; p != "" {
-		msg = strings.ReplaceAll(msg, p, "***")
-		if esc := url.QueryEscape(p); esc != p {
-			msg = strings.ReplaceAll(msg, esc, "***")
-		}
-		if esc := url.PathEscape(p); esc != p {
-			msg = strings.ReplaceAll(msg, esc, "***")
+		// The password as typed, and as escaped in a URL's userinfo or path.
+		for _, form := range []string{
+			p,
+			strings.TrimPrefix(url.UserPassword("", p).String(), ":"),
+			url.PathEscape(p),
+		} {
+			msg = strings.ReplaceAll(msg, form, "***")
 		}
 	}
 	return msg

@@ -299,5 +299,6 @@ func (s *source) state() CameraState {
 	st.Dropped = s.stream.dropped.Load()
 	st.BytesReceived = s.bytes.Load()
 	st.PacketsReceived = s.packets.Load()
+	st.PacketsLost = s.lost.Load()
 	return st
 }

@@ -43,4 +43,6 @@ type CameraState struct {
 	// headers) and packets received from the camera, in total.
 	BytesReceived   uint64
 	PacketsReceived uint64
+	// PacketsLost counts RTP packets that never arrived (sequence gaps).
+	PacketsLost uint64
 }

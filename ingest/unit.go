@@ -18,7 +18,9 @@ type Unit struct {
 	// Packets are the RTP packets exactly as the camera sent them, except
 	// that a keyframe unit whose camera left the parameter sets out of band
 	// is preceded by packets carrying them (so that every keyframe unit is
-	// decodable on its own).
+	// decodable on its own). Inserted packets have the unit's timestamp and
+	// the sequence numbers just before its first packet, which repeat numbers
+	// of the previous unit: a reader that forwards packets renumbers them.
 	Packets []*rtp.Packet
 
 	// Keyframe is true for a video unit that starts a decodable group
