@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The browser test runs the demo and a real Chromium together inside a
+// private network namespace that has only loopback, so that no ICE candidate
+// can point anywhere else. The test re-executes its own binary under
+// `unshare --net`; the child brings loopback up and does the work.
+const inNetnsEnv = "SKYWATCH_TEST_IN_NETNS"
+
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SKYWATCH_TEST_CHROMIUM"); p != "" {
+		return p
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is required in CI: set SKYWATCH_TEST_CHROMIUM or install chromium")
+	}
+	t.Skip("chromium not found; set SKYWATCH_TEST_CHROMIUM to run the browser test")
+	return ""
+}
+
+func TestChromiumPlaysDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	chromium := chromiumPath(t)
+	if os.Getenv(inNetnsEnv) == "" {
+		if _, err := exec.LookPath("unshare"); err != nil {
+			t.Fatalf("unshare (util-linux) is required for the browser test: %v", err)
+		}
+		shots := os.Getenv("SKYWATCH_TEST_SCREENSHOTS")
+		if shots == "" {
+			shots = t.TempDir()
+		}
+		cmd := exec.Command("unshare", "--net", os.Args[0], "-test.run=^TestChromiumPlaysDemo$", "-test.v", "-test.count=1")
+		cmd.Env = append(os.Environ(), inNetnsEnv+"=1", "SKYWATCH_TEST_CHROMIUM="+chromium, "SKYWATCH_TEST_SCREENSHOTS="+shots)
+		out, err := cmd.CombinedOutput()
+		t.Logf("inside the network namespace:\n%s", out)
+		if err != nil {
+			t.Fatalf("browser test in network namespace: %v", err)
+		}
+		if !bytes.Contains(out, []byte("--- PASS: TestChromiumPlaysDemo")) {
+			t.Fatal("browser test did not pass inside the network namespace")
+		}
+		return
+	}
+	runBrowserCheck(t, chromium, os.Getenv("SKYWATCH_TEST_SCREENSHOTS"))
+}
+
+func runBrowserCheck(t *testing.T, chromium, shots string) {
+	if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+		t.Fatalf("ip link set lo up: %v: %s", err, out)
+	}
+	ifaces, _ := net.Interfaces()
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagLoopback == 0 && ifc.Flags&net.FlagUp != 0 {
+			t.Fatalf("network namespace has a non-loopback interface up: %s", ifc.Name)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+
+	// The demo, in-process, on ports the OS picks.
+	demoCtx, stopDemo := context.WithCancel(ctx)
+	var demoOut syncBuffer
+	demoDone := make(chan int, 1)
+	go func() {
+		demoDone <- run(demoCtx, []string{"demo", "-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-webrtc-tcp", "127.0.0.1:0"}, &demoOut, &demoOut)
+	}()
+	defer func() {
+		stopDemo()
+		select {
+		case code := <-demoDone:
+			if code != 0 {
+				t.Errorf("demo exited with %d", code)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("demo did not stop within 20 s of its context ending")
+		}
+	}()
+	consoleURL := waitForConsoleURL(ctx, t, &demoOut)
+	t.Logf("console at %s", consoleURL)
+
+	userData := t.TempDir()
+	browser := exec.CommandContext(ctx, chromium,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+		"--window-size=1280,800", "--remote-debugging-port=0", "--remote-allow-origins=http://127.0.0.1", "--user-data-dir="+userData, "about:blank")
+	browser.Stdout, browser.Stderr = io.Discard, io.Discard
+	if err := browser.Start(); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	defer func() {
+		_ = browser.Process.Kill()
+		_ = browser.Wait()
+	}()
+	port, err := devToolsPort(ctx, userData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := openPage(ctx, port, consoleURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.close()
+
+	// Every camera tile must show moving video: frames decoded and time advancing.
+	const probe = `(() => {
+		const vs = [...document.querySelectorAll('video')];
+		return vs.map(v => ({w: v.videoWidth, h: v.videoHeight, t: v.currentTime,
+			frames: v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality().totalVideoFrames : 0}));
+	})()`
+	type videoState struct {
+		W, H   int
+		T      float64
+		Frames int
+	}
+	start := time.Now()
+	var first []videoState
+	var firstPicture time.Duration
+	for {
+		var vs []videoState
+		if err := page.eval(ctx, probe, &vs); err != nil {
+			t.Fatal(err)
+		}
+		playing := len(vs) >= 4
+		for _, v := range vs {
+			if v.W == 0 || v.Frames == 0 {
+				playing = false
+			}
+		}
+		if playing && first == nil {
+			first = vs
+			firstPicture = time.Since(start)
+		}
+		if first != nil && time.Since(start) > firstPicture+3*time.Second {
+			moving := true
+			for i, v := range vs {
+				if i < len(first) && (v.Frames <= first[i].Frames || v.T <= first[i].T) {
+					moving = false
+				}
+			}
+			if moving {
+				t.Logf("%d videos playing; all showed a picture %v after the page opened; states %+v", len(vs), firstPicture.Round(10*time.Millisecond), vs)
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("videos did not play: last states %+v\ndemo output:\n%s", vs, demoOut.String())
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if shots != "" {
+		path := filepath.Join(shots, "console.png")
+		if err := page.screenshot(ctx, path); err != nil {
+			t.Errorf("screenshot: %v", err)
+		} else {
+			t.Logf("screenshot saved to %s", path)
+		}
+	}
+}
+
+// waitForConsoleURL reads the demo's output until it prints the console URL.
+func waitForConsoleURL(ctx context.Context, t *testing.T, out *syncBuffer) string {
+	t.Helper()
+	for {
+		for _, line := range strings.Split(out.String(), "\n") {
+			if i := strings.Index(line, "http://127.0.0.1:"); i >= 0 {
+				return strings.Fields(line[i:])[0]
+			}
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("demo printed no console URL:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// fileConfig is the config file as written by an operator. It is mapped onto
+// each package's own config struct, which owns defaults and validation.
+type fileConfig struct {
+	Log     logConfig      `yaml:"log"`
+	HTTP    httpConfig     `yaml:"http"`
+	WebRTC  webrtcConfig   `yaml:"webrtc"`
+	Ingest  ingestConfig   `yaml:"ingest"`
+	Cameras []cameraConfig `yaml:"cameras"`
+}
+
+type logConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+type httpConfig struct {
+	Address string `yaml:"address"`
+}
+
+type webrtcConfig struct {
+	UDPAddress string   `yaml:"udp_address"`
+	TCPAddress string   `yaml:"tcp_address"`
+	PublicIPs  []string `yaml:"public_ips"`
+}
+
+type ingestConfig struct {
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	Linger       time.Duration `yaml:"linger"`
+	ReadyTimeout time.Duration `yaml:"ready_timeout"`
+	QueueSize    int           `yaml:"queue_size"`
+}
+
+type cameraConfig struct {
+	ID        string `yaml:"id"`
+	Name      string `yaml:"name"`
+	URL       string `yaml:"url"`
+	Vendor    string `yaml:"vendor"`
+	Host      string `yaml:"host"`
+	Port      int    `yaml:"port"`
+	Channel   int    `yaml:"channel"`
+	Stream    string `yaml:"stream"`
+	Path      string `yaml:"path"`
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
+	Transport string `yaml:"transport"`
+	Mode      string `yaml:"mode"`
+}
+
+// loadConfig reads a config file strictly: an unknown key is an error.
+// Environment variables then override secrets.
+func loadConfig(path string) (*fileConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := parseConfig(data)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	cfg.applyEnv(os.LookupEnv)
+	return cfg, nil
+}
+
+func parseConfig(data []byte) (*fileConfig, error) {
+	var cfg fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// applyEnv lets secrets stay out of the file: SKYWATCH_CAMERA_<ID>_PASSWORD
+// (and _USERNAME) override a camera's credentials. The ID is upper-cased and
+// every character other than a letter or digit becomes an underscore.
+func (c *fileConfig) applyEnv(lookup func(string) (string, bool)) {
+	for i := range c.Cameras {
+		cam := &c.Cameras[i]
+		prefix := "SKYWATCH_CAMERA_" + envName(cam.ID) + "_"
+		if v, ok := lookup(prefix + "USERNAME"); ok {
+			cam.Username = v
+		}
+		if v, ok := lookup(prefix + "PASSWORD"); ok {
+			cam.Password = v
+		}
+	}
+}
+
+func envName(id string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r - 'a' + 'A'
+		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+			return r
+		default:
+			return '_'
+		}
+	}, id)
+}

@@ -1,0 +1,20 @@
+// Command skywatch runs the Skywatch command-centre server.
+//
+//	skywatch serve -config skywatch.yaml   run with a config file
+//	skywatch check -config skywatch.yaml   validate a config file and print every problem
+//	skywatch demo                          run with simulated cameras on embedded defaults
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
