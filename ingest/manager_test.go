@@ -282,12 +282,12 @@ func TestReconnectAfterCameraRestart(t *testing.T) {
 func TestSlowReaderDoesNotDelayOthers(t *testing.T) {
 	verifyNoLeaks(t)
 	cam := startCamera(t, hardware.CameraConfig{Paths: []hardware.CameraPath{{Path: "/cam1", Clip: hardware.ClipGOP1s}}})
-	m, buf := startManager(t, cam, ingest.Config{QueueSize: 8}, ingest.CameraConfig{Transport: ingest.TransportTCP})
+	m, buf := startManager(t, cam, ingest.Config{QueueSize: 32}, ingest.CameraConfig{Transport: ingest.TransportTCP})
 
 	slow := addReader(t, m) // never reads
 	fast := addReader(t, m)
 	var prev *ingest.Unit
-	for range 75 { // 3 s of video
+	for range 100 { // 4 s of video, longer than the queue
 		u := readVideo(t, fast)
 		if prev != nil && u.Timestamp()-prev.Timestamp() != 3600 {
 			t.Fatalf("fast reader lost units: timestamp step %d, want 3600", u.Timestamp()-prev.Timestamp())
