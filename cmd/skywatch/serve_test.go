@@ -1,0 +1,126 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/skywatch/skywatch/hardware"
+)
+
+// TestServeShutsDownCleanly runs serve against a simulated camera, watches
+// it through the HTTP API, then cancels (as SIGINT/SIGTERM do) and checks
+// that every goroutine stopped and the listener closed.
+func TestServeShutsDownCleanly(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+
+	cam := hardware.NewCamera(hardware.CameraConfig{
+		Address:  "127.0.0.1:0",
+		Username: "admin",
+		Password: "cam-secret-1",
+		Paths:    []hardware.CameraPath{{Path: "/Streaming/Channels/101", Clip: hardware.ClipGOP1s}},
+	})
+	if err := cam.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cam.Close()
+	host, port, _ := strings.Cut(cam.Addr(), ":")
+
+	cfg := fmt.Sprintf(`
+http:
+  address: 127.0.0.1:0
+webrtc:
+  udp_address: 127.0.0.1:0
+  tcp_address: 127.0.0.1:0
+cameras:
+  - id: gate
+    vendor: hikvision
+    host: %s
+    port: %s
+    username: admin
+    password: from-file-wrong
+    mode: always
+`, host, port)
+	path := filepath.Join(t.TempDir(), "skywatch.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The right password comes from the environment, overriding the file.
+	t.Setenv("SKYWATCH_CAMERA_GATE_PASSWORD", "cam-secret-1")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "-config", path}, &logs, &logs) }()
+
+	base := waitForServeAddr(t, &logs)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		body, err := get(base + "/api/cameras/gate")
+		if err == nil && strings.Contains(body, `"status": "online"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("camera never came online: %v %s\nlogs:\n%s", err, body, logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if body, err := get(base + "/readyz"); err != nil {
+		t.Fatalf("readyz: %v %s", err, body)
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d\n%s", code, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop within 20 s")
+	}
+	if _, err := get(base + "/healthz"); err == nil {
+		t.Fatal("HTTP listener still answers after shutdown")
+	}
+	for _, secret := range []string{"cam-secret-1", "from-file-wrong"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Fatalf("logs contain a camera password:\n%s", logs.String())
+		}
+	}
+}
+
+func waitForServeAddr(t *testing.T, logs *syncBuffer) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if i := strings.Index(logs.String(), "http=http://"); i >= 0 {
+			rest := logs.String()[i+len("http="):]
+			return strings.TrimSuffix(strings.Fields(rest)[0], "/")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("serve printed no address:\n%s", logs.String())
+	return ""
+}
+
+func get(url string) (string, error) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return b.String(), fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return b.String(), err
+}
