@@ -25,7 +25,15 @@ const testTimeout = 20 * time.Second
 // closes it when the test ends.
 func startServer(t *testing.T, src CameraSource, ready func() bool) *Server {
 	t.Helper()
-	cfg := Config{HTTPAddress: "127.0.0.1:0", UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0"}
+	return startServerWith(t, loopbackConfig(), src, ready)
+}
+
+func loopbackConfig() Config {
+	return Config{HTTPAddress: "127.0.0.1:0", UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0"}
+}
+
+func startServerWith(t *testing.T, cfg Config, src CameraSource, ready func() bool) *Server {
+	t.Helper()
 	s, err := New(cfg, Deps{Cameras: src, Registry: prometheus.NewRegistry(), Ready: ready}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +73,7 @@ type whepClient struct {
 func loopbackSettings() webrtc.SettingEngine {
 	var se webrtc.SettingEngine
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -76,11 +85,19 @@ func loopbackSettings() webrtc.SettingEngine {
 // makes its offer (with candidates, no trickle).
 func newWHEPClient(t *testing.T) (*whepClient, string) {
 	t.Helper()
+	return newWHEPClientOn(t, webrtc.NetworkTypeUDP4)
+}
+
+// newWHEPClientOn is newWHEPClient restricted to one network type.
+func newWHEPClientOn(t *testing.T, network webrtc.NetworkType) (*whepClient, string) {
+	t.Helper()
+	settings := loopbackSettings()
+	settings.SetNetworkTypes([]webrtc.NetworkType{network})
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(loopbackSettings()))
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(settings))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
