@@ -1,0 +1,106 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/skywatch/skywatch/alarms"
+)
+
+func newRejected(device string, i int) *alarms.Rejected {
+	return &alarms.Rejected{
+		Device:     device,
+		Topic:      "skywatch/dev/" + device + "/event",
+		Payload:    []byte{0xff, 0x00, '{', byte(i), 0x80},
+		Truncated:  i%5 == 0,
+		Reason:     fmt.Sprintf("bad json at byte %d", i),
+		ReceivedAt: base.Add(time.Duration(i) * time.Second),
+	}
+}
+
+// listRejected pages through every rejected message for device.
+func listRejected(t *testing.T, s alarms.Store, q alarms.RejectedQuery) []alarms.Rejected {
+	t.Helper()
+	var all []alarms.Rejected
+	for pages := 0; ; pages++ {
+		if pages > 10000 {
+			t.Fatalf("rejected %+v: more than 10000 pages", q)
+		}
+		rs, err := s.Rejected(context.Background(), q)
+		if err != nil {
+			t.Fatalf("rejected %+v: %v", q, err)
+		}
+		if q.Limit > 0 && len(rs) > q.Limit {
+			t.Fatalf("rejected %+v: page of %d", q, len(rs))
+		}
+		all = append(all, rs...)
+		if q.Limit <= 0 || len(rs) < q.Limit {
+			return all
+		}
+		q.Before = rs[len(rs)-1].Offset
+	}
+}
+
+func testRejected(t *testing.T, open func() alarms.Store) {
+	s := openT(t, open)
+	ctx := context.Background()
+	if rs, err := s.Rejected(ctx, alarms.RejectedQuery{}); err != nil || len(rs) != 0 {
+		t.Fatalf("empty store: %d rejected, err %v", len(rs), err)
+	}
+	var added []alarms.Rejected
+	offsets := map[string]bool{}
+	for i := range 25 {
+		r := newRejected(fmt.Sprintf("d%d", i%2+1), i)
+		if err := s.AddRejected(ctx, r); err != nil {
+			t.Fatalf("add rejected: %v", err)
+		}
+		if r.Offset == "" || offsets[r.Offset] {
+			t.Fatalf("rejected %d: offset %q is empty or not unique", i, r.Offset)
+		}
+		offsets[r.Offset] = true
+		added = append(added, *r)
+	}
+	slices.Reverse(added) // newest first
+
+	filter := func(device string) []alarms.Rejected {
+		var out []alarms.Rejected
+		for _, r := range added {
+			if device == "" || r.Device == device {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		q    alarms.RejectedQuery
+		want []alarms.Rejected
+	}{
+		{alarms.RejectedQuery{}, filter("")},
+		{alarms.RejectedQuery{Limit: 10}, filter("")},
+		{alarms.RejectedQuery{Limit: 1}, filter("")},
+		{alarms.RejectedQuery{Device: "d1"}, filter("d1")},
+		{alarms.RejectedQuery{Device: "d2", Limit: 4}, filter("d2")},
+		{alarms.RejectedQuery{Device: "nobody"}, nil},
+		{alarms.RejectedQuery{Before: added[10].Offset}, added[11:]},
+		{alarms.RejectedQuery{Device: "d1", Before: added[10].Offset, Limit: 3}, filter("d1")[5:]},
+	} {
+		got := listRejected(t, s, tc.q)
+		if len(got) == 0 && len(tc.want) == 0 {
+			continue
+		}
+		sameJSON(t, fmt.Sprintf("rejected %+v", tc.q), got, tc.want)
+	}
+
+	rs, err := s.Rejected(ctx, alarms.RejectedQuery{Limit: 3})
+	if err != nil || len(rs) != 3 {
+		t.Fatalf("limit 3: %d rejected, err %v", len(rs), err)
+	}
+	for _, b := range []string{"x", "not an offset", "zz00"} {
+		if _, err := s.Rejected(ctx, alarms.RejectedQuery{Before: b}); err == nil {
+			t.Errorf("before %q: no error", b)
+		}
+	}
+}
