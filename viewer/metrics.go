@@ -20,12 +20,12 @@ type metrics struct {
 
 // Reasons of viewer_session_errors_total.
 const (
-	reasonNoCodec       = "no_common_codec"
-	reasonUnavailable   = "camera_unavailable"
-	reasonNegotiation   = "negotiation"
-	reasonConnectTimout = "connect_timeout"
-	reasonICEFailed     = "ice_failed"
-	reasonStreamEnded   = "stream_ended"
+	reasonNoCodec        = "no_common_codec"
+	reasonUnavailable    = "camera_unavailable"
+	reasonNegotiation    = "negotiation"
+	reasonConnectTimeout = "connect_timeout"
+	reasonICEFailed      = "ice_failed"
+	reasonStreamEnded    = "stream_ended"
 )
 
 func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, error) {

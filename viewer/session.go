@@ -238,7 +238,7 @@ func (s *session) stream(ctx context.Context) (reason string, sent uint64) {
 	case <-ctx.Done():
 		return "closed", 0
 	case <-timer.C:
-		return reasonConnectTimout, 0
+		return reasonConnectTimeout, 0
 	}
 	s.logger.Info("viewer connected")
 

@@ -301,25 +301,35 @@ function main() {
     buttons.forEach((b) => b.setAttribute('aria-pressed', String(Number(b.dataset.layout) === n)));
   };
   buttons.forEach((b) => b.addEventListener('click', () => setLayout(Number(b.dataset.layout))));
-  // Read the saved wall before setLayout overwrites it.
+  // What to show: the URL (?layout=9&cameras=a,b for wall displays), else
+  // the wall this browser showed last, else the first cameras of the list.
+  // Read it before setLayout saves over it.
+  const params = new URLSearchParams(location.search);
   const savedTiles = () => {
     try {
-      const ids = JSON.parse(localStorage.getItem('skywatch.tiles') || '[]');
-      return Array.isArray(ids) ? ids : [];
+      const ids = JSON.parse(localStorage.getItem('skywatch.tiles') || 'null');
+      return Array.isArray(ids) ? ids : null;
     } catch (_) {
-      return [];
+      return null;
     }
   };
-  const tiles = savedTiles();
-  const saved = Number(localStorage.getItem('skywatch.layout'));
-  setLayout([1, 4, 9].includes(saved) ? saved : 4);
-  wall.restore(tiles);
+  const tiles = params.has('cameras') ? params.get('cameras').split(',').filter(Boolean) : savedTiles();
+  const layout = Number(params.get('layout') || localStorage.getItem('skywatch.layout'));
+  setLayout([1, 4, 9].includes(layout) ? layout : 4);
+  if (tiles) wall.restore(tiles);
 
-  refresh(listEl, countEl, errEl, wall);
+  const firstRefresh = refresh(listEl, countEl, errEl, wall);
+  if (!tiles) {
+    firstRefresh.then(() => {
+      if (wall.playing().size === 0) {
+        wall.restore([...wall.cameras.keys()].slice(0, wall.tiles.length));
+      }
+    });
+  }
   setInterval(() => refresh(listEl, countEl, errEl, wall), LIST_REFRESH_MS);
   // End sessions when the page goes away; a restored page starts again.
   window.addEventListener('pagehide', () => wall.stopAll());
-  window.addEventListener('pageshow', (ev) => { if (ev.persisted) wall.restore(savedTiles()); });
+  window.addEventListener('pageshow', (ev) => { if (ev.persisted) wall.restore(savedTiles() || []); });
 }
 
 main();
