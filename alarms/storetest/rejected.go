@@ -85,7 +85,7 @@ func testRejected(t *testing.T, open func() alarms.Store) {
 		{alarms.RejectedQuery{Device: "d2", Limit: 4}, filter("d2")},
 		{alarms.RejectedQuery{Device: "nobody"}, nil},
 		{alarms.RejectedQuery{Before: added[10].Offset}, added[11:]},
-		{alarms.RejectedQuery{Device: "d1", Before: added[10].Offset, Limit: 3}, filter("d1")[5:]},
+		{alarms.RejectedQuery{Device: "d1", Before: added[10].Offset, Limit: 3}, filter("d1")[6:]},
 	} {
 		got := listRejected(t, s, tc.q)
 		if len(got) == 0 && len(tc.want) == 0 {
