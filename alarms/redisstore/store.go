@@ -1,0 +1,181 @@
+// Package redisstore keeps alarm events in Redis: the alarms.Store for
+// production and for several Skywatch nodes sharing one state.
+//
+// Durability: a write returns once Redis has applied it. For no loss across
+// a Redis crash, run Redis with appendonly yes and appendfsync everysec (at
+// most a second of writes lost if the machine dies) or always (none).
+// Without the append-only file, a Redis restart loses what the last RDB
+// snapshot did not hold.
+//
+// Redis going away: operations fail within about the configured Timeout
+// (2 s by default; a refused connection fails at once) and work again when
+// Redis is back, on the same Store. Open itself fails if Redis does not
+// answer.
+//
+// Key layout, under the configurable prefix P (default "skywatch:"):
+//
+//	P events                 stream; field e = event JSON. Offset = entry id.
+//	P dedup:{device}/{id}    string = entry id; expires after the retention
+//	                         (30 days) or, for a synthetic id, the window.
+//	P idx:all                sorted set, all scores 0, ordered by member:
+//	P idx:device:{device}    hex16(received unix ns) hex16(entry ms) hex16(entry seq)
+//	P idx:area:{area}        then device NUL area NUL class, so that filters
+//	P idx:class:{class}      not served by the index need no event fetch.
+//	P rejected               stream; field r = rejected JSON (payload base64).
+//	P rejected:device:{d}    the same entries again, with the same ids.
+//	P devices                hash; device id -> state JSON.
+//
+// An event is stored by one Lua script (dedup check, XADD, index ZADDs,
+// dedup key), so a crash or timeout leaves either all of it or nothing, and
+// a retry of an event whose reply was lost finds it by its dedup key. The
+// scripts touch keys they are given, but of different hash slots: Redis
+// Cluster is not supported.
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/skywatch/skywatch/alarms"
+)
+
+var _ alarms.Store = (*Store)(nil)
+
+// ErrClosed is returned by operations on a closed store.
+var ErrClosed = errors.New("store is closed")
+
+// Store is an alarms.Store in Redis.
+type Store struct {
+	rdb          *redis.Client
+	cfg          Config
+	scriptAppend *redis.Script
+	scriptReject *redis.Script
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// Open connects to Redis and checks that it answers.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg.setDefaults()
+	opts, err := cfg.options()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	s := &Store{
+		rdb:          redis.NewClient(opts),
+		cfg:          cfg,
+		scriptAppend: redis.NewScript(appendLua),
+		scriptReject: redis.NewScript(rejectLua),
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		_ = s.rdb.Close()
+		return nil, fmt.Errorf("redis store: open %s: %w", opts.Addr, err)
+	}
+	return s, nil
+}
+
+// Close closes the connections. It is idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.rdb.Close(); err != nil {
+		return fmt.Errorf("redis store: close: %w", err)
+	}
+	return nil
+}
+
+// check reports a cancelled context or a closed store before any work.
+func (s *Store) check(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// key is a key under the prefix.
+func (s *Store) key(parts ...string) string {
+	return s.cfg.KeyPrefix + strings.Join(parts, "")
+}
+
+// Ping tells whether Redis answers now.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("redis store: ping: %w", err)
+	}
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis store: ping: %w", err)
+	}
+	return nil
+}
+
+// PutDevice saves a device's state.
+func (s *Store) PutDevice(ctx context.Context, d alarms.DeviceState) error {
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("redis store: put device %s: %w", d.ID, err)
+	}
+	data, err := json.Marshal(&d)
+	if err != nil {
+		return fmt.Errorf("redis store: put device %s: %w", d.ID, err)
+	}
+	if err := s.rdb.HSet(ctx, s.key("devices"), d.ID, data).Err(); err != nil {
+		return fmt.Errorf("redis store: put device %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// Device returns a device's state or alarms.ErrNotFound.
+func (s *Store) Device(ctx context.Context, id string) (alarms.DeviceState, error) {
+	if err := s.check(ctx); err != nil {
+		return alarms.DeviceState{}, fmt.Errorf("redis store: device %s: %w", id, err)
+	}
+	data, err := s.rdb.HGet(ctx, s.key("devices"), id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return alarms.DeviceState{}, fmt.Errorf("redis store: device %s: %w", id, alarms.ErrNotFound)
+	}
+	if err != nil {
+		return alarms.DeviceState{}, fmt.Errorf("redis store: device %s: %w", id, err)
+	}
+	var d alarms.DeviceState
+	if err := json.Unmarshal(data, &d); err != nil {
+		return alarms.DeviceState{}, fmt.Errorf("redis store: device %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// Devices returns every device's state, by ID.
+func (s *Store) Devices(ctx context.Context) ([]alarms.DeviceState, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, fmt.Errorf("redis store: devices: %w", err)
+	}
+	all, err := s.rdb.HGetAll(ctx, s.key("devices")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis store: devices: %w", err)
+	}
+	out := make([]alarms.DeviceState, 0, len(all))
+	for id, data := range all {
+		var d alarms.DeviceState
+		if err := json.Unmarshal([]byte(data), &d); err != nil {
+			return nil, fmt.Errorf("redis store: devices: %s: %w", id, err)
+		}
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b alarms.DeviceState) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}

@@ -1,0 +1,350 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/alarms/storetest"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// testURL is the Redis the tests use, from SKYWATCH_TEST_REDIS.
+func testURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("SKYWATCH_TEST_REDIS")
+	if u == "" {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("SKYWATCH_TEST_REDIS is required in CI")
+		}
+		tb.Skip("SKYWATCH_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0); skipping Redis tests")
+	}
+	return u
+}
+
+// testPrefix returns a key prefix of its own for one test, and deletes the
+// keys under it at the end.
+func testPrefix(tb testing.TB, url string) string {
+	tb.Helper()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	prefix := "skywatch-test:" + hex.EncodeToString(b) + ":"
+	tb.Cleanup(func() {
+		opts, err := redis.ParseURL(url)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		rdb := redis.NewClient(opts)
+		defer rdb.Close()
+		ctx := context.Background()
+		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		var keys []string
+		for iter.Next(ctx) {
+			keys = append(keys, iter.Val())
+		}
+		if err := iter.Err(); err != nil {
+			tb.Errorf("cleaning up %s: %v", prefix, err)
+			return
+		}
+		for len(keys) > 0 {
+			n := min(len(keys), 500)
+			if err := rdb.Del(ctx, keys[:n]...).Err(); err != nil {
+				tb.Errorf("cleaning up %s: %v", prefix, err)
+				return
+			}
+			keys = keys[n:]
+		}
+	})
+	return prefix
+}
+
+func TestConformance(t *testing.T) {
+	url := testURL(t)
+	storetest.Run(t, func(t *testing.T) func() alarms.Store {
+		cfg := Config{URL: url, KeyPrefix: testPrefix(t, url)}
+		return func() alarms.Store {
+			s, err := Open(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	})
+}
+
+// TestKeyLayout checks that every key is under the prefix and that the
+// dedup keys expire.
+func TestKeyLayout(t *testing.T) {
+	url := testURL(t)
+	prefix := testPrefix(t, url)
+	ctx := context.Background()
+	s, err := Open(ctx, Config{URL: url, KeyPrefix: prefix, DedupRetention: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	e := &alarms.Event{ID: "e1", Device: "d1", Area: "north", Class: alarms.ClassFire, Qualifier: alarms.QualifierNew, ReceivedAt: time.Now()}
+	if _, err := s.AppendEvent(ctx, e, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddRejected(ctx, &alarms.Rejected{Device: "d1", Payload: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutDevice(ctx, alarms.DeviceState{ID: "d1"}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"dedup:d1/e1", "devices", "events", "idx:all", "idx:area:north", "idx:class:fire", "idx:device:d1", "rejected", "rejected:device:d1"}
+	got := map[string]bool{}
+	for _, k := range keys {
+		got[strings.TrimPrefix(k, prefix)] = true
+	}
+	if len(got) != len(want) {
+		t.Errorf("keys %v, want %v", keys, want)
+	}
+	for _, k := range want {
+		if !got[k] {
+			t.Errorf("no key %s%s", prefix, k)
+		}
+	}
+	ttl, err := s.rdb.PTTL(ctx, prefix+"dedup:d1/e1").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Errorf("dedup key TTL %v, want about 1h", ttl)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		cfg  Config
+		want string // substring of the error; "" for none
+	}{
+		{Config{URL: "redis://127.0.0.1:6379/0"}, ""},
+		{Config{URL: "rediss://user:secret@example.org:6380/2", KeyPrefix: "sw:"}, ""},
+		{Config{}, "store.redis_url: required"},
+		{Config{URL: "http://127.0.0.1:6379"}, "store.redis_url: scheme"},
+		{Config{URL: "redis://:s3cret-pw@127.0.0.1:6379/notadb"}, "store.redis_url: "},
+		{Config{URL: "redis://:s3cret-pw@127.0.0.1:6379/0/1"}, "store.redis_url: "},
+		{Config{URL: "redis://:s3cret-pw@127.0.0.1:port/0"}, "store.redis_url: "},
+		{Config{URL: "redis://127.0.0.1:6379", KeyPrefix: "a*"}, "store.redis_key_prefix: "},
+		{Config{URL: "redis://127.0.0.1:6379", Timeout: -1}, "store.redis_timeout: "},
+		{Config{URL: "redis://127.0.0.1:6379", DedupRetention: time.Millisecond}, "store.dedup_retention: "},
+	}
+	for _, tc := range tests {
+		err := tc.cfg.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: %v", tc.cfg, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: err = %v, want %q", tc.cfg, err, tc.want)
+		case err != nil && strings.Contains(err.Error(), "s3cret"):
+			t.Errorf("%+v: error shows the password: %v", tc.cfg, err)
+		}
+	}
+}
+
+// TestUnreachable points a store at a port nobody listens on: Open fails
+// promptly and does not show the password.
+func TestUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	start := time.Now()
+	_, err = Open(context.Background(), Config{URL: "redis://:s3cret-pw@" + addr + "/0"})
+	if err == nil {
+		t.Fatal("open of a closed port: no error")
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("open took %v", d)
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error shows the password: %v", err)
+	}
+	t.Log(err)
+}
+
+// TestRedisAway stores through a proxy to the test Redis, stops the proxy
+// (Redis has gone away): operations fail promptly; starts it again on the
+// same port: the same store works again.
+func TestRedisAway(t *testing.T) {
+	url := testURL(t)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, "127.0.0.1:0", opts.Addr)
+	defer p.stop()
+	cfg := Config{URL: strings.Replace(url, opts.Addr, p.addr, 1), KeyPrefix: testPrefix(t, url)}
+	ctx := context.Background()
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev := func(id string) *alarms.Event {
+		return &alarms.Event{ID: id, Device: "d1", Class: alarms.ClassAlarm, Qualifier: alarms.QualifierNew, ReceivedAt: time.Now()}
+	}
+	if _, err := s.AppendEvent(ctx, ev("e1"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+
+	p.stop()
+	start := time.Now()
+	if _, err := s.AppendEvent(ctx, ev("e2"), time.Minute); err == nil {
+		t.Fatal("append with Redis away: no error")
+	} else {
+		t.Log(err)
+	}
+	if err := s.Ping(ctx); err == nil {
+		t.Error("ping with Redis away: no error")
+	}
+	if _, err := s.Events(ctx, alarms.EventQuery{}); err == nil {
+		t.Error("events with Redis away: no error")
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("failing took %v", d)
+	}
+
+	p = startProxy(t, p.addr, opts.Addr)
+	defer p.stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Ping(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("store does not come back with Redis")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if stored, err := s.AppendEvent(ctx, ev("e2"), time.Minute); err != nil || !stored {
+		t.Fatalf("append after Redis is back: stored %v, err %v", stored, err)
+	}
+	page, err := s.Events(ctx, alarms.EventQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 2 {
+		t.Errorf("%d events, want 2", len(page.Events))
+	}
+}
+
+// proxy forwards TCP connections to Redis until stopped.
+type proxy struct {
+	addr  string
+	ln    net.Listener
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]bool
+	once  sync.Once
+}
+
+func startProxy(t *testing.T, addr, target string) *proxy {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	// The port of a stopped proxy may take a moment to be free again.
+	for range 50 {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]bool{}}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			if !p.track(c, up) {
+				return
+			}
+			p.wg.Go(func() { _, _ = io.Copy(up, c); up.Close() })
+			p.wg.Go(func() { _, _ = io.Copy(c, up); c.Close() })
+		}
+	})
+	return p
+}
+
+// track records live connections so that stop can cut them; it reports
+// false (and closes them) once stopped.
+func (p *proxy) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		p.conns[c] = true
+	}
+	return true
+}
+
+func (p *proxy) stop() {
+	p.once.Do(func() {
+		p.ln.Close()
+		p.mu.Lock()
+		for c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+		p.mu.Unlock()
+		p.wg.Wait()
+	})
+}
+
+func TestClosedStoreError(t *testing.T) {
+	url := testURL(t)
+	s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testPrefix(t, url)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if err := s.Ping(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("ping after close: %v, want ErrClosed", err)
+	}
+}
+
+func BenchmarkAppendEvent(b *testing.B) {
+	url := testURL(b)
+	storetest.BenchmarkAppendEvent(b, func(b *testing.B) alarms.Store {
+		s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testPrefix(b, url)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	})
+}
