@@ -1,0 +1,97 @@
+package alarms
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// device is a configured device and what the intake knows about it.
+type device struct {
+	cfg     DeviceConfig
+	window  time.Duration // supervision window of its model
+	decoder Decoder
+	source  string // the decoder's name, for Event.Source
+
+	// mu serialises the handling of the device's messages and its
+	// supervision, so that its state is written in order.
+	mu    sync.Mutex
+	state DeviceState // guarded by mu
+
+	// deadline (unix ns) ends the supervision window and lost mirrors
+	// state.Supervision: the supervisor scans them without taking mu.
+	deadline atomic.Int64
+	lost     atomic.Bool
+	// snap is a copy of state for readers that must not wait for mu, which
+	// is held during store writes.
+	snap atomic.Pointer[DeviceState]
+}
+
+// commit makes next the device's state, after it was saved. mu is held.
+func (d *device) commit(next DeviceState) {
+	d.state = next
+	d.lost.Store(next.Supervision)
+	d.snap.Store(&next)
+}
+
+// extend starts a new supervision window at t.
+func (d *device) extend(t time.Time) {
+	d.deadline.Store(t.Add(d.window).UnixNano())
+}
+
+// Supervision causes, as metric labels.
+const (
+	causeSilent  = "silent"
+	causeOffline = "offline"
+)
+
+// supervisionCode is the Contact ID code of a supervision loss.
+const supervisionCode = "381"
+
+// supervisionEvent builds a supervision trouble (QualifierNew) or restore.
+// The IDs derive from the saved state, so that raising the same event again
+// after a crash or a failed write is a duplicate, not a second event: a
+// trouble is named after the last time the device was heard, a restore
+// after the time its trouble was raised.
+func (d *device) supervisionEvent(st DeviceState, q Qualifier, text string, now time.Time) Event {
+	id := "sup-never"
+	if !st.LastSeen.IsZero() {
+		id = "sup-" + strconv.FormatInt(st.LastSeen.UnixMilli(), 10)
+	}
+	if q == QualifierRestore {
+		id = "sup-" + strconv.FormatInt(st.SupervisedAt.UnixMilli(), 10) + "-restore"
+	}
+	return Event{
+		ID:         id,
+		Class:      ClassSupervision,
+		Qualifier:  q,
+		Code:       supervisionCode,
+		Text:       text,
+		Device:     d.cfg.ID,
+		Area:       d.cfg.Area,
+		ReceivedAt: now,
+		Source:     "supervisor",
+	}
+}
+
+// DeviceView is a configured device with its state, for the API.
+type DeviceView struct {
+	ID    string  `json:"id"`
+	Name  string  `json:"name"`
+	Model string  `json:"model"`
+	Area  string  `json:"area,omitempty"`
+	Lat   float64 `json:"lat"`
+	Lon   float64 `json:"lon"`
+	// State is the device's current state (State.ID is ID).
+	State DeviceState `json:"state"`
+	// LastEvents are the device's latest events, newest first; only Device
+	// fills them.
+	LastEvents []Event `json:"last_events,omitempty"`
+}
+
+func (d *device) view() DeviceView {
+	st := *d.snap.Load()
+	return DeviceView{ID: d.cfg.ID, Name: d.cfg.Name, Model: d.cfg.Model, Area: d.cfg.Area,
+		Lat: d.cfg.Lat, Lon: d.cfg.Lon, State: st}
+}

