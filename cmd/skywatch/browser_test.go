@@ -121,6 +121,7 @@ func runBrowserCheck(t *testing.T, chromium, shots string) {
 		t.Fatal(err)
 	}
 	defer page.close()
+	page.logf = t.Logf
 
 	// Every camera tile must show moving video: frames decoded and time advancing.
 	const probe = `(() => {
@@ -134,6 +135,7 @@ func runBrowserCheck(t *testing.T, chromium, shots string) {
 		Frames int
 	}
 	start := time.Now()
+	pollUntil := start.Add(45 * time.Second)
 	var first []videoState
 	var firstPicture time.Duration
 	for {
@@ -163,8 +165,11 @@ func runBrowserCheck(t *testing.T, chromium, shots string) {
 				break
 			}
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("videos did not play: last states %+v\ndemo output:\n%s", vs, demoOut.String())
+		if time.Now().After(pollUntil) {
+			if shots != "" {
+				_ = page.screenshot(ctx, filepath.Join(shots, "console-failed.png"))
+			}
+			t.Fatalf("videos did not play within 45 s: last states %+v\ndemo output:\n%s", vs, demoOut.String())
 		}
 		time.Sleep(250 * time.Millisecond)
 	}

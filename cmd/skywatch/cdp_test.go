@@ -19,6 +19,7 @@ import (
 // code: just enough of the protocol to load a page, evaluate expressions
 // and take a screenshot.
 type cdpPage struct {
+	logf   func(format string, args ...any)
 	url    string
 	ws     *websocket.Conn
 	mu     sync.Mutex
@@ -88,6 +89,9 @@ func (p *cdpPage) callRetry(ctx context.Context, method string, params any, resu
 		cancel()
 		if err == nil || ctx.Err() != nil {
 			return err
+		}
+		if p.logf != nil {
+			p.logf("devtools %s: %v; reconnecting", method, err)
 		}
 		p.ws.Close()
 		if derr := p.dial(); derr != nil {
