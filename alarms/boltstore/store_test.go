@@ -102,12 +102,18 @@ func TestDedupClock(t *testing.T) {
 	add(s, "r1", false, true)
 }
 
+// BenchmarkAppendEvent compares batch delays: the default (1 ms), none,
+// and bbolt's own default (10 ms).
 func BenchmarkAppendEvent(b *testing.B) {
-	storetest.BenchmarkAppendEvent(b, func(b *testing.B) alarms.Store {
-		s, err := Open(filepath.Join(b.TempDir(), "alarms.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return s
-	})
+	for _, delay := range []time.Duration{time.Millisecond, 0, 10 * time.Millisecond} {
+		b.Run("delay="+delay.String(), func(b *testing.B) {
+			storetest.BenchmarkAppendEvent(b, func(b *testing.B) alarms.Store {
+				s, err := Open(filepath.Join(b.TempDir(), "alarms.db"), WithBatchDelay(delay))
+				if err != nil {
+					b.Fatal(err)
+				}
+				return s
+			})
+		})
+	}
 }
