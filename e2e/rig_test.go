@@ -47,10 +47,11 @@ type rig struct {
 }
 
 type rigOptions struct {
-	clip     hardware.Clip
-	password string // what Skywatch is configured with; defaults to the right one
-	mode     string
-	queue    int
+	clip      hardware.Clip
+	password  string // what Skywatch is configured with; defaults to the right one
+	mode      string
+	queue     int
+	transport string // ingest's camera transport; default auto (UDP first)
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -75,7 +76,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		QueueSize: o.queue,
 		Cameras: []ingest.CameraConfig{{
 			ID: camID, Name: "North gate", URL: r.cam.URL(camPath),
-			Username: camUser, Password: o.password, Mode: o.mode,
+			Username: camUser, Password: o.password, Mode: o.mode, Transport: o.transport,
 		}},
 	}
 	if err := cfg.Validate(); err != nil {
