@@ -102,7 +102,10 @@ func runBrowserCheck(t *testing.T, chromium, shots string) {
 	browser := exec.CommandContext(ctx, chromium,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+		"--allow-loopback-in-peer-connection",
+		// Without this Chromium hides host candidates behind mDNS names, which
+		// nothing resolves in a namespace that has only loopback.
+		"--disable-features=WebRtcHideLocalIpsWithMdns", "--autoplay-policy=no-user-gesture-required",
 		"--window-size=1280,800", "--remote-debugging-port=0", "--remote-allow-origins=http://127.0.0.1", "--user-data-dir="+userData, "about:blank")
 	browser.Stdout, browser.Stderr = io.Discard, io.Discard
 	if err := browser.Start(); err != nil {
