@@ -2,6 +2,7 @@ package alarms_test
 
 import (
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -66,7 +67,8 @@ func TestSupervisionSurvivesRestart(t *testing.T) {
 	waitFor(t, "the supervision troubles", func() bool {
 		tr1, _ := supervision(t, s1, "d1")
 		tr2, _ := supervision(t, s1, "d2")
-		return tr1 == 1 && tr2 == 1
+		tr3, _ := supervision(t, s1, "d3")
+		return tr1 == 1 && tr2 == 1 && tr3 == 1
 	})
 	if err := in1.Close(); err != nil {
 		t.Fatal(err)
@@ -113,5 +115,30 @@ func TestSupervisionFreshWindowOnStart(t *testing.T) {
 	}
 	if in.Status().SupervisionLost != 0 {
 		t.Errorf("status %+v", in.Status())
+	}
+}
+
+// A crash between storing a trouble and saving the device's state leaves
+// the device unmarked; raising the trouble again after the restart is a
+// duplicate (same ID), not a second trouble.
+func TestSupervisionTroubleNotDoubledAfterCrash(t *testing.T) {
+	cfg := fastConfig(t)
+	store := newStore(t)
+	seen := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	if err := store.PutDevice(t.Context(), alarms.DeviceState{ID: "d1", LastSeen: seen}); err != nil {
+		t.Fatal(err)
+	}
+	first := alarms.Event{ID: "sup-" + strconv.FormatInt(seen.UnixMilli(), 10), Class: alarms.ClassSupervision,
+		Qualifier: alarms.QualifierNew, Device: "d1", ReceivedAt: time.Now(), Source: "supervisor"}
+	if _, err := store.AppendEvent(t.Context(), &first, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	in := startIntake(t, cfg, store)
+	waitFor(t, "d1 marked", func() bool {
+		v, _ := in.Device(t.Context(), "d1")
+		return v.State.Supervision
+	})
+	if tr, _ := supervision(t, store, "d1"); tr != 1 {
+		t.Fatalf("%d troubles, want 1", tr)
 	}
 }

@@ -41,9 +41,12 @@ func (in *Intake) supervise(ctx context.Context) {
 	}
 }
 
-// superviseDevice raises the trouble of a silent device.
+// superviseDevice raises the trouble of a silent device. Close does not
+// cancel it halfway: the trouble and the device's state are saved together
+// (within storeTimeout), so that a restart does not find a stored trouble
+// whose device is not marked.
 func (in *Intake) superviseDevice(ctx context.Context, d *device) {
-	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
 	defer cancel()
 	d.mu.Lock()
 	defer d.mu.Unlock()
