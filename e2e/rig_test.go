@@ -54,7 +54,7 @@ type rigOptions struct {
 	transport string // ingest's camera transport; default auto (UDP first)
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	if o.password == "" {
 		o.password = camPassword
@@ -109,7 +109,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 
 func (r *rig) url(path string) string { return "http://" + r.srv.Addr().String() + path }
 
-func (r *rig) state(t *testing.T) ingest.CameraState {
+func (r *rig) state(t testing.TB) ingest.CameraState {
 	t.Helper()
 	st, err := r.mgr.Camera(camID)
 	if err != nil {
@@ -136,7 +136,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -152,7 +152,7 @@ type viewerPeer struct {
 	wg       sync.WaitGroup
 }
 
-func newViewerPeer(t *testing.T) *viewerPeer {
+func newViewerPeer(t testing.TB) *viewerPeer {
 	t.Helper()
 	var se webrtc.SettingEngine
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
@@ -209,7 +209,7 @@ func (p *viewerPeer) close() {
 
 // join makes an offer, POSTs it and applies the answer; it returns the
 // response status and body.
-func (p *viewerPeer) join(t *testing.T, url string) (int, string) {
+func (p *viewerPeer) join(t testing.TB, url string) (int, string) {
 	t.Helper()
 	offer, err := p.pc.CreateOffer(nil)
 	if err != nil {
@@ -234,7 +234,7 @@ func (p *viewerPeer) join(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, body
 }
 
-func do(t *testing.T, method, url, contentType, body string) (*http.Response, string) {
+func do(t testing.TB, method, url, contentType, body string) (*http.Response, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
 	defer cancel()
@@ -278,7 +278,7 @@ func (a accessUnit) timestamp() uint32 { return a.pkts[0].Timestamp }
 // auReader assembles received H.264 packets into access units and checks
 // that the sequence numbers it sees are continuous.
 type auReader struct {
-	t       *testing.T
+	t       testing.TB
 	peer    *viewerPeer
 	depack  codecs.H264Packet
 	lastSeq *uint16
@@ -321,7 +321,7 @@ func (r *auReader) next() accessUnit {
 	return au
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(failAfter)
 	for !cond() {

@@ -1,0 +1,67 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/skywatch/skywatch/hardware"
+	"github.com/skywatch/skywatch/ingest"
+)
+
+// BenchmarkFirstPicture measures how long a viewer waits for its first
+// decodable picture: from the WHEP POST to the first complete access unit
+// (which must be a keyframe with SPS and PPS) at a pion viewer, on a camera
+// that is already pulled, with a 4 s keyframe interval. Without the keyframe
+// cache the viewer would wait for the camera's next keyframe: 2 s on average
+// and up to 4 s.
+//
+//	go test -run '^$' -bench FirstPicture -benchtime 20x ./e2e/
+func BenchmarkFirstPicture(b *testing.B) {
+	r := newRig(b, rigOptions{clip: hardware.ClipGOP4s, mode: ingest.ModeAlways})
+	waitFor(b, "camera online", func() bool { return r.state(b).Status == ingest.StatusOnline })
+	// A camera that has just connected has no keyframe to give until its
+	// first one arrives; measure the steady state.
+	probe, err := r.mgr.AddReader(context.Background(), camID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), failAfter)
+		u, err := probe.Read(ctx)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if u.Keyframe {
+			break
+		}
+	}
+	probe.Close()
+
+	var waits []time.Duration
+	for b.Loop() {
+		peer := newViewerPeer(b)
+		start := time.Now()
+		code, body := peer.join(b, r.url("/whep/"+camID))
+		if code != http.StatusCreated {
+			b.Fatalf("POST /whep: %d %s", code, body)
+		}
+		aus := &auReader{t: b, peer: peer}
+		first := aus.next()
+		waits = append(waits, time.Since(start))
+		if !first.has(nalSPS, nalPPS, nalIDR) {
+			b.Fatalf("first access unit has NAL types %v, want SPS, PPS and IDR", first.types)
+		}
+		if resp, _ := do(b, http.MethodDelete, r.url(peer.location), "", ""); resp.StatusCode != http.StatusOK {
+			b.Fatalf("DELETE: %d", resp.StatusCode)
+		}
+		peer.close()
+	}
+	slices.Sort(waits)
+	b.ReportMetric(float64(waits[len(waits)/2].Microseconds())/1000, "ms-median")
+	b.ReportMetric(float64(waits[len(waits)*9/10].Microseconds())/1000, "ms-p90")
+	b.ReportMetric(float64(waits[len(waits)-1].Microseconds())/1000, "ms-max")
+}
