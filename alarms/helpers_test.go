@@ -7,16 +7,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/boltstore"
+	"github.com/skywatch/skywatch/alarms/redisstore"
 	"github.com/skywatch/skywatch/hardware"
 )
 
@@ -81,10 +84,42 @@ func openBolt(t *testing.T, path string) *boltstore.Store {
 	return s
 }
 
-// newStore returns a fresh real store wrapped for failure injection.
+// newStore returns a fresh real store wrapped for failure injection: a
+// bolt file, or Redis (under a key prefix of its own, deleted afterwards)
+// when SKYWATCH_TEST_REDIS is set.
 func newStore(t *testing.T) *failStore {
 	t.Helper()
-	return &failStore{Store: openBolt(t, filepath.Join(t.TempDir(), "alarms.db"))}
+	url := os.Getenv("SKYWATCH_TEST_REDIS")
+	if url == "" {
+		return &failStore{Store: openBolt(t, filepath.Join(t.TempDir(), "alarms.db"))}
+	}
+	prefix := uniq("skywatch-test:") + ":"
+	t.Cleanup(func() { deleteKeys(t, url, prefix) })
+	s, err := redisstore.Open(t.Context(), redisstore.Config{URL: url, KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return &failStore{Store: s}
+}
+
+// deleteKeys removes a test's Redis keys.
+func deleteKeys(t *testing.T, url, prefix string) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err == nil && len(keys) > 0 {
+		err = rdb.Del(ctx, keys...).Err()
+	}
+	if err != nil {
+		t.Errorf("deleting keys %s*: %v", prefix, err)
+	}
 }
 
 func uniq(prefix string) string {
