@@ -232,8 +232,11 @@ func (c *Config) validate() error {
 			add("mqtt.url", "must have a host")
 		}
 	}
-	if (m.TLSAddress != "") != (m.CertFile != "" && m.KeyFile != "") {
-		add("mqtt.tls_address", "needs mqtt.cert_file and mqtt.key_file, and they need it")
+	switch {
+	case m.TLSAddress != "" && (m.CertFile == "" || m.KeyFile == ""):
+		add("mqtt.tls_address", "needs mqtt.cert_file and mqtt.key_file")
+	case m.TLSAddress == "" && (m.CertFile != "" || m.KeyFile != ""):
+		add("mqtt.cert_file", "set without mqtt.tls_address")
 	}
 	if !validTopicLevels(m.TopicPrefix) {
 		add("mqtt.topic_prefix", "%q must be non-empty and contain no '+', '#' or empty level", m.TopicPrefix)

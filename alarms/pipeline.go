@@ -115,10 +115,9 @@ func (in *Intake) handleEvent(ctx context.Context, d *device, m message) error {
 
 // heartbeat is the optional JSON body of a heartbeat.
 type heartbeat struct {
-	BatteryLow *bool     `json:"battery_low"`
-	Battery    *float64  `json:"battery"` // percent; 20 or less is low
-	RSSI       *int      `json:"rssi"`
-	TS         time.Time `json:"ts"`
+	BatteryLow *bool    `json:"battery_low"`
+	Battery    *float64 `json:"battery"` // percent; 20 or less is low
+	RSSI       *int     `json:"rssi"`
 }
 
 // lowBattery is the battery percentage at or below which a heartbeat's
