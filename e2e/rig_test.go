@@ -60,7 +60,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		o.password = camPassword
 	}
 	r := &rig{logs: &syncBuffer{}}
-	logger := slog.New(slog.NewTextHandler(io.MultiWriter(r.logs, testWriter{t}),
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(r.logs, newTestWriter(t)),
 		&slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	r.cam = hardware.NewCamera(hardware.CameraConfig{
@@ -136,10 +136,32 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-type testWriter struct{ t testing.TB }
+// testWriter sends log lines to the test's log while the test runs. pion
+// may still log from its own goroutines just after a peer connection closed;
+// lines that come after the test's cleanups ran are dropped, because
+// testing panics on a Log after the test completed.
+type testWriter struct {
+	t    testing.TB
+	mu   *sync.Mutex
+	done *bool
+}
+
+func newTestWriter(t testing.TB) testWriter {
+	w := testWriter{t: t, mu: new(sync.Mutex), done: new(bool)}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		*w.done = true
+		w.mu.Unlock()
+	})
+	return w
+}
 
 func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !*w.done {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
 	return len(p), nil
 }
 
