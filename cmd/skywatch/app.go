@@ -8,41 +8,79 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/hardware"
 	"github.com/skywatch/skywatch/ingest"
 	"github.com/skywatch/skywatch/viewer"
 )
 
-// app is Skywatch built from settings: the camera manager and the web
-// server, started in order and closed in reverse.
+// app is Skywatch built from settings: the camera manager, the alarm store
+// and intake, and the web server, started in that order and closed in
+// reverse.
 type app struct {
 	logger  *slog.Logger
 	cameras *ingest.Manager
+	store   alarms.Store
+	intake  *alarms.Intake
 	web     *viewer.Server
 }
 
-func newApp(s *settings, logger *slog.Logger) (*app, error) {
+// newApp builds every part; it opens the store, which with Redis waits
+// (retrying) until Redis answers or ctx ends.
+func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	cameras := ingest.NewManager(s.ingest, logger.With("component", "ingest"))
-	if err := reg.Register(cameras.Collector()); err != nil {
+	a := &app{logger: logger}
+	a.cameras = ingest.NewManager(s.ingest, logger.With("component", "ingest"))
+	if err := reg.Register(a.cameras.Collector()); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	web, err := viewer.New(s.viewer, viewer.Deps{
-		Cameras:  viewer.Adapt[*ingest.Reader](cameras),
-		Registry: reg,
-	}, logger.With("component", "viewer"))
+
+	store, err := openStore(ctx, s.store, logger.With("component", "store"))
 	if err != nil {
+		a.cameras.Close()
 		return nil, err
 	}
-	return &app{logger: logger, cameras: cameras, web: web}, nil
+	a.store = store
+	a.intake, err = alarms.NewIntake(s.alarms, store, hardware.Decoders(), logger.With("component", "alarms"))
+	if err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	if err := reg.Register(a.intake.Collector()); err != nil {
+		a.closeAll()
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+
+	a.web, err = viewer.New(s.viewer, viewer.Deps{
+		Cameras:  viewer.Adapt[*ingest.Reader](a.cameras),
+		Registry: reg,
+		Ready:    a.ready,
+	}, logger.With("component", "viewer"))
+	if err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	return a, nil
+}
+
+// ready is true while alarms can be taken: the broker serves (or the
+// intake is connected to it) and the store accepts writes.
+func (a *app) ready() bool {
+	st := a.intake.Status()
+	return st.Connected && st.StoreOK
 }
 
 // start starts the parts in order; if one fails, the ones started are closed.
-func (a *app) start() error {
+func (a *app) start(ctx context.Context) error {
 	a.cameras.Start()
+	if err := a.intake.Start(ctx); err != nil {
+		a.closeAll()
+		return err
+	}
 	if err := a.web.Start(); err != nil {
-		a.cameras.Close()
+		a.closeAll()
 		return err
 	}
 	return nil
@@ -52,10 +90,26 @@ func (a *app) start() error {
 func (a *app) wait(ctx context.Context) {
 	<-ctx.Done()
 	a.logger.Info("shutting down")
-	a.close()
+	a.closeAll()
 }
 
-func (a *app) close() {
-	a.web.Close()
+// closeAll closes what was built, in reverse order. Each part's Close is
+// idempotent.
+func (a *app) closeAll() {
+	if a.web != nil {
+		if err := a.web.Close(); err != nil {
+			a.logger.Warn("close web server", "error", err)
+		}
+	}
+	if a.intake != nil {
+		if err := a.intake.Close(); err != nil {
+			a.logger.Warn("close alarm intake", "error", err)
+		}
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.logger.Warn("close alarm store", "error", err)
+		}
+	}
 	a.cameras.Close()
 }

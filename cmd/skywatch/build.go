@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/alarms/redisstore"
 	"github.com/skywatch/skywatch/hardware"
 	"github.com/skywatch/skywatch/ingest"
 	"github.com/skywatch/skywatch/viewer"
@@ -15,7 +17,18 @@ type settings struct {
 	log    logConfig
 	ingest ingest.Config
 	viewer viewer.Config
+	alarms alarms.Config
+	store  storeSettings
 }
+
+// storeSettings say which alarm store to open.
+type storeSettings struct {
+	redis redisstore.Config // used when redis.URL is set
+	path  string            // the embedded store's file otherwise
+}
+
+// defaultStorePath is the embedded store's file when the config names none.
+const defaultStorePath = "skywatch.db"
 
 // buildSettings maps the file onto each package's config and validates them
 // all, so that `check` can print every problem at once, each with its key.
@@ -60,10 +73,39 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	ac := alarms.Config{
+		MQTT:        fc.MQTT,
+		DedupWindow: fc.Alarms.DedupWindow,
+		Models:      fc.Models,
+		Devices:     fc.Devices,
+		Units:       fc.Units,
+	}
+	if err := ac.Validate(); err != nil {
+		errs = append(errs, prefixErrors("", err)...)
+	}
+
+	ss := storeSettings{path: fc.Store.Path}
+	if fc.Store.RedisURL != "" {
+		if fc.Store.Path != "" {
+			errs = append(errs, errors.New("store.path: give either redis_url or path, not both"))
+		}
+		ss.redis = redisstore.Config{URL: fc.Store.RedisURL, KeyPrefix: fc.Store.RedisKeyPrefix, Timeout: fc.Store.RedisTimeout}
+		if err := ss.redis.Validate(); err != nil {
+			errs = append(errs, prefixErrors("", err)...)
+		}
+	} else {
+		if fc.Store.RedisKeyPrefix != "" || fc.Store.RedisTimeout != 0 {
+			errs = append(errs, errors.New("store.redis_url: redis_key_prefix and redis_timeout need redis_url"))
+		}
+		if ss.path == "" {
+			ss.path = defaultStorePath
+		}
+	}
+
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &settings{log: fc.Log, ingest: ic, viewer: vc}, nil
+	return &settings{log: fc.Log, ingest: ic, viewer: vc, alarms: ac, store: ss}, nil
 }
 
 // cameraSettings turns one camera entry into ingest's form, building the

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/skywatch/skywatch/alarms"
 )
 
 // fileConfig is the config file as written by an operator. It is mapped onto
@@ -20,6 +22,26 @@ type fileConfig struct {
 	WebRTC  webrtcConfig   `yaml:"webrtc"`
 	Ingest  ingestConfig   `yaml:"ingest"`
 	Cameras []cameraConfig `yaml:"cameras"`
+
+	MQTT    alarms.MQTTConfig     `yaml:"mqtt"`
+	Alarms  alarmsConfig          `yaml:"alarms"`
+	Store   storeConfig           `yaml:"store"`
+	Models  []alarms.ModelConfig  `yaml:"models"`
+	Devices []alarms.DeviceConfig `yaml:"devices"`
+	Units   []alarms.UnitConfig   `yaml:"units"`
+}
+
+type alarmsConfig struct {
+	DedupWindow time.Duration `yaml:"dedup_window"`
+}
+
+// storeConfig chooses the alarm store: Redis when redis_url is set, else
+// the embedded file at path.
+type storeConfig struct {
+	RedisURL       string        `yaml:"redis_url"`
+	RedisKeyPrefix string        `yaml:"redis_key_prefix"`
+	RedisTimeout   time.Duration `yaml:"redis_timeout"`
+	Path           string        `yaml:"path"`
 }
 
 type logConfig struct {
@@ -88,7 +110,16 @@ func parseConfig(data []byte) (*fileConfig, error) {
 // applyEnv lets secrets stay out of the file: SKYWATCH_CAMERA_<ID>_PASSWORD
 // (and _USERNAME) override a camera's credentials. The ID is upper-cased and
 // every character other than a letter or digit becomes an underscore.
+//
+// SKYWATCH_REDIS_URL and SKYWATCH_MQTT_PASSWORD override the store's Redis
+// URL and the intake's password at an external broker.
 func (c *fileConfig) applyEnv(lookup func(string) (string, bool)) {
+	if v, ok := lookup("SKYWATCH_REDIS_URL"); ok {
+		c.Store.RedisURL = v
+	}
+	if v, ok := lookup("SKYWATCH_MQTT_PASSWORD"); ok {
+		c.MQTT.Password = v
+	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]
 		prefix := "SKYWATCH_CAMERA_" + envName(cam.ID) + "_"

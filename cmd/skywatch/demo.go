@@ -6,10 +6,18 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
+	"time"
+
+	"github.com/skywatch/skywatch/alarms"
 
 	"github.com/skywatch/skywatch/hardware"
 )
+
+// demoHeartbeat is the simulated devices' heartbeat interval.
+const demoHeartbeat = 30 * time.Second
 
 // The demo camera's credentials. They exist only inside this process, to
 // show that digest authentication works end to end.
@@ -57,11 +65,18 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	udpAddr := fs.String("webrtc-udp", "127.0.0.1:8189", "WebRTC UDP address (a free port is used if this one is taken)")
 	tcpAddr := fs.String("webrtc-tcp", "127.0.0.1:8189", "WebRTC ICE-TCP address (a free port is used if this one is taken)")
 	count := fs.Int("cameras", 6, "number of simulated cameras")
+	mqttAddr := fs.String("mqtt", "127.0.0.1:1883", "embedded MQTT broker address (a free port is used if this one is taken)")
+	deviceCount := fs.Int("devices", 40, "number of simulated alarm devices")
+	alarmEvery := fs.Duration("alarm-every", 3*time.Minute, "mean interval between one simulated device's alarms")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *count < 1 || *count > 64 {
 		fmt.Fprintln(stderr, "skywatch demo: -cameras must be between 1 and 64")
+		return 2
+	}
+	if *deviceCount < 0 || *deviceCount > 10000 {
+		fmt.Fprintln(stderr, "skywatch demo: -devices must be between 0 and 10000")
 		return 2
 	}
 	logger, _ := newLogger(logConfig{}, stderr)
@@ -112,21 +127,65 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			Channel: c.channel, Username: demoCameraUser, Password: demoCameraPassword, Mode: mode,
 		})
 	}
+
+	// 3. Alarm devices: the embedded broker, a store in a scratch directory
+	// (the demo keeps nothing), and the simulated fleet's credentials.
+	dir, err := os.MkdirTemp("", "skywatch-demo-")
+	if err != nil {
+		fmt.Fprintln(stderr, "skywatch demo:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	fc.Store.Path = filepath.Join(dir, "alarms.db")
+	fc.MQTT.Address = freeIfTaken("tcp", *mqttAddr)
+	fleet := hardware.SimDevices(*deviceCount, "demo-dev-", 1)
+	demoAreas := []string{"east-village", "west-village", "river-village", "hill-village"}
+	for i, d := range fleet {
+		fc.Devices = append(fc.Devices, alarms.DeviceConfig{
+			ID: d.ID, Model: d.Format, Area: demoAreas[i%len(demoAreas)],
+			Username: d.Username, Password: d.Password,
+		})
+	}
+	fc.Models = []alarms.ModelConfig{
+		{Name: hardware.FormatSkywatch, Heartbeat: demoHeartbeat},
+		{Name: hardware.FormatContactID, Heartbeat: demoHeartbeat},
+		{Name: hardware.FormatZigbee2MQTT, Heartbeat: demoHeartbeat},
+	}
+
 	s, err := buildSettings(&fc)
 	if err != nil {
 		fmt.Fprintln(stderr, "skywatch demo:", err)
 		return 1
 	}
-	a, err := newApp(s, logger)
+	a, err := newApp(ctx, s, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "skywatch demo:", err)
 		return 1
 	}
-	if err := a.start(); err != nil {
+	if err := a.start(ctx); err != nil {
 		fmt.Fprintln(stderr, "skywatch demo:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "Skywatch demo: %d simulated cameras. Console: http://%s/\n", len(cams), a.web.Addr().String())
+	broker := a.intake.BrokerAddr()
+	devSim := hardware.NewDeviceSim(hardware.DeviceSimConfig{
+		Broker:     "tcp://" + broker,
+		Devices:    fleet,
+		Heartbeat:  demoHeartbeat,
+		AlarmEvery: *alarmEvery,
+		Seed:       1,
+		Logger:     logger.With("component", "simulated-devices"),
+	})
+	simDone := make(chan error, 1)
+	simCtx, stopSim := context.WithCancel(ctx)
+	go func() { simDone <- devSim.Run(simCtx) }()
+
+	fmt.Fprintf(stdout, "Skywatch demo: %d simulated cameras, %d simulated alarm devices on MQTT %s.\nConsole: http://%s/\n",
+		len(cams), len(fleet), broker, a.web.Addr().String())
+	<-ctx.Done()
+	stopSim()
+	if err := <-simDone; err != nil {
+		logger.Warn("simulated devices", "error", err)
+	}
 	a.wait(ctx)
 	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 )
 
 const usage = `usage: skywatch <command> [flags]
@@ -11,7 +12,9 @@ const usage = `usage: skywatch <command> [flags]
 commands:
   serve -config FILE   run Skywatch with a config file
   check -config FILE   validate a config file and print every problem with its key
-  demo                 run simulated cameras and Skywatch on embedded defaults
+  demo                 run simulated cameras, alarm devices and Skywatch on embedded defaults
+  passwd               read a password on standard input, print its bcrypt hash for password_hash
+  sim devices          run simulated alarm devices against a broker (see sim -h)
 `
 
 // run executes one subcommand and returns the process exit code.
@@ -27,6 +30,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runCheck(args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
+	case "passwd":
+		return runPasswd(args[1:], os.Stdin, stdout, stderr)
+	case "sim":
+		return runSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -25,16 +25,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	logger, _ := newLogger(s.log, stderr)
-	a, err := newApp(s, logger)
+	a, err := newApp(ctx, s, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "skywatch:", err)
 		return 1
 	}
-	if err := a.start(); err != nil {
+	if err := a.start(ctx); err != nil {
 		fmt.Fprintln(stderr, "skywatch:", err)
 		return 1
 	}
-	logger.Info("skywatch serving", "http", "http://"+a.web.Addr().String()+"/", "cameras", len(s.ingest.Cameras))
+	logger.Info("skywatch serving", "http", "http://"+a.web.Addr().String()+"/", "cameras", len(s.ingest.Cameras),
+		"mqtt", a.intake.Status().Address, "devices", len(s.alarms.Devices))
 	a.wait(ctx)
 	return 0
 }

@@ -34,12 +34,17 @@ func TestServeShutsDownCleanly(t *testing.T) {
 	defer cam.Close()
 	host, port, _ := strings.Cut(cam.Addr(), ":")
 
+	dir := t.TempDir()
 	cfg := fmt.Sprintf(`
 http:
   address: 127.0.0.1:0
 webrtc:
   udp_address: 127.0.0.1:0
   tcp_address: 127.0.0.1:0
+mqtt:
+  address: 127.0.0.1:0
+store:
+  path: %s
 cameras:
   - id: gate
     vendor: hikvision
@@ -48,8 +53,8 @@ cameras:
     username: admin
     password: from-file-wrong
     mode: always
-`, host, port)
-	path := filepath.Join(t.TempDir(), "skywatch.yaml")
+`, filepath.Join(dir, "alarms.db"), host, port)
+	path := filepath.Join(dir, "skywatch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/alarms/boltstore"
+	"github.com/skywatch/skywatch/alarms/redisstore"
+)
+
+// openStore opens the alarm store. Redis that cannot be reached at start is
+// retried with backoff (1 s doubling to 30 s) until ctx ends, saying why
+// each time, so that Skywatch started before Redis comes up by itself.
+func openStore(ctx context.Context, s storeSettings, logger *slog.Logger) (alarms.Store, error) {
+	if s.redis.URL == "" {
+		st, err := boltstore.Open(s.path)
+		if err != nil {
+			return nil, fmt.Errorf("store.path: %w", err)
+		}
+		logger.Info("alarm store: embedded file", "path", s.path)
+		return st, nil
+	}
+	backoff := time.Second
+	for {
+		st, err := redisstore.Open(ctx, s.redis)
+		if err == nil {
+			logger.Info("alarm store: redis", "key_prefix", s.redis.KeyPrefix)
+			return st, nil
+		}
+		logger.Warn("alarm store: redis unavailable, retrying", "error", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("store.redis_url: %w", err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
