@@ -28,6 +28,10 @@ type Deps struct {
 	// Ready reports whether the whole process is ready to serve (/readyz).
 	// Nil: ready once Start has returned.
 	Ready func() bool
+	// Alarms gives the alarm API its events, devices and live stream, and
+	// makes /readyz fail while the intake cannot take alarms. Nil: the
+	// alarm routes answer 503.
+	Alarms AlarmSource
 }
 
 // Server serves the operator page, the REST API, WHEP, metrics and health.
@@ -46,6 +50,8 @@ type Server struct {
 	ice      *iceListeners
 	http     *http.Server
 	cancel   context.CancelFunc // of the requests' base context
+
+	streamHeartbeat time.Duration // comment interval of /api/stream
 
 	sessionsWG sync.WaitGroup
 	serveDone  chan struct{}
@@ -72,6 +78,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		logger:    logger,
 		sessions:  make(map[string]*session),
 		serveDone: make(chan struct{}),
+
+		streamHeartbeat: defaultStreamHeartbeat,
 	}
 	m, err := newMetrics(deps.Registry, s.sessionCount)
 	if err != nil {
@@ -89,6 +97,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /whep/{camera}/{session}", s.handleWHEPDelete)
 	mux.HandleFunc("GET /api/cameras", s.handleCameras)
 	mux.HandleFunc("GET /api/cameras/{id}", s.handleCamera)
+	s.alarmRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
@@ -125,7 +134,8 @@ func (s *Server) Start() error {
 		// WHEP may wait for an on-demand camera to start.
 		WriteTimeout: 60 * time.Second,
 		IdleTimeout:  120 * time.Second,
-		// Closing the server cancels requests that wait on a camera.
+		// Closing the server cancels requests that wait on a camera and
+		// ends event streams.
 		BaseContext: func(net.Listener) context.Context { return baseCtx },
 		ErrorLog:    slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
@@ -228,6 +238,9 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 	_, _ = w.Write([]byte("ok\n"))
 }
 
+// handleReadyz answers 200 while the process can serve and, with an alarm
+// source, take alarms; else 503 with the reason (the API keeps serving, so
+// that operators see the details in /api/alarms/status).
 func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	s.mu.Lock()
 	ready := s.started && !s.closed
@@ -235,10 +248,17 @@ func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	if ready && s.deps.Ready != nil {
 		ready = s.deps.Ready()
 	}
+	reason := ""
+	if ready && s.deps.Alarms != nil {
+		reason = alarmsNotReady(s.deps.Alarms)
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if !ready {
+	if !ready || reason != "" {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte("not ready\n"))
+		if reason != "" {
+			reason = ": " + reason
+		}
+		_, _ = w.Write([]byte("not ready" + reason + "\n"))
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))

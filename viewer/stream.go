@@ -1,0 +1,197 @@
+package viewer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skywatch/skywatch/alarms"
+)
+
+// Limits of the event stream (GET /api/stream).
+const (
+	// defaultStreamHeartbeat is how often an idle stream sends a comment,
+	// so that proxies keep it open.
+	defaultStreamHeartbeat = 15 * time.Second
+	// streamWriteTimeout bounds each write to a stream's client. It replaces
+	// the server's WriteTimeout, which would end every stream after 60 s,
+	// and still drops a client that stopped reading.
+	streamWriteTimeout = 30 * time.Second
+	// streamReplayMax bounds the events replayed to a client that resumes
+	// with Last-Event-ID.
+	streamReplayMax = 1000
+)
+
+// handleStream sends stored events as Server-Sent Events as they are
+// stored:
+//
+//	id: <received_at in unix ns>-<offset>
+//	event: alarm
+//	data: <the event as JSON>
+//
+// A client that reconnects with Last-Event-ID first gets the events
+// received since the one it names (at most streamReplayMax, oldest first),
+// then live ones. When that cannot be complete (more were missed, the ID is
+// malformed, the store fails), an "event: gap" with {"reason": ...} comes
+// first: the client should reload GET /api/events. A client too slow to
+// take the live events is disconnected rather than silently losing some;
+// it reconnects and catches up by the replay. Idle streams get a comment
+// every 15 s.
+//
+// Replay is by receive time because offsets are opaque. The intake stores
+// several messages at once, so an event received just before the client's
+// last one but stored just after it can be missed by the replay; a console
+// that must be complete reloads /api/events after a reconnect.
+func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	// Subscribe before reading the replay, so that nothing stored in
+	// between is missed; what is in both is sent once.
+	live := s.deps.Alarms.Subscribe(ctx)
+
+	var replay []alarms.Event
+	var gap string
+	if h := r.Header.Get("Last-Event-ID"); h != "" {
+		replay, gap = s.replay(ctx, h)
+	}
+	replayed := make(map[string]bool, len(replay))
+	for _, e := range replay {
+		replayed[e.Offset] = true
+	}
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	sw := &sseWriter{w: w, rc: http.NewResponseController(w)}
+	if err := sw.comment("connected"); err != nil {
+		s.logger.Debug("event stream: first write", "err", err)
+		return
+	}
+	if gap != "" {
+		if err := sw.event("gap", "", map[string]string{"reason": gap}); err != nil {
+			return
+		}
+	}
+	for _, e := range replay {
+		if err := sw.event("alarm", streamID(e), e); err != nil {
+			return
+		}
+	}
+
+	heartbeat := time.NewTicker(s.streamHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		if c := cap(live); c > 0 && len(live) == c {
+			// The intake drops events for a full subscriber: end the
+			// stream so that the client resumes from the store.
+			s.logger.Debug("event stream: client too slow, disconnecting", "remote", r.RemoteAddr)
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case e, ok := <-live:
+			if !ok {
+				return // the intake closed
+			}
+			if replayed[e.Offset] {
+				delete(replayed, e.Offset)
+				continue
+			}
+			if err := sw.event("alarm", streamID(e), e); err != nil {
+				return
+			}
+		case <-heartbeat.C:
+			if err := sw.comment("keep-alive"); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// replay returns the events stored since the one that lastID names, oldest
+// first, and why they may be incomplete ("" when they are not).
+func (s *Server) replay(ctx context.Context, lastID string) ([]alarms.Event, string) {
+	since, offset, err := parseStreamID(lastID)
+	if err != nil {
+		return nil, err.Error()
+	}
+	page, err := s.deps.Alarms.Events(ctx, alarms.EventQuery{Since: since, Limit: streamReplayMax})
+	if err != nil {
+		s.logger.Warn("event stream: replay", "err", redactURLs(err.Error()))
+		return nil, "replay failed: " + redactURLs(err.Error())
+	}
+	evs, gap := page.Events, ""
+	// Newest first: the client has the named event and those after it in
+	// the list (received at the same time, stored before it).
+	if i := slices.IndexFunc(evs, func(e alarms.Event) bool { return e.Offset == offset }); i >= 0 {
+		evs = evs[:i]
+	} else if page.Next != "" {
+		gap = fmt.Sprintf("more than %d events were missed; only the latest are replayed", streamReplayMax)
+	}
+	evs = slices.Clone(evs)
+	slices.Reverse(evs)
+	return evs, gap
+}
+
+// streamID is an event's SSE id: its receive time and its offset, so that
+// a resuming client can be given what came after it.
+func streamID(e alarms.Event) string {
+	return strconv.FormatInt(e.ReceivedAt.UnixNano(), 10) + "-" + e.Offset
+}
+
+func parseStreamID(id string) (time.Time, string, error) {
+	ns, offset, ok := strings.Cut(id, "-")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || offset == "" {
+		return time.Time{}, "", errors.New("malformed Last-Event-ID; nothing replayed")
+	}
+	return time.Unix(0, n), offset, nil
+}
+
+// sseWriter writes Server-Sent Events, flushing each.
+type sseWriter struct {
+	w   http.ResponseWriter
+	rc  *http.ResponseController
+	buf bytes.Buffer
+}
+
+// event sends one event; data is encoded as one line of JSON.
+func (sw *sseWriter) event(name, id string, data any) error {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return err
+	}
+	sw.buf.Reset()
+	if id != "" {
+		sw.buf.WriteString("id: " + id + "\n")
+	}
+	sw.buf.WriteString("event: " + name + "\ndata: ")
+	sw.buf.Write(b)
+	sw.buf.WriteString("\n\n")
+	return sw.send(sw.buf.Bytes())
+}
+
+// comment sends a comment line, which clients ignore.
+func (sw *sseWriter) comment(text string) error {
+	return sw.send([]byte(": " + text + "\n\n"))
+}
+
+func (sw *sseWriter) send(b []byte) error {
+	if err := sw.rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout)); err != nil {
+		return fmt.Errorf("set write deadline: %w", err)
+	}
+	if _, err := sw.w.Write(b); err != nil {
+		return err
+	}
+	return sw.rc.Flush()
+}
