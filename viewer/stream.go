@@ -57,13 +57,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	live := s.deps.Alarms.Subscribe(ctx)
 
 	var replay []alarms.Event
+	var known map[string]bool // offsets the client has or is replayed
 	var gap string
 	if h := r.Header.Get("Last-Event-ID"); h != "" {
-		replay, gap = s.replay(ctx, h)
-	}
-	replayed := make(map[string]bool, len(replay))
-	for _, e := range replay {
-		replayed[e.Offset] = true
+		replay, known, gap = s.replay(ctx, h)
 	}
 
 	h := w.Header()
@@ -103,8 +100,8 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return // the intake closed
 			}
-			if replayed[e.Offset] {
-				delete(replayed, e.Offset)
+			if known[e.Offset] {
+				delete(known, e.Offset)
 				continue
 			}
 			if err := sw.event("alarm", streamID(e), e); err != nil {
@@ -119,16 +116,21 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 }
 
 // replay returns the events stored since the one that lastID names, oldest
-// first, and why they may be incomplete ("" when they are not).
-func (s *Server) replay(ctx context.Context, lastID string) ([]alarms.Event, string) {
+// first; the offsets of every event read, which the live events must not
+// repeat; and why the replay may be incomplete ("" when it is not).
+func (s *Server) replay(ctx context.Context, lastID string) ([]alarms.Event, map[string]bool, string) {
 	since, offset, err := parseStreamID(lastID)
 	if err != nil {
-		return nil, err.Error()
+		return nil, nil, err.Error()
 	}
 	page, err := s.deps.Alarms.Events(ctx, alarms.EventQuery{Since: since, Limit: streamReplayMax})
 	if err != nil {
 		s.logger.Warn("event stream: replay", "err", redactURLs(err.Error()))
-		return nil, "replay failed: " + redactURLs(err.Error())
+		return nil, nil, "replay failed: " + redactURLs(err.Error())
+	}
+	known := make(map[string]bool, len(page.Events))
+	for _, e := range page.Events {
+		known[e.Offset] = true
 	}
 	evs, gap := page.Events, ""
 	// Newest first: the client has the named event and those after it in
@@ -140,7 +142,7 @@ func (s *Server) replay(ctx context.Context, lastID string) ([]alarms.Event, str
 	}
 	evs = slices.Clone(evs)
 	slices.Reverse(evs)
-	return evs, gap
+	return evs, known, gap
 }
 
 // streamID is an event's SSE id: its receive time and its offset, so that
