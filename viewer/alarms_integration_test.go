@@ -101,7 +101,7 @@ func TestAlarmAPIWithIntake(t *testing.T) {
 	srv := startAlarmServer(t, in, nil)
 	topic := func(dev, kind string) string { return fmt.Sprintf("%s/dev/%s/%s", cfg.MQTT.TopicPrefix, dev, kind) }
 
-	first := openStream(t, srv, "")
+	first := openStream(t, baseURL(srv), "")
 	d1, d2 := mqttDevice(t, in, "d1"), mqttDevice(t, in, "d2")
 	var want []string
 	for i := 1; i <= 6; i++ {
@@ -216,7 +216,7 @@ func TestAlarmAPIWithIntake(t *testing.T) {
 	for i := 7; i <= 9; i++ {
 		publish(t, d1, topic("d1", "event"), fmt.Sprintf(`{"id":"e%d","class":"tamper"}`, i))
 	}
-	resumed := openStream(t, srv, lastID)
+	resumed := openStream(t, baseURL(srv), lastID)
 	publish(t, d2, topic("d2", "event"), `{"id":"p2","class":"panic"}`)
 	var got []alarms.Event
 	for range 4 {
@@ -227,7 +227,7 @@ func TestAlarmAPIWithIntake(t *testing.T) {
 	}
 
 	// Closing the server ends the open streams.
-	other := openStream(t, srv, "")
+	other := openStream(t, baseURL(srv), "")
 	closed := make(chan error, 1)
 	go func() { closed <- srv.Close() }()
 	if left := resumed.ended(t); len(left) != 0 {

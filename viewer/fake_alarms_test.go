@@ -107,12 +107,13 @@ type sseClient struct {
 	wg     sync.WaitGroup
 }
 
-// openStream opens the event stream, resuming after lastID when set; it
-// returns once the response headers came, so the subscription exists.
-func openStream(t *testing.T, srv *Server, lastID string) *sseClient {
+// openStream opens the event stream of the server at base, resuming
+// after lastID when set; it returns once the response headers came, so the
+// subscription exists.
+func openStream(t *testing.T, base, lastID string) *sseClient {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, "GET", baseURL(srv)+"/api/stream", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/stream", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -51,7 +53,7 @@ func TestStreamLive(t *testing.T) {
 	subs := make(chan chan alarms.Event, 1)
 	srv := startAlarmServer(t, &fakeAlarms{subscribe: liveFeed(subs)},
 		func(s *Server) { s.streamHeartbeat = 20 * time.Millisecond })
-	c := openStream(t, srv, "")
+	c := openStream(t, baseURL(srv), "")
 	live := <-subs
 	if ev := c.nextAny(t); ev.name != "comment" || ev.data != "connected" {
 		t.Fatalf("first %+v, want the connected comment", ev)
@@ -126,7 +128,7 @@ func TestStreamReplay(t *testing.T) {
 		{streamID(stored[0]), []string{"e2", "e3", "e4"}},
 	}
 	for _, tt := range tests {
-		c := openStream(t, srv, tt.lastID)
+		c := openStream(t, baseURL(srv), tt.lastID)
 		live := <-subs
 		// e4 is stored (replayed, or the client has it) and also still in
 		// the live queue: it is not sent twice.
@@ -168,7 +170,7 @@ func TestStreamReplayGap(t *testing.T) {
 
 	// More were missed than are replayed: the gap, then the latest, oldest
 	// first.
-	c := openStream(t, srv, streamID(stored[0]))
+	c := openStream(t, baseURL(srv), streamID(stored[0]))
 	if r := gapReason(c); !strings.Contains(r, "more than 1000 events were missed") {
 		t.Errorf("gap reason %q", r)
 	}
@@ -179,14 +181,14 @@ func TestStreamReplayGap(t *testing.T) {
 	}
 	c.close()
 
-	c = openStream(t, srv, "yesterday")
+	c = openStream(t, baseURL(srv), "yesterday")
 	if r := gapReason(c); !strings.Contains(r, "malformed Last-Event-ID") {
 		t.Errorf("gap reason %q", r)
 	}
 	c.close()
 
 	failing.Store(true)
-	c = openStream(t, srv, streamID(stored[3]))
+	c = openStream(t, baseURL(srv), streamID(stored[3]))
 	if r := gapReason(c); !strings.Contains(r, "replay failed: redis: connection refused") {
 		t.Errorf("gap reason %q", r)
 	}
@@ -205,14 +207,14 @@ func TestStreamSlowClientDisconnected(t *testing.T) {
 		return ch
 	}}
 	srv := startAlarmServer(t, f, nil)
-	c := openStream(t, srv, "")
+	c := openStream(t, baseURL(srv), "")
 	c.ended(t)
 }
 
 // Closing the server ends open streams instead of waiting for them.
 func TestStreamEndsOnServerClose(t *testing.T) {
 	srv := startAlarmServer(t, &fakeAlarms{}, func(s *Server) { s.streamHeartbeat = time.Hour })
-	streams := []*sseClient{openStream(t, srv, ""), openStream(t, srv, "")}
+	streams := []*sseClient{openStream(t, baseURL(srv), ""), openStream(t, baseURL(srv), "")}
 	closed := make(chan error, 1)
 	go func() { closed <- srv.Close() }()
 	for _, c := range streams {
@@ -226,4 +228,35 @@ func TestStreamEndsOnServerClose(t *testing.T) {
 	case <-time.After(testTimeout):
 		t.Fatal("Close hangs on open streams")
 	}
+}
+
+// A stream outlives the server's WriteTimeout (and ReadTimeout), which
+// would otherwise end it: here they are shortened on a server of the test's
+// own.
+func TestStreamOutlivesServerTimeouts(t *testing.T) {
+	s, err := New(loopbackConfig(), Deps{Cameras: &fakeSource{}, Alarms: &fakeAlarms{}}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.streamHeartbeat = 20 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: s.handler, ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond}
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = hs.Serve(ln)
+	}()
+	defer func() {
+		_ = hs.Shutdown(context.Background()) // after the client closed, so the stream ended
+		<-served
+	}()
+
+	c := openStream(t, "http://"+ln.Addr().String(), "")
+	for start := time.Now(); time.Since(start) < 5*hs.WriteTimeout; {
+		c.nextAny(t) // fails if the stream ends
+	}
+	c.close()
 }
