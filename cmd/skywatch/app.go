@@ -55,21 +55,14 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 
 	a.web, err = viewer.New(s.viewer, viewer.Deps{
 		Cameras:  viewer.Adapt[*ingest.Reader](a.cameras),
+		Alarms:   a.intake,
 		Registry: reg,
-		Ready:    a.ready,
 	}, logger.With("component", "viewer"))
 	if err != nil {
 		a.closeAll()
 		return nil, err
 	}
 	return a, nil
-}
-
-// ready is true while alarms can be taken: the broker serves (or the
-// intake is connected to it) and the store accepts writes.
-func (a *app) ready() bool {
-	st := a.intake.Status()
-	return st.Connected && st.StoreOK
 }
 
 // start starts the parts in order; if one fails, the ones started are closed.
