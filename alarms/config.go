@@ -46,8 +46,14 @@ type Config struct {
 	Models []ModelConfig `yaml:"models"`
 	// Devices lists the alarm devices; IDs are unique.
 	Devices []DeviceConfig `yaml:"devices"`
-	// Units lists the patrol units that may connect to the embedded broker.
+	// Units lists the patrol units; they report on {prefix}/unit/{id}/pos
+	// and /reply and are sent offers on /dispatch.
 	Units []UnitConfig `yaml:"units"`
+	// Areas is the jurisdiction tree. When it is not empty, every device's
+	// and unit's area must be one of its areas.
+	Areas []AreaConfig `yaml:"areas"`
+	// Routing is the dispatch policy.
+	Routing RoutingConfig `yaml:"routing"`
 
 	// tick is the supervisor's scan period; it defaults to a tenth of the
 	// shortest supervision window, between 50 ms and 1 s.
@@ -118,16 +124,35 @@ type DeviceConfig struct {
 	// devices only: real deployments set PasswordHash. NewIntake logs a
 	// warning when any is set.
 	Password string `yaml:"password"`
+	// Address is where the device is, for operators and units.
+	Address string `yaml:"address"`
+	// Cameras lists the IDs of cameras that see the device's place; they
+	// are linked to its incidents before the nearest ones.
+	Cameras []string `yaml:"cameras"`
 }
 
-// UnitConfig configures a patrol unit's access to the embedded broker. A
-// unit may publish only {prefix}/unit/{id}/pos and /reply and subscribe
-// only to {prefix}/unit/{id}/dispatch.
+// UnitConfig configures a patrol unit. At the embedded broker a unit may
+// publish only {prefix}/unit/{id}/pos and /reply and subscribe only to
+// {prefix}/unit/{id}/dispatch.
 type UnitConfig struct {
 	ID           string `yaml:"id"`
 	Username     string `yaml:"username"` // defaults to ID
 	PasswordHash string `yaml:"password_hash"`
 	Password     string `yaml:"password"` // demo only, as DeviceConfig.Password
+	// Name is shown to operators. It defaults to ID.
+	Name string `yaml:"name"`
+	// Kind is patrol_car, foot_patrol, volunteer_patrol or grid_manager. It
+	// defaults to patrol_car.
+	Kind UnitKind `yaml:"kind"`
+	// Area is the unit's home area: it is a candidate for incidents in
+	// that area first.
+	Area string `yaml:"area"`
+	// Lat and Lon are the unit's home position, shown until it reports.
+	Lat float64 `yaml:"lat"`
+	Lon float64 `yaml:"lon"`
+	// Silence is how long the unit may go without a position report before
+	// it counts as unavailable. It defaults to 2 minutes.
+	Silence time.Duration `yaml:"silence"`
 }
 
 func (c *Config) setDefaults() {
@@ -175,10 +200,21 @@ func (c *Config) setDefaults() {
 		}
 	}
 	for i := range c.Units {
-		if c.Units[i].Username == "" {
-			c.Units[i].Username = c.Units[i].ID
+		u := &c.Units[i]
+		if u.Username == "" {
+			u.Username = u.ID
+		}
+		if u.Name == "" {
+			u.Name = u.ID
+		}
+		if u.Kind == "" {
+			u.Kind = UnitPatrolCar
+		}
+		if u.Silence == 0 {
+			u.Silence = DefaultUnitSilence
 		}
 	}
+	c.Routing.setDefaults()
 	if c.tick == 0 {
 		shortest := time.Duration(math.MaxInt64)
 		for _, md := range c.Models {
@@ -288,6 +324,25 @@ func (c *Config) validate() error {
 			add(key+".password_hash", "must be set for the embedded broker")
 		}
 	}
+	var tree *AreaTree
+	if t, err := NewAreaTree(c.Areas); err != nil {
+		errs = append(errs, err)
+	} else {
+		tree = t
+	}
+	checkArea := func(key, area string) {
+		if tree == nil || tree.Len() == 0 {
+			return
+		}
+		if area == "" {
+			add(key, "must be set when areas are configured")
+		} else if !tree.Has(area) {
+			add(key, "unknown area %q", area)
+		}
+	}
+	if err := c.Routing.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	seenDev := map[string]int{}
 	for i, d := range c.Devices {
 		key := fmt.Sprintf("devices[%d]", i)
@@ -314,6 +369,12 @@ func (c *Config) validate() error {
 		}
 		checkUser(key+".username", d.Username)
 		checkSecret(key, d.PasswordHash, d.Password)
+		checkArea(key+".area", d.Area)
+		for j, cam := range d.Cameras {
+			if cam == "" {
+				add(fmt.Sprintf("%s.cameras[%d]", key, j), "must not be empty")
+			}
+		}
 	}
 	seenUnit := map[string]int{}
 	for i, u := range c.Units {
@@ -332,6 +393,16 @@ func (c *Config) validate() error {
 		}
 		checkUser(key+".username", u.Username)
 		checkSecret(key, u.PasswordHash, u.Password)
+		checkArea(key+".area", u.Area)
+		if !u.Kind.valid() {
+			add(key+".kind", "%q must be patrol_car, foot_patrol, volunteer_patrol or grid_manager", u.Kind)
+		}
+		if !validLatLon(u.Lat, u.Lon) {
+			add(key+".lat", "[lat, lon] out of range")
+		}
+		if u.Silence < 0 {
+			add(key+".silence", "must not be negative")
+		}
 	}
 	return errors.Join(errs...)
 }

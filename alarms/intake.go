@@ -67,6 +67,7 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 	cfg.Models = append([]ModelConfig(nil), cfg.Models...)
 	cfg.Devices = append([]DeviceConfig(nil), cfg.Devices...)
 	cfg.Units = append([]UnitConfig(nil), cfg.Units...)
+	cfg.Areas = append([]AreaConfig(nil), cfg.Areas...)
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
