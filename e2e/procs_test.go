@@ -33,6 +33,10 @@ func requireProgram(t *testing.T, name, pkg string) string {
 	if err == nil {
 		return path
 	}
+	// Debian installs mosquitto in /usr/sbin, which a non-root PATH lacks.
+	if path, err := exec.LookPath(filepath.Join("/usr/sbin", name)); err == nil {
+		return path
+	}
 	if os.Getenv("CI") != "" {
 		t.Fatalf("%s is not on the PATH under CI (Debian package %s)", name, pkg)
 	}
