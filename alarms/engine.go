@@ -3,7 +3,9 @@ package alarms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -11,7 +13,7 @@ import (
 type EngineOptions struct {
 	// Cameras are the camera sites to link to incidents by distance.
 	Cameras []CameraSite
-	// Logger defaults to discarding.
+	// Logger defaults to the intake's.
 	Logger *slog.Logger
 	// Poll is how often the engine reads the event log without being woken
 	// (a safety net: the intake wakes it on every stored event). It
@@ -19,71 +21,292 @@ type EngineOptions struct {
 	Poll time.Duration
 }
 
+// Limits of the engine.
+const (
+	// eventBatch is how many events the engine applies per store write.
+	eventBatch = 200
+	// enRouteDistance is how far (metres) a committed unit must move from
+	// where it accepted before the incident counts as en route.
+	enRouteDistance = 100
+	// maxTimeline bounds an incident's timeline; past it, entries that
+	// change nothing (restores, other events) are no longer added.
+	maxTimeline = 500
+)
+
 // Engine turns stored events into incidents and dispatches them to patrol
-// units. One goroutine owns its state (open incidents, units, offer
-// deadlines); the methods ask it through a channel. See the summary at the
-// top of incident.go.
+// units. One goroutine (run) owns its state: the open incidents, the
+// units, the offer deadlines. The methods ask it through a channel and
+// wait for the answer. Every change is saved before it is announced
+// (subscribers, MQTT). See the summary at the top of incident.go.
 type Engine struct {
-	in    *Intake
-	store IncidentStore
-	opts  EngineOptions
-	tree  *AreaTree
+	in      *Intake
+	store   IncidentStore
+	opts    EngineOptions
+	cfg     *Config // the intake's, with defaults
+	tree    *AreaTree
+	logger  *slog.Logger
+	changes *fanout[IncidentChange]
+	toUnits *fanout[DispatchMessage]
+
+	reqs chan request
+	wake chan struct{}
+
+	mu      sync.Mutex // guards started, closed, cancel
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when run returns (or at Close before Start)
+	once    sync.Once
+
+	// Owned by run.
+	st *engineState
+}
+
+// request is a function run by the engine's goroutine.
+type request struct {
+	fn   func(ctx context.Context)
+	done chan struct{}
 }
 
 // NewEngine builds the engine of an intake that has not started yet (the
 // intake then hands it the units' MQTT messages and wakes it on every
 // stored event). store is usually the intake's store. It starts nothing.
 func NewEngine(in *Intake, store IncidentStore, opts EngineOptions) (*Engine, error) {
-	return nil, errors.New("alarms: engine: not implemented yet")
+	if in == nil || store == nil {
+		return nil, errors.New("alarms: engine: needs an intake and a store")
+	}
+	tree, err := NewAreaTree(in.cfg.Areas)
+	if err != nil {
+		return nil, err // validated by NewIntake already
+	}
+	if opts.Logger == nil {
+		opts.Logger = in.logger
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	e := &Engine{
+		in:      in,
+		store:   store,
+		opts:    opts,
+		cfg:     &in.cfg,
+		tree:    tree,
+		logger:  opts.Logger,
+		changes: newFanout[IncidentChange](),
+		toUnits: newFanout[DispatchMessage](),
+		reqs:    make(chan request),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+	e.st = newEngineState(e)
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.started || in.closed {
+		return nil, errors.New("alarms: engine: the intake has started already")
+	}
+	if in.engine != nil {
+		return nil, errors.New("alarms: engine: the intake has an engine already")
+	}
+	in.engine = e
+	return e, nil
 }
 
-// Start loads the open incidents and the units, re-arms offer deadlines
-// (one already passed fires at once), catches up with the event log, and
-// starts the engine's goroutine. Start the intake first: offers are
-// published through its broker. ctx bounds the start only.
-func (e *Engine) Start(ctx context.Context) error { return ErrEngineClosed }
+// Start loads the units and the open incidents, re-arms offer deadlines
+// (one already passed fires at once), and starts the engine's goroutine,
+// which first catches up with the event log. Start the intake first:
+// offers are published through its broker. ctx bounds the start only.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrEngineClosed
+	}
+	if e.started {
+		return errors.New("alarms: engine already started")
+	}
+	if err := e.st.load(ctx); err != nil {
+		return fmt.Errorf("alarms: engine: %w", err)
+	}
+	e.started = true
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.cancel = cancel
+	go e.run(life)
+	return nil
+}
 
 // Close stops the engine and waits for its goroutine; subscriptions are
 // closed. It is idempotent. Close the engine before the intake.
-func (e *Engine) Close() error { return nil }
+func (e *Engine) Close() error {
+	e.once.Do(func() {
+		e.mu.Lock()
+		e.closed = true
+		started, cancel := e.started, e.cancel
+		e.mu.Unlock()
+		if started {
+			cancel()
+		} else {
+			close(e.done)
+		}
+		<-e.done
+		e.changes.close()
+		e.toUnits.close()
+	})
+	return nil
+}
+
+// notify wakes the engine to read the event log; it never blocks.
+func (e *Engine) notify() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the engine's goroutine.
+func (e *Engine) run(ctx context.Context) {
+	defer close(e.done)
+	poll := time.NewTicker(e.opts.Poll)
+	defer poll.Stop()
+	deadline := time.NewTimer(time.Hour)
+	defer deadline.Stop()
+	st := e.st
+	st.catchUp(ctx)
+	st.dispatchWaiting(ctx)
+	for {
+		st.arm(deadline)
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-e.reqs:
+			r.fn(ctx)
+			close(r.done)
+		case <-e.wake:
+			st.catchUp(ctx)
+		case <-poll.C:
+			st.catchUp(ctx)
+			if st.retry {
+				st.dispatchWaiting(ctx)
+			}
+		case <-deadline.C:
+			st.expireOffers(ctx)
+		}
+		if st.freed {
+			st.dispatchWaiting(ctx)
+		}
+	}
+}
+
+// call runs fn on the engine's goroutine and waits for it.
+func (e *Engine) call(ctx context.Context, fn func(ctx context.Context)) error {
+	r := request{fn: fn, done: make(chan struct{})}
+	select {
+	case e.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.done:
+		return ErrEngineClosed
+	}
+	select {
+	case <-r.done:
+		return nil
+	case <-e.done:
+		return ErrEngineClosed
+	}
+}
 
 // Areas returns the jurisdiction tree.
 func (e *Engine) Areas() *AreaTree { return e.tree }
 
 // Act applies an operator's action and returns the incident after it.
 func (e *Engine) Act(ctx context.Context, incidentID string, a Action) (Incident, error) {
-	return Incident{}, ErrEngineClosed
+	var (
+		inc Incident
+		err error
+	)
+	if cerr := e.call(ctx, func(ctx context.Context) { inc, err = e.st.act(ctx, incidentID, a) }); cerr != nil {
+		return Incident{}, cerr
+	}
+	return inc, err
 }
 
 // UnitReply applies a unit's answer about an incident and returns the
 // incident after it.
 func (e *Engine) UnitReply(ctx context.Context, unitID, incidentID string, action ReplyAction, disposition Disposition, note string) (Incident, error) {
-	return Incident{}, ErrEngineClosed
+	var (
+		inc Incident
+		err error
+	)
+	if cerr := e.call(ctx, func(ctx context.Context) {
+		inc, err = e.st.reply(ctx, unitID, incidentID, action, disposition, note)
+	}); cerr != nil {
+		return Incident{}, cerr
+	}
+	return inc, err
 }
 
 // UnitPosition records a unit's position report. status is
-// UnitAvailable, UnitOffDuty, or "" (keep the last said).
+// UnitAvailable, UnitOffDuty, or "" (keep what the unit said last).
 func (e *Engine) UnitPosition(ctx context.Context, unitID string, lat, lon float64, status UnitStatus) error {
-	return ErrEngineClosed
+	var err error
+	if cerr := e.call(ctx, func(ctx context.Context) { err = e.st.position(ctx, unitID, lat, lon, status) }); cerr != nil {
+		return cerr
+	}
+	return err
 }
 
-// Incidents lists incidents (from the store) matching q.
+// Incidents lists incidents (from the store) matching q. An unknown
+// q.Area matches nothing.
 func (e *Engine) Incidents(ctx context.Context, q IncidentQuery) (IncidentPage, error) {
-	return IncidentPage{}, ErrEngineClosed
+	if q.Area != "" {
+		q.Areas = e.tree.Subtree(q.Area)
+		if q.Areas == nil {
+			return IncidentPage{}, nil
+		}
+	}
+	return e.store.Incidents(ctx, q)
 }
 
 // Incident returns one incident with its timeline, or ErrNotFound.
 func (e *Engine) Incident(ctx context.Context, id string) (Incident, error) {
-	return Incident{}, ErrEngineClosed
+	inc, err := e.store.Incident(ctx, id)
+	if err != nil {
+		return Incident{}, fmt.Errorf("incident %s: %w", id, err)
+	}
+	return inc, nil
 }
 
 // Units lists the configured units with their live state, in config
 // order.
-func (e *Engine) Units(ctx context.Context) ([]UnitView, error) { return nil, ErrEngineClosed }
+func (e *Engine) Units(ctx context.Context) ([]UnitView, error) {
+	var out []UnitView
+	if err := e.call(ctx, func(context.Context) {
+		now := time.Now()
+		for _, u := range e.st.unitOrder {
+			out = append(out, e.st.view(u, now))
+		}
+	}); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 // Unit returns one unit, or ErrUnknownUnit.
 func (e *Engine) Unit(ctx context.Context, id string) (UnitView, error) {
-	return UnitView{}, ErrEngineClosed
+	var (
+		v  UnitView
+		ok bool
+	)
+	if err := e.call(ctx, func(context.Context) {
+		if u := e.st.units[id]; u != nil {
+			v, ok = e.st.view(u, time.Now()), true
+		}
+	}); err != nil {
+		return UnitView{}, err
+	}
+	if !ok {
+		return UnitView{}, fmt.Errorf("unit %q: %w", id, ErrUnknownUnit)
+	}
+	return v, nil
 }
 
 // SubscribeIncidents returns a channel of changes as they are saved, in
@@ -91,8 +314,8 @@ func (e *Engine) Unit(ctx context.Context, id string) (UnitView, error) {
 // subscriber that does not keep up misses changes: IncidentChange.Seq then
 // jumps, and it should reload what it shows.
 func (e *Engine) SubscribeIncidents(ctx context.Context) <-chan IncidentChange {
-	ch := make(chan IncidentChange)
-	close(ch)
+	ch := e.changes.add("")
+	context.AfterFunc(ctx, func() { e.changes.remove(ch) })
 	return ch
 }
 
@@ -100,7 +323,7 @@ func (e *Engine) SubscribeIncidents(ctx context.Context) <-chan IncidentChange {
 // on its MQTT dispatch topic), for the patrol page, until ctx ends or the
 // engine closes. A slow reader misses messages.
 func (e *Engine) DispatchMessages(ctx context.Context, unitID string) <-chan DispatchMessage {
-	ch := make(chan DispatchMessage)
-	close(ch)
+	ch := e.toUnits.add(unitID)
+	context.AfterFunc(ctx, func() { e.toUnits.remove(ch) })
 	return ch
 }

@@ -58,6 +58,10 @@ type Intake struct {
 	closing   atomic.Bool
 	broker    *broker       // embedded mode
 	client    *brokerClient // external mode
+
+	// engine, when NewEngine attached one, takes the units' messages and
+	// is woken by every stored event. Set before Start, then read only.
+	engine *Engine
 }
 
 // NewIntake checks cfg and builds an intake that stores into store and
@@ -231,6 +235,26 @@ func (in *Intake) Close() error {
 		in.health.setConnected(false, nil)
 	})
 	return nil
+}
+
+// publish sends a message from the server at QoS 1, not retained: through
+// the embedded broker's inline client, or the external broker connection
+// (without waiting for its PUBACK: the engine's goroutine must not wait on
+// the network; a lost offer times out like an unanswered one).
+func (in *Intake) publish(topic string, payload []byte) error {
+	switch {
+	case in.broker != nil:
+		return in.broker.server.Publish(topic, payload, false, 1)
+	case in.client != nil:
+		tok := in.client.c.Publish(topic, 1, false, payload)
+		select {
+		case <-tok.Done():
+			return tok.Error()
+		default:
+			return nil
+		}
+	}
+	return errors.New("no broker")
 }
 
 // BrokerAddr returns the embedded broker's TCP address once started (the

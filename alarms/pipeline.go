@@ -40,6 +40,9 @@ func (in *Intake) take(ctx context.Context, m message) error {
 func (in *Intake) handle(ctx context.Context, m message) error {
 	id, kind, ok := in.topics.deviceTopic(m.topic)
 	if !ok {
+		if unit, ukind, isUnit := in.topics.unitTopic(m.topic); isUnit && in.engine != nil {
+			return in.handleUnit(ctx, unit, ukind, m)
+		}
 		in.metrics.received.WithLabelValues("other").Inc()
 		return nil
 	}
@@ -243,6 +246,9 @@ func (in *Intake) append(ctx context.Context, e *Event, received time.Time) (boo
 	in.metrics.stored.Inc()
 	in.metrics.storeTime.Observe(time.Since(received).Seconds())
 	in.hub.publish(*e)
+	if in.engine != nil {
+		in.engine.notify()
+	}
 	return true, nil
 }
 

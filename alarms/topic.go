@@ -47,11 +47,26 @@ func (t topics) unitTopic(topic string) (unit, kind string, ok bool) {
 	return unit, kind, true
 }
 
-// deviceFilters are the subscriptions of the intake at an external broker.
+// Topic kinds under {prefix}/unit/{unit}/.
+const (
+	kindPos      = "pos"
+	kindReply    = "reply"
+	kindDispatch = "dispatch"
+)
+
+// unitDispatch is the topic of the server's messages to a unit.
+func (t topics) unitDispatch(unit string) string {
+	return t.prefix + "/unit/" + unit + "/" + kindDispatch
+}
+
+// deviceFilters are the subscriptions of the intake at an external broker
+// (device topics, and the units' reports and replies).
 func (t topics) deviceFilters() []string {
 	return []string{
 		t.prefix + "/dev/+/" + kindEvent,
 		t.prefix + "/dev/+/" + kindHeartbeat,
 		t.prefix + "/dev/+/" + kindState,
+		t.prefix + "/unit/+/" + kindPos,
+		t.prefix + "/unit/+/" + kindReply,
 	}
 }

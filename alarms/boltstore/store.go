@@ -132,7 +132,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 
 // prepare creates the buckets and removes expired dedup keys.
 func (s *Store) prepare(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketEvents, bucketDedup, bucketRejected, bucketRejectedDevice, bucketDevices} {
+	for _, name := range append([][]byte{bucketEvents, bucketDedup, bucketRejected, bucketRejectedDevice, bucketDevices}, incidentBuckets()...) {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
