@@ -57,6 +57,7 @@ type Store struct {
 	cfg          Config
 	scriptAppend *redis.Script
 	scriptReject *redis.Script
+	scriptSave   *redis.Script
 
 	mu     sync.Mutex
 	closed bool
@@ -74,6 +75,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		cfg:          cfg,
 		scriptAppend: redis.NewScript(appendLua),
 		scriptReject: redis.NewScript(rejectLua),
+		scriptSave:   redis.NewScript(saveLua),
 	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		_ = s.rdb.Close()
