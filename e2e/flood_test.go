@@ -94,18 +94,22 @@ func (f *flood) snapshot() []int64 {
 	return out
 }
 
-// wait waits until every event is acknowledged, failing after timeout.
-func (f *flood) wait(t *testing.T, timeout time.Duration) {
+// wait waits until every event is acknowledged; after timeout it fails
+// the test and returns false.
+func (f *flood) wait(t *testing.T, timeout time.Duration) bool {
 	t.Helper()
 	select {
 	case <-f.done:
 	case <-time.After(timeout):
-		t.Fatalf("flood: %d of %d events acknowledged after %v (%d resent, %d failed connection attempts)",
+		t.Errorf("flood: %d of %d events acknowledged after %v (%d resent, %d failed connection attempts)",
 			f.total(), f.want(), timeout, f.resends.Load(), f.connErr.Load())
+		return false
 	}
 	if got := f.total(); got != f.want() {
-		t.Fatalf("flood stopped with %d of %d events acknowledged", got, f.want())
+		t.Errorf("flood stopped with %d of %d events acknowledged", got, f.want())
+		return false
 	}
+	return true
 }
 
 // device publishes one device's events.

@@ -28,7 +28,7 @@ const (
 	nolossPerDevice = 100
 	nolossKills     = 3                // SIGKILLs per test with kills
 	nolossTimeout   = 3 * time.Minute  // for a flood to be acknowledged, or stored
-	nolossStall     = 60 * time.Second // without progress, a wait gives up early
+	nolossStall     = 45 * time.Second // without progress, a wait gives up early
 	redisOutage     = 10 * time.Second
 )
 
@@ -61,26 +61,42 @@ func testExternalKills(t *testing.T, bin string, st testStore) {
 	sw := newSkywatchProc(t, bin, writeConfig(t, swConfig{broker: broker, store: st.yaml, devices: devices}))
 	sw.start()
 	sw.waitReady() // subscribed: from now on Mosquitto queues for the session
-
-	start := time.Now()
 	f := startFlood(t, &flood{broker: broker, devices: devices, perDevice: nolossPerDevice})
+	killDuringExternalFlood(t, sw, st, f)
+	// Also after a wait that failed: the store tells what is missing.
+	finish(t, sw, st, devices)
+}
+
+// killDuringExternalFlood kills Skywatch at random points of the flood
+// and starts it again at once, then waits until every event is stored. It
+// returns early when a wait failed.
+func killDuringExternalFlood(t *testing.T, sw *skywatchProc, st testStore, f *flood) {
+	start := time.Now()
 	want := f.want()
 	var before int64 // events stored by the runs before the current one
 	prog := &progress{sw: sw}
+	storedNow := func() int64 { return before + prog.stored(t) }
 	for i, at := range killPoints(want) {
-		prog.waitFor(t, fmt.Sprintf("kill %d: %d events stored", i+1, at), func() int64 { return before + prog.stored(t) }, at)
+		if err := prog.waitFor(storedNow, at); err != nil {
+			t.Errorf("kill %d, at %d events stored: %v", i+1, at, err)
+			return
+		}
 		sw.kill()
-		stored := readStored(t, st)
-		before = stored.count()
+		before = readStored(t, st).count()
 		t.Logf("kill %d: SIGKILL with %d of %d events stored, %d acknowledged by Mosquitto", i+1, before, want, f.total())
 		sw.start()
 	}
-	f.wait(t, nolossTimeout)
-	prog.waitFor(t, "every event stored", func() int64 { return before + prog.stored(t) }, want)
+	if !f.wait(t, nolossTimeout) {
+		return
+	}
+	if err := prog.waitFor(storedNow, want); err != nil {
+		// The count is a lower bound (an event stored by a write that
+		// failed counts as a duplicate when retried): the store decides.
+		t.Logf("waiting for every event stored: %v; checking the store", err)
+		return
+	}
 	t.Logf("every event stored after %v; the last run saw %.0f duplicates (redeliveries, expected)",
 		time.Since(start).Round(time.Millisecond), prog.duplicates(t))
-	sw.stop()
-	readStored(t, st).check(t, devices, nolossPerDevice)
 }
 
 func testEmbeddedKills(t *testing.T, bin string) {
@@ -90,30 +106,40 @@ func testEmbeddedKills(t *testing.T, bin string) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	sw := newSkywatchProc(t, bin, writeConfig(t, swConfig{mqttAddress: addr, store: st.yaml, devices: devices}))
 	sw.start()
-
-	start := time.Now()
 	f := startFlood(t, &flood{broker: "tcp://" + addr, devices: devices, perDevice: nolossPerDevice, passwords: true})
-	want := f.want()
+	killDuringEmbeddedFlood(t, sw, st, f)
+	finish(t, sw, st, devices)
+}
+
+// killDuringEmbeddedFlood kills Skywatch at random points of the flood,
+// checks that every event acknowledged so far is stored, and starts it
+// again at once; then it waits until every event is acknowledged. It
+// returns early when a wait failed.
+func killDuringEmbeddedFlood(t *testing.T, sw *skywatchProc, st testStore, f *flood) {
+	start := time.Now()
 	prog := &progress{sw: sw}
-	for i, at := range killPoints(want) {
-		prog.waitFor(t, fmt.Sprintf("kill %d: %d events acknowledged", i+1, at), f.total, at)
+	for i, at := range killPoints(f.want()) {
+		if err := prog.waitFor(f.total, at); err != nil {
+			t.Errorf("kill %d, at %d events acknowledged: %v", i+1, at, err)
+			return
+		}
 		sw.kill()
 		stored := readStored(t, st)
 		// Read after the store: whatever a device holds a PUBACK for now
 		// was acknowledged before the kill, so it must be stored.
 		acked := f.snapshot()
-		stored.checkAcked(t, devices, acked)
+		stored.checkAcked(t, f.devices, acked)
 		t.Logf("kill %d: SIGKILL with %d events acknowledged and %d stored", i+1, sum(acked), stored.count())
 		sw.start()
 	}
-	f.wait(t, nolossTimeout)
-	t.Logf("every event acknowledged and stored after %v; %d sent again after a missing PUBACK",
-		time.Since(start).Round(time.Millisecond), f.resends.Load())
+	if !f.wait(t, nolossTimeout) {
+		return
+	}
+	t.Logf("every event acknowledged after %v; %d sent again after a missing PUBACK; the last run saw %.0f duplicates",
+		time.Since(start).Round(time.Millisecond), f.resends.Load(), prog.duplicates(t))
 	if f.resends.Load() == 0 {
 		t.Error("no device had to send an event again: the kills hit no publish in flight")
 	}
-	sw.stop()
-	readStored(t, st).check(t, devices, nolossPerDevice)
 }
 
 func testRedisOutage(t *testing.T, bin string) {
@@ -124,13 +150,24 @@ func testRedisOutage(t *testing.T, bin string) {
 	sw := newSkywatchProc(t, bin, writeConfig(t, swConfig{broker: broker, store: st.yaml, devices: devices}))
 	sw.start()
 	sw.waitReady()
-
 	// Paced, so that the flood goes on before, during and after the outage.
-	start := time.Now()
 	f := startFlood(t, &flood{broker: broker, devices: devices, perDevice: nolossPerDevice, interval: 150 * time.Millisecond})
+	stopRedisDuringFlood(t, sw, rs, f)
+	finish(t, sw, st, devices)
+}
+
+// stopRedisDuringFlood stops Redis for redisOutage once a fifth of the
+// flood is stored, checks that Skywatch reports it, then waits until every
+// event is stored. It returns early when a wait failed.
+func stopRedisDuringFlood(t *testing.T, sw *skywatchProc, rs *redisServer, f *flood) {
+	start := time.Now()
 	want := f.want()
 	prog := &progress{sw: sw}
-	prog.waitFor(t, "a fifth of the flood stored", func() int64 { return prog.stored(t) }, want/5)
+	storedNow := func() int64 { return prog.stored(t) }
+	if err := prog.waitFor(storedNow, want/5); err != nil {
+		t.Errorf("waiting for a fifth of the flood stored: %v", err)
+		return
+	}
 
 	rs.stop()
 	down := time.Now()
@@ -148,12 +185,27 @@ func testRedisOutage(t *testing.T, bin string) {
 	}
 	rs.start()
 
-	f.wait(t, nolossTimeout)
-	prog.waitFor(t, "every event stored", func() int64 { return prog.stored(t) }, want)
+	if !f.wait(t, nolossTimeout) {
+		return
+	}
+	if err := prog.waitFor(storedNow, want); err != nil {
+		t.Logf("waiting for every event stored: %v; checking the store", err)
+		return
+	}
 	t.Logf("every event stored after %v; %.0f duplicates (expected after retries)",
 		time.Since(start).Round(time.Millisecond), prog.duplicates(t))
 	sw.waitReady()
-	sw.stop()
+}
+
+// finish stops Skywatch and checks that the store holds every event
+// exactly once.
+func finish(t *testing.T, sw *skywatchProc, st testStore, devices []string) {
+	t.Helper()
+	if sw.p.exited() {
+		t.Errorf("%s exited by itself: %v", sw.p.name, sw.p.err)
+	} else {
+		sw.stop()
+	}
 	readStored(t, st).check(t, devices, nolossPerDevice)
 }
 
@@ -223,26 +275,26 @@ func (p *progress) duplicates(t *testing.T) float64 {
 	return v
 }
 
-// waitFor polls count until it reaches at, failing when it does not within
-// nolossTimeout or stops moving for nolossStall.
-func (p *progress) waitFor(t *testing.T, what string, count func() int64, at int64) {
-	t.Helper()
+// waitFor polls count until it reaches at. It gives up when count does
+// not within nolossTimeout, or stops moving for nolossStall, or Skywatch
+// exits; the caller then checks the store, which says what is missing.
+func (p *progress) waitFor(count func() int64, at int64) error {
 	deadline := time.Now().Add(nolossTimeout)
 	last, lastMove := int64(-1), time.Now()
 	for {
 		n := count()
 		if n >= at {
-			return
+			return nil
 		}
 		now := time.Now()
 		if n != last {
 			last, lastMove = n, now
 		}
 		if now.After(deadline) || now.Sub(lastMove) > nolossStall {
-			t.Fatalf("waiting for %s: stuck at %d (since %v)", what, n, now.Sub(lastMove).Round(time.Second))
+			return fmt.Errorf("stuck at %d of %d for %v", n, at, now.Sub(lastMove).Round(time.Second))
 		}
 		if p.sw.p.exited() {
-			t.Fatalf("waiting for %s: %s exited: %v", what, p.sw.p.name, p.sw.p.err)
+			return fmt.Errorf("at %d of %d, %s exited: %v", n, at, p.sw.p.name, p.sw.p.err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
