@@ -1,5 +1,6 @@
 // Package storetest is the conformance suite that every alarms.Store
-// implementation must pass, and a shared benchmark.
+// implementation must pass (and alarms.IncidentStore: both are required),
+// and a shared benchmark.
 //
 // An implementation's test calls Run with a Storage: a function that makes
 // fresh, empty storage for one test (a new file, a new key prefix) and
@@ -56,6 +57,13 @@ func Run(t *testing.T, newStorage Storage) {
 		{"Devices", testDevices},
 		{"Durability", testDurability},
 		{"Close", testClose},
+		{"IncidentVersions", testIncidentVersions},
+		{"IncidentConcurrentWriters", testIncidentConcurrentWriters},
+		{"IncidentQueries", testIncidentQueries},
+		{"OpenIncidents", testOpenIncidents},
+		{"EventsAfter", testEventsAfter},
+		{"Units", testUnits},
+		{"IncidentDurability", testIncidentDurability},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
