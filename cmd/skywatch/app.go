@@ -14,14 +14,15 @@ import (
 	"github.com/skywatch/skywatch/viewer"
 )
 
-// app is Skywatch built from settings: the camera manager, the alarm store
-// and intake, and the web server, started in that order and closed in
-// reverse.
+// app is Skywatch built from settings: the camera manager, the alarm store,
+// intake and incident engine, and the web server, started in that order and
+// closed in reverse.
 type app struct {
 	logger  *slog.Logger
 	cameras *ingest.Manager
-	store   alarms.Store
+	store   alarmStore
 	intake  *alarms.Intake
+	engine  *alarms.Engine
 	web     *viewer.Server
 }
 
@@ -44,6 +45,14 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 	}
 	a.store = store
 	a.intake, err = alarms.NewIntake(s.alarms, store, hardware.Decoders(), logger.With("component", "alarms"))
+	if err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	a.engine, err = alarms.NewEngine(a.intake, store, alarms.EngineOptions{
+		Cameras: s.sites,
+		Logger:  logger.With("component", "incidents"),
+	})
 	if err != nil {
 		a.closeAll()
 		return nil, err
@@ -72,6 +81,10 @@ func (a *app) start(ctx context.Context) error {
 		a.closeAll()
 		return err
 	}
+	if err := a.engine.Start(ctx); err != nil {
+		a.closeAll()
+		return err
+	}
 	if err := a.web.Start(); err != nil {
 		a.closeAll()
 		return err
@@ -92,6 +105,11 @@ func (a *app) closeAll() {
 	if a.web != nil {
 		if err := a.web.Close(); err != nil {
 			a.logger.Warn("close web server", "error", err)
+		}
+	}
+	if a.engine != nil {
+		if err := a.engine.Close(); err != nil {
+			a.logger.Warn("close incident engine", "error", err)
 		}
 	}
 	if a.intake != nil {

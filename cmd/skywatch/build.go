@@ -19,6 +19,8 @@ type settings struct {
 	viewer viewer.Config
 	alarms alarms.Config
 	store  storeSettings
+	// sites are where the cameras are, for linking them to incidents.
+	sites []alarms.CameraSite
 }
 
 // storeSettings say which alarm store to open.
@@ -79,6 +81,8 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		Models:      fc.Models,
 		Devices:     fc.Devices,
 		Units:       fc.Units,
+		Areas:       fc.Areas,
+		Routing:     fc.Routing,
 	}
 	if err := ac.Validate(); err != nil {
 		errs = append(errs, prefixErrors("", err)...)
@@ -102,10 +106,27 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		}
 	}
 
+	var sites []alarms.CameraSite
+	areas := map[string]bool{}
+	for _, a := range fc.Areas {
+		areas[a.ID] = true
+	}
+	for i, cam := range fc.Cameras {
+		if cam.Area != "" && len(areas) > 0 && !areas[cam.Area] {
+			errs = append(errs, fmt.Errorf("cameras[%d].area: unknown area %q", i, cam.Area))
+		}
+		if cam.Lat < -90 || cam.Lat > 90 || cam.Lon < -180 || cam.Lon > 180 {
+			errs = append(errs, fmt.Errorf("cameras[%d].lat: position %g,%g is not a latitude and longitude", i, cam.Lat, cam.Lon))
+		}
+		if cam.Lat != 0 || cam.Lon != 0 {
+			sites = append(sites, alarms.CameraSite{ID: cam.ID, Area: cam.Area, Lat: cam.Lat, Lon: cam.Lon})
+		}
+	}
+
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &settings{log: fc.Log, ingest: ic, viewer: vc, alarms: ac, store: ss}, nil
+	return &settings{log: fc.Log, ingest: ic, viewer: vc, alarms: ac, store: ss, sites: sites}, nil
 }
 
 // cameraSettings turns one camera entry into ingest's form, building the

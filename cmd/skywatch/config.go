@@ -29,6 +29,8 @@ type fileConfig struct {
 	Models  []alarms.ModelConfig  `yaml:"models"`
 	Devices []alarms.DeviceConfig `yaml:"devices"`
 	Units   []alarms.UnitConfig   `yaml:"units"`
+	Areas   []alarms.AreaConfig   `yaml:"areas"`
+	Routing alarms.RoutingConfig  `yaml:"routing"`
 }
 
 type alarmsConfig struct {
@@ -67,19 +69,22 @@ type ingestConfig struct {
 }
 
 type cameraConfig struct {
-	ID        string `yaml:"id"`
-	Name      string `yaml:"name"`
-	URL       string `yaml:"url"`
-	Vendor    string `yaml:"vendor"`
-	Host      string `yaml:"host"`
-	Port      int    `yaml:"port"`
-	Channel   int    `yaml:"channel"`
-	Stream    string `yaml:"stream"`
-	Path      string `yaml:"path"`
-	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
-	Transport string `yaml:"transport"`
-	Mode      string `yaml:"mode"`
+	ID        string  `yaml:"id"`
+	Name      string  `yaml:"name"`
+	Area      string  `yaml:"area"`
+	Lat       float64 `yaml:"lat"`
+	Lon       float64 `yaml:"lon"`
+	URL       string  `yaml:"url"`
+	Vendor    string  `yaml:"vendor"`
+	Host      string  `yaml:"host"`
+	Port      int     `yaml:"port"`
+	Channel   int     `yaml:"channel"`
+	Stream    string  `yaml:"stream"`
+	Path      string  `yaml:"path"`
+	Username  string  `yaml:"username"`
+	Password  string  `yaml:"password"`
+	Transport string  `yaml:"transport"`
+	Mode      string  `yaml:"mode"`
 }
 
 // loadConfig reads a config file strictly: an unknown key is an error.

@@ -11,10 +11,17 @@ import (
 	"github.com/skywatch/skywatch/alarms/redisstore"
 )
 
+// alarmStore is what both alarm stores provide: the intake's storage and
+// the incident engine's.
+type alarmStore interface {
+	alarms.Store
+	alarms.IncidentStore
+}
+
 // openStore opens the alarm store. Redis that cannot be reached at start is
 // retried with backoff (1 s doubling to 30 s) until ctx ends, saying why
 // each time, so that Skywatch started before Redis comes up by itself.
-func openStore(ctx context.Context, s storeSettings, logger *slog.Logger) (alarms.Store, error) {
+func openStore(ctx context.Context, s storeSettings, logger *slog.Logger) (alarmStore, error) {
 	if s.redis.URL == "" {
 		st, err := boltstore.Open(s.path)
 		if err != nil {
