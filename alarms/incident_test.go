@@ -163,3 +163,41 @@ func TestIncidentErrors(t *testing.T) {
 		t.Errorf("last entry %+v", last)
 	}
 }
+
+// Through an external broker (Mosquitto): units report and reply on it,
+// and the offer reaches them there.
+func TestIncidentExternalBroker(t *testing.T) {
+	ext := externalConfig(t)
+	cfg := incidentConfig(t)
+	cfg.MQTT = ext.MQTT
+	s := startSystem(t, cfg, storage(t)())
+	waitConnected(t, s.in)
+	u1, u2 := connectUnit(t, s, "u1"), connectUnit(t, s, "u2")
+	u1.report(200, alarms.UnitAvailable)
+	u2.report(400, alarms.UnitAvailable)
+	waitUnit(t, s.eng, "u1", alarms.UnitAvailable)
+	waitUnit(t, s.eng, "u2", alarms.UnitAvailable)
+
+	dev := connect(t, cfg.MQTT.URL, "", "", nil)
+	publish(t, dev, devTopic(cfg, "p1", "event"), `{"id":"x1","class":"panic","zone":"2"}`)
+	offer := u1.expect("offer", "")
+	u1.reply(offer.Incident, alarms.ReplyAccept, "")
+	waitUnit(t, s.eng, "u1", alarms.UnitBusy)
+	// More zones fire: the unit on it is told.
+	publish(t, dev, devTopic(cfg, "p1", "event"), `{"id":"x2","class":"panic","zone":"3"}`)
+	upd := u1.expect("update", offer.Incident)
+	if !slices.Equal(upd.Zones, []string{"2", "3"}) {
+		t.Errorf("update zones %v", upd.Zones)
+	}
+	u1.reply(offer.Incident, alarms.ReplyFalseAlarm, alarms.DispFalseEquipment)
+	inc := waitIncident(t, s.eng, "resolved", func(inc alarms.Incident) bool { return inc.State == alarms.StateResolved })
+	if inc.Disposition != alarms.DispFalseEquipment || inc.Count != 2 {
+		t.Fatalf("incident %+v", inc)
+	}
+	// A reply the engine refuses is answered with an error message.
+	u1.reply(offer.Incident, alarms.ReplyArrived, "")
+	if m := u1.expect("error", offer.Incident); m.Reason == "" {
+		t.Errorf("error without a reason: %+v", m)
+	}
+	u2.quiet(0)
+}
