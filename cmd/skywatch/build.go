@@ -123,6 +123,18 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		}
 	}
 
+	cameraIDs := map[string]bool{}
+	for _, cam := range fc.Cameras {
+		cameraIDs[cam.ID] = true
+	}
+	for i, d := range fc.Devices {
+		for j, id := range d.Cameras {
+			if !cameraIDs[id] {
+				errs = append(errs, fmt.Errorf("devices[%d].cameras[%d]: unknown camera %q", i, j, id))
+			}
+		}
+	}
+
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}

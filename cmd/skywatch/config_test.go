@@ -41,6 +41,15 @@ cameras:
   - id: cam5
     url: rtsp://192.0.2.5/live
     transport: carrier-pigeon
+    area: nowhere
+areas:
+  - id: county
+    kind: county
+devices:
+  - id: panel-1
+    password: x
+    area: county
+    cameras: [no-such-camera]
 `
 	path := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -60,6 +69,8 @@ cameras:
 		"cameras[2].stream",
 		"cameras[3].url",
 		"cameras[4].transport",
+		"cameras[4].area",
+		"devices[0].cameras[0]",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("check output lacks %q:\n%s", want, msg)
