@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/skywatch/skywatch/alarms"
 )
 
@@ -159,4 +161,46 @@ func TestIncidentMaintenance(t *testing.T) {
 		t.Fatalf("offer a ticket: %v %+v", err, got)
 	}
 	u1.expect("offer", inc.ID)
+}
+
+// At the embedded broker a unit cannot read another unit's offers nor
+// answer for it.
+func TestUnitACL(t *testing.T) {
+	cfg := incidentConfig(t)
+	s := startSystem(t, cfg, storage(t)())
+	u1 := connectUnit(t, s, "u1")
+	u1.report(200, alarms.UnitAvailable)
+	waitUnit(t, s.eng, "u1", alarms.UnitAvailable)
+
+	lost := make(chan struct{}, 1)
+	spy := connect(t, s.url(), "u2", "pw-u2", func(o *paho.ClientOptions) {
+		o.SetConnectionLostHandler(func(paho.Client, error) { lost <- struct{}{} })
+	})
+	got := make(chan string, 10)
+	tok := spy.Subscribe(u1.topic("dispatch"), 1, func(_ paho.Client, m paho.Message) { got <- string(m.Payload()) })
+	if !tok.WaitTimeout(15 * time.Second) {
+		t.Fatal("subscribe: no SUBACK")
+	}
+	if q := tok.(*paho.SubscribeToken).Result()[u1.topic("dispatch")]; q != 0x80 {
+		t.Errorf("subscription to another unit's dispatch topic granted with QoS %d", q)
+	}
+
+	dev := connect(t, s.url(), "p1", "pw-p1", nil)
+	publish(t, dev, devTopic(cfg, "p1", "event"), `{"id":"e1","class":"panic"}`)
+	offer := u1.expect("offer", "")
+	select {
+	case m := <-got:
+		t.Fatalf("u2 read u1's offer: %s", m)
+	case <-time.After(100 * time.Millisecond):
+	}
+	spy.Publish(u1.topic("reply"), 1, false, `{"incident":"`+offer.Incident+`","action":"decline"}`)
+	select {
+	case <-lost:
+	case <-time.After(15 * time.Second):
+		t.Fatal("a unit answering for another was not disconnected")
+	}
+	inc, err := s.eng.Incident(t.Context(), offer.Incident)
+	if err != nil || inc.State != alarms.StateOffered || inc.Offer.Unit != "u1" {
+		t.Fatalf("incident after the forged reply: %+v %v", inc, err)
+	}
 }

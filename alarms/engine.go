@@ -60,6 +60,9 @@ type Engine struct {
 
 	// Owned by run.
 	st *engineState
+	// reports is the last saved report of each unit, by ID (the map is
+	// fixed at NewEngine).
+	reports map[string]*unitReport
 }
 
 // request is a function run by the engine's goroutine.
@@ -99,6 +102,10 @@ func NewEngine(in *Intake, store IncidentStore, opts EngineOptions) (*Engine, er
 		done:    make(chan struct{}),
 	}
 	e.st = newEngineState(e)
+	e.reports = map[string]*unitReport{}
+	for _, u := range e.st.unitOrder {
+		e.reports[u.cfg.ID] = &unitReport{last: u.st}
+	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.started || in.closed {
@@ -126,6 +133,12 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	if err := e.st.load(ctx); err != nil {
 		return fmt.Errorf("alarms: engine: %w", err)
+	}
+	for _, u := range e.st.unitOrder {
+		r := e.reports[u.cfg.ID]
+		r.mu.Lock()
+		r.last = u.st
+		r.mu.Unlock()
 	}
 	e.started = true
 	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -246,12 +259,45 @@ func (e *Engine) UnitReply(ctx context.Context, unitID, incidentID string, actio
 
 // UnitPosition records a unit's position report. status is
 // UnitAvailable, UnitOffDuty, or "" (keep what the unit said last).
+//
+// The report is saved on the caller's goroutine, in order per unit, and
+// only then handed to the engine's goroutine: saving hundreds of positions
+// a second must not hold up dispatch (with the bolt store each save waits
+// for an fsync, shared by the saves that run at the same time).
 func (e *Engine) UnitPosition(ctx context.Context, unitID string, lat, lon float64, status UnitStatus) error {
-	var err error
-	if cerr := e.call(ctx, func(ctx context.Context) { err = e.st.position(ctx, unitID, lat, lon, status) }); cerr != nil {
-		return cerr
+	r := e.reports[unitID]
+	if r == nil {
+		return fmt.Errorf("unit %q: %w", unitID, ErrUnknownUnit)
 	}
-	return err
+	if !validLatLon(lat, lon) {
+		return fmt.Errorf("unit %s: position (%g, %g) out of range: %w", unitID, lat, lon, ErrInvalidAction)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := r.last
+	switch status {
+	case "":
+	case UnitAvailable:
+		next.OffDuty = false
+	case UnitOffDuty:
+		next.OffDuty = true
+	default:
+		return fmt.Errorf("unit %s: status %q must be available or off_duty: %w", unitID, status, ErrInvalidAction)
+	}
+	next.Lat, next.Lon, next.Reported = lat, lon, time.Now()
+	sctx, cancel := storeCtx(ctx)
+	defer cancel()
+	if err := e.store.PutUnit(sctx, next); err != nil {
+		return fmt.Errorf("unit %s: save position: %w", unitID, err)
+	}
+	r.last = next
+	return e.call(ctx, func(ctx context.Context) { e.st.position(ctx, unitID, next) })
+}
+
+// unitReport is a unit's last report as saved; mu orders its saves.
+type unitReport struct {
+	mu   sync.Mutex
+	last UnitState
 }
 
 // Incidents lists incidents (from the store) matching q. An unknown

@@ -218,32 +218,10 @@ func (s *engineState) reply(ctx context.Context, unitID, id string, action Reply
 	return *inc.clone(), nil
 }
 
-// position records a unit's report (on the engine's goroutine).
-func (s *engineState) position(ctx context.Context, unitID string, lat, lon float64, status UnitStatus) error {
+// position takes a unit's saved report (on the engine's goroutine).
+func (s *engineState) position(ctx context.Context, unitID string, next UnitState) {
 	u := s.units[unitID]
-	if u == nil {
-		return fmt.Errorf("unit %q: %w", unitID, ErrUnknownUnit)
-	}
-	if !validLatLon(lat, lon) {
-		return fmt.Errorf("unit %s: position (%g, %g) out of range: %w", unitID, lat, lon, ErrInvalidAction)
-	}
-	next := u.st
-	switch status {
-	case "":
-	case UnitAvailable:
-		next.OffDuty = false
-	case UnitOffDuty:
-		next.OffDuty = true
-	default:
-		return fmt.Errorf("unit %s: status %q must be available or off_duty: %w", unitID, status, ErrInvalidAction)
-	}
 	now := time.Now()
-	next.Lat, next.Lon, next.Reported = lat, lon, now
-	sctx, cancel := storeCtx(ctx)
-	defer cancel()
-	if err := s.e.store.PutUnit(sctx, next); err != nil {
-		return fmt.Errorf("unit %s: save position: %w", unitID, err)
-	}
 	before := s.status(u, now)
 	u.st, u.reported = next, true
 	after := s.status(u, now)
@@ -251,6 +229,8 @@ func (s *engineState) position(ctx context.Context, unitID string, lat, lon floa
 		s.freed = true
 	}
 	if inc := s.open[u.busy]; inc != nil && inc.State == StateDispatched && u.movedFar() {
+		sctx, cancel := storeCtx(ctx)
+		defer cancel()
 		t := s.begin()
 		w := t.edit(inc)
 		if err := t.transition(w, StateEnRoute, string(ReplyEnRoute), unitID, "moving (position report)", unitID); err == nil {
@@ -263,5 +243,4 @@ func (s *engineState) position(ctx context.Context, unitID string, lat, lon floa
 	if before != after {
 		s.e.changes.publish("", IncidentChange{Seq: s.nextSeq(), Units: []UnitView{s.view(u, now)}})
 	}
-	return nil
 }

@@ -48,6 +48,9 @@ func TestIncidentEndToEnd(t *testing.T) {
 	units["u2"].expect("offer", id)
 	units["u2"].reply(id, alarms.ReplyAccept, "")
 	waitUnit(t, s.eng, "u2", alarms.UnitBusy)
+	// Moving towards the place makes it en route.
+	units["u2"].report(250, "")
+	waitIncident(t, s.eng, "en route", func(inc alarms.Incident) bool { return inc.State == alarms.StateEnRoute })
 	units["u2"].reply(id, alarms.ReplyArrived, "")
 	units["u2"].reply(id, alarms.ReplyCleared, alarms.DispGenuine)
 
@@ -56,7 +59,7 @@ func TestIncidentEndToEnd(t *testing.T) {
 		inc.Note != "from u2" || inc.Count != 1 || inc.Area != "g1" {
 		t.Fatalf("resolved incident: %+v", inc)
 	}
-	want := []string{"opened", "offer", "decline", "escalated", "offer", "accept", "arrived", "cleared"}
+	want := []string{"opened", "offer", "decline", "escalated", "offer", "accept", "en_route", "arrived", "cleared"}
 	if got := actions(inc); !slices.Equal(got, want) {
 		t.Fatalf("timeline %v, want %v", got, want)
 	}
@@ -69,7 +72,8 @@ func TestIncidentEndToEnd(t *testing.T) {
 		}
 	}
 	if inc.Timeline[1].Unit != "u1" || inc.Timeline[2].Actor != "u1" || inc.Timeline[4].Unit != "u2" ||
-		inc.Timeline[5].To != alarms.StateDispatched || inc.Timeline[7].To != alarms.StateResolved {
+		inc.Timeline[5].To != alarms.StateDispatched || inc.Timeline[6].To != alarms.StateEnRoute ||
+		inc.Timeline[8].To != alarms.StateResolved {
 		t.Errorf("timeline details: %+v", inc.Timeline)
 	}
 	waitUnit(t, s.eng, "u2", alarms.UnitAvailable)
