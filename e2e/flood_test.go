@@ -135,18 +135,24 @@ func (f *flood) device(ctx context.Context, i int) {
 				backoff = min(2*backoff, floodMaxBackoff)
 				continue
 			}
-			backoff = floodMinBackoff
 		}
 		tok := c.Publish(topic, 1, false, fmt.Sprintf(floodEventPayload, k))
 		if err := waitToken(ctx, tok, floodAckTimeout); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
+			// Skywatch may be up without its store: wait before the next
+			// attempt, as real devices do.
 			f.resends.Add(1)
 			c.Disconnect(0)
 			c = nil
+			if !sleepCtx(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, floodMaxBackoff)
 			continue
 		}
+		backoff = floodMinBackoff
 		k++
 		f.acked[i].Store(int64(k))
 		if f.interval > 0 && !sleepCtx(ctx, f.interval) {

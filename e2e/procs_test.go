@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Processes that the alarm no-loss tests start: Skywatch itself, built
@@ -283,6 +285,21 @@ func (r *redisServer) start() {
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(r.port),
 		"--dir", r.dir, "--appendonly", "yes", "--save", "", "--daemonize", "no")
 	waitListening(r.t, r.p, r.addr())
+	// Listening is not answering: Redis says LOADING while it reads its
+	// append-only file.
+	rdb := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1})
+	defer rdb.Close()
+	deadline := time.Now().Add(failAfter)
+	for {
+		err := rdb.Ping(r.t.Context()).Err()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server does not answer PING within %v: %v", failAfter, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // stop stops the server politely (SIGTERM) and waits for it to exit.
@@ -303,6 +320,7 @@ type skywatchProc struct {
 
 	p    *proc
 	base string // http://host:port of the current run
+	mqtt string // the embedded broker's host:port (or the external one's)
 	runs int
 }
 
@@ -330,6 +348,7 @@ func (s *skywatchProc) start() {
 				continue
 			}
 			s.base = strings.TrimSuffix(logField(line, "http"), "/")
+			s.mqtt = logField(line, "mqtt")
 			if !strings.HasPrefix(s.base, "http://") {
 				s.t.Fatalf("no http address in %q", line)
 			}
