@@ -166,7 +166,11 @@ func offer(incident string, lat, lon float64) alarms.DispatchMessage {
 func cleanUnitSessions(t *testing.T, broker string, units []SimUnit) {
 	t.Helper()
 	for _, u := range units {
-		c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(u.ID).SetCleanSession(true))
+		opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(u.ID).SetCleanSession(true)
+		if u.Username != "" {
+			opts.SetUsername(u.Username).SetPassword(u.Password)
+		}
+		c := mqtt.NewClient(opts)
 		if err := waitToken(context.Background(), c.Connect(), failAfter); err != nil {
 			t.Errorf("clean %s: %v", u.ID, err)
 			continue
