@@ -65,11 +65,16 @@ type Engine struct {
 	reports map[string]*unitReport
 }
 
-// request is a function run by the engine's goroutine.
+// request is a function run by the engine's goroutine. It may change
+// incidents through t; it returns false when it changed nothing or failed,
+// and t is then put back as it was before it.
 type request struct {
-	fn   func(ctx context.Context)
-	done chan struct{}
+	fn   func(ctx context.Context, t *txn) bool
+	done chan error // the outcome of saving t
 }
+
+// maxGroup bounds the requests whose changes are saved in one write.
+const maxGroup = 64
 
 // NewEngine builds the engine of an intake that has not started yet (the
 // intake then hands it the units' MQTT messages and wakes it on every
@@ -191,8 +196,7 @@ func (e *Engine) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case r := <-e.reqs:
-			r.fn(ctx)
-			close(r.done)
+			st.serve(ctx, r)
 		case <-e.wake:
 			st.catchUp(ctx)
 		case <-poll.C:
@@ -209,9 +213,10 @@ func (e *Engine) run(ctx context.Context) {
 	}
 }
 
-// call runs fn on the engine's goroutine and waits for it.
-func (e *Engine) call(ctx context.Context, fn func(ctx context.Context)) error {
-	r := request{fn: fn, done: make(chan struct{})}
+// call runs fn on the engine's goroutine and waits until its changes are
+// saved (or failed to be: the error).
+func (e *Engine) call(ctx context.Context, fn func(ctx context.Context, t *txn) bool) error {
+	r := request{fn: fn, done: make(chan error, 1)}
 	select {
 	case e.reqs <- r:
 	case <-ctx.Done():
@@ -220,10 +225,48 @@ func (e *Engine) call(ctx context.Context, fn func(ctx context.Context)) error {
 		return ErrEngineClosed
 	}
 	select {
-	case <-r.done:
-		return nil
+	case err := <-r.done:
+		return err
 	case <-e.done:
 		return ErrEngineClosed
+	}
+}
+
+// serve runs a request, and the others already waiting (up to maxGroup),
+// in one txn saved by one write: with the bolt store, each write waits for
+// an fsync, and the engine's goroutine would otherwise wait for one per
+// reply of a unit or action of an operator.
+func (s *engineState) serve(ctx context.Context, r request) {
+	sctx, cancel := storeCtx(ctx)
+	defer cancel()
+	t := s.begin()
+	group := []request{r}
+	s.runRequest(sctx, t, r)
+more:
+	for len(group) < maxGroup {
+		select {
+		case r := <-s.e.reqs:
+			group = append(group, r)
+			s.runRequest(sctx, t, r)
+		default:
+			break more
+		}
+	}
+	err := t.commit(sctx, "")
+	if err != nil {
+		s.afterFailure(sctx, err)
+	}
+	for _, r := range group {
+		r.done <- err
+	}
+}
+
+// runRequest runs one request of a group, undoing its changes to t when it
+// returns false.
+func (s *engineState) runRequest(ctx context.Context, t *txn, r request) {
+	sp := t.save()
+	if !r.fn(ctx, t) {
+		t.restore(sp)
 	}
 }
 
@@ -233,28 +276,41 @@ func (e *Engine) Areas() *AreaTree { return e.tree }
 // Act applies an operator's action and returns the incident after it.
 func (e *Engine) Act(ctx context.Context, incidentID string, a Action) (Incident, error) {
 	var (
-		inc Incident
-		err error
+		p    *Incident
+		keep bool
+		err  error
 	)
-	if cerr := e.call(ctx, func(ctx context.Context) { inc, err = e.st.act(ctx, incidentID, a) }); cerr != nil {
-		return Incident{}, cerr
+	if cerr := e.call(ctx, func(ctx context.Context, t *txn) bool {
+		p, keep, err = e.st.act(ctx, t, incidentID, a)
+		return keep
+	}); cerr != nil {
+		return Incident{}, fmt.Errorf("incident %s: %s: %w", incidentID, a.Kind, cerr)
 	}
-	return inc, err
+	if p == nil {
+		return Incident{}, err
+	}
+	// Saved: the working copy is now the engine's (read-only) version.
+	return *p.clone(), err
 }
 
 // UnitReply applies a unit's answer about an incident and returns the
 // incident after it.
 func (e *Engine) UnitReply(ctx context.Context, unitID, incidentID string, action ReplyAction, disposition Disposition, note string) (Incident, error) {
 	var (
-		inc Incident
-		err error
+		p    *Incident
+		keep bool
+		err  error
 	)
-	if cerr := e.call(ctx, func(ctx context.Context) {
-		inc, err = e.st.reply(ctx, unitID, incidentID, action, disposition, note)
+	if cerr := e.call(ctx, func(ctx context.Context, t *txn) bool {
+		p, keep, err = e.st.reply(ctx, t, unitID, incidentID, action, disposition, note)
+		return keep
 	}); cerr != nil {
-		return Incident{}, cerr
+		return Incident{}, fmt.Errorf("incident %s: %s from %s: %w", incidentID, action, unitID, cerr)
 	}
-	return inc, err
+	if p == nil {
+		return Incident{}, err
+	}
+	return *p.clone(), err
 }
 
 // UnitPosition records a unit's position report. status is
@@ -291,7 +347,7 @@ func (e *Engine) UnitPosition(ctx context.Context, unitID string, lat, lon float
 		return fmt.Errorf("unit %s: save position: %w", unitID, err)
 	}
 	r.last = next
-	return e.call(ctx, func(ctx context.Context) { e.st.position(ctx, unitID, next) })
+	return e.call(ctx, func(ctx context.Context, t *txn) bool { return e.st.position(t, unitID, next) })
 }
 
 // unitReport is a unit's last report as saved; mu orders its saves.
@@ -325,11 +381,12 @@ func (e *Engine) Incident(ctx context.Context, id string) (Incident, error) {
 // order.
 func (e *Engine) Units(ctx context.Context) ([]UnitView, error) {
 	var out []UnitView
-	if err := e.call(ctx, func(context.Context) {
+	if err := e.call(ctx, func(context.Context, *txn) bool {
 		now := time.Now()
 		for _, u := range e.st.unitOrder {
 			out = append(out, e.st.view(u, now))
 		}
+		return false
 	}); err != nil {
 		return nil, err
 	}
@@ -342,10 +399,11 @@ func (e *Engine) Unit(ctx context.Context, id string) (UnitView, error) {
 		v  UnitView
 		ok bool
 	)
-	if err := e.call(ctx, func(context.Context) {
+	if err := e.call(ctx, func(context.Context, *txn) bool {
 		if u := e.st.units[id]; u != nil {
 			v, ok = e.st.view(u, time.Now()), true
 		}
+		return false
 	}); err != nil {
 		return UnitView{}, err
 	}

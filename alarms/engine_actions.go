@@ -10,16 +10,18 @@ import (
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // act applies an operator's action (on the engine's goroutine).
-func (s *engineState) act(ctx context.Context, id string, a Action) (Incident, error) {
+//
+// It returns the working copy of the incident (nil on an error that
+// leaves nothing to show), whether t keeps its changes, and the error for
+// the caller; ActOffer that finds no free unit keeps its changes (the
+// escalation) and still returns an error.
+func (s *engineState) act(ctx context.Context, t *txn, id string, a Action) (*Incident, bool, error) {
 	if a.Actor == "" {
-		return Incident{}, fmt.Errorf("incident %s: %s: no actor: %w", id, a.Kind, ErrInvalidAction)
+		return nil, false, fmt.Errorf("incident %s: %s: no actor: %w", id, a.Kind, ErrInvalidAction)
 	}
-	sctx, cancel := storeCtx(ctx)
-	defer cancel()
-	t := s.begin()
-	inc, err := t.editID(sctx, id)
+	inc, err := t.editID(ctx, id)
 	if err != nil {
-		return Incident{}, err
+		return nil, false, err
 	}
 	var result error // returned after a successful commit
 	action := string(a.Kind)
@@ -28,12 +30,12 @@ func (s *engineState) act(ctx context.Context, id string, a Action) (Incident, e
 		switch {
 		case inc.State == StateNew:
 			if err := t.transition(inc, StateAcknowledged, action, a.Actor, a.Reason, ""); err != nil {
-				return Incident{}, err
+				return nil, false, err
 			}
 		case inc.State.Open() && !inc.Acknowledged:
 			t.note(inc, action, a.Actor, a.Reason, "")
 		default:
-			return Incident{}, &TransitionError{Incident: id, Action: action, From: inc.State, To: StateAcknowledged}
+			return nil, false, &TransitionError{Incident: id, Action: action, From: inc.State, To: StateAcknowledged}
 		}
 		inc.Acknowledged = true
 
@@ -48,10 +50,10 @@ func (s *engineState) act(ctx context.Context, id string, a Action) (Incident, e
 		case inc.State == StateNew || inc.State == StateAcknowledged:
 			t.note(inc, action, a.Actor, a.Reason, "")
 		default:
-			return Incident{}, &TransitionError{Incident: id, Action: action, From: inc.State, To: StateOffered}
+			return nil, false, &TransitionError{Incident: id, Action: action, From: inc.State, To: StateOffered}
 		}
-		if _, err := s.offerNext(sctx, t, inc, a.Actor, true); err != nil {
-			return Incident{}, err
+		if _, err := s.offerNext(ctx, t, inc, a.Actor, true); err != nil {
+			return nil, false, err
 		}
 		if inc.Offer == nil {
 			result = fmt.Errorf("incident %s: %s: no free unit up to the root: %w", id, action, ErrUnitUnavailable)
@@ -60,16 +62,16 @@ func (s *engineState) act(ctx context.Context, id string, a Action) (Incident, e
 	case ActAssign:
 		u := s.units[a.Unit]
 		if u == nil {
-			return Incident{}, fmt.Errorf("incident %s: assign %q: %w", id, a.Unit, ErrUnknownUnit)
+			return nil, false, fmt.Errorf("incident %s: assign %q: %w", id, a.Unit, ErrUnknownUnit)
 		}
 		if inc.State != StateNew && inc.State != StateAcknowledged && inc.State != StateOffered {
-			return Incident{}, &TransitionError{Incident: id, Action: action, From: inc.State, To: StateOffered}
+			return nil, false, &TransitionError{Incident: id, Action: action, From: inc.State, To: StateOffered}
 		}
 		if inc.Offer != nil && inc.Offer.Unit == a.Unit {
-			break // offered to it already
+			return inc, false, nil // offered to it already
 		}
 		if st := s.status(u, t.now); st != UnitAvailable {
-			return Incident{}, fmt.Errorf("incident %s: assign %s: unit is %s: %w", id, a.Unit, st, ErrUnitUnavailable)
+			return nil, false, fmt.Errorf("incident %s: assign %s: unit is %s: %w", id, a.Unit, st, ErrUnitUnavailable)
 		}
 		d := Distance(u.st.Lat, u.st.Lon, inc.Lat, inc.Lon)
 		reason := a.Reason
@@ -77,22 +79,22 @@ func (s *engineState) act(ctx context.Context, id string, a Action) (Incident, e
 			reason = fmt.Sprintf("assigned by %s, %.0f m", a.Actor, d)
 		}
 		if err := s.offerTo(t, inc, candidate{u: u, d: d}, u.cfg.Area, action, a.Actor, reason); err != nil {
-			return Incident{}, err
+			return nil, false, err
 		}
 
 	case ActCancel:
 		if err := t.transition(inc, StateCancelled, action, a.Actor, a.Reason, ""); err != nil {
-			return Incident{}, err
+			return nil, false, err
 		}
 		t.tellUnits("cancelled", inc, a.Reason)
 		inc.Offer = nil
 
 	case ActResolve:
 		if !a.Disposition.Valid() {
-			return Incident{}, fmt.Errorf("incident %s: resolve: disposition %q: %w", id, a.Disposition, ErrInvalidAction)
+			return nil, false, fmt.Errorf("incident %s: resolve: disposition %q: %w", id, a.Disposition, ErrInvalidAction)
 		}
 		if err := t.transition(inc, StateResolved, action, a.Actor, joinReason(string(a.Disposition), a.Reason), ""); err != nil {
-			return Incident{}, err
+			return nil, false, err
 		}
 		inc.Disposition, inc.Note = a.Disposition, a.Note
 		t.tellUnits("resolved", inc, "resolved by an operator: "+string(a.Disposition))
@@ -100,17 +102,13 @@ func (s *engineState) act(ctx context.Context, id string, a Action) (Incident, e
 
 	case ActClose:
 		if err := t.transition(inc, StateClosed, action, a.Actor, a.Reason, ""); err != nil {
-			return Incident{}, err
+			return nil, false, err
 		}
 
 	default:
-		return Incident{}, fmt.Errorf("incident %s: action %q: %w", id, a.Kind, ErrInvalidAction)
+		return nil, false, fmt.Errorf("incident %s: action %q: %w", id, a.Kind, ErrInvalidAction)
 	}
-	if err := t.commit(sctx, ""); err != nil {
-		s.afterFailure(sctx, err)
-		return Incident{}, fmt.Errorf("incident %s: %s: %w", id, action, err)
-	}
-	return *inc.clone(), result
+	return inc, true, result
 }
 
 func joinReason(a, b string) string {
@@ -131,17 +129,15 @@ func (s *engineState) afterFailure(ctx context.Context, err error) {
 }
 
 // reply applies a unit's answer (on the engine's goroutine).
-func (s *engineState) reply(ctx context.Context, unitID, id string, action ReplyAction, disp Disposition, note string) (Incident, error) {
+// Its results are as act's.
+func (s *engineState) reply(ctx context.Context, t *txn, unitID, id string, action ReplyAction, disp Disposition, note string) (*Incident, bool, error) {
 	u := s.units[unitID]
 	if u == nil {
-		return Incident{}, fmt.Errorf("unit %q: %w", unitID, ErrUnknownUnit)
+		return nil, false, fmt.Errorf("unit %q: %w", unitID, ErrUnknownUnit)
 	}
-	sctx, cancel := storeCtx(ctx)
-	defer cancel()
-	t := s.begin()
-	inc, err := t.editID(sctx, id)
+	inc, err := t.editID(ctx, id)
 	if err != nil {
-		return Incident{}, err
+		return nil, false, err
 	}
 	name := string(action)
 	offered := inc.Offer != nil && inc.Offer.Unit == unitID
@@ -150,26 +146,26 @@ func (s *engineState) reply(ctx context.Context, unitID, id string, action Reply
 	switch action {
 	case ReplyAccept:
 		if inc.Unit == unitID && (busyState(inc.State) || inc.State == StateResolved) {
-			return *inc.clone(), nil // a repeated accept
+			return inc, false, nil // a repeated accept
 		}
 		if !offered {
-			return Incident{}, notYours
+			return nil, false, notYours
 		}
 		if err := t.transition(inc, StateDispatched, name, unitID, note, unitID); err != nil {
-			return Incident{}, err
+			return nil, false, err
 		}
 		inc.Unit, inc.Offer = unitID, nil
 
 	case ReplyDecline:
 		if !offered {
-			return Incident{}, notYours
+			return nil, false, notYours
 		}
 		t.note(inc, name, unitID, note, unitID)
 		inc.Tried = appendNew(inc.Tried, unitID)
 		inc.Offer = nil
 		t.escalate(inc, "declined by "+unitID)
-		if _, err := s.offerNext(sctx, t, inc, ActorSystem, false); err != nil {
-			return Incident{}, err
+		if _, err := s.offerNext(ctx, t, inc, ActorSystem, false); err != nil {
+			return nil, false, err
 		}
 
 	case ReplyEnRoute, ReplyArrived:
@@ -178,13 +174,13 @@ func (s *engineState) reply(ctx context.Context, unitID, id string, action Reply
 			to = StateOnScene
 		}
 		if inc.Unit == unitID && inc.State == to {
-			return *inc.clone(), nil // repeated
+			return inc, false, nil // repeated
 		}
 		if !committed {
-			return Incident{}, notYours
+			return nil, false, notYours
 		}
 		if err := t.transition(inc, to, name, unitID, note, unitID); err != nil {
-			return Incident{}, err
+			return nil, false, err
 		}
 
 	case ReplyCleared, ReplyFalseAlarm:
@@ -192,34 +188,31 @@ func (s *engineState) reply(ctx context.Context, unitID, id string, action Reply
 			disp = DispUnfounded
 		}
 		if !disp.Valid() {
-			return Incident{}, fmt.Errorf("incident %s: %s: disposition %q: %w", id, name, disp, ErrInvalidAction)
+			return nil, false, fmt.Errorf("incident %s: %s: disposition %q: %w", id, name, disp, ErrInvalidAction)
 		}
 		if inc.Unit == unitID && inc.State == StateResolved {
-			return *inc.clone(), nil // repeated
+			return inc, false, nil // repeated
 		}
 		if !committed {
-			return Incident{}, notYours
+			return nil, false, notYours
 		}
 		if err := t.transition(inc, StateResolved, name, unitID, joinReason(string(disp), note), unitID); err != nil {
-			return Incident{}, err
+			return nil, false, err
 		}
 		inc.Disposition, inc.Note = disp, note
 
 	default:
-		return Incident{}, fmt.Errorf("incident %s: reply %q: %w", id, action, ErrInvalidAction)
+		return nil, false, fmt.Errorf("incident %s: reply %q: %w", id, action, ErrInvalidAction)
 	}
 	if action == ReplyAccept {
 		u.fromLat, u.fromLon = u.st.Lat, u.st.Lon
 	}
-	if err := t.commit(sctx, ""); err != nil {
-		s.afterFailure(sctx, err)
-		return Incident{}, fmt.Errorf("incident %s: %s: %w", id, name, err)
-	}
-	return *inc.clone(), nil
+	return inc, true, nil
 }
 
-// position takes a unit's saved report (on the engine's goroutine).
-func (s *engineState) position(ctx context.Context, unitID string, next UnitState) {
+// position takes a unit's saved report (on the engine's goroutine); it
+// reports whether it changed an incident in t (the unit is en route).
+func (s *engineState) position(t *txn, unitID string, next UnitState) bool {
 	u := s.units[unitID]
 	now := time.Now()
 	before := s.status(u, now)
@@ -228,19 +221,14 @@ func (s *engineState) position(ctx context.Context, unitID string, next UnitStat
 	if after == UnitAvailable && before != UnitAvailable {
 		s.freed = true
 	}
-	if inc := s.open[u.busy]; inc != nil && inc.State == StateDispatched && u.movedFar() {
-		sctx, cancel := storeCtx(ctx)
-		defer cancel()
-		t := s.begin()
-		w := t.edit(inc)
-		if err := t.transition(w, StateEnRoute, string(ReplyEnRoute), unitID, "moving (position report)", unitID); err == nil {
-			if err := t.commit(sctx, ""); err != nil {
-				s.afterFailure(sctx, err)
-				s.e.logger.Warn("alarms: incident engine: en route", "incident", inc.ID, "err", err)
-			}
-		}
-	}
 	if before != after {
 		s.e.changes.publish("", IncidentChange{Seq: s.nextSeq(), Units: []UnitView{s.view(u, now)}})
 	}
+	if inc := s.open[u.busy]; inc != nil && inc.State == StateDispatched && u.movedFar() {
+		w := t.edit(inc)
+		if w.State == StateDispatched {
+			return t.transition(w, StateEnRoute, string(ReplyEnRoute), unitID, "moving (position report)", unitID) == nil
+		}
+	}
+	return false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 )
@@ -272,4 +273,43 @@ func (e *Engine) sendUnit(unit string, m DispatchMessage) {
 	if err := e.in.publish(e.in.topics.unitDispatch(unit), data); err != nil {
 		e.logger.Warn("alarms: dispatch message not sent", "unit", unit, "type", m.Type, "incident", m.Incident, "err", err)
 	}
+}
+
+// savepoint is what t was before a request of a group, to undo it.
+type savepoint struct {
+	incs     map[string]Incident // deep copies of the working copies
+	extras   map[string][]TimelineEntry
+	order    []string
+	opened   []string
+	byDevice map[string]string
+	reserved map[string]bool
+	msgs     int
+}
+
+func (t *txn) save() savepoint {
+	sp := savepoint{incs: map[string]Incident{}, extras: map[string][]TimelineEntry{},
+		order: slices.Clone(t.order), opened: slices.Clone(t.opened),
+		byDevice: maps.Clone(t.byDevice), reserved: maps.Clone(t.reserved), msgs: len(t.msgs)}
+	for id, w := range t.work {
+		sp.incs[id] = *w.inc.clone()
+		sp.extras[id] = slices.Clone(w.extra)
+	}
+	return sp
+}
+
+// restore puts t back as it was at sp. Working copies keep their
+// identity (a request of the group may hold one).
+func (t *txn) restore(sp savepoint) {
+	for id, w := range t.work {
+		saved, ok := sp.incs[id]
+		if !ok {
+			delete(t.work, id)
+			continue
+		}
+		*w.inc = saved
+		w.extra = sp.extras[id]
+	}
+	t.order, t.opened = sp.order, sp.opened
+	t.byDevice, t.reserved = sp.byDevice, sp.reserved
+	t.msgs = t.msgs[:sp.msgs]
 }

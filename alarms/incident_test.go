@@ -205,3 +205,72 @@ func TestIncidentExternalBroker(t *testing.T) {
 	}
 	u2.quiet(0)
 }
+
+// Concurrent operators: requests that meet in the engine are saved
+// together, and a refused one undoes only its own changes.
+func TestIncidentConcurrentActions(t *testing.T) {
+	cfg := incidentConfig(t)
+	cfg.Areas[0].Dispatch = alarms.DispatchManual
+	st := storage(t)()
+	for i := range 10 {
+		e := &alarms.Event{ID: "e1", Class: alarms.ClassAlarm, Qualifier: alarms.QualifierNew,
+			Device: "x" + itoa(i), Area: "g1", ReceivedAt: time.Now(), Source: "skywatch"}
+		if _, err := st.AppendEvent(t.Context(), e, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startSystem(t, cfg, st)
+	var page alarms.IncidentPage
+	waitFor(t, "10 incidents", func() bool {
+		var err error
+		page, err = s.eng.Incidents(t.Context(), alarms.IncidentQuery{Area: "v1", Open: true})
+		return err == nil && len(page.Incidents) == 10
+	})
+	type result struct {
+		inc alarms.Incident
+		err error
+	}
+	results := make(chan result, 20)
+	for _, inc := range page.Incidents {
+		for _, who := range []string{"alice", "bob"} {
+			go func() {
+				got, err := s.eng.Act(t.Context(), inc.ID, alarms.Action{Kind: alarms.ActAcknowledge, Actor: who})
+				results <- result{got, err}
+			}()
+		}
+	}
+	ok, refused := 0, 0
+	for range 20 {
+		r := <-results
+		var te *alarms.TransitionError
+		switch {
+		case r.err == nil:
+			ok++
+			if r.inc.State != alarms.StateAcknowledged || r.inc.Version < 2 {
+				t.Errorf("acknowledged incident %+v", r.inc)
+			}
+		case errors.As(r.err, &te):
+			refused++
+		default:
+			t.Errorf("acknowledge: %v", r.err)
+		}
+	}
+	if ok != 10 || refused != 10 {
+		t.Fatalf("%d acknowledged and %d refused, want 10 and 10", ok, refused)
+	}
+	for _, inc := range page.Incidents {
+		got, err := s.eng.Incident(t.Context(), inc.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, e := range got.Timeline {
+			if e.Action == "acknowledge" {
+				n++
+			}
+		}
+		if n != 1 || got.State != alarms.StateAcknowledged {
+			t.Errorf("incident %s: %d acknowledge entries, state %s", got.ID, n, got.State)
+		}
+	}
+}
