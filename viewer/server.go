@@ -32,6 +32,17 @@ type Deps struct {
 	// makes /readyz fail while the intake cannot take alarms. Nil: the
 	// alarm routes answer 503.
 	Alarms AlarmSource
+	// Incidents gives the incident API (incidents, operator actions, units,
+	// areas) and the incident changes of /api/stream. Nil: the incident
+	// routes answer 503 and the stream carries alarms only.
+	Incidents IncidentSource
+	// Patrol serves the patrol page's API on behalf of the logged-in unit.
+	// Nil: the patrol API answers 503 (the page itself is still served).
+	Patrol PatrolSource
+	// CheckUnit checks a patrol unit's user name and password (as the
+	// alarm config's units give them) and returns the unit's ID; the patrol
+	// page's login uses it. Nil: the login answers 503.
+	CheckUnit func(username, password string) (unitID string, ok bool)
 }
 
 // Server serves the operator page, the REST API, WHEP, metrics and health.
@@ -52,6 +63,9 @@ type Server struct {
 	cancel   context.CancelFunc // of the requests' base context
 
 	streamHeartbeat time.Duration // comment interval of /api/stream
+
+	patrolSessions *patrolSessions
+	loginLimiter   *loginLimiter
 
 	sessionsWG sync.WaitGroup
 	serveDone  chan struct{}
@@ -80,6 +94,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		serveDone: make(chan struct{}),
 
 		streamHeartbeat: defaultStreamHeartbeat,
+		patrolSessions:  newPatrolSessions(patrolSessionTTL),
+		loginLimiter:    newLoginLimiter(),
 	}
 	m, err := newMetrics(deps.Registry, s.sessionCount)
 	if err != nil {
@@ -98,6 +114,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/cameras", s.handleCameras)
 	mux.HandleFunc("GET /api/cameras/{id}", s.handleCamera)
 	s.alarmRoutes(mux)
+	s.incidentRoutes(mux)
+	s.patrolRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))

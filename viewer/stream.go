@@ -45,6 +45,16 @@ const (
 // it reconnects and catches up by the replay. Idle streams get a comment
 // every 15 s.
 //
+// With an incident engine, every incident change is sent too, in order, as
+// it is saved:
+//
+//	event: incident
+//	data: <the alarms.IncidentChange as JSON>
+//
+// Incident events carry no id (the Last-Event-ID stays the last alarm's)
+// and are not replayed: a console reloads GET /api/incidents after a
+// reconnect, and when "event: incident_gap" says changes were missed.
+//
 // Replay is by receive time because offsets are opaque. The intake stores
 // several messages at once, so an event received just before the client's
 // last one but stored just after it can be missed by the replay; a console
@@ -55,6 +65,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	// Subscribe before reading the replay, so that nothing stored in
 	// between is missed; what is in both is sent once.
 	live := s.deps.Alarms.Subscribe(ctx)
+	var changes <-chan alarms.IncidentChange
+	if s.deps.Incidents != nil {
+		changes = s.deps.Incidents.SubscribeIncidents(ctx)
+	}
+	var lastSeq uint64
 
 	var replay []alarms.Event
 	var known map[string]bool // offsets the client has or is replayed
@@ -87,9 +102,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	heartbeat := time.NewTicker(s.streamHeartbeat)
 	defer heartbeat.Stop()
 	for {
-		if c := cap(live); c > 0 && len(live) == c {
-			// The intake drops events for a full subscriber: end the
-			// stream so that the client resumes from the store.
+		if full(live) || full(changes) {
+			// The intake and the engine drop values for a full
+			// subscriber: end the stream so that the client resumes from
+			// the store.
 			s.logger.Debug("event stream: client too slow, disconnecting", "remote", r.RemoteAddr)
 			return
 		}
@@ -107,12 +123,40 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 			if err := sw.event("alarm", streamID(e), e); err != nil {
 				return
 			}
+		case c, ok := <-changes:
+			if !ok {
+				changes = nil // the engine closed; alarms may go on
+				continue
+			}
+			if err := sendIncidentChange(sw, c, lastSeq); err != nil {
+				return
+			}
+			lastSeq = c.Seq
 		case <-heartbeat.C:
 			if err := sw.comment("keep-alive"); err != nil {
 				return
 			}
 		}
 	}
+}
+
+// full reports whether a subscription's queue is full: its sender then
+// drops values for it.
+func full[T any](ch <-chan T) bool {
+	return ch != nil && cap(ch) > 0 && len(ch) == cap(ch)
+}
+
+// sendIncidentChange sends an incident change, after an "incident_gap"
+// event when changes were missed since the one numbered lastSeq (0: none
+// sent yet).
+func sendIncidentChange(sw *sseWriter, c alarms.IncidentChange, lastSeq uint64) error {
+	if lastSeq != 0 && c.Seq != lastSeq+1 {
+		reason := fmt.Sprintf("missed incident changes %d to %d: reload /api/incidents", lastSeq+1, c.Seq-1)
+		if err := sw.event("incident_gap", "", map[string]string{"reason": reason}); err != nil {
+			return err
+		}
+	}
+	return sw.event("incident", "", c)
 }
 
 // replay returns the events stored since the one that lastID names, oldest
