@@ -68,11 +68,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	mqttAddr := fs.String("mqtt", "127.0.0.1:1883", "embedded MQTT broker address (a free port is used if this one is taken)")
 	deviceCount := fs.Int("devices", 40, "number of simulated alarm devices")
 	alarmEvery := fs.Duration("alarm-every", 3*time.Minute, "mean interval between one simulated device's alarms")
+	unitCount := fs.Int("units", 12, "number of simulated patrol units")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *count < 1 || *count > 64 {
 		fmt.Fprintln(stderr, "skywatch demo: -cameras must be between 1 and 64")
+		return 2
+	}
+	if *unitCount < 0 || *unitCount > 1000 {
+		fmt.Fprintln(stderr, "skywatch demo: -units must be between 0 and 1000")
 		return 2
 	}
 	if *deviceCount < 0 || *deviceCount > 10000 {
@@ -117,15 +122,22 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fc.HTTP.Address = freeIfTaken("tcp", *httpAddr)
 	fc.WebRTC.UDPAddress = freeIfTaken("udp", *udpAddr)
 	fc.WebRTC.TCPAddress = freeIfTaken("tcp", *tcpAddr)
+	geo := newDemoGeo()
+	fc.Areas = geo.areas()
+	villageCameras := map[string][]string{}
 	for i, c := range cams {
 		mode := "on_demand"
 		if i == 0 {
 			mode = "always"
 		}
+		v := geo.villages[i%len(geo.villages)]
+		lat, lon := v.place(i, 300)
 		fc.Cameras = append(fc.Cameras, cameraConfig{
-			ID: c.id, Name: c.name, Vendor: string(c.vendor), Host: "127.0.0.1", Port: port,
+			ID: c.id, Name: c.name, Area: v.id, Lat: lat, Lon: lon,
+			Vendor: string(c.vendor), Host: "127.0.0.1", Port: port,
 			Channel: c.channel, Username: demoCameraUser, Password: demoCameraPassword, Mode: mode,
 		})
+		villageCameras[v.id] = append(villageCameras[v.id], c.id)
 	}
 
 	// 3. Alarm devices: the embedded broker, a store in a scratch directory
@@ -139,13 +151,29 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fc.Store.Path = filepath.Join(dir, "alarms.db")
 	fc.MQTT.Address = freeIfTaken("tcp", *mqttAddr)
 	fleet := hardware.SimDevices(*deviceCount, "demo-dev-", 1)
-	demoAreas := []string{"east-village", "west-village", "river-village", "hill-village"}
 	for i, d := range fleet {
+		v := geo.villages[i%len(geo.villages)]
+		lat, lon := v.place(i/len(geo.villages), 1200)
 		fc.Devices = append(fc.Devices, alarms.DeviceConfig{
-			ID: d.ID, Model: d.Format, Area: demoAreas[i%len(demoAreas)],
+			ID: d.ID, Name: fmt.Sprintf("%s household %d", v.name, i/len(geo.villages)+1), Model: d.Format,
+			Area: v.id, Lat: lat, Lon: lon, Address: fmt.Sprintf("No. %d, %s", i/len(geo.villages)+1, v.name),
+			Cameras:  villageCameras[v.id][:min(1, len(villageCameras[v.id]))],
 			Username: d.Username, Password: d.Password,
 		})
 	}
+	var villageIDs []string
+	for _, v := range geo.villages {
+		villageIDs = append(villageIDs, v.id)
+	}
+	units := hardware.SimUnits(*unitCount, "demo-unit-", villageIDs, 1)
+	for _, u := range units {
+		fc.Units = append(fc.Units, alarms.UnitConfig{
+			ID: u.ID, Name: u.ID, Kind: u.Kind, Area: u.Area, Lat: u.HomeLat, Lon: u.HomeLon,
+			Username: u.Username, Password: u.Password,
+		})
+	}
+	fc.Routing.CameraRadiusM = 1500
+	fc.Routing.OfferTimeout = 30 * time.Second
 	fc.Models = []alarms.ModelConfig{
 		{Name: hardware.FormatSkywatch, Heartbeat: demoHeartbeat},
 		{Name: hardware.FormatContactID, Heartbeat: demoHeartbeat},
@@ -175,16 +203,25 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Seed:       1,
 		Logger:     logger.With("component", "simulated-devices"),
 	})
-	simDone := make(chan error, 1)
-	simCtx, stopSim := context.WithCancel(ctx)
+	unitSim := hardware.NewUnitSim(hardware.UnitSimConfig{
+		Broker: "tcp://" + broker,
+		Units:  units,
+		Seed:   1,
+		Logger: logger.With("component", "simulated-units"),
+	})
+	simCtx, stopSims := context.WithCancel(ctx)
+	simDone := make(chan error, 2)
 	go func() { simDone <- devSim.Run(simCtx) }()
+	go func() { simDone <- unitSim.Run(simCtx) }()
 
-	fmt.Fprintf(stdout, "Skywatch demo: %d simulated cameras, %d simulated alarm devices on MQTT %s.\nConsole: http://%s/\n",
-		len(cams), len(fleet), broker, a.web.Addr().String())
+	fmt.Fprintf(stdout, "Skywatch demo: %d simulated cameras, %d alarm devices and %d patrol units on MQTT %s.\nConsole: http://%s/\n",
+		len(cams), len(fleet), len(units), broker, a.web.Addr().String())
 	<-ctx.Done()
-	stopSim()
-	if err := <-simDone; err != nil {
-		logger.Warn("simulated devices", "error", err)
+	stopSims()
+	for range 2 {
+		if err := <-simDone; err != nil {
+			logger.Warn("simulators", "error", err)
+		}
 	}
 	a.wait(ctx)
 	return 0

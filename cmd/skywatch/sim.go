@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -13,6 +14,11 @@ import (
 )
 
 const simUsage = `usage: skywatch sim devices [flags]
+       skywatch sim units [flags]
+
+sim units runs simulated patrol units: they patrol their area, report
+positions, answer most offers after a delay (some they decline or ignore),
+drive to the incident, arrive and clear it.
 
 Runs a fleet of simulated alarm devices against an MQTT broker: heartbeats,
 random alarms of every class in Skywatch JSON, Contact ID and Zigbee2MQTT
@@ -23,6 +29,9 @@ bcrypt hashes) for Skywatch's config file.
 `
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "units" {
+		return runSimUnits(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "devices" {
 		fmt.Fprint(stderr, simUsage)
 		return 2
@@ -94,4 +103,64 @@ func printFleetConfig(fleet []hardware.SimDevice, area string, stdout, stderr io
 		fmt.Fprintf(stdout, "    password_hash: %q\n", hash)
 	}
 	return 0
+}
+
+func runSimUnits(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim units", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	broker := fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	prefix := fs.String("prefix", "skywatch", "topic prefix")
+	n := fs.Int("n", 12, "number of units")
+	idPrefix := fs.String("id-prefix", "sim-unit-", "unit ID prefix")
+	areas := fs.String("areas", "", "comma-separated areas the units are spread over")
+	seed := fs.Int64("seed", 1, "seed of the fleet and its random choices")
+	printConfig := fs.Bool("print-config", false, "print the units: section for the config file and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *n < 1 || *n > 10000 {
+		fmt.Fprintln(stderr, "skywatch sim units: -n must be between 1 and 10000")
+		return 2
+	}
+	var areaList []string
+	if *areas != "" {
+		areaList = strings.Split(*areas, ",")
+	}
+	units := hardware.SimUnits(*n, *idPrefix, areaList, *seed)
+	if *printConfig {
+		fmt.Fprintln(stdout, "units:")
+		for _, u := range units {
+			hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.MinCost)
+			if err != nil {
+				fmt.Fprintln(stderr, "skywatch sim units:", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "  - id: %s\n    kind: %s\n", u.ID, u.Kind)
+			if u.Area != "" {
+				fmt.Fprintf(stdout, "    area: %s\n", u.Area)
+			}
+			fmt.Fprintf(stdout, "    lat: %.6f\n    lon: %.6f\n    password_hash: %q\n", u.HomeLat, u.HomeLon, hash)
+		}
+		return 0
+	}
+	logger, _ := newLogger(logConfig{}, stderr)
+	sim := hardware.NewUnitSim(hardware.UnitSimConfig{Broker: *broker, Prefix: *prefix, Units: units, Seed: *seed, Logger: logger})
+	done := make(chan error, 1)
+	go func() { done <- sim.Run(ctx) }()
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Fprintln(stderr, "skywatch sim units:", err)
+				return 1
+			}
+			return 0
+		case <-tick.C:
+			st := sim.Stats()
+			logger.Info("simulated units", "connected", st.Connected, "of", st.Units, "offers", st.Offers,
+				"accepted", st.Accepted, "declined", st.Declined, "ignored", st.Ignored, "cleared", st.Cleared, "errors", st.Errors)
+		}
+	}
 }
