@@ -101,21 +101,31 @@ func IncidentStates() []IncidentState {
 		StateOnScene, StateResolved, StateClosed, StateCancelled}
 }
 
-// allowed lists the legal transitions. Offered goes back to new or
-// acknowledged when a unit declines and no other is free.
-var allowed = map[IncidentState][]IncidentState{
-	StateNew:          {StateAcknowledged, StateOffered, StateResolved, StateCancelled},
-	StateAcknowledged: {StateOffered, StateResolved, StateCancelled},
-	StateOffered:      {StateOffered, StateNew, StateAcknowledged, StateDispatched, StateEnRoute, StateResolved, StateCancelled},
-	StateDispatched:   {StateEnRoute, StateOnScene, StateResolved, StateCancelled},
-	StateEnRoute:      {StateOnScene, StateResolved, StateCancelled},
-	StateOnScene:      {StateResolved, StateCancelled},
-	StateResolved:     {StateClosed},
+// allowedFrom lists the legal transitions from a state. Offered goes back
+// to new or acknowledged when a unit declines and no other is free.
+func allowedFrom(from IncidentState) []IncidentState {
+	switch from {
+	case StateNew:
+		return []IncidentState{StateAcknowledged, StateOffered, StateResolved, StateCancelled}
+	case StateAcknowledged:
+		return []IncidentState{StateOffered, StateResolved, StateCancelled}
+	case StateOffered:
+		return []IncidentState{StateOffered, StateNew, StateAcknowledged, StateDispatched, StateEnRoute, StateResolved, StateCancelled}
+	case StateDispatched:
+		return []IncidentState{StateEnRoute, StateOnScene, StateResolved, StateCancelled}
+	case StateEnRoute:
+		return []IncidentState{StateOnScene, StateResolved, StateCancelled}
+	case StateOnScene:
+		return []IncidentState{StateResolved, StateCancelled}
+	case StateResolved:
+		return []IncidentState{StateClosed}
+	}
+	return nil
 }
 
 // CanTransition reports whether from -> to is legal.
 func CanTransition(from, to IncidentState) bool {
-	return slices.Contains(allowed[from], to)
+	return slices.Contains(allowedFrom(from), to)
 }
 
 // Disposition is how a resolved incident turned out.

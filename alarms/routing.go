@@ -52,7 +52,10 @@ type RoutingConfig struct {
 	ReplayMaxAge time.Duration `yaml:"replay_max_age"`
 }
 
-var defaultPriority = map[Class]int{ClassPanic: 1, ClassFire: 1, ClassAlarm: 2, ClassTamper: 3}
+// defaultPriority is the priority of a class the config does not list.
+func defaultPriority() map[Class]int {
+	return map[Class]int{ClassPanic: 1, ClassFire: 1, ClassAlarm: 2, ClassTamper: 3}
+}
 
 func (r *RoutingConfig) setDefaults() {
 	if r.OfferTimeout == 0 {
@@ -65,7 +68,7 @@ func (r *RoutingConfig) setDefaults() {
 		r.Maintenance = []Class{ClassTrouble, ClassSupervision}
 	}
 	prio := map[Class]int{}
-	for c, p := range defaultPriority {
+	for c, p := range defaultPriority() {
 		prio[c] = p
 	}
 	for c, p := range r.Priority {
