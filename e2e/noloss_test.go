@@ -221,6 +221,9 @@ func stopRedisDuringFlood(t *testing.T, sw *skywatchProc, rs *redisServer, st te
 	t.Logf("every event stored after %v; the run counted %d stored and %.0f duplicates",
 		time.Since(start).Round(time.Millisecond), storedNow(), prog.duplicates(t))
 	sw.waitReady()
+	if code, body, err := sw.get(t.Context(), "/api/alarms/status"); err == nil && code == http.StatusOK {
+		t.Logf("intake status at the end: %s", strings.Join(strings.Fields(body), " "))
+	}
 }
 
 // finish stops Skywatch and checks that the store holds every event
