@@ -134,7 +134,8 @@ function renderIncident() {
   $('inc-area').textContent = (inc.area_names || []).join(' › ') || '—';
   $('inc-distance').textContent = distanceText(inc);
   $('inc-zones').textContent = (inc.zones || []).join(', ') || '—';
-  $('inc-count').textContent = inc.count + (inc.last ? ', last at ' + new Date(inc.last).toLocaleTimeString() : '');
+  const last = Date.parse(inc.last);
+  $('inc-count').textContent = inc.count + (last > 0 ? ', last at ' + new Date(last).toLocaleTimeString() : '');
   $('inc-cameras').textContent = (inc.cameras || []).join(', ') || '—';
   const working = inc.state === 'dispatched' || inc.state === 'en_route';
   show($('offer-banner'), inc.offered);
