@@ -14,7 +14,9 @@ commands:
   check -config FILE   validate a config file and print every problem with its key
   demo                 run simulated cameras, alarm devices and Skywatch on embedded defaults
   passwd               read a password on standard input, print its bcrypt hash for password_hash
-  sim devices          run simulated alarm devices against a broker (see sim -h)
+  sim devices          run simulated alarm devices against a broker
+  sim units            run simulated patrol units against a broker
+  sim load             measure the alarm intake under a flood (see sim load -h)
 `
 
 // run executes one subcommand and returns the process exit code.
@@ -33,6 +35,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "passwd":
 		return runPasswd(args[1:], os.Stdin, stdout, stderr)
 	case "sim":
+		if len(args) > 1 && args[1] == "load" {
+			return runLoad(ctx, args[2:], stdout, stderr)
+		}
 		return runSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
