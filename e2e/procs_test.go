@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -420,9 +419,6 @@ func (s *skywatchProc) waitReady() {
 	}
 }
 
-// errNoMetric is returned by metric for a metric the run does not export.
-var errNoMetric = errors.New("metric not found")
-
 // metric reads one unlabelled metric of the current run from /metrics.
 func (s *skywatchProc) metric(ctx context.Context, name string) (float64, error) {
 	code, body, err := s.get(ctx, "/metrics")
@@ -437,5 +433,5 @@ func (s *skywatchProc) metric(ctx context.Context, name string) (float64, error)
 			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return 0, fmt.Errorf("%s: %w", name, errNoMetric)
+	return 0, fmt.Errorf("/metrics: no %s", name)
 }
