@@ -63,9 +63,12 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 	}
 
 	a.web, err = viewer.New(s.viewer, viewer.Deps{
-		Cameras:  viewer.Adapt[*ingest.Reader](a.cameras),
-		Alarms:   a.intake,
-		Registry: reg,
+		Cameras:   viewer.Adapt[*ingest.Reader](a.cameras),
+		Alarms:    a.intake,
+		Incidents: a.engine,
+		Patrol:    a.engine,
+		CheckUnit: viewer.UnitPasswordCheck(s.alarms.Units),
+		Registry:  reg,
 	}, logger.With("component", "viewer"))
 	if err != nil {
 		a.closeAll()
