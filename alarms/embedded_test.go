@@ -343,3 +343,35 @@ func TestEmbeddedLastWill(t *testing.T) {
 		t.Fatalf("after coming back: %d troubles, %d restores, want 1 and 1", tr, re)
 	}
 }
+
+// A write whose reply was lost stored the event all the same: when the
+// device sends it again, the store calls it a duplicate, but it is the
+// intake's own first success, announced once and counted as stored.
+func TestEmbeddedLostStoreReply(t *testing.T) {
+	cfg := testConfig(t)
+	store := newStore(t)
+	in := startIntake(t, cfg, store)
+	live := in.Subscribe(t.Context())
+	store.loseReply.Store(true)
+
+	c := connect(t, "tcp://"+in.BrokerAddr(), "d1", "pw-d1", func(o *paho.ClientOptions) {
+		o.SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(200 * time.Millisecond)
+	})
+	c.Publish(devTopic(cfg, "d1", "event"), 1, false, `{"id":"lost-reply","class":"panic"}`)
+	select {
+	case e := <-live:
+		if e.ID != "lost-reply" || e.Offset == "" {
+			t.Fatalf("announced %+v, want lost-reply with its offset", e)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the event whose store reply was lost was never announced")
+	}
+	if got := withID(events(t, store, "d1"), "lost-reply"); len(got) != 1 {
+		t.Fatalf("%d events stored, want 1", len(got))
+	}
+	select {
+	case e := <-live:
+		t.Fatalf("announced twice: %+v", e)
+	case <-time.After(300 * time.Millisecond):
+	}
+}

@@ -35,6 +35,9 @@ type failStore struct {
 	alarms.Store
 	fail   atomic.Bool
 	writes atomic.Int64 // failed writes
+	// loseReply makes the next AppendEvent store the event and then fail,
+	// as Redis does when its reply is lost.
+	loseReply atomic.Bool
 }
 
 func (s *failStore) failing() error {
@@ -49,7 +52,11 @@ func (s *failStore) AppendEvent(ctx context.Context, e *alarms.Event, w time.Dur
 	if err := s.failing(); err != nil {
 		return false, err
 	}
-	return s.Store.AppendEvent(ctx, e, w)
+	stored, err := s.Store.AppendEvent(ctx, e, w)
+	if err == nil && s.loseReply.CompareAndSwap(true, false) {
+		return false, errInjected
+	}
+	return stored, err
 }
 
 func (s *failStore) AddRejected(ctx context.Context, r *alarms.Rejected) error {

@@ -42,6 +42,8 @@ type Intake struct {
 	health   health
 	sem      chan struct{}
 	embedded bool
+	// uncertain holds the events whose append failed: see uncertainKeys.
+	uncertain uncertainKeys
 
 	// life is the intake's lifetime, cancelled by Close. It is kept here,
 	// against our habit, because mochi's hooks and paho's handlers call the

@@ -237,9 +237,10 @@ func (in *Intake) append(ctx context.Context, e *Event, received time.Time) (boo
 	stored, err := in.store.AppendEvent(ctx, e, in.cfg.DedupWindow)
 	in.storeDone(err)
 	if err != nil {
+		in.uncertain.add(e.Key())
 		return false, fmt.Errorf("device %s: store event %s: %w", e.Device, e.ID, err)
 	}
-	if !stored {
+	if uncertain := in.uncertain.take(e.Key()); !stored && !uncertain {
 		in.metrics.duplicates.Inc()
 		return false, nil
 	}
