@@ -26,8 +26,10 @@ const (
 )
 
 // operatorActions are the actions of POST /api/incidents/{id}/{action}.
-var operatorActions = []alarms.ActionKind{alarms.ActAcknowledge, alarms.ActOffer, alarms.ActAssign,
-	alarms.ActReoffer, alarms.ActCancel, alarms.ActResolve, alarms.ActClose}
+func operatorActions() []alarms.ActionKind {
+	return []alarms.ActionKind{alarms.ActAcknowledge, alarms.ActOffer, alarms.ActAssign,
+		alarms.ActReoffer, alarms.ActCancel, alarms.ActResolve, alarms.ActClose}
+}
 
 // incidentRoutes registers the incident API. Without an incident engine the
 // routes still exist and answer 503.
@@ -226,8 +228,8 @@ type actionRefusedJSON struct {
 func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 	id, name := r.PathValue("id"), r.PathValue("action")
 	kind := alarms.ActionKind(name)
-	if !slices.Contains(operatorActions, kind) {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q: one of %s", name, joinNames(operatorActions)))
+	if !slices.Contains(operatorActions(), kind) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown action %q: one of %s", name, joinNames(operatorActions())))
 		return
 	}
 	var b actionBody
@@ -250,7 +252,7 @@ func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "unit: required to assign")
 		return
 	case kind == alarms.ActResolve && !b.Disposition.Valid():
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("disposition: %q is not one of %s", b.Disposition, joinNames(dispositions)))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("disposition: %q is not one of %s", b.Disposition, joinNames(dispositions())))
 		return
 	}
 	a := alarms.Action{Kind: kind, Actor: b.Actor, Reason: b.Reason, Unit: b.Unit, Disposition: b.Disposition, Note: b.Note}
@@ -267,8 +269,10 @@ func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 }
 
 // dispositions lists every disposition, for messages.
-var dispositions = []alarms.Disposition{alarms.DispGenuine, alarms.DispFalseEquipment, alarms.DispFalseUser,
-	alarms.DispUnfounded, alarms.DispDuplicate}
+func dispositions() []alarms.Disposition {
+	return []alarms.Disposition{alarms.DispGenuine, alarms.DispFalseEquipment, alarms.DispFalseUser,
+		alarms.DispUnfounded, alarms.DispDuplicate}
+}
 
 // handleUnits lists the configured units with their live state.
 func (s *Server) handleUnits(w http.ResponseWriter, r *http.Request) {

@@ -25,8 +25,10 @@ const (
 )
 
 // patrolReplies are the answers a unit may give from the page.
-var patrolReplies = []alarms.ReplyAction{alarms.ReplyAccept, alarms.ReplyDecline, alarms.ReplyEnRoute,
-	alarms.ReplyArrived, alarms.ReplyCleared, alarms.ReplyFalseAlarm}
+func patrolReplies() []alarms.ReplyAction {
+	return []alarms.ReplyAction{alarms.ReplyAccept, alarms.ReplyDecline, alarms.ReplyEnRoute,
+		alarms.ReplyArrived, alarms.ReplyCleared, alarms.ReplyFalseAlarm}
+}
 
 // patrolRoutes registers the patrol page and its API. The page is always
 // served; its API answers 503 without a patrol source.
@@ -303,11 +305,11 @@ func (s *Server) handlePatrolReply(w http.ResponseWriter, r *http.Request, _ str
 	case b.Incident == "":
 		writeError(w, http.StatusBadRequest, "incident: required")
 		return
-	case !slices.Contains(patrolReplies, b.Action):
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("action: %q is not one of %s", b.Action, joinNames(patrolReplies)))
+	case !slices.Contains(patrolReplies(), b.Action):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("action: %q is not one of %s", b.Action, joinNames(patrolReplies())))
 		return
 	case b.Action == alarms.ReplyCleared && !b.Disposition.Valid():
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("disposition: %q is not one of %s", b.Disposition, joinNames(dispositions)))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("disposition: %q is not one of %s", b.Disposition, joinNames(dispositions())))
 		return
 	case len(b.Note) > maxNoteLen:
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("note: longer than %d bytes", maxNoteLen))
