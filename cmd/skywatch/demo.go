@@ -19,6 +19,9 @@ import (
 // demoHeartbeat is the simulated devices' heartbeat interval.
 const demoHeartbeat = 30 * time.Second
 
+// demoUnitPassword is every demo unit's password for the patrol page.
+const demoUnitPassword = "demo-patrol"
+
 // The demo camera's credentials. They exist only inside this process, to
 // show that digest authentication works end to end.
 const (
@@ -166,6 +169,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		villageIDs = append(villageIDs, v.id)
 	}
 	units := hardware.SimUnits(*unitCount, "demo-unit-", villageIDs, 1)
+	for i := range units {
+		// One known password, so that a person can log in to the patrol
+		// page as any demo unit.
+		units[i].Password = demoUnitPassword
+	}
 	for _, u := range units {
 		fc.Units = append(fc.Units, alarms.UnitConfig{
 			ID: u.ID, Name: u.ID, Kind: u.Kind, Area: u.Area, Lat: u.HomeLat, Lon: u.HomeLon,
@@ -216,6 +224,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "Skywatch demo: %d simulated cameras, %d alarm devices and %d patrol units on MQTT %s.\nConsole: http://%s/\n",
 		len(cams), len(fleet), len(units), broker, a.web.Addr().String())
+	if len(units) > 0 {
+		fmt.Fprintf(stdout, "Patrol page: http://%s/patrol/ (log in as %s, password %s)\n",
+			a.web.Addr().String(), units[0].ID, demoUnitPassword)
+	}
 	<-ctx.Done()
 	stopSims()
 	for range 2 {
