@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -81,16 +80,10 @@ func (cfg DeviceSimConfig) withDefaults() DeviceSimConfig {
 
 // Validate checks the config; messages name the key.
 func (cfg DeviceSimConfig) Validate() error {
-	u, err := url.Parse(cfg.Broker)
+	if err := validateBroker(cfg.Broker); err != nil {
+		return err
+	}
 	switch {
-	case cfg.Broker == "":
-		return errors.New("broker: required")
-	case err != nil:
-		return fmt.Errorf("broker: not a URL")
-	case u.Scheme != "tcp" && u.Scheme != "mqtt":
-		return fmt.Errorf("broker: scheme %q is not tcp or mqtt", u.Scheme)
-	case u.Port() == "":
-		return fmt.Errorf("broker: no port")
 	case cfg.Heartbeat < 0:
 		return errors.New("heartbeat: negative")
 	case cfg.AlarmEvery < 0:

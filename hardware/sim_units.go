@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -123,16 +122,10 @@ func (cfg UnitSimConfig) withDefaults() UnitSimConfig {
 
 // Validate checks the config; messages name the key.
 func (cfg UnitSimConfig) Validate() error {
-	u, err := url.Parse(cfg.Broker)
+	if err := validateBroker(cfg.Broker); err != nil {
+		return err
+	}
 	switch {
-	case cfg.Broker == "":
-		return errors.New("broker: required")
-	case err != nil:
-		return fmt.Errorf("broker: not a URL")
-	case u.Scheme != "tcp" && u.Scheme != "mqtt":
-		return fmt.Errorf("broker: scheme %q is not tcp or mqtt", u.Scheme)
-	case u.Port() == "":
-		return fmt.Errorf("broker: no port")
 	case cfg.PositionEvery < 0:
 		return errors.New("position_every: negative")
 	case badRatio(cfg.AcceptRatio):
