@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -182,6 +184,74 @@ func runBrowserCheck(t *testing.T, chromium, shots string) {
 			t.Errorf("screenshot: %v", err)
 		} else {
 			t.Logf("screenshot saved to %s", path)
+		}
+	}
+
+	checkPatrolPage(ctx, t, port, consoleURL+"patrol/", demoOut.String(), shots)
+}
+
+// checkPatrolPage logs in to the patrol page on a phone-sized screen, first
+// with a wrong password (refused with a message), then as the demo unit the
+// demo printed, and waits for the unit's status to show.
+func checkPatrolPage(ctx context.Context, t *testing.T, port, url, demoOut, shots string) {
+	m := regexp.MustCompile(`log in as (\S+), password (\S+)\)`).FindStringSubmatch(demoOut)
+	if m == nil {
+		t.Fatalf("the demo printed no patrol login:\n%s", demoOut)
+	}
+	unit, password := m[1], m[2]
+	page, err := openPage(ctx, port, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer page.close()
+	page.logf = t.Logf
+	if err := page.callRetry(ctx, "Emulation.setDeviceMetricsOverride",
+		map[string]any{"width": 400, "height": 800, "deviceScaleFactor": 1, "mobile": true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitJS := func(what, expr string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			// Until the page has loaded, the expression may throw.
+			var ok bool
+			err := page.eval(ctx, expr, &ok)
+			if err == nil && ok {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Logf("last evaluation: %v", err)
+				if shots != "" {
+					_ = page.screenshot(ctx, filepath.Join(shots, "patrol-failed.png"))
+				}
+				t.Fatalf("patrol page: %s did not happen within 20 s", what)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	login := func(user, pass string) string {
+		return fmt.Sprintf(`(() => { const f = document.getElementById('login');
+			f.username.value = %q; f.password.value = %q; f.requestSubmit(); return true; })()`, user, pass)
+	}
+	waitJS("the login form", `!document.getElementById('login').hidden`)
+	var ignored bool
+	if err := page.eval(ctx, login(unit, "not-"+password), &ignored); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("a refused login", `(() => { const e = document.getElementById('login-error');
+		return !e.hidden && e.textContent.trim() !== ''; })()`)
+	if err := page.eval(ctx, login(unit, password), &ignored); err != nil {
+		t.Fatal(err)
+	}
+	waitJS("the unit's page", fmt.Sprintf(`!document.getElementById('app').hidden &&
+		document.getElementById('unit-name').textContent.includes(%q) &&
+		document.getElementById('unit-status').textContent.trim() !== ''`, unit))
+	if shots != "" {
+		path := filepath.Join(shots, "patrol.png")
+		if err := page.screenshot(ctx, path); err != nil {
+			t.Errorf("screenshot: %v", err)
+		} else {
+			t.Logf("patrol page screenshot saved to %s", path)
 		}
 	}
 }
