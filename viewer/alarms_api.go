@@ -30,17 +30,7 @@ func (s *Server) alarmRoutes(mux *http.ServeMux) {
 		"GET /api/alarms/status": s.handleAlarmStatus,
 		"GET /api/stream":        s.handleStream,
 	} {
-		mux.HandleFunc(pattern, s.needAlarms(h))
-	}
-}
-
-func (s *Server) needAlarms(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.deps.Alarms == nil {
-			writeError(w, http.StatusServiceUnavailable, "alarm intake not configured")
-			return
-		}
-		h(w, r)
+		mux.HandleFunc(pattern, needDep(s.deps.Alarms != nil, "alarm intake", h))
 	}
 }
 

@@ -42,17 +42,7 @@ func (s *Server) incidentRoutes(mux *http.ServeMux) {
 		"GET /api/units/{id}":               s.handleUnit,
 		"GET /api/areas":                    s.handleAreas,
 	} {
-		mux.HandleFunc(pattern, s.needIncidents(h))
-	}
-}
-
-func (s *Server) needIncidents(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.deps.Incidents == nil {
-			writeError(w, http.StatusServiceUnavailable, "incident engine not configured")
-			return
-		}
-		h(w, r)
+		mux.HandleFunc(pattern, needDep(s.deps.Incidents != nil, "incident engine", h))
 	}
 }
 

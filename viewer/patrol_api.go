@@ -34,23 +34,16 @@ func patrolReplies() []alarms.ReplyAction {
 // served; its API answers 503 without a patrol source.
 func (s *Server) patrolRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /patrol/", patrolPageHandler())
-	mux.HandleFunc("POST /patrol/api/login", s.needPatrol(s.handlePatrolLogin))
-	mux.HandleFunc("POST /patrol/api/logout", s.needPatrol(s.patrolAuth(s.handlePatrolLogout)))
-	mux.HandleFunc("GET /patrol/api/me", s.needPatrol(s.patrolAuth(s.handlePatrolMe)))
-	mux.HandleFunc("GET /patrol/api/current", s.needPatrol(s.patrolAuth(s.handlePatrolCurrent)))
-	mux.HandleFunc("POST /patrol/api/reply", s.needPatrol(s.patrolAuth(s.handlePatrolReply)))
-	mux.HandleFunc("POST /patrol/api/position", s.needPatrol(s.patrolAuth(s.handlePatrolPosition)))
-	mux.HandleFunc("GET /patrol/api/stream", s.needPatrol(s.patrolAuth(s.handlePatrolStream)))
-}
-
-func (s *Server) needPatrol(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.deps.Patrol == nil {
-			writeError(w, http.StatusServiceUnavailable, "patrol dispatch not configured")
-			return
-		}
-		h(w, r)
+	needPatrol := func(h http.HandlerFunc) http.HandlerFunc {
+		return needDep(s.deps.Patrol != nil, "patrol dispatch", h)
 	}
+	mux.HandleFunc("POST /patrol/api/login", needPatrol(s.handlePatrolLogin))
+	mux.HandleFunc("POST /patrol/api/logout", needPatrol(s.patrolAuth(s.handlePatrolLogout)))
+	mux.HandleFunc("GET /patrol/api/me", needPatrol(s.patrolAuth(s.handlePatrolMe)))
+	mux.HandleFunc("GET /patrol/api/current", needPatrol(s.patrolAuth(s.handlePatrolCurrent)))
+	mux.HandleFunc("POST /patrol/api/reply", needPatrol(s.patrolAuth(s.handlePatrolReply)))
+	mux.HandleFunc("POST /patrol/api/position", needPatrol(s.patrolAuth(s.handlePatrolPosition)))
+	mux.HandleFunc("GET /patrol/api/stream", needPatrol(s.patrolAuth(s.handlePatrolStream)))
 }
 
 // patrolHandler serves a logged-in unit; token is its session's.

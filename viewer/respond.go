@@ -51,3 +51,15 @@ func redactURLs(s string) string {
 		}
 	}
 }
+
+// needDep stands in for h with a 503 "<what> not configured" when the
+// dependency h needs is missing. Deps are fixed by New, so the choice is
+// made once, when the routes are registered.
+func needDep(present bool, what string, h http.HandlerFunc) http.HandlerFunc {
+	if present {
+		return h
+	}
+	return func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusServiceUnavailable, what+" not configured")
+	}
+}
