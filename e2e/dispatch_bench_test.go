@@ -15,7 +15,6 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/boltstore"
@@ -79,17 +78,7 @@ func openBenchRedis(b *testing.B) alarmStore {
 	}
 	b.Cleanup(func() {
 		_ = s.Close()
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			return
-		}
-		rdb := redis.NewClient(opts)
-		defer rdb.Close()
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		for iter.Next(ctx) {
-			rdb.Del(ctx, iter.Val())
-		}
+		deleteRedisKeys(b, url, prefix)
 	})
 	return s
 }

@@ -411,7 +411,7 @@ func redisStore(url, prefix string) testStore {
 }
 
 // deleteRedisKeys removes the keys under prefix.
-func deleteRedisKeys(t *testing.T, url, prefix string) {
+func deleteRedisKeys(t testing.TB, url, prefix string) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		t.Error(err)
