@@ -63,35 +63,23 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Broker: *broker, Prefix: *prefix, Devices: fleet,
 		Heartbeat: *heartbeat, AlarmEvery: *alarmEvery, Seed: *seed, Logger: logger,
 	})
-	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx) }()
-	tick := time.NewTicker(10 * time.Second)
-	defer tick.Stop()
-	for {
-		select {
-		case err := <-done:
-			st := sim.Stats()
+	return runReporting(ctx, "skywatch sim devices", stderr, sim.Run, func(stopped bool) {
+		st := sim.Stats()
+		if stopped {
 			logger.Info("simulated devices stopped", "published", st.Published, "acked", st.Acked, "errors", st.Errors)
-			if err != nil {
-				fmt.Fprintln(stderr, "skywatch sim devices:", err)
-				return 1
-			}
-			return 0
-		case <-tick.C:
-			st := sim.Stats()
-			logger.Info("simulated devices", "connected", st.Connected, "of", st.Devices,
-				"heartbeats", st.Heartbeats, "events", st.Published, "acked", st.Acked, "garbage", st.Garbage, "errors", st.Errors)
+			return
 		}
-	}
+		logger.Info("simulated devices", "connected", st.Connected, "of", st.Devices,
+			"heartbeats", st.Heartbeats, "events", st.Published, "acked", st.Acked, "garbage", st.Garbage, "errors", st.Errors)
+	})
 }
 
 // printFleetConfig prints a devices: section whose password hashes match
-// the fleet's credentials. The hashes use bcrypt's lowest cost, so that a
-// fleet of thousands is printed in seconds: they are for test fleets only.
+// the fleet's credentials (see testFleetHash).
 func printFleetConfig(fleet []hardware.SimDevice, area string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, "devices:")
 	for _, d := range fleet {
-		hash, err := bcrypt.GenerateFromPassword([]byte(d.Password), bcrypt.MinCost)
+		hash, err := testFleetHash(d.Password)
 		if err != nil {
 			fmt.Fprintln(stderr, "skywatch sim devices:", err)
 			return 1
@@ -130,7 +118,7 @@ func runSimUnits(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *printConfig {
 		fmt.Fprintln(stdout, "units:")
 		for _, u := range units {
-			hash, err := bcrypt.GenerateFromPassword([]byte(u.Password), bcrypt.MinCost)
+			hash, err := testFleetHash(u.Password)
 			if err != nil {
 				fmt.Fprintln(stderr, "skywatch sim units:", err)
 				return 1
@@ -145,22 +133,41 @@ func runSimUnits(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	logger, _ := newLogger(logConfig{}, stderr)
 	sim := hardware.NewUnitSim(hardware.UnitSimConfig{Broker: *broker, Prefix: *prefix, Units: units, Seed: *seed, Logger: logger})
+	return runReporting(ctx, "skywatch sim units", stderr, sim.Run, func(stopped bool) {
+		if stopped {
+			return
+		}
+		st := sim.Stats()
+		logger.Info("simulated units", "connected", st.Connected, "of", st.Units, "offers", st.Offers,
+			"accepted", st.Accepted, "declined", st.Declined, "ignored", st.Ignored, "cleared", st.Cleared, "errors", st.Errors)
+	})
+}
+
+// runReporting runs a simulator until ctx ends, reporting its counts every
+// 10 s and once more when it stops; name prefixes its error.
+func runReporting(ctx context.Context, name string, stderr io.Writer, run func(context.Context) error, report func(stopped bool)) int {
 	done := make(chan error, 1)
-	go func() { done <- sim.Run(ctx) }()
+	go func() { done <- run(ctx) }()
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-done:
+			report(true)
 			if err != nil {
-				fmt.Fprintln(stderr, "skywatch sim units:", err)
+				fmt.Fprintln(stderr, name+":", err)
 				return 1
 			}
 			return 0
 		case <-tick.C:
-			st := sim.Stats()
-			logger.Info("simulated units", "connected", st.Connected, "of", st.Units, "offers", st.Offers,
-				"accepted", st.Accepted, "declined", st.Declined, "ignored", st.Ignored, "cleared", st.Cleared, "errors", st.Errors)
+			report(false)
 		}
 	}
+}
+
+// testFleetHash hashes a simulated fleet's password for -print-config, at
+// bcrypt's lowest cost so that thousands are printed in seconds: such hashes
+// are for test fleets only.
+func testFleetHash(password string) ([]byte, error) {
+	return bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
 }
