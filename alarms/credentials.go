@@ -33,6 +33,11 @@ type authEntry struct {
 	expires time.Time
 }
 
+// dummyHash is the bcrypt hash (cost 10) of a password nobody has: an
+// unknown user name is checked against it, so that a refusal takes as long
+// whether the user exists or not.
+const dummyHash = "$2a$10$T80HCw9e4s3OtfgG.e1rKOFmue5UH32h3tO2OWexywXzn/Xh99KiG"
+
 // credentials checks device and unit passwords.
 type credentials struct {
 	byUser map[string]*identity
@@ -92,4 +97,19 @@ func (c *credentials) check(user string, password []byte) *identity {
 	c.cache[user] = authEntry{sum: sum, expires: now.Add(authCacheTTL)}
 	c.mu.Unlock()
 	return idn
+}
+
+// checkUnit returns the ID of the unit whose user name and password these
+// are. Anything else (an unknown name, a device, a unit without a password)
+// costs a bcrypt comparison all the same.
+func (c *credentials) checkUnit(user, password string) (string, bool) {
+	if idn := c.user(user); idn == nil || idn.kind != identityUnit || idn.hash == nil && len(idn.plain) == 0 {
+		_ = bcrypt.CompareHashAndPassword([]byte(dummyHash), []byte(password))
+		return "", false
+	}
+	idn := c.check(user, []byte(password))
+	if idn == nil {
+		return "", false
+	}
+	return idn.id, true
 }

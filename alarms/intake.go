@@ -116,8 +116,10 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 			plain++
 		}
 	}
+	// The embedded broker checks devices and units with them; the patrol
+	// page checks units with them whatever the broker.
+	in.creds = newCredentials(cfg.Devices, cfg.Units)
 	if in.embedded {
-		in.creds = newCredentials(cfg.Devices, cfg.Units)
 		if plain > 0 {
 			logger.Warn("alarms: devices or units with a plain password: use password_hash outside the demo", "count", plain)
 		}
@@ -257,6 +259,13 @@ func (in *Intake) publish(topic string, payload []byte) error {
 		}
 	}
 	return errors.New("no broker")
+}
+
+// CheckUnit returns the ID of the patrol unit whose user name and password
+// these are (its password_hash, or its plain demo password), for the patrol
+// page. Successful checks are cached as at the broker.
+func (in *Intake) CheckUnit(username, password string) (unitID string, ok bool) {
+	return in.creds.checkUnit(username, password)
 }
 
 // BrokerAddr returns the embedded broker's TCP address once started (the

@@ -153,10 +153,10 @@ func postAction(t *testing.T, srv *Server, path, body string, code int, inBody s
 // comes on the stream in order, the timeline has every step, and bad
 // requests get their 4xx.
 func TestIncidentsWithEngine(t *testing.T) {
-	in, eng, cfg := startEngine(t)
+	in, eng, _ := startEngine(t)
 	srv := startIncidentServer(t, &fakeIncidents{}, func(d *Deps) {
 		d.Alarms, d.Incidents, d.Patrol = in, eng, eng
-		d.CheckUnit = UnitPasswordCheck(cfg.Units)
+		d.CheckUnit = in.CheckUnit
 		d.Registry = prometheus.NewRegistry()
 	})
 	stream := openStream(t, baseURL(srv), "")

@@ -67,7 +67,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		Alarms:    a.intake,
 		Incidents: a.engine,
 		Patrol:    a.engine,
-		CheckUnit: viewer.UnitPasswordCheck(s.alarms.Units),
+		CheckUnit: a.intake.CheckUnit,
 		Registry:  reg,
 	}, logger.With("component", "viewer"))
 	if err != nil {
