@@ -890,7 +890,7 @@
       document.title = S.t('login.title') + ' · ' + S.t('app.name');
       return;
     }
-    S.prefs.set('language', lang);
+    if (!applyingSession) S.prefs.set('language', lang);
     renderShell();
     if (mounted && mounted.view.render) mounted.view.render();
   });
@@ -924,6 +924,7 @@
   // ---------------------------------------------------------------- session
 
   let clockTimer = null;
+  let applyingSession = false; // the session's own language is not a choice to save
 
   // startSession shows the console for me (me-JSON; null when the server
   // has no login): language, areas, header, event stream, then the view
@@ -940,7 +941,12 @@
     S.me = me;
     formatters.clear();
     const lang = S.normLang(S.prefs.get('language')) || S.normLang(me.language) || S.lang();
-    S.setLang(lang);
+    applyingSession = true;
+    try {
+      S.setLang(lang);
+    } finally {
+      applyingSession = false;
+    }
     await S.loadAreas();
     if (S.me !== me) return; // logged out meanwhile
     document.getElementById('login').hidden = true;

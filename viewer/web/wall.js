@@ -269,7 +269,7 @@
       const saved = S.prefs.get('wall');
       if (params && params.cameras) {
         this.temporary = true;
-        params.cameras.split(',').filter(Boolean).slice(0, MAX_TILES).forEach((id, i) => { this.assigned[i] = id; });
+        params.cameras.split(',').slice(0, MAX_TILES).forEach((id, i) => { this.assigned[i] = id.trim() || null; });
         this.layout = LAYOUTS.includes(Number(params.layout)) ? Number(params.layout) : fitLayout(params.cameras.split(',').length);
       } else if (saved && typeof saved === 'object') {
         if (LAYOUTS.includes(Number(saved.layout))) this.layout = Number(saved.layout);
@@ -510,9 +510,14 @@
       this.tiles[i].play(this.assigned[i], 'sub');
     }
 
+    // key: arrows move the selection, Enter or f shows the selected tile
+    // full screen, Escape returns, Delete empties it. Only when no control
+    // has the focus (a button's Enter is the button's).
     key(ev) {
-      if (ev.target && /^(INPUT|TEXTAREA|SELECT)$/.test(ev.target.tagName)) return;
       if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const t = ev.target;
+      const free = t === document.body || (t && t.classList && t.classList.contains('tile'));
+      if (!free && ev.key !== 'Escape') return;
       const n = this.layout;
       const side = Math.round(Math.sqrt(n));
       switch (ev.key) {
