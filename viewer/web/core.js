@@ -13,6 +13,7 @@
 //   Skywatch.h(tag, props, ...children)           builds DOM without innerHTML
 //   Skywatch.icon(name)                           a small line icon (svg)
 //   Skywatch.toast(message, kind)                 a short notice in the corner
+//   Skywatch.dialog({title, body, buttons}) → Promise of the chosen value
 //   Skywatch.setBadge(view, text, kind)           a count on a tab
 //
 // Routes: #/<view>[/<id>][?k=v&...] → view <view> mounted with params
@@ -711,6 +712,45 @@
     box.append(el);
     while (box.children.length > 5) box.firstElementChild.remove();
     setTimeout(() => el.remove(), ms || (kind === 'error' ? 8000 : 4000));
+  };
+
+  // dialog shows a modal: {title, body (node or text), buttons: [{label,
+  // value, kind: 'primary'|'danger'|'', testid}]}. It resolves to the
+  // chosen button's value, null for Escape or a click beside it. A button
+  // with check() returning false keeps the dialog open.
+  S.dialog = function (opts) {
+    return new Promise((resolve) => {
+      const prev = document.activeElement;
+      const close = (value) => {
+        document.removeEventListener('keydown', onKey, true);
+        back.remove();
+        if (prev && prev.focus) prev.focus();
+        resolve(value);
+      };
+      const onKey = (ev) => {
+        if (ev.key === 'Escape') {
+          ev.stopPropagation();
+          close(null);
+        }
+      };
+      const buttons = (opts.buttons || [{ label: S.t('common.ok'), value: true, kind: 'primary' }]).map((b) =>
+        h('button', {
+          type: 'button', class: ['btn', b.kind && 'btn-' + b.kind], 'data-testid': b.testid || null,
+          text: b.label,
+          onclick: () => {
+            if (!b.check || b.check() !== false) close(b.value);
+          },
+        }));
+      const modal = h('div', { class: 'modal', role: 'dialog', 'aria-modal': 'true', 'aria-label': opts.title || '' },
+        h('div', { class: 'modal-head', text: opts.title || '' }),
+        h('div', { class: 'modal-body' }, opts.body || ''),
+        h('div', { class: 'modal-foot' }, buttons));
+      const back = h('div', { class: 'modal-backdrop', onclick: (ev) => { if (ev.target === back) close(null); } }, modal);
+      document.addEventListener('keydown', onKey, true);
+      document.body.append(back);
+      const first = modal.querySelector('input, select, textarea') || buttons[buttons.length - 1];
+      if (first) first.focus();
+    });
   };
 
   // ---------------------------------------------------------------- views
