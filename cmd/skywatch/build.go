@@ -171,7 +171,7 @@ func cameraSettings(cam cameraConfig) (ingest.CameraConfig, error) {
 	if err != nil {
 		return cc, fmt.Errorf("vendor: %w", err)
 	}
-	main, sub, err := hardware.CameraProfile{
+	mainEP, subEP, err := hardware.CameraProfile{
 		Vendor:   vendor,
 		Host:     cam.Host,
 		Port:     cam.Port,
@@ -184,9 +184,9 @@ func cameraSettings(cam cameraConfig) (ingest.CameraConfig, error) {
 	if err != nil {
 		return cc, err
 	}
-	cc.URL = main.URL.String()
-	if sub != nil {
-		cc.SubURL = sub.URL.String()
+	cc.URL = mainEP.URL.String()
+	if subEP != nil {
+		cc.SubURL = subEP.URL.String()
 	}
 	return cc, nil
 }
