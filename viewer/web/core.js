@@ -226,8 +226,9 @@
   // ---------------------------------------------------------------- user
 
   S.me = null;
-  // noAuth is true while the server has no login (GET /api/me is 404):
-  // then everything is allowed and preferences stay in this browser.
+  // noAuth is true while the server has no operator accounts (GET /api/me
+  // answers an anonymous user without a CSRF token, or is 404):
+  // then there is no logout, and preferences stay in this browser.
   S.noAuth = false;
   S.can = function (perm) {
     return !!(S.me && S.me.permissions && S.me.permissions[perm]);
@@ -970,13 +971,17 @@
   // has no login): language, areas, header, event stream, then the view
   // the URL names.
   S.startSession = async function (me) {
-    S.noAuth = !me;
-    if (!me) {
+    // A server without operator accounts answers every request as an
+    // anonymous user with no CSRF token (or, older, has no /api/me).
+    S.noAuth = !me || !me.csrf;
+    if (S.noAuth) {
+      me = me || {};
       let prefs = {};
       try {
         prefs = JSON.parse(localStorage.getItem('skywatch.prefs') || '{}') || {};
       } catch (_) { /* unreadable: start afresh */ }
-      me = { username: '', name: '', role: '', area: '', area_path: [], csrf: '', language: '', time_zone: '', permissions: { act: true, close: true, audit: false }, prefs, map: { tile_url: '' }, idle_timeout_s: 0 };
+      me = Object.assign({ username: '', name: '', role: '', area: '', area_path: [], language: '', time_zone: '', permissions: { act: true, close: true, audit: false }, map: { tile_url: '' } },
+        me, { csrf: '', prefs, idle_timeout_s: 0 });
     }
     S.me = me;
     formatters.clear();

@@ -199,6 +199,8 @@
             this.state = state;
             this.detail = detail;
             this.render();
+            // A camera pulled on demand has just come online: show it so.
+            if (state === 'playing') this.wall.refreshSoon();
           },
         });
         this.player.start();
@@ -333,6 +335,7 @@
     stop() {
       this.stopped = true;
       clearTimeout(this.refreshTimer);
+      clearTimeout(this.soon);
       document.removeEventListener('keydown', this.onKey);
       document.removeEventListener('fullscreenchange', this.onFullscreen);
       if (document.fullscreenElement && this.el.contains(document.fullscreenElement)) document.exitFullscreen().catch(() => {});
@@ -358,6 +361,14 @@
         this.renderTree();
       }
       if (!this.stopped) this.refreshTimer = setTimeout(() => this.refresh(), REFRESH_MS);
+    }
+
+    refreshSoon() {
+      if (this.soon || this.stopped) return;
+      this.soon = setTimeout(() => {
+        this.soon = null;
+        if (!this.stopped) this.refresh();
+      }, 700);
     }
 
     // fill puts the first cameras (in the tree's order) on an unsaved wall.
