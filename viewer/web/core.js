@@ -327,7 +327,7 @@
   // ---------------------------------------------------------------- prefs
 
   const PREFS_DELAY_MS = 800;
-  const prefsState = { timer: null, dirty: false };
+  const prefsState = { timer: null, dirty: false, tries: 0 };
   function prefsObj() {
     if (!S.me) return {};
     if (!S.me.prefs || typeof S.me.prefs !== 'object' || Array.isArray(S.me.prefs)) S.me.prefs = {};
@@ -352,11 +352,15 @@
       credentials: 'same-origin',
       keepalive: !!unloading,
     }).then((resp) => {
-      if (resp.status === 401) sessionLost('login.expired');
-      else if (!resp.ok && resp.status >= 500) retryPrefs();
+      if (resp.ok) prefsState.tries = 0;
+      else if (resp.status === 401) sessionLost('login.expired');
+      else if (resp.status >= 500) retryPrefs();
     }, () => retryPrefs());
   }
+  // retryPrefs tries again a few times (a server that keeps no
+  // preferences answers 503 for good).
   function retryPrefs() {
+    if (++prefsState.tries > 3) return;
     prefsState.dirty = true;
     if (!prefsState.timer) prefsState.timer = setTimeout(() => savePrefs(false), 10000);
   }

@@ -704,8 +704,7 @@
           else this.collapsed.add(n.id);
           this.renderTree();
         },
-      }, S.icon('chevron', 'tree-chevron'), h('span', { class: 'tree-name ellipsis', text: name }),
-      n.area && n.area.kind ? h('span', { class: 'tree-kind', text: S.tv('wall.kind.', n.area.kind) }) : null, countEl);
+      }, S.icon('chevron', 'tree-chevron'), h('span', { class: 'tree-name ellipsis', text: name }), countEl);
       const body = open ? h('div', { class: 'tree-children', role: 'group' },
         n.cameras.map((c) => this.cameraRow(c, depth + 1)),
         n.children.map((ch) => this.groupEl(ch, depth + 1, searching))) : null;
@@ -785,17 +784,6 @@
   function fitLayout(count) {
     return LAYOUTS.find((n) => n >= count) || MAX_TILES;
   }
-
-  S.addStrings({
-    'zh-CN': {
-      'wall.kind.county': '县', 'wall.kind.township': '镇', 'wall.kind.village': '村',
-      'wall.kind.community': '社区', 'wall.kind.grid': '网格',
-    },
-    en: {
-      'wall.kind.county': 'county', 'wall.kind.township': 'township', 'wall.kind.village': 'village',
-      'wall.kind.community': 'community', 'wall.kind.grid': 'grid',
-    },
-  });
 
   let wall = null;
   S.registerView('wall', {
