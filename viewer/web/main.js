@@ -7,7 +7,11 @@
   const S = window.Skywatch;
 
   async function boot() {
-    S.setLang(S.normLang(localStorage.getItem('skywatch.lang')) || 'zh-CN');
+    let last = '';
+    try {
+      last = localStorage.getItem('skywatch.lang'); // the language last used in this browser
+    } catch (_) { /* storage off */ }
+    S.setLang(S.normLang(last) || 'zh-CN');
     S.wireShell();
     let resp;
     try {

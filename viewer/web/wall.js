@@ -48,6 +48,7 @@
       'wall.lastError': '最近错误：{error}',
       'wall.since': '自 {time}',
       'wall.collapse': '收起',
+      'wall.areaToWall': '将此辖区的相机上墙（{n} 路）',
       'wall.expand': '展开',
     },
     en: {
@@ -81,6 +82,7 @@
       'wall.lastError': 'Last error: {error}',
       'wall.since': 'since {time}',
       'wall.collapse': 'Collapse',
+      'wall.areaToWall': 'Show this area\'s cameras on the wall ({n})',
       'wall.expand': 'Expand',
     },
   });
@@ -466,6 +468,26 @@
       this.renderChrome();
     }
 
+    // showArea puts an area's cameras (those the search shows, at most 16)
+    // on the wall, in a layout that fits them.
+    showArea(n) {
+      const ids = [];
+      const walk = (x) => {
+        x.cameras.forEach((c) => ids.push(c.id));
+        x.children.forEach(walk);
+      };
+      walk(n);
+      if (!ids.length) return;
+      this.collapseExpanded();
+      this.assigned.fill(null);
+      ids.slice(0, MAX_TILES).forEach((id, i) => { this.assigned[i] = id; });
+      this.autofill = false;
+      this.setLayout(fitLayout(Math.min(ids.length, MAX_TILES)), true);
+      this.selected = this.firstEmpty(0);
+      this.renderChrome();
+      this.renderTreeState();
+    }
+
     swap(a, b) {
       if (a === b) return;
       [this.assigned[a], this.assigned[b]] = [this.assigned[b], this.assigned[a]];
@@ -705,10 +727,16 @@
           this.renderTree();
         },
       }, S.icon('chevron', 'tree-chevron'), h('span', { class: 'tree-name ellipsis', text: name }), countEl);
+      const toWall = h('button', {
+        type: 'button', class: 'tree-to-wall', 'data-testid': 'area-to-wall', title: S.t('wall.areaToWall', { n: Math.min(n.total, MAX_TILES) }),
+        'aria-label': S.t('wall.areaToWall', { n: Math.min(n.total, MAX_TILES) }),
+        onclick: () => this.showArea(n),
+      }, S.icon('grid'));
       const body = open ? h('div', { class: 'tree-children', role: 'group' },
         n.cameras.map((c) => this.cameraRow(c, depth + 1)),
         n.children.map((ch) => this.groupEl(ch, depth + 1, searching))) : null;
-      return h('div', { class: 'tree-group', role: 'treeitem', 'aria-expanded': String(open) }, head, body);
+      return h('div', { class: 'tree-group', role: 'treeitem', 'aria-expanded': String(open) },
+        h('div', { class: 'tree-head-row' }, head, toWall), body);
     }
 
     cameraRow(c, depth) {
