@@ -290,6 +290,10 @@ func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if kind == alarms.ActOffer && b.Unit != "" {
+		// Offering to a chosen unit is what the engine calls assign.
+		kind = alarms.ActAssign
+	}
 	a := alarms.Action{Kind: kind, Actor: b.Actor, Reason: b.Reason, Unit: b.Unit, Disposition: b.Disposition, Note: b.Note}
 	inc, err := s.deps.Incidents.Act(r.Context(), id, a)
 	detail := strings.TrimSpace(string(kind) + " " + b.Unit + " " + string(b.Disposition))

@@ -461,3 +461,35 @@ func TestOperatorSessionIdleTimeout(t *testing.T) {
 		t.Errorf("session_expired records: %+v", recs)
 	}
 }
+
+func TestPageCSPAllowsOnlyTheTileServer(t *testing.T) {
+	s := startAuthServer(t, func(c *Config) { c.MapTileURL = "https://tiles.county.internal:8443/{z}/{x}/{y}.png" })
+	resp, err := http.Get(s.base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "img-src 'self' data: https://tiles.county.internal:8443;") || !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("CSP: %q", csp)
+	}
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("page: %s, X-Frame-Options %q", resp.Status, resp.Header.Get("X-Frame-Options"))
+	}
+}
+
+func TestOfferToAChosenUnitAssigns(t *testing.T) {
+	s := startAuthServer(t, nil)
+	var got alarms.Action
+	s.deps.Incidents.(*fakeIncidents).act = func(_ context.Context, id string, a alarms.Action) (alarms.Incident, error) {
+		got = a
+		return alarms.Incident{ID: id, State: alarms.StateOffered}, nil
+	}
+	op := mustLogin(t, s.base, "op1")
+	if code, body := op.do(http.MethodPost, "/api/incidents/in1/offer", `{"unit":"u1"}`, true); code != http.StatusOK {
+		t.Fatalf("offer to u1: %d %s", code, body)
+	}
+	if got.Kind != alarms.ActAssign || got.Unit != "u1" || got.Actor != "op1" {
+		t.Errorf("engine got %+v", got)
+	}
+}

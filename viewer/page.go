@@ -4,6 +4,7 @@ import (
 	"embed"
 	"io/fs"
 	"net/http"
+	"net/url"
 )
 
 //go:embed web
@@ -12,17 +13,34 @@ var webFiles embed.FS
 // pageHandler serves the operator page and its assets, embedded in the
 // binary: command centres run on closed networks, so nothing comes from a
 // CDN.
-func pageHandler() http.Handler {
+//
+// tileOrigin is the origin of the map's tile server ("" for none): the
+// only other place the page may load images from.
+func pageHandler(tileOrigin string) http.Handler {
 	sub, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	files := http.FileServerFS(sub)
+	img := "'self' data:"
+	if tileOrigin != "" {
+		img += " " + tileOrigin
+	}
+	csp := "default-src 'self'; media-src 'self' blob:; connect-src 'self'; img-src " + img +
+		"; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		w.Header().Set("Content-Security-Policy",
-			"default-src 'self'; media-src 'self' blob:; connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'")
+		w.Header().Set("Content-Security-Policy", csp)
 		files.ServeHTTP(w, r)
 	})
+}
+
+// tileOrigin is scheme://host[:port] of a tile URL template, "" for none.
+func tileOrigin(template string) string {
+	u, err := url.Parse(template)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -166,7 +166,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("GET /", pageHandler())
+	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
 	return s.recoverPanics(s.securityHeaders(s.guard(mux)))
 }
 
