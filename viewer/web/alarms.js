@@ -13,7 +13,6 @@
 
   S.addStrings({
     'zh-CN': {
-      'alarms.title': '警情',
       'alarms.heading': '警情队列',
       'alarms.filter': '显示',
       'alarms.filter.open': '未结警情',
@@ -83,15 +82,8 @@
       'err.other': '出错了（{status}）：{msg}',
       'dist.m': '{n} 米',
       'dist.km': '{n} 公里',
-      'common.yes': '是',
-      'common.no': '否',
-      'common.none': '—',
-      'common.close': '关闭',
-      'common.cancel': '取消',
-      'common.retry': '重试',
     },
     en: {
-      'alarms.title': 'Alarms',
       'alarms.heading': 'Alarm queue',
       'alarms.filter': 'Show',
       'alarms.filter.open': 'Open incidents',
@@ -161,16 +153,13 @@
       'err.other': 'Error ({status}): {msg}',
       'dist.m': '{n} m',
       'dist.km': '{n} km',
-      'common.yes': 'Yes',
-      'common.no': 'No',
-      'common.none': '—',
-      'common.close': 'Close',
-      'common.cancel': 'Cancel',
-      'common.retry': 'Retry',
     },
   });
 
   // ---- shared helpers (Skywatch.ops) ----
+
+  // DASH fills an empty cell.
+  const DASH = '—';
 
   // el builds an element: props sets attributes ("class", "text",
   // "data-*", "aria-*", anything else as an attribute, on* as listeners);
@@ -204,10 +193,9 @@
   // label translates an enumerated value (class, state...), falling back
   // to the value itself for one this page does not know yet.
   function label(prefix, value) {
-    if (!value) return S.t('common.none');
+    if (!value) return DASH;
     const key = prefix + '.' + value;
-    const s = S.t(key);
-    return s === key ? String(value).replace(/_/g, ' ') : s;
+    return S.hasString(key) ? S.t(key) : String(value).replace(/_/g, ' ');
   }
 
   const URGENT_CLASSES = ['panic', 'fire', 'alarm'];
@@ -281,23 +269,36 @@
   }
 
   function fmtDistance(m) {
-    if (typeof m !== 'number' || !isFinite(m)) return S.t('common.none');
+    if (typeof m !== 'number' || !isFinite(m)) return DASH;
     if (m < 1000) return S.t('dist.m', { n: Math.round(m) });
     return S.t('dist.km', { n: (m / 1000).toFixed(m < 10000 ? 1 : 0) });
   }
 
-  // age makes an element whose text is the age of iso, kept ticking.
-  function age(iso, props) {
-    const node = el('span', Object.assign({ class: 'ops-age', 'data-age': iso || '' }, props || {}));
-    node.textContent = iso ? S.fmtAge(iso) : S.t('common.none');
-    if (iso) node.title = S.fmtDateTime(iso);
+  // age makes an element whose text is the age of iso ("3 min ago"),
+  // kept ticking.
+  function age(iso) {
+    const d = S.toDate ? S.toDate(iso) : (iso ? new Date(iso) : null);
+    const node = el('span', { class: 'ops-age', 'data-age': d ? iso : null });
+    node.textContent = d ? S.fmtAge(iso) : DASH;
+    if (d) node.title = S.fmtDateTime(iso);
+    return node;
+  }
+
+  // elapsed makes an element whose text is the time since iso ("2 min
+  // 5 s"), kept ticking: how long an incident has waited.
+  function elapsed(iso) {
+    const d = S.toDate ? S.toDate(iso) : (iso ? new Date(iso) : null);
+    const node = el('span', { class: 'ops-age', 'data-since': d ? iso : null });
+    node.textContent = d ? S.fmtDuration((Date.now() - d.getTime()) / 1000) : DASH;
+    if (d) node.title = S.fmtDateTime(iso);
     return node;
   }
 
   function tickAges() {
-    for (const node of document.querySelectorAll('[data-age]')) {
-      const iso = node.getAttribute('data-age');
-      if (iso) node.textContent = S.fmtAge(iso);
+    for (const node of document.querySelectorAll('[data-age]')) node.textContent = S.fmtAge(node.getAttribute('data-age'));
+    const now = Date.now();
+    for (const node of document.querySelectorAll('[data-since]')) {
+      node.textContent = S.fmtDuration((now - Date.parse(node.getAttribute('data-since'))) / 1000);
     }
   }
 
@@ -347,8 +348,8 @@
   }
 
   S.ops = {
-    el, append, clear, label, urgent, isOpen, OPEN_STATES, units, mergeUnits, loadUnits, unitName,
-    unitListeners, incidentOf, areaPathText, areaName, errorText, distanceM, fmtDistance, age,
+    DASH, el, append, clear, label, urgent, isOpen, OPEN_STATES, units, mergeUnits, loadUnits, unitName,
+    unitListeners, incidentOf, areaPathText, areaName, errorText, distanceM, fmtDistance, age, elapsed,
     classBadge, stateBadge, prioBadge, unitStatusBadge, openDialog,
   };
 
@@ -468,6 +469,7 @@
       alert.timer = null;
     }
     updateTitle();
+    updateBadge();
     if (!alert.banner) {
       alert.banner = el('div', { class: 'ops-alert', role: 'alert', 'data-testid': 'alert-banner', hidden: true });
       document.body.append(alert.banner);
@@ -514,7 +516,17 @@
     listeners: new Set(),
   };
 
-  function notify() { for (const fn of store.listeners) fn(); }
+  function notify() {
+    updateBadge();
+    for (const fn of store.listeners) fn();
+  }
+
+  // The alarms tab counts the open incidents, loudly while one alerts.
+  function updateBadge() {
+    if (!S.setBadge) return;
+    const n = store.open.size;
+    S.setBadge('alarms', n ? String(n) : '', alert.pending.size ? 'alert' : '');
+  }
 
   async function reloadOpen() {
     if (store.loading) return store.loading;
@@ -565,12 +577,39 @@
     reloadOpen().catch(() => setTimeout(start, 5000));
     loadUnits().catch(() => {});
   }
+  // stop forgets everything when the user logs out.
+  function stop() {
+    store.open.clear();
+    store.loaded = false;
+    alert.pending.clear();
+    alert.known.clear();
+    units.clear();
+    renderAlert();
+  }
+
   setInterval(() => {
     tickAges();
     if (S.me && !store.loaded) start();
-    if (!S.me && alert.pending.size) { alert.pending.clear(); renderAlert(); }
-    updateTitle();
+    if (!S.me && (store.loaded || alert.pending.size)) stop();
   }, 1000);
+
+  // The shell sets the title on every view change: put the prefix back.
+  new MutationObserver(updateTitle).observe(document.querySelector('title') || document.head,
+    { childList: true, characterData: true, subtree: true });
+
+  // incidentLabel names an incident for people: its class and place when
+  // it is open here, else its ID.
+  function incidentLabel(id) {
+    const inc = store.open.get(id);
+    return inc ? label('class', inc.class) + ' · ' + (inc.device_name || inc.device) : id;
+  }
+
+  function incidentLink(id) {
+    return el('a', { href: '#/alarms/' + encodeURIComponent(id), class: 'ops-inc-link', title: id,
+      onclick: (ev) => { ev.preventDefault(); S.navigate('alarms', { id }); } }, incidentLabel(id));
+  }
+  S.ops.incidentLabel = incidentLabel;
+  S.ops.incidentLink = incidentLink;
 
   S.ops.incidents = {
     store, reloadOpen, listIncidents, merge, consider, acknowledgeAlert,
@@ -621,7 +660,7 @@
     if (inc.offer && inc.offer.unit) {
       return el('span', { class: 'ops-unit ops-offered' }, S.t('alarms.offered_to', { unit: unitName(inc.offer.unit) }));
     }
-    return S.t('common.none');
+    return DASH;
   }
 
   function row(inc) {
@@ -648,7 +687,7 @@
     el('td', { class: 'ops-num' }, String(inc.count || 1)),
     el('td', {}, stateBadge(inc.state), inc.escalated && isOpen(inc)
       ? el('span', { class: 'ops-escalated', title: S.t('alarms.escalated') }, ' ⚠') : null),
-    el('td', { class: 'ops-num' }, age(inc.first || inc.created)),
+    el('td', { class: 'ops-num' }, isOpen(inc) ? elapsed(inc.first || inc.created) : age(inc.last || inc.first)),
     el('td', {}, unitCell(inc)));
   }
 
@@ -769,7 +808,6 @@
 
   let current = null; // 'queue' or 'incident'
   S.registerView('alarms', {
-    titleKey: 'alarms.title',
     mount(root, params) {
       const id = incidentId(params);
       if (id && S.ops.incidentView) {

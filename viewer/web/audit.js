@@ -10,7 +10,6 @@
 
   S.addStrings({
     'zh-CN': {
-      'audit.title': '审计',
       'audit.heading': '审计日志',
       'audit.user': '用户',
       'audit.action': '操作',
@@ -51,13 +50,8 @@
       'audit.o.denied': '拒绝',
       'audit.o.failed': '失败',
       'audit.o.error': '错误',
-      'role.viewer': '查看员',
-      'role.operator': '接警员',
-      'role.supervisor': '值班长',
-      'role.admin': '管理员',
     },
     en: {
-      'audit.title': 'Audit',
       'audit.heading': 'Audit log',
       'audit.user': 'User',
       'audit.action': 'Action',
@@ -98,10 +92,6 @@
       'audit.o.denied': 'denied',
       'audit.o.failed': 'failed',
       'audit.o.error': 'error',
-      'role.viewer': 'Viewer',
-      'role.operator': 'Operator',
-      'role.supervisor': 'Supervisor',
-      'role.admin': 'Admin',
     },
   });
 
@@ -249,8 +239,8 @@
         class: ['denied', 'login_failed', 'login_locked', 'csrf_refused'].includes(r.action) ? 'ops-audit-bad' : '',
       },
       el('td', { class: 'ops-num' }, S.fmtDateTime(r.time)),
-      el('td', {}, r.user || S.t('common.none')),
-      el('td', {}, r.role ? O.label('role', r.role) : ''),
+      el('td', {}, r.user || O.DASH),
+      el('td', {}, S.tv('role.', r.role)),
       el('td', { class: 'ops-mono ops-small' }, r.addr || ''),
       el('td', {}, O.label('audit.a', r.action)),
       el('td', { class: 'ops-mono ops-small' }, r.target || ''),
@@ -267,7 +257,6 @@
   }
 
   S.registerView('audit', {
-    titleKey: 'audit.title',
     permission: 'audit',
     mount(root) {
       a.root = el('div', { class: 'ops-view ops-audit-view', 'data-testid': 'audit-view' });

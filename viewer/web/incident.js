@@ -47,11 +47,6 @@
       'incident.tl.actor': '操作者',
       'incident.tl.detail': '说明',
       'incident.system': '系统',
-      'player.connecting': '连接中…',
-      'player.playing': '实时',
-      'player.retrying': '重连中…',
-      'player.offline': '离线',
-      'player.denied': '无权查看',
       'action.acknowledge': '确认',
       'action.offer': '派单',
       'action.assign': '指派单位',
@@ -142,11 +137,6 @@
       'incident.tl.actor': 'Who',
       'incident.tl.detail': 'Detail',
       'incident.system': 'system',
-      'player.connecting': 'Connecting…',
-      'player.playing': 'Live',
-      'player.retrying': 'Reconnecting…',
-      'player.offline': 'Offline',
-      'player.denied': 'Not allowed',
       'action.acknowledge': 'Acknowledge',
       'action.offer': 'Offer',
       'action.assign': 'Assign unit',
@@ -212,13 +202,11 @@
     id: '',
     inc: null,
     error: '', // a load or action failure, translated
-    notice: '',
     busy: false,
     parts: null, // {head, actions, message, cameras, units, timeline}
     players: [], // {id, player, tile}
     cameraKey: '',
     refetchTimer: null,
-    noticeTimer: null,
     loadSeq: 0,
   };
 
@@ -226,7 +214,6 @@
     view.id = id;
     view.inc = null;
     view.error = '';
-    view.notice = '';
     view.cameraKey = '';
     const head = el('div', { class: 'ops-inc-head' });
     const actions = el('div', { class: 'ops-inc-actions', 'data-testid': 'incident-actions' });
@@ -248,7 +235,6 @@
     document.removeEventListener('keydown', onKey);
     stopPlayers();
     clearTimeout(view.refetchTimer);
-    clearTimeout(view.noticeTimer);
     view.root = null;
     view.parts = null;
     view.id = '';
@@ -330,7 +316,7 @@
       ? O.unitName(inc.unit)
       : inc.offer && inc.offer.unit
         ? S.t('incident.offer', { unit: O.unitName(inc.offer.unit), deadline: S.fmtTime(inc.offer.deadline) })
-        : S.t('common.none');
+        : O.DASH;
     clear(view.parts.head).append(
       el('div', { class: 'ops-inc-title' },
         backLink(),
@@ -378,13 +364,6 @@
   function renderMessage() {
     const box = clear(view.parts.message);
     if (view.inc && view.error) box.append(el('p', { class: 'ops-error', role: 'alert', 'data-testid': 'incident-error' }, view.error));
-    if (view.notice) box.append(el('p', { class: 'ops-notice' }, view.notice));
-  }
-
-  function setNotice(text) {
-    view.notice = text;
-    clearTimeout(view.noticeTimer);
-    view.noticeTimer = setTimeout(() => { view.notice = ''; if (view.root) renderMessage(); }, 4000);
   }
 
   // ---- actions ----
@@ -423,7 +402,7 @@
       const inc = await S.api('POST', '/api/incidents/' + encodeURIComponent(id) + '/' + kind, body);
       if (id !== view.id) return;
       if (inc && inc.id === id) view.inc = inc;
-      setNotice(S.t('action.done.' + kind));
+      if (S.toast) S.toast(S.t('action.done.' + kind), 'ok');
       O.incidents.onIncidentSeen(view.inc);
     } catch (err) {
       if (id !== view.id) return;
@@ -482,7 +461,7 @@
           O.unitStatusBadge(u.status),
           el('span', { class: 'ops-num' }, O.fmtDistance(u.distance_m)),
           el('span', { class: 'ops-muted ops-small' }, u.incident && u.incident !== inc.id
-            ? S.t('picker.busy_on', { incident: u.incident }) : O.areaName(u.area)));
+            ? S.t('picker.busy_on', { incident: O.incidentLabel(u.incident) }) : O.areaName(u.area)));
         })));
         out.push(el('div', { class: 'ops-dialog-buttons' },
           el('button', { type: 'button', 'data-testid': 'dialog-cancel', onclick: () => dlg.close() }, S.t('common.cancel'))));
@@ -587,7 +566,7 @@
     cams.forEach((c, i) => {
       const video = el('video', { muted: true, autoplay: true, playsinline: true });
       video.muted = true;
-      const state = el('span', { class: 'ops-cam-state' }, S.t('player.connecting'));
+      const state = el('span', { class: 'ops-cam-state' }, S.tv('player.state.', 'connecting'));
       const dist = el('span', { class: 'ops-muted ops-small' }, cameraMeta(c));
       const tile = el('div', { class: 'ops-cam' + (i === 0 ? ' ops-cam-main' : ''), 'data-testid': 'incident-camera',
         'data-camera': c.id, 'data-state': 'connecting', tabindex: '0', title: S.t('incident.camera_fullscreen'),
@@ -596,21 +575,22 @@
       video,
       el('div', { class: 'ops-cam-overlay' }, el('span', { class: 'ops-cam-name' }, c.name || c.id), dist, state),
       el('button', { type: 'button', class: 'ops-cam-fs', 'aria-label': S.t('incident.camera_fullscreen'),
-        onclick: () => fullscreen(tile) }, '⛶'));
+        onclick: () => fullscreen(tile) }, S.t('incident.camera_fullscreen')));
       grid.append(tile);
       let player = null;
       try {
         player = new S.Player(video, c.id, {
           stream: i === 0 ? 'main' : 'sub',
-          onState(st) {
+          onState(st, detail) {
             tile.setAttribute('data-state', st);
-            state.textContent = O.label('player', st);
+            state.textContent = S.tv('player.state.', st);
+            state.title = detail || '';
             state.className = 'ops-cam-state ops-cam-' + st;
           },
         });
         player.start();
       } catch (e) {
-        state.textContent = O.label('player', 'offline');
+        state.textContent = S.tv('player.state.', 'offline');
       }
       if (player) view.players.push({ id: c.id, player, tile, dist });
     });
@@ -639,18 +619,17 @@
     box.append(el('table', { class: 'ops-table ops-compact', 'data-testid': 'units-nearby' },
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('incident.unit_col.' + c))))),
       el('tbody', {}, list.map((u) => el('tr', { 'data-unit': u.id, 'data-status': u.status || '' },
-        el('td', {}, u.name || u.id),
-        el('td', { class: 'ops-muted' }, O.label('ukind', u.kind)),
+        el('td', { class: 'ops-nowrap' }, u.name || u.id),
+        el('td', { class: 'ops-muted ops-nowrap' }, O.label('ukind', u.kind)),
         el('td', {}, O.unitStatusBadge(u.status)),
         el('td', { class: 'ops-num' }, O.fmtDistance(u.distance_m)),
         el('td', { class: 'ops-num' }, O.age(u.reported)),
-        el('td', {}, !u.incident ? S.t('common.none') : u.incident === inc.id ? S.t('incident.unit_this')
-          : el('a', { href: '#/alarms/' + encodeURIComponent(u.incident),
-            onclick: (ev) => { ev.preventDefault(); S.navigate('alarms', { id: u.incident }); } }, u.incident)))))));
+        el('td', {}, !u.incident ? O.DASH : u.incident === inc.id ? S.t('incident.unit_this')
+          : O.incidentLink(u.incident)))))));
   }
 
   function actorName(a) {
-    if (!a) return S.t('common.none');
+    if (!a) return O.DASH;
     if (a === 'system') return S.t('incident.system');
     return O.units.has(a) ? O.unitName(a) : a;
   }
@@ -664,9 +643,9 @@
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('incident.tl.' + c))))),
       el('tbody', {}, entries.map((e) => el('tr', { 'data-action': e.action },
         el('td', { class: 'ops-num', title: S.fmtDateTime(e.at) }, S.fmtTime(e.at)),
-        el('td', {}, O.label('tl', e.action)),
-        el('td', {}, e.to ? [O.label('istate', e.from), ' → ', el('strong', {}, O.label('istate', e.to))] : ''),
-        el('td', {}, actorName(e.actor)),
+        el('td', { class: 'ops-nowrap' }, O.label('tl', e.action)),
+        el('td', { class: 'ops-nowrap' }, e.to ? [O.label('istate', e.from), ' → ', el('strong', {}, O.label('istate', e.to))] : ''),
+        el('td', { class: 'ops-nowrap' }, actorName(e.actor)),
         el('td', { class: 'ops-small' }, e.unit ? O.unitName(e.unit) + (e.reason ? ' · ' : '') : '', e.reason || ''))))));
   }
 

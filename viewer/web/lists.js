@@ -10,7 +10,6 @@
 
   S.addStrings({
     'zh-CN': {
-      'devices.title': '设备',
       'devices.heading': '报警设备',
       'devices.search': '搜索名称、编号、辖区…',
       'devices.filter.all': '全部',
@@ -52,7 +51,6 @@
       'devices.rej.payload': '内容',
       'qualifier.new': '触发',
       'qualifier.restore': '恢复',
-      'units.title': '单位',
       'units.heading': '巡逻单位',
       'units.search': '搜索名称、编号、辖区…',
       'units.filter.all': '全部状态',
@@ -68,7 +66,6 @@
       'lists.updated': '更新于 {time}',
     },
     en: {
-      'devices.title': 'Devices',
       'devices.heading': 'Alarm devices',
       'devices.search': 'Search name, ID, area…',
       'devices.filter.all': 'All',
@@ -110,7 +107,6 @@
       'devices.rej.payload': 'Payload',
       'qualifier.new': 'new',
       'qualifier.restore': 'restore',
-      'units.title': 'Units',
       'units.heading': 'Patrol units',
       'units.search': 'Search name, ID, area…',
       'units.filter.all': 'Any status',
@@ -265,7 +261,7 @@
         el('td', {}, el('span', { class: 'ops-dot ' + (st.online ? 'ops-dot-on' : 'ops-dot-off') }), ' ',
           S.t(st.online ? 'common.yes' : 'common.no')),
         el('td', {}, mark(st.battery_low, 'ops-flag-warn')),
-        el('td', { class: 'ops-num' }, typeof st.rssi === 'number' ? st.rssi + ' dBm' : S.t('common.none')),
+        el('td', { class: 'ops-num' }, typeof st.rssi === 'number' ? st.rssi + ' dBm' : O.DASH),
         el('td', { class: 'ops-num' }, O.age(st.last_heartbeat)),
         el('td', { class: 'ops-num' }, O.age(st.last_event)),
         el('td', {}, mark(st.supervision_lost, 'ops-flag-bad')));
@@ -324,15 +320,15 @@
       dev.error ? el('p', { class: 'ops-error', role: 'alert' }, dev.error) : null,
       el('div', { class: 'ops-facts' },
         fact('devices.col.area', O.areaName(d.area)),
-        fact('devices.model', d.model || S.t('common.none')),
-        fact('devices.position', typeof d.lat === 'number' ? d.lat.toFixed(5) + ', ' + d.lon.toFixed(5) : S.t('common.none')),
+        fact('devices.model', d.model || O.DASH),
+        fact('devices.position', typeof d.lat === 'number' ? d.lat.toFixed(5) + ', ' + d.lon.toFixed(5) : O.DASH),
         fact('devices.col.online', [el('span', { class: 'ops-dot ' + (st.online ? 'ops-dot-on' : 'ops-dot-off') }), ' ',
           S.t(st.online ? 'common.yes' : 'common.no')]),
         fact('devices.last_seen', O.age(st.last_seen)),
         fact('devices.col.heartbeat', O.age(st.last_heartbeat)),
         fact('devices.col.event', O.age(st.last_event)),
         fact('devices.col.battery', mark(st.battery_low, 'ops-flag-warn')),
-        fact('devices.col.rssi', typeof st.rssi === 'number' ? st.rssi + ' dBm' : S.t('common.none')),
+        fact('devices.col.rssi', typeof st.rssi === 'number' ? st.rssi + ' dBm' : O.DASH),
         fact('devices.col.supervision', [mark(st.supervision_lost, 'ops-flag-bad'),
           st.supervision_lost && st.supervision_since ? [' · ', O.age(st.supervision_since)] : null])),
       el('h3', {}, S.t('devices.events')),
@@ -392,7 +388,6 @@
   });
 
   S.registerView('devices', {
-    titleKey: 'devices.title',
     mount(root, params) {
       dev.root = el('div', { class: 'ops-view ops-list-view', 'data-testid': 'devices-view' });
       root.append(dev.root);
@@ -473,9 +468,7 @@
         el('td', {}, O.areaName(u.area)),
         el('td', {}, O.unitStatusBadge(u.status)),
         el('td', { class: 'ops-num' }, O.age(u.reported)),
-        el('td', {}, u.incident ? el('a', { href: '#/alarms/' + encodeURIComponent(u.incident), 'data-testid': 'unit-incident',
-          onclick: (ev) => { ev.preventDefault(); S.navigate('alarms', { id: u.incident }); } }, u.incident)
-          : S.t('common.none')))))));
+        el('td', {}, u.incident ? O.incidentLink(u.incident) : O.DASH))))));
     if (!list.length) uv.body.append(el('p', { class: 'ops-empty' }, S.t('units.empty')));
   }
 
@@ -491,7 +484,6 @@
   }
 
   S.registerView('units', {
-    titleKey: 'units.title',
     mount(root) {
       uv.root = el('div', { class: 'ops-view ops-list-view', 'data-testid': 'units-view' });
       root.append(uv.root);

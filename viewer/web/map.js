@@ -12,7 +12,6 @@
 
   S.addStrings({
     'zh-CN': {
-      'map.title': '地图',
       'map.loading': '正在加载地图数据…',
       'map.zoom_in': '放大',
       'map.zoom_out': '缩小',
@@ -47,7 +46,6 @@
       'map.error': '加载失败：{msg}',
     },
     en: {
-      'map.title': 'Map',
       'map.loading': 'Loading map data…',
       'map.zoom_in': 'Zoom in',
       'map.zoom_out': 'Zoom out',
@@ -164,7 +162,8 @@
     m.world = el('svg:g', {});
     m.layer = {};
     m.marks = {};
-    for (const name of ['tiles', ...LAYERS.slice().reverse(), 'labels']) {
+    // Bottom to top: what needs attention is drawn last.
+    for (const name of ['tiles', 'areas', 'devices', 'cameras', 'units', 'incidents', 'labels']) {
       m.layer[name] = el('svg:g', { class: 'ops-layer-' + name });
       m.marks[name] = new Map();
       m.world.append(m.layer[name]);
@@ -633,7 +632,7 @@
             row('map.popup.status', O.unitStatusBadge(o.status)),
             row('map.popup.area', O.areaName(o.area)),
             row('map.popup.reported', O.age(o.reported)),
-            o.incident ? row('map.popup.incident_of_unit', o.incident) : null),
+            o.incident ? row('map.popup.incident_of_unit', O.incidentLabel(o.incident)) : null),
           o.incident ? link(S.t('map.popup.incident'), 'map-incident', () => S.navigate('alarms', { id: o.incident })) : null];
       case 'incidents':
         return [el('h4', {}, O.prioBadge(o.priority), ' ', O.classBadge(o.class), ' ', o.device_name || o.device),
@@ -673,7 +672,7 @@
     closePlayer();
     const video = el('video', { muted: true, autoplay: true, playsinline: true });
     video.muted = true;
-    const state = el('span', { class: 'ops-cam-state' }, S.t('player.connecting'));
+    const state = el('span', { class: 'ops-cam-state' }, S.tv('player.state.', 'connecting'));
     const close = el('button', { type: 'button', class: 'ops-player-close', 'data-testid': 'map-player-close',
       onclick: closePlayer }, S.t('map.player.close'));
     const overlay = el('div', { class: 'ops-player', 'data-testid': 'map-player', 'data-camera': cam.id, 'data-state': 'connecting' },
@@ -685,15 +684,15 @@
     try {
       player = new S.Player(video, cam.id, {
         stream: 'main',
-        onState(st) {
+        onState(st, detail) {
           overlay.setAttribute('data-state', st);
-          state.textContent = O.label('player', st);
+          state.textContent = S.tv('player.state.', st) + (detail ? ' · ' + detail : '');
           state.className = 'ops-cam-state ops-cam-' + st;
         },
       });
       player.start();
     } catch (e) {
-      state.textContent = O.label('player', 'offline');
+      state.textContent = S.tv('player.state.', 'offline');
     }
     m.overlay = { overlay, player, onKey };
     if (overlay.requestFullscreen) overlay.requestFullscreen().catch(() => {});
@@ -712,7 +711,6 @@
   }
 
   S.registerView('map', {
-    titleKey: 'map.title',
     mount,
     unmount,
     render() {
