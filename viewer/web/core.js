@@ -11,6 +11,7 @@
 //   Skywatch.registerView / navigate / currentView         views and hash routes
 //   Skywatch.areas, areaById, areaName, areaPath  the jurisdiction tree
 //   Skywatch.h(tag, props, ...children)           builds DOM without innerHTML
+//   Skywatch.icon(name)                           a small line icon (svg)
 //   Skywatch.toast(message, kind)                 a short notice in the corner
 //   Skywatch.setBadge(view, text, kind)           a count on a tab
 //
@@ -24,9 +25,10 @@
 
   // ---------------------------------------------------------------- DOM
 
-  // h builds an element: props are attributes, except class, text, on*
-  // (a listener when the value is a function) and the DOM properties
-  // below; children are nodes, strings or arrays of them (null skipped).
+  // h builds an element: props are attributes, except class, text, style
+  // (set through the CSSOM), on* (a listener when the value is a function)
+  // and the DOM properties below; children are nodes, strings or arrays of
+  // them (null skipped).
   const PROPS = new Set(['hidden', 'disabled', 'checked', 'value', 'selected', 'tabIndex', 'title', 'type', 'name', 'placeholder', 'htmlFor', 'autocomplete', 'required', 'readOnly', 'multiple', 'draggable']);
   S.h = function (tag, props, ...children) {
     const el = document.createElement(tag);
@@ -34,6 +36,7 @@
       if (v === undefined || v === null || v === false && !PROPS.has(k)) continue;
       if (k === 'class') el.className = Array.isArray(v) ? v.filter(Boolean).join(' ') : v;
       else if (k === 'text') el.textContent = v;
+      else if (k === 'style') setStyle(el, v);
       else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
       else if (PROPS.has(k)) el[k] = v;
       else el.setAttribute(k, v === true ? '' : String(v));
@@ -41,6 +44,14 @@
     appendChildren(el, children);
     return el;
   };
+  // setStyle sets styles through the CSSOM: the CSP refuses style
+  // attributes. v is {prop: value} or "prop: value; ...".
+  function setStyle(el, v) {
+    const pairs = typeof v === 'string'
+      ? v.split(';').map((d) => d.split(':')).filter((p) => p.length === 2).map((p) => [p[0].trim(), p[1].trim()])
+      : Object.entries(v);
+    for (const [prop, val] of pairs) el.style.setProperty(prop, String(val));
+  }
   function appendChildren(el, children) {
     for (const c of children) {
       if (c === null || c === undefined || c === false) continue;
@@ -49,6 +60,34 @@
     }
   }
   const h = S.h;
+
+  // icon builds a small line icon (class "icon", 16 px, currentColor).
+  const ICONS = {
+    close: 'M6 6l12 12M18 6L6 18',
+    expand: 'M4 9V4h5M20 9V4h-5M4 15v5h5M20 15v5h-5',
+    collapse: 'M9 4v5H4M15 4v5h5M9 20v-5H4M15 20v-5h5',
+    search: 'M18 11a7 7 0 1 1-14 0a7 7 0 1 1 14 0M20 20l-4-4',
+    chevron: 'M9 6l6 6-6 6',
+    camera: 'M3 7h12v10H3zM15 10l6-3v10l-6-3',
+    trash: 'M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13',
+    refresh: 'M20 12a8 8 0 1 1-2.3-5.6M20 4v5h-5',
+    alert: 'M12 3l10 18H2zM12 10v5M12 18v.5',
+    pin: 'M12 21s-7-6.2-7-11a7 7 0 0 1 14 0c0 4.8-7 11-7 11zM14.5 10a2.5 2.5 0 1 1-5 0a2.5 2.5 0 1 1 5 0',
+    user: 'M16 8a4 4 0 1 1-8 0a4 4 0 1 1 8 0M4 21c1-4 4-6 8-6s7 2 8 6',
+    download: 'M12 4v11M7 10l5 5 5-5M4 20h16',
+    grid: 'M4 4h7v7H4zM13 4h7v7h-7zM4 13h7v7H4zM13 13h7v7h-7z',
+  };
+  S.icon = function (name, cls) {
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('class', 'icon' + (cls ? ' ' + cls : ''));
+    svg.setAttribute('aria-hidden', 'true');
+    const path = document.createElementNS(NS, 'path');
+    path.setAttribute('d', ICONS[name] || '');
+    svg.append(path);
+    return svg;
+  };
 
   // ---------------------------------------------------------------- time
 
@@ -395,16 +434,15 @@
       video.autoplay = true;
       video.playsInline = true;
       this.onPlaying = () => {
-        if (this.pc && this.pc.connectionState === 'connected') this.markPlaying();
+        if (this.state !== 'playing' && this.pc && this.pc.connectionState === 'connected' && this.video.readyState >= 2) this.markPlaying();
       };
-      video.addEventListener('playing', this.onPlaying);
-      video.addEventListener('loadeddata', this.onPlaying);
     }
 
     start() {
       if (!this.stopped) return;
       this.stopped = false;
       players.add(this);
+      for (const type of ['playing', 'loadeddata', 'timeupdate']) this.video.addEventListener(type, this.onPlaying);
       this.connect();
     }
 
@@ -414,8 +452,7 @@
       this.gen++;
       this.teardown();
       this.video.srcObject = null;
-      this.video.removeEventListener('playing', this.onPlaying);
-      this.video.removeEventListener('loadeddata', this.onPlaying);
+      for (const type of ['playing', 'loadeddata', 'timeupdate']) this.video.removeEventListener(type, this.onPlaying);
     }
 
     // setStream switches between the sub and the main stream.
@@ -444,19 +481,30 @@
       this.timers = {};
     }
 
-    // teardown ends the current session and tells the server (keepalive
-    // lets the DELETE out while the page is being left).
+    // teardown ends the current session: DELETE first, and the peer
+    // connection closed once the server has answered (closing first makes
+    // the server drop the session itself and the DELETE find nothing).
+    // keepalive lets the DELETE out while the page is being left.
     teardown() {
       this.clearTimers();
-      if (this.location) {
-        fetch(this.location, { method: 'DELETE', headers: csrfHeaders({}), credentials: 'same-origin', keepalive: true }).catch(() => {});
-        this.location = null;
+      const pc = this.pc;
+      this.pc = null;
+      if (pc) {
+        pc.ontrack = null;
+        pc.onconnectionstatechange = null;
       }
-      if (this.pc) {
-        this.pc.ontrack = null;
-        this.pc.onconnectionstatechange = null;
-        this.pc.close();
-        this.pc = null;
+      if (this.location) {
+        const loc = this.location;
+        this.location = null;
+        const close = () => pc && pc.close();
+        const t = setTimeout(close, 2000);
+        fetch(loc, { method: 'DELETE', headers: csrfHeaders({}), credentials: 'same-origin', keepalive: true })
+          .catch(() => {}).finally(() => {
+            clearTimeout(t);
+            close();
+          });
+      } else if (pc) {
+        pc.close();
       }
     }
 
@@ -971,7 +1019,7 @@
     el.className = 'login-message login-' + loginMsg.kind;
   }
   S.onLang(() => {
-    if (!S.me) renderLoginMessage();
+    if (!document.getElementById('login').hidden) renderLoginMessage();
   });
   function setBusy(busy) {
     const btn = document.getElementById('login-submit');
@@ -1005,8 +1053,10 @@
         else setLoginMessage('login.locked', 'error', { min: Math.ceil(s / 60) });
       } else if (err.status === 0) {
         setLoginMessage('login.network', 'error');
+      } else if (err.body && err.body.error) {
+        setLoginMessage('login.failed', 'error', { message: err.body.error });
       } else {
-        setLoginMessage('login.failed', 'error', { message: err.message });
+        setLoginMessage('login.failedStatus', 'error', { status: err.status });
       }
       return;
     }
