@@ -310,20 +310,23 @@
   function prioBadge(p) { return badge('prio', p || 0, S.t('prio.short', { n: p || '?' })); }
   function unitStatusBadge(st) { return badge('ustatus', st, label('ustatus', st)); }
 
-  // openDialog shows a modal <dialog> built by build(form) and resolves
-  // with what submit(form) returns, or null when dismissed.
+  // openDialog shows a modal <dialog> in the shell's modal look, with the
+  // body build(dlg) returns, and resolves with what submit(form) returns,
+  // or null when dismissed (Esc, Cancel). okText null: no OK button, the
+  // body's own buttons close it.
   function openDialog({ title, testid, build, submit, okText, okClass }) {
     return new Promise((resolve) => {
-      const error = el('p', { class: 'ops-error', role: 'alert', hidden: true });
-      // okText null: the builder brings its own buttons.
+      const error = el('p', { class: 'error-box ops-error', role: 'alert', hidden: true });
       const ok = okText === null ? null
-        : el('button', { type: 'submit', class: 'ops-primary ' + (okClass || ''), 'data-testid': 'dialog-ok' }, okText || 'OK');
-      const cancel = el('button', { type: 'button', 'data-testid': 'dialog-cancel' }, S.t('common.cancel'));
-      const form = el('form', { method: 'dialog', class: 'ops-dialog-form' });
-      const dlg = el('dialog', { class: 'ops-dialog', 'data-testid': testid || 'dialog' },
-        el('h3', {}, title), form);
-      const body = build(form, dlg) || [];
-      append(form, [body, error, ok ? el('div', { class: 'ops-dialog-buttons' }, cancel, ok) : null]);
+        : el('button', { type: 'submit', class: 'btn btn-primary ' + (okClass || ''), 'data-testid': 'dialog-ok' },
+          okText || S.t('common.ok'));
+      const cancel = el('button', { type: 'button', class: 'btn', 'data-testid': 'dialog-cancel' }, S.t('common.cancel'));
+      const dlg = el('dialog', { class: 'ops-dialog', 'data-testid': testid || 'dialog', 'aria-label': title });
+      const form = el('form', { class: 'modal ops-modal' },
+        el('div', { class: 'modal-head' }, title),
+        el('div', { class: 'modal-body ops-dialog-body' }, build(dlg) || [], error),
+        el('div', { class: 'modal-foot' }, cancel, ok));
+      dlg.append(form);
       let result = null;
       cancel.addEventListener('click', () => dlg.close());
       form.addEventListener('submit', async (ev) => {
@@ -485,9 +488,9 @@
       el('span', { class: 'ops-alert-text' }, S.t('alert.banner', { n }),
         el('span', { class: 'ops-alert-top' }, ' · ', label('class', top.class), ' · ', top.device_name || top.device)),
       blocked ? el('span', { class: 'ops-alert-blocked' }, S.t('alert.sound_blocked')) : null,
-      el('button', { type: 'button', class: 'ops-alert-open', 'data-testid': 'alert-open',
+      el('button', { type: 'button', class: 'btn ops-alert-open', 'data-testid': 'alert-open',
         onclick: () => S.navigate('alarms', { id: top.id }) }, S.t('alert.open')),
-      el('button', { type: 'button', class: 'ops-alert-ack', 'data-testid': 'alert-ack', onclick: acknowledgeAlert },
+      el('button', { type: 'button', class: 'btn ops-alert-ack', 'data-testid': 'alert-ack', onclick: acknowledgeAlert },
         S.t('alert.ack')),
     ]);
   }
@@ -665,8 +668,8 @@
 
   function row(inc) {
     const open = () => S.navigate('alarms', { id: inc.id });
-    const cls = ['ops-row', 'ops-row-p' + (inc.priority || 0)];
-    if (inc.id === queue.selected) cls.push('ops-selected');
+    const cls = ['clickable', 'ops-row-p' + (inc.priority || 0)];
+    if (inc.id === queue.selected) cls.push('selected');
     if (!isOpen(inc)) cls.push('ops-closed');
     if (alert.pending.has(inc.id)) cls.push('ops-alerting');
     if (inc.kind === 'maintenance') cls.push('ops-maint');
@@ -678,12 +681,12 @@
     },
     el('td', {}, prioBadge(inc.priority)),
     el('td', {}, classBadge(inc.class), inc.kind === 'maintenance'
-      ? el('span', { class: 'ops-muted ops-small' }, ' ', S.t('alarms.maintenance')) : null),
+      ? el('span', { class: 'muted ops-small' }, ' ', S.t('alarms.maintenance')) : null),
     el('td', { class: 'ops-place' },
       el('div', { class: 'ops-place-name' }, inc.device_name || inc.device,
-        inc.address ? el('span', { class: 'ops-muted' }, ' · ', inc.address) : null),
-      el('div', { class: 'ops-small ops-muted' }, areaPathText(inc))),
-    el('td', { class: 'ops-mono ops-small' }, inc.device),
+        inc.address ? el('span', { class: 'muted' }, ' · ', inc.address) : null),
+      el('div', { class: 'ops-small muted' }, areaPathText(inc))),
+    el('td', { class: 'mono ops-small' }, inc.device),
     el('td', { class: 'ops-num' }, String(inc.count || 1)),
     el('td', {}, stateBadge(inc.state), inc.escalated && isOpen(inc)
       ? el('span', { class: 'ops-escalated', title: S.t('alarms.escalated') }, ' ⚠') : null),
@@ -701,24 +704,24 @@
     el('option', { value: 'open', selected: queue.filter === 'open' }, S.t('alarms.filter.open')),
     el('option', { value: 'recent', selected: queue.filter === 'recent' }, S.t('alarms.filter.recent')));
     const list = queue.filter === 'recent' && !queue.recent ? null : rows();
-    root.append(el('div', { class: 'ops-toolbar' },
+    root.append(el('div', { class: 'toolbar' },
       el('h2', {}, S.t('alarms.heading')),
       el('label', { class: 'ops-field' }, S.t('alarms.filter'), ' ', select),
-      el('span', { class: 'ops-muted' }, list ? S.t('alarms.count', { n: list.length }) : ''),
-      el('span', { class: 'ops-spacer' }),
-      el('span', { class: 'ops-muted ops-small' }, S.t('alarms.keys'))));
-    if (queue.error) root.append(el('p', { class: 'ops-error', role: 'alert' }, queue.error));
+      el('span', { class: 'muted' }, list ? S.t('alarms.count', { n: list.length }) : ''),
+      el('span', { class: 'spacer' }),
+      el('span', { class: 'muted ops-small' }, S.t('alarms.keys'))));
+    if (queue.error) root.append(el('p', { class: 'error-box ops-error', role: 'alert' }, queue.error));
     if (!list || (!store.loaded && queue.filter === 'open')) {
-      root.append(el('p', { class: 'ops-muted ops-pad' }, S.t('alarms.loading')));
+      root.append(el('p', { class: 'muted ops-pad' }, S.t('alarms.loading')));
       return;
     }
     const cols = ['priority', 'class', 'place', 'device', 'count', 'state', 'age', 'unit'];
-    const table = el('table', { class: 'ops-table ops-queue', 'data-testid': 'incident-queue' },
+    const table = el('table', { class: 'table ops-queue', 'data-testid': 'incident-queue' },
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', { class: 'ops-col-' + c }, S.t('alarms.col.' + c))))),
       el('tbody', {}, list.map(row)));
-    root.append(el('div', { class: 'ops-scroll' }, table));
+    root.append(el('div', { class: 'table-wrap' }, table));
     if (!list.length) {
-      root.append(el('p', { class: 'ops-empty' }, S.t(queue.filter === 'open' ? 'alarms.empty.open' : 'alarms.empty.recent')));
+      root.append(el('p', { class: 'empty' }, S.t(queue.filter === 'open' ? 'alarms.empty.open' : 'alarms.empty.recent')));
     }
     if (hadFocus && queue.selected) {
       const tr = root.querySelector('tr[data-incident="' + CSS.escape(queue.selected) + '"]');

@@ -183,13 +183,13 @@
     if (!a.root) return;
     clear(a.root);
     if (!S.can('audit')) {
-      a.root.append(el('p', { class: 'ops-error ops-pad', 'data-testid': 'audit-denied' }, S.t('audit.denied')));
+      a.root.append(el('p', { class: 'error-box ops-error ops-pad', 'data-testid': 'audit-denied' }, S.t('audit.denied')));
       return;
     }
     const f = a.filters;
     const input = (key, props) => el('input', Object.assign({ value: f[key], 'data-testid': 'audit-' + key,
       oninput: (ev) => { f[key] = ev.target.value; updateCsv(); } }, props));
-    const form = el('form', { class: 'ops-toolbar ops-audit-filters', 'data-testid': 'audit-filters',
+    const form = el('form', { class: 'toolbar ops-audit-filters', 'data-testid': 'audit-filters',
       onsubmit: (ev) => { ev.preventDefault(); search(); } },
     el('h2', {}, S.t('audit.heading')),
     el('label', { class: 'ops-field' }, S.t('audit.user'), ' ', input('user', { type: 'search', size: '12' })),
@@ -199,13 +199,13 @@
         ACTIONS.map((x) => el('option', { value: x, selected: f.action === x }, O.label('audit.a', x))))),
     el('label', { class: 'ops-field' }, S.t('audit.from'), ' ', input('from', { type: 'date' })),
     el('label', { class: 'ops-field' }, S.t('audit.to'), ' ', input('to', { type: 'date' })),
-    el('button', { type: 'submit', class: 'ops-primary', 'data-testid': 'audit-apply' }, S.t('audit.apply')),
-    el('button', { type: 'button', 'data-testid': 'audit-reset',
+    el('button', { type: 'submit', class: 'btn btn-primary', 'data-testid': 'audit-apply' }, S.t('audit.apply')),
+    el('button', { type: 'button', class: 'btn', 'data-testid': 'audit-reset',
       onclick: () => { a.filters = { user: '', action: '', from: '', to: '' }; render(); search(); } }, S.t('audit.reset')),
-    el('span', { class: 'ops-spacer' }),
-    a.csv = el('a', { class: 'ops-button', 'data-testid': 'audit-export', download: 'audit.csv' }, S.t('audit.export')));
+    el('span', { class: 'spacer' }),
+    a.csv = el('a', { class: 'btn', 'data-testid': 'audit-export', download: 'audit.csv' }, S.t('audit.export')));
     updateCsv();
-    a.table = el('div', { class: 'ops-scroll' });
+    a.table = el('div', { class: 'table-wrap' });
     a.pager = el('div', { class: 'ops-pager' });
     a.root.append(form, a.table, a.pager);
     renderTable();
@@ -226,13 +226,13 @@
     if (!a.table) return;
     clear(a.table);
     clear(a.pager);
-    if (a.error) a.table.append(el('p', { class: 'ops-error', role: 'alert' }, a.error));
+    if (a.error) a.table.append(el('p', { class: 'error-box ops-error', role: 'alert' }, a.error));
     if (!a.page) {
-      a.table.append(el('p', { class: 'ops-muted ops-pad' }, S.t('audit.loading')));
+      a.table.append(el('p', { class: 'muted ops-pad' }, S.t('audit.loading')));
       return;
     }
     const cols = ['time', 'user', 'role', 'addr', 'action', 'target', 'outcome', 'span', 'detail'];
-    a.table.append(el('table', { class: 'ops-table ops-audit', 'data-testid': 'audit-table' },
+    a.table.append(el('table', { class: 'table ops-audit', 'data-testid': 'audit-table' },
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('audit.col.' + c))))),
       el('tbody', {}, a.page.records.map((r) => el('tr', {
         'data-testid': 'audit-row', 'data-action': r.action || '',
@@ -241,18 +241,18 @@
       el('td', { class: 'ops-num' }, S.fmtDateTime(r.time)),
       el('td', {}, r.user || O.DASH),
       el('td', {}, S.tv('role.', r.role)),
-      el('td', { class: 'ops-mono ops-small' }, r.addr || ''),
+      el('td', { class: 'mono ops-small' }, r.addr || ''),
       el('td', {}, O.label('audit.a', r.action)),
-      el('td', { class: 'ops-mono ops-small' }, r.target || ''),
+      el('td', { class: 'mono ops-small' }, r.target || ''),
       el('td', {}, r.outcome ? O.label('audit.o', r.outcome) : ''),
       el('td', { class: 'ops-num ops-small' }, span(r)),
       el('td', { class: 'ops-small' }, r.detail || ''))))));
-    if (!a.page.records.length && !a.loading) a.table.append(el('p', { class: 'ops-empty' }, S.t('audit.empty')));
+    if (!a.page.records.length && !a.loading) a.table.append(el('p', { class: 'empty' }, S.t('audit.empty')));
     a.pager.append(
-      el('button', { type: 'button', 'data-testid': 'audit-first', disabled: a.cursors.length <= 1 || a.loading,
+      el('button', { type: 'button', class: 'btn', 'data-testid': 'audit-first', disabled: a.cursors.length <= 1 || a.loading,
         onclick: () => { a.cursors = ['']; load(); } }, S.t('audit.first')),
-      el('span', { class: 'ops-muted' }, S.t('audit.page', { n: a.cursors.length })),
-      el('button', { type: 'button', 'data-testid': 'audit-next', disabled: !a.page.next || a.loading,
+      el('span', { class: 'muted' }, S.t('audit.page', { n: a.cursors.length })),
+      el('button', { type: 'button', class: 'btn', 'data-testid': 'audit-next', disabled: !a.page.next || a.loading,
         onclick: () => { a.cursors.push(a.page.next); load(); } }, S.t('audit.next')));
   }
 

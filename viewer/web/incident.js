@@ -325,14 +325,14 @@
         inc.escalated && open ? el('span', { class: 'ops-badge ops-escalated-badge', 'data-testid': 'incident-escalated',
           title: inc.escalated_at ? S.t('incident.escalated_at', { time: S.fmtDateTime(inc.escalated_at) }) : null },
         '⚠ ', S.t('incident.escalated')) : null,
-        inc.acknowledged && open ? el('span', { class: 'ops-muted ops-small' }, '✓ ', S.t('incident.acknowledged')) : null,
+        inc.acknowledged && open ? el('span', { class: 'muted ops-small' }, '✓ ', S.t('incident.acknowledged')) : null,
         el('h2', { class: 'ops-inc-place' }, inc.device_name || inc.device,
           inc.address ? el('span', { class: 'ops-inc-address' }, inc.address) : null)),
       el('div', { class: 'ops-facts' },
         el('div', { class: 'ops-fact ops-fact-wide' }, el('span', { class: 'ops-fact-v' }, O.areaPathText(inc))),
-        fact('incident.device', el('span', { class: 'ops-mono' }, inc.device)),
+        fact('incident.device', el('span', { class: 'mono' }, inc.device)),
         fact('incident.count', [String(inc.count || 1),
-          inc.restores ? el('span', { class: 'ops-muted' }, ' · ', S.t('incident.restores', { n: inc.restores })) : null]),
+          inc.restores ? el('span', { class: 'muted' }, ' · ', S.t('incident.restores', { n: inc.restores })) : null]),
         inc.zones && inc.zones.length ? fact('incident.zones', inc.zones.join(', ')) : null,
         fact('incident.first', [S.fmtDateTime(inc.first), ' (', O.age(inc.first), ')']),
         fact('incident.last', S.fmtDateTime(inc.last)),
@@ -345,7 +345,7 @@
     const box = clear(view.parts.actions);
     const actions = Array.isArray(inc.actions) ? inc.actions : [];
     if (!actions.length) {
-      box.append(el('span', { class: 'ops-muted' }, S.t('incident.no_actions')));
+      box.append(el('span', { class: 'muted' }, S.t('incident.no_actions')));
       return;
     }
     const keyOf = {};
@@ -354,7 +354,7 @@
       const danger = kind === 'cancel';
       const primary = kind === 'acknowledge' || (kind === 'offer' && !actions.includes('acknowledge'));
       box.append(el('button', {
-        type: 'button', class: 'ops-action' + (danger ? ' ops-danger' : '') + (primary ? ' ops-primary' : ''),
+        type: 'button', class: 'btn ops-action' + (danger ? ' btn-danger' : '') + (primary ? ' btn-primary' : ''),
         'data-testid': 'action-' + kind, 'data-action': kind, disabled: view.busy,
         title: keyOf[kind] ? keyOf[kind].toUpperCase() : null, onclick: () => act(kind),
       }, O.label('action', kind), keyOf[kind] ? el('kbd', {}, keyOf[kind].toUpperCase()) : null));
@@ -363,7 +363,7 @@
 
   function renderMessage() {
     const box = clear(view.parts.message);
-    if (view.inc && view.error) box.append(el('p', { class: 'ops-error', role: 'alert', 'data-testid': 'incident-error' }, view.error));
+    if (view.inc && view.error) box.append(el('p', { class: 'error-box ops-error', role: 'alert', 'data-testid': 'incident-error' }, view.error));
   }
 
   // ---- actions ----
@@ -440,31 +440,29 @@
       title: S.t('picker.title.' + kind),
       testid: 'unit-picker',
       okText: null,
-      build(form, dlg) {
+      build(dlg) {
         const choose = (id) => { chosen = id; dlg.close(); };
         const list = candidates(inc);
         const out = [];
         if (kind === 'offer') {
-          out.push(el('button', { type: 'button', class: 'ops-primary ops-unit-auto', 'data-testid': 'unit-auto',
+          out.push(el('button', { type: 'button', class: 'btn btn-primary btn-block ops-unit-auto', 'data-testid': 'unit-auto',
             onclick: () => choose('') }, S.t('picker.auto')));
         }
-        if (!list.length) out.push(el('p', { class: 'ops-muted' }, S.t('picker.empty')));
+        if (!list.length) out.push(el('p', { class: 'muted' }, S.t('picker.empty')));
         out.push(el('div', { class: 'ops-unit-options', role: 'listbox' }, list.map((u) => {
           const available = u.status === 'available';
           return el('button', {
-            type: 'button', class: 'ops-unit-option' + (available ? '' : ' ops-unavailable'),
+            type: 'button', class: 'btn ops-unit-option' + (available ? '' : ' ops-unavailable'),
             'data-testid': 'unit-option', 'data-unit': u.id, 'data-status': u.status || '', disabled: !available,
             onclick: () => choose(u.id),
           },
           el('span', { class: 'ops-unit-name' }, u.name || u.id),
-          el('span', { class: 'ops-muted' }, O.label('ukind', u.kind)),
+          el('span', { class: 'muted' }, O.label('ukind', u.kind)),
           O.unitStatusBadge(u.status),
           el('span', { class: 'ops-num' }, O.fmtDistance(u.distance_m)),
-          el('span', { class: 'ops-muted ops-small' }, u.incident && u.incident !== inc.id
+          el('span', { class: 'muted ops-small' }, u.incident && u.incident !== inc.id
             ? S.t('picker.busy_on', { incident: O.incidentLabel(u.incident) }) : O.areaName(u.area)));
         })));
-        out.push(el('div', { class: 'ops-dialog-buttons' },
-          el('button', { type: 'button', 'data-testid': 'dialog-cancel', onclick: () => dlg.close() }, S.t('common.cancel'))));
         setTimeout(() => {
           const first = dlg.querySelector('button:not([disabled])');
           if (first) first.focus();
@@ -505,7 +503,7 @@
       title: S.t(kind + '.title'),
       testid: kind + '-dialog',
       okText: S.t(kind + '.ok'),
-      okClass: kind === 'cancel' ? 'ops-danger' : '',
+      okClass: kind === 'cancel' ? 'btn-danger' : '',
       build() {
         return [el('label', { class: 'ops-field-block' }, S.t(kind + '.note'),
           el('textarea', { name: 'note', rows: '3', maxlength: '4000', required, 'data-testid': 'action-note' }))];
@@ -558,7 +556,7 @@
     stopPlayers();
     clear(box).append(el('h3', {}, S.t('incident.cameras')));
     if (!cams.length) {
-      box.append(el('p', { class: 'ops-muted' }, S.t('incident.no_cameras')));
+      box.append(el('p', { class: 'muted' }, S.t('incident.no_cameras')));
       return;
     }
     const grid = el('div', { class: 'ops-cams ops-cams-' + Math.min(cams.length, 4) });
@@ -567,14 +565,14 @@
       const video = el('video', { muted: true, autoplay: true, playsinline: true });
       video.muted = true;
       const state = el('span', { class: 'ops-cam-state' }, S.tv('player.state.', 'connecting'));
-      const dist = el('span', { class: 'ops-muted ops-small' }, cameraMeta(c));
+      const dist = el('span', { class: 'muted ops-small' }, cameraMeta(c));
       const tile = el('div', { class: 'ops-cam' + (i === 0 ? ' ops-cam-main' : ''), 'data-testid': 'incident-camera',
         'data-camera': c.id, 'data-state': 'connecting', tabindex: '0', title: S.t('incident.camera_fullscreen'),
         ondblclick: () => fullscreen(tile),
         onkeydown: (ev) => { if (ev.key === 'f' || ev.key === 'Enter') fullscreen(tile); } },
       video,
       el('div', { class: 'ops-cam-overlay' }, el('span', { class: 'ops-cam-name' }, c.name || c.id), dist, state),
-      el('button', { type: 'button', class: 'ops-cam-fs', 'aria-label': S.t('incident.camera_fullscreen'),
+      el('button', { type: 'button', class: 'btn btn-small ops-cam-fs', 'aria-label': S.t('incident.camera_fullscreen'),
         onclick: () => fullscreen(tile) }, S.t('incident.camera_fullscreen')));
       grid.append(tile);
       let player = null;
@@ -612,15 +610,15 @@
     box.append(el('h3', {}, S.t('incident.units')));
     const list = candidates(inc).slice(0, 10);
     if (!list.length) {
-      box.append(el('p', { class: 'ops-muted' }, S.t('incident.no_units')));
+      box.append(el('p', { class: 'muted' }, S.t('incident.no_units')));
       return;
     }
     const cols = ['name', 'kind', 'status', 'distance', 'reported', 'incident'];
-    box.append(el('table', { class: 'ops-table ops-compact', 'data-testid': 'units-nearby' },
+    box.append(el('table', { class: 'table table-dense', 'data-testid': 'units-nearby' },
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('incident.unit_col.' + c))))),
       el('tbody', {}, list.map((u) => el('tr', { 'data-unit': u.id, 'data-status': u.status || '' },
-        el('td', { class: 'ops-nowrap' }, u.name || u.id),
-        el('td', { class: 'ops-muted ops-nowrap' }, O.label('ukind', u.kind)),
+        el('td', { class: 'nowrap' }, u.name || u.id),
+        el('td', { class: 'muted nowrap' }, O.label('ukind', u.kind)),
         el('td', {}, O.unitStatusBadge(u.status)),
         el('td', { class: 'ops-num' }, O.fmtDistance(u.distance_m)),
         el('td', { class: 'ops-num' }, O.age(u.reported)),
@@ -639,13 +637,13 @@
     box.append(el('h3', {}, S.t('incident.timeline')));
     const entries = (inc.timeline || []).slice().reverse();
     const cols = ['time', 'action', 'state', 'actor', 'detail'];
-    box.append(el('table', { class: 'ops-table ops-compact', 'data-testid': 'incident-timeline' },
+    box.append(el('table', { class: 'table table-dense', 'data-testid': 'incident-timeline' },
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('incident.tl.' + c))))),
       el('tbody', {}, entries.map((e) => el('tr', { 'data-action': e.action },
         el('td', { class: 'ops-num', title: S.fmtDateTime(e.at) }, S.fmtTime(e.at)),
-        el('td', { class: 'ops-nowrap' }, O.label('tl', e.action)),
-        el('td', { class: 'ops-nowrap' }, e.to ? [O.label('istate', e.from), ' → ', el('strong', {}, O.label('istate', e.to))] : ''),
-        el('td', { class: 'ops-nowrap' }, actorName(e.actor)),
+        el('td', { class: 'nowrap' }, O.label('tl', e.action)),
+        el('td', { class: 'nowrap' }, e.to ? [O.label('istate', e.from), ' → ', el('strong', {}, O.label('istate', e.to))] : ''),
+        el('td', { class: 'nowrap' }, actorName(e.actor)),
         el('td', { class: 'ops-small' }, e.unit ? O.unitName(e.unit) + (e.reason ? ' · ' : '') : '', e.reason || ''))))));
   }
 

@@ -142,7 +142,7 @@
   }
 
   function mark(on, cls) {
-    return on ? el('span', { class: 'ops-flag ' + cls }, S.t('common.yes')) : el('span', { class: 'ops-muted' }, S.t('common.no'));
+    return on ? el('span', { class: 'ops-flag ' + cls }, S.t('common.yes')) : el('span', { class: 'muted' }, S.t('common.no'));
   }
 
   // table builds a table whose headers sort it (state.sort = {key, dir}).
@@ -170,10 +170,10 @@
     const filter = el('select', { 'data-testid': 'list-filter', 'aria-label': S.t(searchKey),
       onchange: (ev) => { state.filter = ev.target.value; onInput(); } },
     filterOptions.map(([v, text]) => el('option', { value: v, selected: state.filter === v }, text)));
-    state.count = el('span', { class: 'ops-muted' });
-    state.updated = el('span', { class: 'ops-muted ops-small' });
-    return el('div', { class: 'ops-toolbar' }, el('h2', {}, S.t(heading)), search, filter, state.count,
-      el('span', { class: 'ops-spacer' }), state.updated);
+    state.count = el('span', { class: 'muted' });
+    state.updated = el('span', { class: 'muted ops-small' });
+    return el('div', { class: 'toolbar' }, el('h2', {}, S.t(heading)), search, filter, state.count,
+      el('span', { class: 'spacer' }), state.updated);
   }
 
   // Pressing "/" goes to the search box of the list in front.
@@ -229,7 +229,7 @@
     clear(dev.root);
     dev.root.append(toolbar(dev, 'devices.heading', 'devices.search',
       ['all', 'offline', 'battery', 'supervision', 'problem'].map((f) => [f, S.t('devices.filter.' + f)]), renderDeviceRows));
-    dev.body = el('div', { class: 'ops-scroll' });
+    dev.body = el('div', { class: 'table-wrap' });
     dev.root.append(dev.body);
     renderDeviceRows();
   }
@@ -237,8 +237,8 @@
   function renderDeviceRows() {
     if (!dev.body) return;
     clear(dev.body);
-    if (dev.error) dev.body.append(el('p', { class: 'ops-error', role: 'alert' }, dev.error));
-    if (!dev.list) { dev.body.append(el('p', { class: 'ops-muted ops-pad' }, S.t('lists.loading'))); return; }
+    if (dev.error) dev.body.append(el('p', { class: 'error-box ops-error', role: 'alert' }, dev.error));
+    if (!dev.list) { dev.body.append(el('p', { class: 'muted ops-pad' }, S.t('lists.loading'))); return; }
     const list = deviceFiltered();
     const { key, dir } = dev.sort;
     list.sort((a, b) => dir * compare(deviceValue(a, key), deviceValue(b, key)) || compare(a.id, b.id));
@@ -248,17 +248,17 @@
       dev.sort = { key: c, dir: dev.sort.key === c ? -dev.sort.dir : 1 };
       renderDeviceRows();
     };
-    dev.body.append(el('table', { class: 'ops-table ops-devices', 'data-testid': 'devices-table' },
+    dev.body.append(el('table', { class: 'table ops-devices', 'data-testid': 'devices-table' },
       sortableHead(DEVICE_COLS, dev, 'devices.col.', onSort),
       el('tbody', {}, list.slice(0, MAX_ROWS).map((d) => {
         const st = d.state || {};
         const open = () => S.navigate('devices', { id: d.id });
-        return el('tr', { class: 'ops-row' + (st.online ? '' : ' ops-offline'), tabindex: '0', 'data-testid': 'device-row',
+        return el('tr', { class: 'clickable' + (st.online ? '' : ' ops-offline'), tabindex: '0', 'data-testid': 'device-row',
           'data-device': d.id, onclick: open, onkeydown: (ev) => { if (ev.key === 'Enter') open(); } },
         el('td', {}, d.name || d.id),
-        el('td', { class: 'ops-mono ops-small' }, d.id),
+        el('td', { class: 'mono ops-small' }, d.id),
         el('td', {}, O.areaName(d.area)),
-        el('td', {}, el('span', { class: 'ops-dot ' + (st.online ? 'ops-dot-on' : 'ops-dot-off') }), ' ',
+        el('td', {}, el('span', { class: 'dot ' + (st.online ? 'dot-ok' : 'dot-muted') }), ' ',
           S.t(st.online ? 'common.yes' : 'common.no')),
         el('td', {}, mark(st.battery_low, 'ops-flag-warn')),
         el('td', { class: 'ops-num' }, typeof st.rssi === 'number' ? st.rssi + ' dBm' : O.DASH),
@@ -266,8 +266,8 @@
         el('td', { class: 'ops-num' }, O.age(st.last_event)),
         el('td', {}, mark(st.supervision_lost, 'ops-flag-bad')));
       }))));
-    if (list.length > MAX_ROWS) dev.body.append(el('p', { class: 'ops-muted ops-pad' }, S.t('devices.more', { n: MAX_ROWS })));
-    if (!list.length) dev.body.append(el('p', { class: 'ops-empty' }, S.t('devices.empty')));
+    if (list.length > MAX_ROWS) dev.body.append(el('p', { class: 'muted ops-pad' }, S.t('devices.more', { n: MAX_ROWS })));
+    if (!list.length) dev.body.append(el('p', { class: 'empty' }, S.t('devices.empty')));
   }
 
   async function loadDevices() {
@@ -310,19 +310,19 @@
       onclick: (ev) => { ev.preventDefault(); S.navigate('devices'); } }, S.t('devices.back'));
     const d = dev.detail;
     if (!d || d.id !== dev.id) {
-      dev.root.append(el('div', { class: 'ops-toolbar' }, back),
+      dev.root.append(el('div', { class: 'toolbar' }, back),
         el('p', { class: dev.error ? 'ops-error' : 'ops-muted ops-pad' }, dev.error || S.t('lists.loading')));
       return;
     }
     const st = d.state || {};
     dev.root.append(el('div', { class: 'ops-device', 'data-testid': 'device-detail', 'data-device': d.id },
-      el('div', { class: 'ops-toolbar' }, back, el('h2', {}, d.name || d.id), el('span', { class: 'ops-mono ops-muted' }, d.id)),
-      dev.error ? el('p', { class: 'ops-error', role: 'alert' }, dev.error) : null,
+      el('div', { class: 'toolbar' }, back, el('h2', {}, d.name || d.id), el('span', { class: 'mono muted' }, d.id)),
+      dev.error ? el('p', { class: 'error-box ops-error', role: 'alert' }, dev.error) : null,
       el('div', { class: 'ops-facts' },
         fact('devices.col.area', O.areaName(d.area)),
         fact('devices.model', d.model || O.DASH),
         fact('devices.position', typeof d.lat === 'number' ? d.lat.toFixed(5) + ', ' + d.lon.toFixed(5) : O.DASH),
-        fact('devices.col.online', [el('span', { class: 'ops-dot ' + (st.online ? 'ops-dot-on' : 'ops-dot-off') }), ' ',
+        fact('devices.col.online', [el('span', { class: 'dot ' + (st.online ? 'dot-ok' : 'dot-muted') }), ' ',
           S.t(st.online ? 'common.yes' : 'common.no')]),
         fact('devices.last_seen', O.age(st.last_seen)),
         fact('devices.col.heartbeat', O.age(st.last_heartbeat)),
@@ -338,31 +338,31 @@
   }
 
   function eventsTable(events) {
-    if (!events.length) return el('p', { class: 'ops-muted' }, S.t('devices.no_events'));
+    if (!events.length) return el('p', { class: 'muted' }, S.t('devices.no_events'));
     const cols = ['time', 'class', 'qualifier', 'code', 'zone', 'text', 'source'];
-    return el('table', { class: 'ops-table ops-compact', 'data-testid': 'device-events' },
+    return el('table', { class: 'table table-dense', 'data-testid': 'device-events' },
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('devices.ev.' + c))))),
       el('tbody', {}, events.map((e) => el('tr', { class: e.qualifier === 'restore' ? 'ops-muted' : '' },
         el('td', { class: 'ops-num', title: S.fmtDateTime(e.received_at) }, S.fmtDateTime(e.received_at)),
         el('td', {}, O.classBadge(e.class)),
         el('td', {}, O.label('qualifier', e.qualifier)),
-        el('td', { class: 'ops-mono' }, e.code || ''),
+        el('td', { class: 'mono' }, e.code || ''),
         el('td', {}, [e.zone, e.partition].filter(Boolean).join(' / ')),
         el('td', { class: 'ops-small' }, e.text || '', e.battery_low ? el('span', { class: 'ops-flag ops-flag-warn' }, ' ',
           S.t('devices.col.battery')) : null),
-        el('td', { class: 'ops-muted ops-small' }, e.source || '')))));
+        el('td', { class: 'muted ops-small' }, e.source || '')))));
   }
 
   function rejectedTable(list) {
-    if (!list.length) return el('p', { class: 'ops-muted' }, S.t('devices.no_rejected'));
+    if (!list.length) return el('p', { class: 'muted' }, S.t('devices.no_rejected'));
     const cols = ['time', 'topic', 'reason', 'payload'];
-    return el('table', { class: 'ops-table ops-compact', 'data-testid': 'device-rejected' },
+    return el('table', { class: 'table table-dense', 'data-testid': 'device-rejected' },
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('devices.rej.' + c))))),
       el('tbody', {}, list.map((r) => el('tr', {},
         el('td', { class: 'ops-num' }, S.fmtDateTime(r.received_at)),
-        el('td', { class: 'ops-mono ops-small' }, r.topic),
+        el('td', { class: 'mono ops-small' }, r.topic),
         el('td', {}, r.reason),
-        el('td', { class: 'ops-mono ops-small ops-payload', title: r.payload_encoding || '' },
+        el('td', { class: 'mono ops-small ops-payload', title: r.payload_encoding || '' },
           (r.payload || '').slice(0, 300) + ((r.payload || '').length > 300 || r.truncated ? '…' : ''))))));
   }
 
@@ -440,7 +440,7 @@
     clear(uv.root);
     uv.root.append(toolbar(uv, 'units.heading', 'units.search',
       [['all', S.t('units.filter.all')], ...UNIT_STATES.map((st) => [st, O.label('ustatus', st)])], renderUnitRows));
-    uv.body = el('div', { class: 'ops-scroll' });
+    uv.body = el('div', { class: 'table-wrap' });
     uv.root.append(uv.body);
     renderUnitRows();
   }
@@ -448,8 +448,8 @@
   function renderUnitRows() {
     if (!uv.body) return;
     clear(uv.body);
-    if (uv.error) uv.body.append(el('p', { class: 'ops-error', role: 'alert' }, uv.error));
-    if (!uv.list) { uv.body.append(el('p', { class: 'ops-muted ops-pad' }, S.t('lists.loading'))); return; }
+    if (uv.error) uv.body.append(el('p', { class: 'error-box ops-error', role: 'alert' }, uv.error));
+    if (!uv.list) { uv.body.append(el('p', { class: 'muted ops-pad' }, S.t('lists.loading'))); return; }
     const list = uv.list.filter((u) => (uv.filter === 'all' || u.status === uv.filter) &&
       matches(uv.search, [u.name, u.id, u.area, O.areaName(u.area), O.label('ukind', u.kind), u.incident]));
     const { key, dir } = uv.sort;
@@ -460,16 +460,16 @@
       uv.sort = { key: c, dir: uv.sort.key === c ? -uv.sort.dir : 1 };
       renderUnitRows();
     };
-    uv.body.append(el('table', { class: 'ops-table ops-units', 'data-testid': 'units-table' },
+    uv.body.append(el('table', { class: 'table ops-units', 'data-testid': 'units-table' },
       sortableHead(UNIT_COLS, uv, 'units.col.', onSort),
       el('tbody', {}, list.map((u) => el('tr', { 'data-testid': 'unit-row', 'data-unit': u.id, 'data-status': u.status || '' },
-        el('td', {}, u.name || u.id, u.name && u.name !== u.id ? el('span', { class: 'ops-muted ops-small ops-mono' }, ' ', u.id) : null),
+        el('td', {}, u.name || u.id, u.name && u.name !== u.id ? el('span', { class: 'muted ops-small mono' }, ' ', u.id) : null),
         el('td', {}, O.label('ukind', u.kind)),
         el('td', {}, O.areaName(u.area)),
         el('td', {}, O.unitStatusBadge(u.status)),
         el('td', { class: 'ops-num' }, O.age(u.reported)),
         el('td', {}, u.incident ? O.incidentLink(u.incident) : O.DASH))))));
-    if (!list.length) uv.body.append(el('p', { class: 'ops-empty' }, S.t('units.empty')));
+    if (!list.length) uv.body.append(el('p', { class: 'empty' }, S.t('units.empty')));
   }
 
   async function loadUnitList() {

@@ -32,6 +32,7 @@
       'map.popup.device': '设备详情',
       'map.popup.status': '状态',
       'map.popup.area': '辖区',
+      'map.popup.address': '地址',
       'map.popup.online': '在线',
       'map.popup.battery_low': '电量低',
       'map.popup.supervision_lost': '监控丢失',
@@ -66,6 +67,7 @@
       'map.popup.device': 'Device details',
       'map.popup.status': 'Status',
       'map.popup.area': 'Area',
+      'map.popup.address': 'Address',
       'map.popup.online': 'Online',
       'map.popup.battery_low': 'Battery low',
       'map.popup.supervision_lost': 'Supervision lost',
@@ -172,9 +174,9 @@
     m.legend = el('div', { class: 'ops-map-legend', 'data-testid': 'map-legend' });
     m.status = el('div', { class: 'ops-map-status', 'aria-live': 'polite' });
     const controls = m.controls = el('div', { class: 'ops-map-controls' },
-      el('button', { type: 'button', 'data-testid': 'map-zoom-in', title: S.t('map.zoom_in'), onclick: () => zoomBy(1) }, '+'),
-      el('button', { type: 'button', 'data-testid': 'map-zoom-out', title: S.t('map.zoom_out'), onclick: () => zoomBy(-1) }, '−'),
-      el('button', { type: 'button', 'data-testid': 'map-fit', title: S.t('map.fit'), onclick: fit }, '⤢'));
+      el('button', { type: 'button', class: 'btn btn-icon', 'data-testid': 'map-zoom-in', title: S.t('map.zoom_in'), onclick: () => zoomBy(1) }, '+'),
+      el('button', { type: 'button', class: 'btn btn-icon', 'data-testid': 'map-zoom-out', title: S.t('map.zoom_out'), onclick: () => zoomBy(-1) }, '−'),
+      el('button', { type: 'button', class: 'btn btn-icon', 'data-testid': 'map-fit', title: S.t('map.fit'), onclick: fit }, '⤢'));
     m.root.append(m.svg, controls, m.legend, m.status);
     root.append(m.root);
 
@@ -557,7 +559,7 @@
     const layerRow = (name, symbols) => el('div', { class: 'ops-legend-row' },
       el('label', {}, el('input', { type: 'checkbox', checked: keep.visible[name], 'data-testid': 'map-layer-' + name,
         onchange: (ev) => { keep.visible[name] = ev.target.checked; schedule(); } }),
-      ' ', S.t('map.layer.' + name), el('span', { class: 'ops-muted' }, ' ', String(counts[name]))),
+      ' ', S.t('map.layer.' + name), el('span', { class: 'muted' }, ' ', String(counts[name]))),
       symbols ? el('div', { class: 'ops-legend-syms' }, symbols) : null);
     const item = (s, text) => el('span', { class: 'ops-legend-item' }, s, ' ', text);
     const cam = cameraMark({});
@@ -575,7 +577,7 @@
       layerRow('devices', [item(sym('ops-m-device ops-m-ok', dev.nodes), S.t('map.device.ok')),
         item(sym('ops-m-device ops-m-trouble', dev.nodes), S.t('map.device.trouble'))]),
       layerRow('areas', null),
-      el('div', { class: 'ops-legend-keys ops-muted' }, S.t('map.keys')));
+      el('div', { class: 'ops-legend-keys muted' }, S.t('map.keys')));
   }
 
   // ---- popups ----
@@ -606,7 +608,7 @@
   function yesNo(v) { return S.t(v ? 'common.yes' : 'common.no'); }
 
   function link(text, testid, fn) {
-    return el('button', { type: 'button', class: 'ops-primary', 'data-testid': testid, onclick: fn }, text);
+    return el('button', { type: 'button', class: 'btn btn-primary btn-small', 'data-testid': testid, onclick: fn }, text);
   }
 
   function popupBody(kind, o) {
@@ -618,7 +620,7 @@
           link(S.t('map.popup.play'), 'map-play', () => openPlayer(o))];
       case 'devices': {
         const st = o.state || {};
-        return [el('h4', {}, o.name || o.id, el('span', { class: 'ops-muted ops-small' }, ' ', o.id)),
+        return [el('h4', {}, o.name || o.id, el('span', { class: 'muted ops-small' }, ' ', o.id)),
           el('table', {}, row('map.popup.area', O.areaName(o.area)),
             row('map.popup.online', yesNo(st.online)),
             row('map.popup.battery_low', yesNo(st.battery_low)),
@@ -636,7 +638,7 @@
           o.incident ? link(S.t('map.popup.incident'), 'map-incident', () => S.navigate('alarms', { id: o.incident })) : null];
       case 'incidents':
         return [el('h4', {}, O.prioBadge(o.priority), ' ', O.classBadge(o.class), ' ', o.device_name || o.device),
-          el('table', {}, o.address ? row('map.popup.area', o.address) : null,
+          el('table', {}, o.address ? row('map.popup.address', o.address) : null,
             row('map.popup.status', O.stateBadge(o.state)),
             row('map.popup.count', String(o.count || 1)),
             row('map.popup.age', O.age(o.first))),
@@ -653,7 +655,7 @@
     const o = find(p.kind, p.id);
     if (!o) { closePopup(); return; }
     const node = el('div', { class: 'ops-map-popup', 'data-testid': 'map-popup', 'data-kind': p.kind, 'data-id': p.id },
-      el('button', { type: 'button', class: 'ops-popup-close', 'aria-label': S.t('common.close'), onclick: closePopup }, '×'),
+      el('button', { type: 'button', class: 'btn btn-ghost btn-small btn-icon ops-popup-close', 'aria-label': S.t('common.close'), onclick: closePopup }, '×'),
       popupBody(p.kind, o));
     if (p.node) p.node.replaceWith(node);
     else m.root.append(node);
@@ -673,7 +675,7 @@
     const video = el('video', { muted: true, autoplay: true, playsinline: true });
     video.muted = true;
     const state = el('span', { class: 'ops-cam-state' }, S.tv('player.state.', 'connecting'));
-    const close = el('button', { type: 'button', class: 'ops-player-close', 'data-testid': 'map-player-close',
+    const close = el('button', { type: 'button', class: 'btn ops-player-close', 'data-testid': 'map-player-close',
       onclick: closePlayer }, S.t('map.player.close'));
     const overlay = el('div', { class: 'ops-player', 'data-testid': 'map-player', 'data-camera': cam.id, 'data-state': 'connecting' },
       video, el('div', { class: 'ops-cam-overlay' }, el('span', { class: 'ops-cam-name' }, cam.name || cam.id), state), close);
