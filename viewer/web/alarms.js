@@ -314,7 +314,7 @@
   // body build(dlg) returns, and resolves with what submit(form) returns,
   // or null when dismissed (Esc, Cancel). okText null: no OK button, the
   // body's own buttons close it.
-  function openDialog({ title, testid, build, submit, okText, okClass }) {
+  function openDialog({ title, testid, build, submit, okText, okClass, wide }) {
     return new Promise((resolve) => {
       const error = el('p', { class: 'error-box ops-error', role: 'alert', hidden: true });
       const ok = okText === null ? null
@@ -322,7 +322,7 @@
           okText || S.t('common.ok'));
       const cancel = el('button', { type: 'button', class: 'btn', 'data-testid': 'dialog-cancel' }, S.t('common.cancel'));
       const dlg = el('dialog', { class: 'ops-dialog', 'data-testid': testid || 'dialog', 'aria-label': title });
-      const form = el('form', { class: 'modal ops-modal' },
+      const form = el('form', { class: 'modal ops-modal' + (wide ? ' ops-modal-wide' : '') },
         el('div', { class: 'modal-head' }, title),
         el('div', { class: 'modal-body ops-dialog-body' }, build(dlg) || [], error),
         el('div', { class: 'modal-foot' }, cancel, ok));
@@ -480,6 +480,7 @@
     const b = alert.banner;
     clear(b);
     b.hidden = n === 0;
+    document.body.classList.toggle('ops-alerting', n > 0);
     if (n === 0) return;
     const top = [...alert.pending.values()].map((p) => p.inc).sort(compareUrgency)[0];
     const blocked = !alert.ctx || alert.ctx.state !== 'running';

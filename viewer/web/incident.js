@@ -439,6 +439,7 @@
     const res = await O.openDialog({
       title: S.t('picker.title.' + kind),
       testid: 'unit-picker',
+      wide: true,
       okText: null,
       build(dlg) {
         const choose = (id) => { chosen = id; dlg.close(); };
@@ -486,7 +487,7 @@
               el('input', { type: 'radio', name: 'disposition', value: d, 'data-testid': 'disposition-' + d }),
               ' ', O.label('disp', d)))),
           el('label', { class: 'ops-field-block' }, S.t('resolve.note'),
-            el('textarea', { name: 'note', rows: '3', maxlength: '4000', 'data-testid': 'action-note' })),
+            el('textarea', { class: 'textarea', name: 'note', rows: '3', maxlength: '4000', 'data-testid': 'action-note' })),
         ];
       },
       submit(form) {
@@ -506,7 +507,7 @@
       okClass: kind === 'cancel' ? 'btn-danger' : '',
       build() {
         return [el('label', { class: 'ops-field-block' }, S.t(kind + '.note'),
-          el('textarea', { name: 'note', rows: '3', maxlength: '4000', required, 'data-testid': 'action-note' }))];
+          el('textarea', { class: 'textarea', name: 'note', rows: '3', maxlength: '4000', required, 'data-testid': 'action-note' }))];
       },
       submit(form) {
         const note = form.querySelector('textarea').value.trim();
