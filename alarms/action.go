@@ -107,3 +107,33 @@ type DispatchMessage struct {
 	Reason     string    `json:"reason,omitempty"`
 	Sent       time.Time `json:"sent"`
 }
+
+// AllowedActions lists the operator actions Act would accept on inc in its
+// current state, in the order a console shows them. Act remains the
+// judge: a unit's state (busy, off duty) can still refuse an offer.
+func (inc *Incident) AllowedActions() []ActionKind {
+	var out []ActionKind
+	s := inc.State
+	if s == StateNew || (s.Open() && !inc.Acknowledged) {
+		out = append(out, ActAcknowledge)
+	}
+	if s == StateNew || s == StateAcknowledged {
+		out = append(out, ActOffer)
+	}
+	if s == StateNew || s == StateAcknowledged || s == StateOffered {
+		out = append(out, ActAssign)
+	}
+	if s == StateOffered {
+		out = append(out, ActReoffer)
+	}
+	if CanTransition(s, StateResolved) {
+		out = append(out, ActResolve)
+	}
+	if CanTransition(s, StateCancelled) {
+		out = append(out, ActCancel)
+	}
+	if s == StateClosed || !CanTransition(s, StateClosed) {
+		return out
+	}
+	return append(out, ActClose)
+}

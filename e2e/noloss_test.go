@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/boltstore"
@@ -473,6 +474,7 @@ mqtt:
 		fmt.Fprintf(&b, "  address: %s\n", c.mqttAddress)
 	}
 	b.WriteString(c.store)
+	fmt.Fprintf(&b, "users:\n  - username: %s\n    role: admin\n    password_hash: %q\n", e2eOperator, e2eOperatorHash(t))
 	b.WriteString("devices:\n")
 	for _, id := range c.devices {
 		fmt.Fprintf(&b, "  - id: %s\n    area: e2e\n", id)
@@ -485,6 +487,21 @@ mqtt:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// The operator account of writeConfig.
+const (
+	e2eOperator         = "e2e-admin"
+	e2eOperatorPassword = "e2e-operator-password"
+)
+
+func e2eOperatorHash(t *testing.T) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(e2eOperatorPassword), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
 }
 
 func deviceIDs(n int) []string {

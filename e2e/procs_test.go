@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -330,7 +331,7 @@ func newSkywatchProc(t *testing.T, bin, config string) *skywatchProc {
 		config: config,
 		// No idle connections: each run's port differs, and none may be
 		// left behind at the end of the test.
-		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}},
+		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}, Jar: newJar()},
 	}
 }
 
@@ -384,8 +385,31 @@ func (s *skywatchProc) stop() {
 	}
 }
 
-// get fetches a path of the current run.
+// get fetches a path of the current run, logging in as the operator of
+// writeConfig when the API asks for it (a restart logs everyone out).
 func (s *skywatchProc) get(ctx context.Context, path string) (int, string, error) {
+	code, body, err := s.fetch(ctx, path)
+	if err != nil || code != http.StatusUnauthorized {
+		return code, body, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/api/login",
+		strings.NewReader(`{"username":"`+e2eOperator+`","password":"`+e2eOperatorPassword+`"}`))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, "", fmt.Errorf("login as %s: %s", e2eOperator, resp.Status)
+	}
+	return s.fetch(ctx, path)
+}
+
+func (s *skywatchProc) fetch(ctx context.Context, path string) (int, string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+path, nil)
 	if err != nil {
 		return 0, "", err
@@ -434,4 +458,12 @@ func (s *skywatchProc) metric(ctx context.Context, name string) (float64, error)
 		}
 	}
 	return 0, fmt.Errorf("/metrics: no %s", name)
+}
+
+func newJar() http.CookieJar {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		panic(err) // cookiejar.New fails only with a bad public suffix list
+	}
+	return jar
 }

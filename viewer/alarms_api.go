@@ -47,7 +47,19 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	page, err := s.deps.Alarms.Events(r.Context(), q)
+	sc := s.scopeOf(principalOf(r.Context()))
+	if q.Area != "" && !sc.sees(q.Area) {
+		s.deny(w, r, "area:"+q.Area, "area "+q.Area+" is outside your area")
+		return
+	}
+	if q.Device != "" {
+		d, err := s.deps.Alarms.Device(r.Context(), q.Device)
+		if err == nil && !sc.sees(d.Area) || errors.Is(err, alarms.ErrNotFound) && !sc.all() {
+			s.deny(w, r, "device:"+q.Device, "device "+q.Device+" is outside your area")
+			return
+		}
+	}
+	page, err := s.scopedEvents(r.Context(), sc, q)
 	if err != nil {
 		if q.Cursor != "" && s.cursorRefused(r.Context(), q) {
 			writeError(w, http.StatusBadRequest, "cursor: malformed or unknown")
@@ -137,10 +149,14 @@ func (s *Server) handleDevices(w http.ResponseWriter, r *http.Request) {
 		s.alarmStoreError(w, r, "devices", err)
 		return
 	}
-	if list == nil {
-		list = []alarms.DeviceView{}
+	sc := s.scopeOf(principalOf(r.Context()))
+	out := make([]alarms.DeviceView, 0, len(list))
+	for _, d := range list {
+		if sc.sees(d.Area) {
+			out = append(out, d)
+		}
 	}
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // handleDevice shows one device with its state and last events.
@@ -152,6 +168,8 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown device %q", id))
 	case err != nil:
 		s.alarmStoreError(w, r, "device "+id, err)
+	case !s.scopeOf(principalOf(r.Context())).sees(d.Area):
+		s.deny(w, r, "device:"+id, "device "+id+" is outside your area")
 	default:
 		writeJSON(w, http.StatusOK, d)
 	}
@@ -198,6 +216,18 @@ func (s *Server) handleRejected(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := alarms.RejectedQuery{Device: v.Get("device"), Limit: limit, Before: v.Get("before")}
+	sc := s.scopeOf(principalOf(r.Context()))
+	var areas map[string]string // only needed for a partial scope
+	if !sc.all() {
+		if areas, err = s.deviceAreas(r.Context()); err != nil {
+			s.alarmStoreError(w, r, "devices", err)
+			return
+		}
+	}
+	if q.Device != "" && !sc.sees(areas[q.Device]) {
+		s.deny(w, r, "device:"+q.Device, "device "+q.Device+" is outside your area")
+		return
+	}
 	list, err := s.deps.Alarms.Rejected(r.Context(), q)
 	if err != nil {
 		if q.Before != "" {
@@ -213,7 +243,11 @@ func (s *Server) handleRejected(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]rejectedJSON, 0, len(list))
 	for _, rj := range list {
-		out = append(out, rejectedToJSON(rj))
+		// A message from an unknown device has no area: only the top of
+		// the tree sees it.
+		if sc.sees(areas[rj.Device]) {
+			out = append(out, rejectedToJSON(rj))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

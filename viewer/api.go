@@ -18,6 +18,9 @@ import (
 type cameraJSON struct {
 	ID          string      `json:"id"`
 	Name        string      `json:"name"`
+	Area        string      `json:"area,omitempty"`
+	Lat         float64     `json:"lat"`
+	Lon         float64     `json:"lon"`
 	Status      string      `json:"status"`
 	Since       *time.Time  `json:"since,omitempty"`
 	LastError   string      `json:"last_error"`
@@ -73,11 +76,16 @@ func roundTo(v float64, decimals int) float64 {
 }
 
 // handleCameras lists every camera as a JSON array, sorted by id.
-func (s *Server) handleCameras(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleCameras(w http.ResponseWriter, r *http.Request) {
+	sc := s.scopeOf(principalOf(r.Context()))
 	states := s.deps.Cameras.Cameras()
 	list := make([]cameraJSON, 0, len(states))
 	for _, c := range states {
-		list = append(list, cameraToJSON(c))
+		pl := s.places[c.ID]
+		if !sc.sees(pl.Area) {
+			continue
+		}
+		list = append(list, s.placed(cameraToJSON(c)))
 	}
 	slices.SortFunc(list, func(a, b cameraJSON) int { return strings.Compare(a.ID, b.ID) })
 	writeJSON(w, http.StatusOK, list)
@@ -86,6 +94,10 @@ func (s *Server) handleCameras(w http.ResponseWriter, _ *http.Request) {
 // handleCamera shows one camera; 404 when unknown.
 func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if !s.cameraVisible(principalOf(r.Context()), id) {
+		s.denyCamera(w, r, id)
+		return
+	}
 	c, err := s.deps.Cameras.Camera(id)
 	if err != nil {
 		if errors.Is(err, ingest.ErrUnknownCamera) {
@@ -96,5 +108,12 @@ func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "could not read the camera's state")
 		return
 	}
-	writeJSON(w, http.StatusOK, cameraToJSON(c))
+	writeJSON(w, http.StatusOK, s.placed(cameraToJSON(c)))
+}
+
+// placed adds the camera's configured area and position.
+func (s *Server) placed(j cameraJSON) cameraJSON {
+	pl := s.places[j.ID]
+	j.Area, j.Lat, j.Lon = pl.Area, pl.Lat, pl.Lon
+	return j
 }

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
+	"time"
 )
 
 // Config is the viewer's configuration. The zero value of a field means its
@@ -27,6 +30,20 @@ type Config struct {
 	// behind a 1:1 NAT. They are announced in addition to the local ones, so
 	// that viewers on the local network still connect directly.
 	PublicIPs []string
+
+	// TLSCertFile and TLSKeyFile (PEM) make the server speak HTTPS only;
+	// the session cookie is then Secure. Both or neither.
+	TLSCertFile, TLSKeyFile string
+
+	// SessionIdle ends an operator's session after this long without a
+	// request (an open console polls, so it counts as use); SessionMax
+	// after this long in any case. They default to 30 minutes and 12 hours.
+	SessionIdle, SessionMax time.Duration
+
+	// MapTileURL is an optional template of an on-premises map server's
+	// tiles ("https://tiles.local/{z}/{x}/{y}.png"); without it the map
+	// draws only the configured areas and positions.
+	MapTileURL string
 }
 
 // Defaults of Config.
@@ -34,6 +51,8 @@ const (
 	DefaultHTTPAddress = "127.0.0.1:8080"
 	DefaultUDPAddress  = ":8189"
 	DefaultTCPAddress  = ":8189"
+	DefaultSessionIdle = 30 * time.Minute
+	DefaultSessionMax  = 12 * time.Hour
 )
 
 // DefaultConfig returns the configuration used when the file says nothing.
@@ -53,6 +72,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UDPAddress == "" {
 		c.UDPAddress = DefaultUDPAddress
+	}
+	if c.SessionIdle == 0 {
+		c.SessionIdle = DefaultSessionIdle
+	}
+	if c.SessionMax == 0 {
+		c.SessionMax = DefaultSessionMax
 	}
 	return c
 }
@@ -75,6 +100,24 @@ func (c Config) Validate() error {
 	for i, ip := range c.PublicIPs {
 		if net.ParseIP(ip) == nil {
 			errs = append(errs, fmt.Errorf("webrtc.public_ips[%d]: %q is not an IP address", i, ip))
+		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("http.tls_cert: give both tls_cert and tls_key, or neither"))
+	}
+	if c.SessionIdle < time.Minute {
+		errs = append(errs, fmt.Errorf("http.session_idle: %s is shorter than a minute", c.SessionIdle))
+	}
+	if c.SessionMax < c.SessionIdle {
+		errs = append(errs, fmt.Errorf("http.session_max: %s is shorter than session_idle %s", c.SessionMax, c.SessionIdle))
+	}
+	if c.MapTileURL != "" {
+		u, err := url.Parse(c.MapTileURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, fmt.Errorf("map.tile_url: %q is not an http(s) URL", c.MapTileURL))
+		case !strings.Contains(c.MapTileURL, "{z}") || !strings.Contains(c.MapTileURL, "{x}") || !strings.Contains(c.MapTileURL, "{y}"):
+			errs = append(errs, errors.New("map.tile_url: the template needs {z}, {x} and {y}"))
 		}
 	}
 	return errors.Join(errs...)

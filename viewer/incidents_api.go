@@ -64,6 +64,12 @@ type incidentJSON struct {
 	AreaPath []string               `json:"area_path,omitempty"`
 	Cameras  []incidentCameraJSON   `json:"cameras"`
 	Timeline []alarms.TimelineEntry `json:"timeline,omitempty"`
+	// Actions are the operator actions the incident's state and the
+	// user's role allow now.
+	Actions []alarms.ActionKind `json:"actions"`
+	// UnitsNearby are the units in scope nearest the incident (detail
+	// only).
+	UnitsNearby []nearbyUnitJSON `json:"units_nearby,omitempty"`
 }
 
 // incidentsJSON is a page of incidents; Next is empty on the last page.
@@ -104,6 +110,15 @@ func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	p := principalOf(r.Context())
+	sc := s.scopeOf(p)
+	switch {
+	case q.Area != "" && !sc.sees(q.Area):
+		s.deny(w, r, "area:"+q.Area, "area "+q.Area+" is outside your area")
+		return
+	case q.Area == "" && !sc.all():
+		q.Area = sc.area
+	}
 	page, err := s.deps.Incidents.Incidents(r.Context(), q)
 	if err != nil {
 		if q.Cursor != "" && s.incidentCursorRefused(r.Context(), q) {
@@ -115,7 +130,9 @@ func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
 	}
 	out := incidentsJSON{Incidents: make([]incidentJSON, 0, len(page.Incidents)), Next: page.Next}
 	for _, inc := range page.Incidents {
-		out.Incidents = append(out.Incidents, s.incidentToJSON(inc, false))
+		if sc.sees(inc.Area) {
+			out.Incidents = append(out.Incidents, s.forUser(p, s.incidentToJSON(inc, false)))
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -187,12 +204,19 @@ func joinNames[T ~string](list []T) string {
 
 // handleIncident shows one incident with its timeline and cameras.
 func (s *Server) handleIncident(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r.Context())
 	inc, err := s.deps.Incidents.Incident(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.incidentError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.incidentToJSON(inc, true))
+	if !s.scopeOf(p).sees(inc.Area) {
+		s.deny(w, r, "incident:"+inc.ID, "incident "+inc.ID+" is outside your area")
+		return
+	}
+	j := s.forUser(p, s.incidentToJSON(inc, true))
+	j.UnitsNearby = s.unitsNearby(r.Context(), p, inc)
+	writeJSON(w, http.StatusOK, j)
 }
 
 // actionBody is the body of POST /api/incidents/{id}/{action}; every field
@@ -227,9 +251,19 @@ func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, err.Error())
 		return
 	}
+	p := principalOf(r.Context())
+	if !p.User.Role.CanAct() || (kind == alarms.ActClose && !p.User.Role.CanClose()) {
+		s.deny(w, r, "incident:"+id, fmt.Sprintf("your role (%s) may not %s incidents", p.User.Role, kind))
+		return
+	}
 	b.Actor = strings.TrimSpace(b.Actor)
-	if b.Actor == "" {
-		b.Actor = defaultActor
+	if s.deps.Accounts != nil || b.Actor == "" {
+		// With accounts the actor is who is logged in, whatever the body
+		// says.
+		b.Actor = p.User.Username
+		if s.deps.Accounts == nil {
+			b.Actor = defaultActor
+		}
 	}
 	switch {
 	case len(b.Actor) > maxActorLen:
@@ -245,15 +279,30 @@ func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("disposition: %q is not one of %s", b.Disposition, joinNames(dispositions())))
 		return
 	}
+	if sc := s.scopeOf(p); !sc.all() {
+		cur, err := s.deps.Incidents.Incident(r.Context(), id)
+		if err != nil {
+			s.incidentError(w, r, err)
+			return
+		}
+		if !sc.sees(cur.Area) {
+			s.deny(w, r, "incident:"+id, "incident "+id+" is outside your area")
+			return
+		}
+	}
 	a := alarms.Action{Kind: kind, Actor: b.Actor, Reason: b.Reason, Unit: b.Unit, Disposition: b.Disposition, Note: b.Note}
 	inc, err := s.deps.Incidents.Act(r.Context(), id, a)
+	detail := strings.TrimSpace(string(kind) + " " + b.Unit + " " + string(b.Disposition))
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusOK, s.incidentToJSON(inc, true))
+		s.audit(r.Context(), p, "incident_action", "incident:"+id, "ok", detail)
+		writeJSON(w, http.StatusOK, s.forUser(p, s.incidentToJSON(inc, true)))
 	case inc.ID != "" && errors.Is(err, alarms.ErrUnitUnavailable):
 		// Applied (noted, escalated) but nobody could be offered it.
-		writeJSON(w, http.StatusConflict, actionRefusedJSON{Error: err.Error(), Incident: s.incidentToJSON(inc, true)})
+		s.audit(r.Context(), p, "incident_action", "incident:"+id, "partial", detail+": "+err.Error())
+		writeJSON(w, http.StatusConflict, actionRefusedJSON{Error: err.Error(), Incident: s.forUser(p, s.incidentToJSON(inc, true))})
 	default:
+		s.audit(r.Context(), p, "incident_action", "incident:"+id, "failed", detail+": "+err.Error())
 		s.incidentError(w, r, err)
 	}
 }
@@ -271,10 +320,14 @@ func (s *Server) handleUnits(w http.ResponseWriter, r *http.Request) {
 		s.incidentError(w, r, err)
 		return
 	}
-	if list == nil {
-		list = []alarms.UnitView{}
+	sc := s.scopeOf(principalOf(r.Context()))
+	out := make([]alarms.UnitView, 0, len(list))
+	for _, u := range list {
+		if sc.seesUnit(u.Area) {
+			out = append(out, u)
+		}
 	}
-	writeJSON(w, http.StatusOK, list)
+	writeJSON(w, http.StatusOK, out)
 }
 
 // handleUnit shows one unit; 404 when unknown (the URL names it).
@@ -286,6 +339,8 @@ func (s *Server) handleUnit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown unit %q", id))
 	case err != nil:
 		s.incidentError(w, r, err)
+	case !s.scopeOf(principalOf(r.Context())).seesUnit(u.Area):
+		s.deny(w, r, "unit:"+id, "unit "+id+" is outside your area")
 	default:
 		writeJSON(w, http.StatusOK, u)
 	}
@@ -293,8 +348,17 @@ func (s *Server) handleUnit(w http.ResponseWriter, r *http.Request) {
 
 // handleAreas lists the jurisdiction tree in config order: each area with
 // its parent, children, depth and effective dispatch policy.
-func (s *Server) handleAreas(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, s.deps.Incidents.Areas().Areas())
+func (s *Server) handleAreas(w http.ResponseWriter, r *http.Request) {
+	sc := s.scopeOf(principalOf(r.Context()))
+	all := s.deps.Incidents.Areas().Areas()
+	out := make([]alarms.Area, 0, len(all))
+	for _, a := range all {
+		// The scope's areas, and those above it for the path to the top.
+		if sc.seesUnit(a.ID) {
+			out = append(out, a)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // incidentError answers an error of the incident engine. The rule: 404

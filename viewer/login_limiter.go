@@ -43,8 +43,22 @@ type loginLimiter struct {
 }
 
 func newLoginLimiter() *loginLimiter {
-	return &loginLimiter{unitRule: defaultUnitLoginRule, addrRule: defaultAddrLoginRule,
+	return newLoginLimiterRules(defaultUnitLoginRule, defaultAddrLoginRule)
+}
+
+// newLoginLimiterRules limits per user name by user and per address by
+// addr.
+func newLoginLimiterRules(user, addr bucketRule) *loginLimiter {
+	return &loginLimiter{unitRule: user, addrRule: addr,
 		units: map[string]*tokenBucket{}, addrs: map[string]*tokenBucket{}}
+}
+
+// forget refills user's bucket: after a successful login, earlier wrong
+// passwords no longer count against the account.
+func (l *loginLimiter) forget(user string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.units, user)
 }
 
 // limitedBy says which limit refused an attempt.

@@ -16,6 +16,8 @@ type metrics struct {
 	packetsSent     prometheus.Counter
 	writeErrors     prometheus.Counter
 	keyframeReqs    prometheus.Counter
+	auditErrors     prometheus.Counter
+	loginsFailed    *prometheus.CounterVec // by reason
 }
 
 // Reasons of viewer_session_errors_total.
@@ -54,6 +56,14 @@ func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, e
 			Name: "skywatch_viewer_keyframe_requests_total",
 			Help: "PLI and FIR received from viewers (a camera cannot be asked for a keyframe; this shows loss).",
 		}),
+		auditErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_viewer_audit_errors_total",
+			Help: "Audit records that could not be stored (each is logged as an error).",
+		}),
+		loginsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skywatch_viewer_logins_refused_total",
+			Help: "Operator logins refused, by reason (wrong_password, locked).",
+		}, []string{"reason"}),
 	}
 	viewers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "skywatch_viewer_sessions",
@@ -62,7 +72,7 @@ func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, e
 	var errs []error
 	for _, c := range []prometheus.Collector{
 		viewers, m.sessionsStarted, m.sessionErrors, m.whepRequests,
-		m.packetsSent, m.writeErrors, m.keyframeReqs,
+		m.packetsSent, m.writeErrors, m.keyframeReqs, m.auditErrors, m.loginsFailed,
 	} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)

@@ -2,6 +2,7 @@ package viewer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/skywatch/skywatch/accounts"
 )
 
 // ErrServerClosed is returned by Start after Close.
@@ -43,6 +46,25 @@ type Deps struct {
 	// alarm config's units give them) and returns the unit's ID; the patrol
 	// page's login uses it. Nil: the login answers 503.
 	CheckUnit func(username, password string) (unitID string, ok bool)
+	// Accounts checks operators' logins. With it every API, WHEP and event
+	// stream request needs a logged-in operator and is held to the
+	// operator's role and area. Nil: no accounts, and the console and the
+	// API are open to anyone who reaches the address (for tests and
+	// embedding; `skywatch serve` always sets it).
+	Accounts Accounts
+	// Records keeps the audit log and the operators' preferences. Nil:
+	// audit records only go to the log.
+	Records Records
+	// CameraPlaces say where cameras are: their area decides who may see
+	// them. A camera without a place is seen only from the top of the tree.
+	CameraPlaces []CameraPlace
+}
+
+// CameraPlace is a camera's area and position, from the config.
+type CameraPlace struct {
+	ID       string
+	Area     string
+	Lat, Lon float64
 }
 
 // Server serves the operator page, the REST API, WHEP, metrics and health.
@@ -66,6 +88,12 @@ type Server struct {
 
 	patrolSessions *patrolSessions
 	loginLimiter   *loginLimiter
+
+	opSessions      *opSessions
+	operatorLimiter *loginLimiter
+	places          map[string]CameraPlace
+	tls             *tls.Config // nil: plain HTTP
+	sweepDone       chan struct{}
 
 	sessionsWG sync.WaitGroup
 	serveDone  chan struct{}
@@ -96,6 +124,20 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		streamHeartbeat: defaultStreamHeartbeat,
 		patrolSessions:  newPatrolSessions(patrolSessionTTL),
 		loginLimiter:    newLoginLimiter(),
+		operatorLimiter: newLoginLimiterRules(defaultAccountLoginRule, defaultOperatorAddrRule),
+		places:          make(map[string]CameraPlace, len(deps.CameraPlaces)),
+		sweepDone:       make(chan struct{}),
+	}
+	s.opSessions = newOpSessions(s.cfg.SessionIdle, s.cfg.SessionMax)
+	for _, p := range deps.CameraPlaces {
+		s.places[p.ID] = p
+	}
+	if cfg.TLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("http.tls_cert: %w", err)
+		}
+		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	m, err := newMetrics(deps.Registry, s.sessionCount)
 	if err != nil {
@@ -113,6 +155,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("DELETE /whep/{camera}/{session}", s.handleWHEPDelete)
 	mux.HandleFunc("GET /api/cameras", s.handleCameras)
 	mux.HandleFunc("GET /api/cameras/{id}", s.handleCamera)
+	mux.HandleFunc("POST /api/login", s.handleLogin)
+	mux.HandleFunc("POST /api/logout", s.handleLogout)
+	mux.HandleFunc("GET /api/me", s.handleMe)
+	mux.HandleFunc("PUT /api/me/prefs", s.handlePutPrefs)
+	s.auditRoutes(mux)
 	s.alarmRoutes(mux)
 	s.incidentRoutes(mux)
 	s.patrolRoutes(mux)
@@ -120,7 +167,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", pageHandler())
-	return s.recoverPanics(mux)
+	return s.recoverPanics(s.securityHeaders(s.guard(mux)))
 }
 
 // Start listens on the HTTP and ICE addresses and serves in the
@@ -143,6 +190,9 @@ func (s *Server) Start() error {
 		_ = ln.Close()
 		return err
 	}
+	if s.tls != nil {
+		ln = tls.NewListener(ln, s.tls)
+	}
 	baseCtx, cancel := context.WithCancel(context.Background())
 	s.listener, s.ice, s.cancel = ln, ice, cancel
 	s.http = &http.Server{
@@ -158,13 +208,18 @@ func (s *Server) Start() error {
 		ErrorLog:    slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
 	s.started = true
+	go s.sweepSessions(baseCtx)
 	go func() {
 		defer close(s.serveDone)
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.logger.Error("http server stopped", "err", err)
 		}
 	}()
-	s.logger.Info("viewer listening", "http", ln.Addr().String(),
+	scheme := "http"
+	if s.tls != nil {
+		scheme = "https"
+	}
+	s.logger.Info("viewer listening", "http", ln.Addr().String(), "scheme", scheme,
 		"webrtc_udp", fmt.Sprint(ice.udpAddrs()), "webrtc_tcp", fmt.Sprint(ice.tcpAddr))
 	return nil
 }
@@ -202,6 +257,7 @@ func (s *Server) Close() error {
 			}
 			cancel()
 			<-s.serveDone
+			<-s.sweepDone
 		}
 		for _, se := range sessions {
 			se.stop()
@@ -228,7 +284,11 @@ func (s *Server) addSession(se *session) error {
 	s.sessionsWG.Add(1)
 	go func() {
 		defer s.sessionsWG.Done()
+		start := time.Now().UTC()
 		se.run(context.Background(), func() { s.removeSession(se.id) })
+		s.auditRecord(accounts.AuditRecord{User: se.owner.User.Username, Role: string(se.owner.User.Role),
+			Addr: se.owner.Addr, Action: "watch", Target: "camera:" + se.camera, Outcome: "ok",
+			Start: start, End: time.Now().UTC(), Detail: "session " + se.id})
 	}()
 	return nil
 }
@@ -299,4 +359,58 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// securityHeaders are sent with every answer: no sniffing, no framing by
+// other sites, no referrer leaking IDs, and HSTS under TLS.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// sessionSweep is how often expired operator sessions are looked for, so
+// that their end is recorded and their video stopped even when the
+// browser is gone.
+const sessionSweep = 30 * time.Second
+
+func (s *Server) sweepSessions(ctx context.Context) {
+	defer close(s.sweepDone)
+	t := time.NewTicker(sessionSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for _, sess := range s.opSessions.sweep(now) {
+				s.sessionEnded(sess, "session_expired")
+			}
+		}
+	}
+}
+
+// stopSessionsOf stops the video sessions a login session opened.
+func (s *Server) stopSessionsOf(token string) {
+	if token == "" {
+		return
+	}
+	s.mu.Lock()
+	var mine []*session
+	for _, se := range s.sessions {
+		if se.owner.Token == token {
+			mine = append(mine, se)
+		}
+	}
+	s.mu.Unlock()
+	for _, se := range mine {
+		se.stop()
+	}
 }

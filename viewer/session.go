@@ -34,6 +34,9 @@ func (e *negotiationError) Unwrap() error { return e.err }
 type session struct {
 	id     string
 	camera string
+	// owner is who opened it: the login session that ends it and the
+	// operator the audit log names.
+	owner  principal
 	logger *slog.Logger
 	m      *metrics
 

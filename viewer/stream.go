@@ -62,6 +62,8 @@ const (
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
+	p := principalOf(ctx)
+	sc := s.scopeOf(p)
 	// Subscribe before reading the replay, so that nothing stored in
 	// between is missed; what is in both is sent once.
 	live := s.deps.Alarms.Subscribe(ctx)
@@ -94,6 +96,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for _, e := range replay {
+		if !sc.sees(e.Area) {
+			continue
+		}
 		if err := sw.event("alarm", streamID(e), e); err != nil {
 			return
 		}
@@ -120,6 +125,9 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 				delete(known, e.Offset)
 				continue
 			}
+			if !sc.sees(e.Area) {
+				continue
+			}
 			if err := sw.event("alarm", streamID(e), e); err != nil {
 				return
 			}
@@ -128,11 +136,17 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 				changes = nil // the engine closed; alarms may go on
 				continue
 			}
-			if err := sendIncidentChange(sw, c, lastSeq); err != nil {
-				return
+			if j, ok := s.changeForUser(p, sc, c); ok {
+				if err := sendIncidentChange(sw, j, lastSeq); err != nil {
+					return
+				}
 			}
+			// Changes out of scope are skipped, not missed: no gap.
 			lastSeq = c.Seq
 		case <-heartbeat.C:
+			if !s.sessionAlive(p) {
+				return // logged out or expired
+			}
 			if err := sw.comment("keep-alive"); err != nil {
 				return
 			}
@@ -149,7 +163,7 @@ func full[T any](ch <-chan T) bool {
 // sendIncidentChange sends an incident change, after an "incident_gap"
 // event when changes were missed since the one numbered lastSeq (0: none
 // sent yet).
-func sendIncidentChange(sw *sseWriter, c alarms.IncidentChange, lastSeq uint64) error {
+func sendIncidentChange(sw *sseWriter, c incidentChangeJSON, lastSeq uint64) error {
 	if lastSeq != 0 && c.Seq != lastSeq+1 {
 		reason := fmt.Sprintf("missed incident changes %d to %d: reload /api/incidents", lastSeq+1, c.Seq-1)
 		if err := sw.event("incident_gap", "", map[string]string{"reason": reason}); err != nil {
@@ -240,4 +254,32 @@ func (sw *sseWriter) send(b []byte) error {
 		return err
 	}
 	return sw.rc.Flush()
+}
+
+// incidentChangeJSON is an alarms.IncidentChange as the stream sends it:
+// the incident as the API shows it to this user (actions, cameras).
+type incidentChangeJSON struct {
+	Seq      uint64               `json:"seq"`
+	Incident *incidentJSON        `json:"incident,omitempty"`
+	Entry    alarms.TimelineEntry `json:"entry,omitzero"`
+	Units    []alarms.UnitView    `json:"units,omitempty"`
+}
+
+// changeForUser fits a change to what p may see; false when nothing of it
+// is in scope.
+func (s *Server) changeForUser(p *principal, sc scope, c alarms.IncidentChange) (incidentChangeJSON, bool) {
+	j := incidentChangeJSON{Seq: c.Seq, Entry: c.Entry}
+	if c.Incident != nil {
+		if !sc.sees(c.Incident.Area) {
+			return j, false
+		}
+		ij := s.forUser(p, s.incidentToJSON(*c.Incident, true))
+		j.Incident = &ij
+	}
+	for _, u := range c.Units {
+		if sc.seesUnit(u.Area) {
+			j.Units = append(j.Units, u)
+		}
+	}
+	return j, j.Incident != nil || len(j.Units) > 0
 }

@@ -28,6 +28,10 @@ func (s *Server) handleWHEPOffer(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 	camera := r.PathValue("camera")
+	p := principalOf(r.Context())
+	if !s.cameraVisible(p, camera) {
+		return s.denyCamera(w, r, camera)
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/sdp" {
 		w.Header().Set("Accept-Post", "application/sdp")
 		return writeError(w, http.StatusUnsupportedMediaType, "content type must be application/sdp")
@@ -67,13 +71,15 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 		s.logger.Warn("whep session not created", "camera", camera, "err", err)
 		return writeError(w, http.StatusInternalServerError, "could not create the session")
 	}
+	se.owner = *p
 	if err := s.addSession(se); err != nil {
 		_ = se.pc.Close()
 		se.reader.Close()
 		return writeError(w, http.StatusServiceUnavailable, "server is shutting down")
 	}
 	s.metrics.sessionsStarted.Inc()
-	s.logger.Info("whep session created", "camera", camera, "session", id)
+	s.logger.Info("whep session created", "camera", camera, "session", id, "user", p.User.Username)
+	s.audit(r.Context(), p, "watch_start", "camera:"+camera, "ok", "session "+id)
 
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whep/"+url.PathEscape(camera)+"/"+id)
@@ -123,6 +129,10 @@ func (s *Server) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
 func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) int {
 	se := s.session(r.PathValue("session"))
 	if se == nil || se.camera != r.PathValue("camera") {
+		return writeError(w, http.StatusNotFound, "no such session")
+	}
+	if p := principalOf(r.Context()); se.owner.User.Username != p.User.Username {
+		// Session IDs are unguessable; this is another operator's.
 		return writeError(w, http.StatusNotFound, "no such session")
 	}
 	se.stop()

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/hardware"
 	"github.com/skywatch/skywatch/ingest"
@@ -24,6 +25,13 @@ type app struct {
 	intake  *alarms.Intake
 	engine  *alarms.Engine
 	web     *viewer.Server
+	records records
+}
+
+// records is the audit log and preference store the console writes to.
+type records interface {
+	viewer.Records
+	Close() error
 }
 
 // newApp builds every part; it opens the store, which with Redis waits
@@ -62,13 +70,26 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 
+	users, err := accounts.NewDirectory(s.users)
+	if err != nil {
+		a.closeAll()
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	a.records, err = openRecords(ctx, s.store)
+	if err != nil {
+		a.closeAll()
+		return nil, err
+	}
 	a.web, err = viewer.New(s.viewer, viewer.Deps{
-		Cameras:   viewer.Adapt[*ingest.Reader](a.cameras),
-		Alarms:    a.intake,
-		Incidents: a.engine,
-		Patrol:    a.engine,
-		CheckUnit: a.intake.CheckUnit,
-		Registry:  reg,
+		Accounts:     users,
+		Records:      a.records,
+		CameraPlaces: s.places,
+		Cameras:      viewer.Adapt[*ingest.Reader](a.cameras),
+		Alarms:       a.intake,
+		Incidents:    a.engine,
+		Patrol:       a.engine,
+		CheckUnit:    a.intake.CheckUnit,
+		Registry:     reg,
 	}, logger.With("component", "viewer"))
 	if err != nil {
 		a.closeAll()
@@ -108,6 +129,11 @@ func (a *app) closeAll() {
 	if a.web != nil {
 		if err := a.web.Close(); err != nil {
 			a.logger.Warn("close web server", "error", err)
+		}
+	}
+	if a.records != nil {
+		if err := a.records.Close(); err != nil {
+			a.logger.Warn("close audit records", "error", err)
 		}
 	}
 	if a.engine != nil {

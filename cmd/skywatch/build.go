@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
+	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/redisstore"
 	"github.com/skywatch/skywatch/hardware"
@@ -21,16 +23,25 @@ type settings struct {
 	store  storeSettings
 	// sites are where the cameras are, for linking them to incidents.
 	sites []alarms.CameraSite
+	// places are the cameras' areas and positions, for the console.
+	places []viewer.CameraPlace
+	users  []accounts.UserConfig
 }
 
 // storeSettings say which alarm store to open.
 type storeSettings struct {
 	redis redisstore.Config // used when redis.URL is set
 	path  string            // the embedded store's file otherwise
+	// records is the audit log's and preferences' directory, beside path
+	// unless the config names one (unused with Redis).
+	records string
 }
 
 // defaultStorePath is the embedded store's file when the config names none.
 const defaultStorePath = "skywatch.db"
+
+// defaultRecordsDir is the audit log's directory, beside the store's file.
+const defaultRecordsDir = "skywatch-records"
 
 // buildSettings maps the file onto each package's config and validates them
 // all, so that `check` can print every problem at once, each with its key.
@@ -72,6 +83,9 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		vc.TCPAddress = fc.WebRTC.TCPAddress
 	}
 	vc.PublicIPs = fc.WebRTC.PublicIPs
+	vc.TLSCertFile, vc.TLSKeyFile = fc.HTTP.TLSCert, fc.HTTP.TLSKey
+	vc.SessionIdle, vc.SessionMax = fc.HTTP.SessionIdle, fc.HTTP.SessionMax
+	vc.MapTileURL = fc.Map.TileURL
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -104,9 +118,32 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		if ss.path == "" {
 			ss.path = defaultStorePath
 		}
+		ss.records = fc.Store.RecordsDir
+		if ss.records == "" {
+			ss.records = filepath.Join(filepath.Dir(ss.path), defaultRecordsDir)
+		}
+	}
+	if fc.Store.RedisURL != "" && fc.Store.RecordsDir != "" {
+		errs = append(errs, errors.New("store.records_dir: with redis_url the audit log and preferences are kept in Redis"))
+	}
+
+	if len(fc.Users) == 0 {
+		errs = append(errs, errors.New("users: no operator accounts: add at least one (skywatch passwd makes its password_hash)"))
+	}
+	var areaKnown func(string) bool
+	if len(fc.Areas) > 0 {
+		known := map[string]bool{}
+		for _, a := range fc.Areas {
+			known[a.ID] = true
+		}
+		areaKnown = func(id string) bool { return known[id] }
+	}
+	if err := accounts.ValidateUsers(fc.Users, areaKnown); err != nil {
+		errs = append(errs, prefixErrors("", err)...)
 	}
 
 	var sites []alarms.CameraSite
+	var places []viewer.CameraPlace
 	areas := map[string]bool{}
 	for _, a := range fc.Areas {
 		areas[a.ID] = true
@@ -121,6 +158,7 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		if cam.Lat != 0 || cam.Lon != 0 {
 			sites = append(sites, alarms.CameraSite{ID: cam.ID, Area: cam.Area, Lat: cam.Lat, Lon: cam.Lon})
 		}
+		places = append(places, viewer.CameraPlace{ID: cam.ID, Area: cam.Area, Lat: cam.Lat, Lon: cam.Lon})
 	}
 
 	cameraIDs := map[string]bool{}
@@ -138,7 +176,8 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &settings{log: fc.Log, ingest: ic, viewer: vc, alarms: ac, store: ss, sites: sites}, nil
+	return &settings{log: fc.Log, ingest: ic, viewer: vc, alarms: ac, store: ss, sites: sites,
+		places: places, users: fc.Users}, nil
 }
 
 // cameraSettings turns one camera entry into ingest's form, building the

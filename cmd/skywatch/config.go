@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
 )
 
@@ -31,6 +32,14 @@ type fileConfig struct {
 	Units   []alarms.UnitConfig   `yaml:"units"`
 	Areas   []alarms.AreaConfig   `yaml:"areas"`
 	Routing alarms.RoutingConfig  `yaml:"routing"`
+
+	Users []accounts.UserConfig `yaml:"users"`
+	Map   mapConfig             `yaml:"map"`
+}
+
+// mapConfig is the console map's optional on-premises tile server.
+type mapConfig struct {
+	TileURL string `yaml:"tile_url"`
 }
 
 type alarmsConfig struct {
@@ -44,6 +53,9 @@ type storeConfig struct {
 	RedisKeyPrefix string        `yaml:"redis_key_prefix"`
 	RedisTimeout   time.Duration `yaml:"redis_timeout"`
 	Path           string        `yaml:"path"`
+	// RecordsDir holds the audit log and operators' preferences when the
+	// store is the embedded file; with Redis they are kept in Redis.
+	RecordsDir string `yaml:"records_dir"`
 }
 
 type logConfig struct {
@@ -52,7 +64,11 @@ type logConfig struct {
 }
 
 type httpConfig struct {
-	Address string `yaml:"address"`
+	Address     string        `yaml:"address"`
+	TLSCert     string        `yaml:"tls_cert"`
+	TLSKey      string        `yaml:"tls_key"`
+	SessionIdle time.Duration `yaml:"session_idle"`
+	SessionMax  time.Duration `yaml:"session_max"`
 }
 
 type webrtcConfig struct {

@@ -188,6 +188,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		{Name: hardware.FormatZigbee2MQTT, Heartbeat: demoHeartbeat},
 	}
 
+	if fc.Users, err = demoUsers(); err != nil {
+		fmt.Fprintln(stderr, "skywatch demo:", err)
+		return 1
+	}
+	fc.Store.RecordsDir = filepath.Join(dir, "records")
+
 	s, err := buildSettings(&fc)
 	if err != nil {
 		fmt.Fprintln(stderr, "skywatch demo:", err)
@@ -224,6 +230,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "Skywatch demo: %d simulated cameras, %d alarm devices and %d patrol units on MQTT %s.\nConsole: http://%s/\n",
 		len(cams), len(fleet), len(units), broker, a.web.Addr().String())
+	fmt.Fprintf(stdout, "Console logins (password %s): admin (admin), duty (county supervisor), dongcheng and xicheng (township operators), watch (county viewer)\n",
+		demoConsolePassword)
 	if len(units) > 0 {
 		fmt.Fprintf(stdout, "Patrol page: http://%s/patrol/ (log in as %s, password %s)\n",
 			a.web.Addr().String(), units[0].ID, demoUnitPassword)

@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Operators' time zones are checked and shown even on hosts without a
+	// zoneinfo database (minimal containers).
+	_ "time/tzdata"
 )
 
 func main() {

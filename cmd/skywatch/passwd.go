@@ -9,15 +9,18 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/skywatch/skywatch/accounts"
 )
 
 // runPasswd reads a password from standard input and prints its bcrypt
-// hash, for password_hash in the config file, so that no plain password
-// needs to be written there.
+// hash (or, with -argon2id, its argon2id hash), for password_hash in the
+// config file, so that no plain password needs to be written there.
 func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("passwd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cost := fs.Int("cost", bcrypt.DefaultCost, "bcrypt cost")
+	argon := fs.Bool("argon2id", false, "print an argon2id hash (t=3, m=64 MiB, p=4); for console users only: devices and units need bcrypt")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -36,11 +39,18 @@ func runPasswd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skywatch passwd: empty password")
 		return 1
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte(pw), *cost)
+	var hash string
+	if *argon {
+		hash, err = accounts.HashPasswordArgon2id(pw)
+	} else {
+		var b []byte
+		b, err = bcrypt.GenerateFromPassword([]byte(pw), *cost)
+		hash = string(b)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "skywatch passwd:", err)
 		return 1
 	}
-	fmt.Fprintln(stdout, string(hash))
+	fmt.Fprintln(stdout, hash)
 	return 0
 }

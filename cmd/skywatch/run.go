@@ -13,7 +13,7 @@ commands:
   serve -config FILE   run Skywatch with a config file
   check -config FILE   validate a config file and print every problem with its key
   demo                 run simulated cameras, alarm devices and Skywatch on embedded defaults
-  passwd               read a password on standard input, print its bcrypt hash for password_hash
+  passwd [-argon2id]   read a password on standard input, print its bcrypt (or argon2id) hash for password_hash
   sim devices          run simulated alarm devices against a broker
   sim units            run simulated patrol units against a broker
   sim load             measure the alarm intake under a flood (see sim load -h)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/skywatch/skywatch/hardware"
 )
@@ -45,6 +47,10 @@ mqtt:
   address: 127.0.0.1:0
 store:
   path: %s
+users:
+  - username: admin
+    role: admin
+    password_hash: "%s"
 cameras:
   - id: gate
     vendor: hikvision
@@ -53,7 +59,7 @@ cameras:
     username: admin
     password: from-file-wrong
     mode: always
-`, filepath.Join(dir, "alarms.db"), host, port)
+`, filepath.Join(dir, "alarms.db"), testPasswordHash(t, "serve-secret"), host, port)
 	path := filepath.Join(dir, "skywatch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -67,6 +73,7 @@ cameras:
 	go func() { done <- run(ctx, []string{"serve", "-config", path}, &logs, &logs) }()
 
 	base := waitForServeAddr(t, &logs)
+	get := loginGet(t, base, "admin", "serve-secret")
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		body, err := get(base + "/api/cameras/gate")
@@ -116,7 +123,10 @@ func waitForServeAddr(t *testing.T, logs *syncBuffer) string {
 }
 
 func get(url string) (string, error) {
-	c := http.Client{Timeout: 2 * time.Second}
+	return getWith(&http.Client{Timeout: 2 * time.Second}, url)
+}
+
+func getWith(c *http.Client, url string) (string, error) {
 	resp, err := c.Get(url)
 	if err != nil {
 		return "", err
@@ -128,4 +138,35 @@ func get(url string) (string, error) {
 		return b.String(), fmt.Errorf("%s: %s", url, resp.Status)
 	}
 	return b.String(), err
+}
+
+// testPasswordHash is a quick bcrypt hash of password for a test config.
+func testPasswordHash(t *testing.T, password string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+// loginGet logs in to the console API at base and returns a GET with the
+// session's cookie.
+func loginGet(t *testing.T, base, user, password string) func(url string) (string, error) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	body := strings.NewReader(`{"username":"` + user + `","password":"` + password + `"}`)
+	resp, err := c.Post(base+"/api/login", "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login as %s: %s", user, resp.Status)
+	}
+	return func(url string) (string, error) { return getWith(c, url) }
 }

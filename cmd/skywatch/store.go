@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/boltstore"
 	"github.com/skywatch/skywatch/alarms/redisstore"
@@ -45,4 +46,21 @@ func openStore(ctx context.Context, s storeSettings, logger *slog.Logger) (alarm
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
+}
+
+// openRecords opens the audit log and preference store: in Redis beside
+// the alarm store when it is Redis, else files in their own directory.
+func openRecords(ctx context.Context, s storeSettings) (records, error) {
+	if s.redis.URL == "" {
+		r, err := accounts.OpenFileStore(s.records)
+		if err != nil {
+			return nil, fmt.Errorf("store.records_dir: %w", err)
+		}
+		return r, nil
+	}
+	r, err := accounts.OpenRedisStore(ctx, accounts.RedisConfig{URL: s.redis.URL, KeyPrefix: s.redis.KeyPrefix, Timeout: s.redis.Timeout})
+	if err != nil {
+		return nil, fmt.Errorf("store.redis_url: audit records: %w", err)
+	}
+	return r, nil
 }

@@ -1,0 +1,11 @@
+// Package accounts holds the operator console's accounts: the users from the
+// config file and their roles, password checks, the audit log and each
+// user's saved preferences.
+//
+// Two stores keep the audit log and the preferences: FileStore, files in a
+// directory for a single node, and RedisStore, for several nodes sharing
+// one Redis with the alarm store. Both have the same methods and pass the
+// same tests; the HTTP side declares the interface it needs.
+//
+// The package imports no other Skywatch package.
+package accounts

@@ -1,0 +1,316 @@
+package viewer
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/skywatch/skywatch/accounts"
+)
+
+// The console's session cookie.
+const sessionCookie = "skywatch_session"
+
+// Operator login limits: an account is locked for a while after a few
+// wrong passwords (a success resets its count); one address may try many
+// accounts a little faster, since a command centre shares one.
+var (
+	defaultAccountLoginRule = bucketRule{Burst: 5, Every: 5 * time.Minute}
+	defaultOperatorAddrRule = bucketRule{Burst: 20, Every: 15 * time.Second}
+)
+
+// maxPrefsBody bounds PUT /api/me/prefs.
+const maxPrefsBody = 16 << 10
+
+// Accounts checks operators' logins (accounts.Directory).
+type Accounts interface {
+	// Authenticate fails with accounts.ErrBadCredentials for an unknown
+	// user or a wrong password.
+	Authenticate(username, password string) (accounts.User, error)
+}
+
+// Records keeps the audit log and the operators' preferences
+// (accounts.FileStore, accounts.RedisStore).
+type Records interface {
+	AppendAudit(ctx context.Context, r accounts.AuditRecord) error
+	QueryAudit(ctx context.Context, q accounts.AuditQuery) (accounts.AuditPage, error)
+	Prefs(ctx context.Context, username string) (json.RawMessage, error)
+	SetPrefs(ctx context.Context, username string, prefs json.RawMessage) error
+}
+
+// guard lets a request to the API or to WHEP through only with a live
+// operator session, and a change (any method but GET, HEAD and OPTIONS)
+// only with the session's CSRF token from this server's own origin. It
+// puts the principal in the request's context. Without operator accounts
+// everyone is an anonymous admin.
+func (s *Server) guard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path := r.URL.Path
+		guarded := (strings.HasPrefix(path, "/api/") && path != "/api/login") || strings.HasPrefix(path, "/whep/")
+		if !guarded || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s.deps.Accounts == nil {
+			p := &principal{User: accounts.User{Username: "anonymous", Role: accounts.RoleAdmin}, Addr: clientAddr(r)}
+			next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+			return
+		}
+		token := ""
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			token = c.Value
+		}
+		sess, ok, expired := s.opSessions.touch(token, time.Now())
+		if expired {
+			s.sessionEnded(sess, "session_expired")
+		}
+		if !ok {
+			writeError(w, http.StatusUnauthorized, "not logged in")
+			return
+		}
+		p := &principal{User: sess.User, Token: sess.Token, CSRF: sess.CSRF, Addr: clientAddr(r)}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			got := r.Header.Get(csrfHeader)
+			switch {
+			case !sameOrigin(r):
+				s.audit(r.Context(), p, "csrf_refused", "", "denied", r.Method+" "+path+": other origin")
+				writeError(w, http.StatusForbidden, "request from another origin")
+				return
+			case got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRF)) != 1:
+				s.audit(r.Context(), p, "csrf_refused", "", "denied", r.Method+" "+path)
+				writeError(w, http.StatusForbidden, "missing or wrong CSRF token ("+csrfHeader+")")
+				return
+			}
+		}
+		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+	})
+}
+
+// deny answers 403 for something outside the principal's scope or role,
+// and records the attempt.
+func (s *Server) deny(w http.ResponseWriter, r *http.Request, target, msg string) {
+	p := principalOf(r.Context())
+	s.logger.Warn("request denied", "user", p.User.Username, "target", target, "route", r.Method+" "+r.URL.Path, "reason", msg)
+	s.audit(r.Context(), p, "denied", target, "denied", r.Method+" "+r.URL.Path+": "+msg)
+	writeError(w, http.StatusForbidden, msg)
+}
+
+// audit records what p did. A record that cannot be stored is logged as
+// an error; the request goes on (refusing service because the audit disk
+// is full would stop the command centre).
+func (s *Server) audit(_ context.Context, p *principal, action, target, outcome, detail string) {
+	s.auditRecord(accounts.AuditRecord{User: p.User.Username, Role: string(p.User.Role), Addr: p.Addr,
+		Action: action, Target: target, Outcome: outcome, Detail: detail})
+}
+
+func (s *Server) auditRecord(rec accounts.AuditRecord) {
+	if rec.Time.IsZero() {
+		rec.Time = time.Now().UTC()
+	}
+	s.logger.Info("audit", "user", rec.User, "action", rec.Action, "target", rec.Target, "outcome", rec.Outcome, "detail", rec.Detail)
+	if s.deps.Records == nil {
+		return
+	}
+	// Not the request's context: a record must be kept even when the
+	// client has gone.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.deps.Records.AppendAudit(ctx, rec); err != nil {
+		s.metrics.auditErrors.Inc()
+		s.logger.Error("audit record not stored", "action", rec.Action, "user", rec.User, "err", err)
+	}
+}
+
+// sessionEnded records the end of a login session and stops what it
+// opened (its video sessions; its event streams notice by themselves).
+func (s *Server) sessionEnded(sess opSession, action string) {
+	s.auditRecord(accounts.AuditRecord{User: sess.User.Username, Role: string(sess.User.Role), Addr: sess.Addr,
+		Action: action, Outcome: "ok", Start: sess.Created.UTC(), End: time.Now().UTC()})
+	s.stopSessionsOf(sess.Token)
+}
+
+// meJSON is the logged-in operator as the console needs it.
+type meJSON struct {
+	Username    string          `json:"username"`
+	Name        string          `json:"name"`
+	Role        accounts.Role   `json:"role"`
+	Area        string          `json:"area"`
+	AreaPath    []string        `json:"area_path"`
+	CSRF        string          `json:"csrf"`
+	Language    string          `json:"language"`
+	TimeZone    string          `json:"time_zone"`
+	Permissions permissionsJSON `json:"permissions"`
+	Prefs       json.RawMessage `json:"prefs"`
+	Map         mapJSON         `json:"map"`
+	IdleTimeout int             `json:"idle_timeout_s"`
+}
+
+type permissionsJSON struct {
+	Act   bool `json:"act"`
+	Close bool `json:"close"`
+	Audit bool `json:"audit"`
+}
+
+type mapJSON struct {
+	TileURL string `json:"tile_url"`
+}
+
+// defaultLanguage is the console's language when neither the user's
+// preferences nor the config choose one.
+const defaultLanguage = "zh-CN"
+
+func (s *Server) me(ctx context.Context, p *principal) meJSON {
+	u := p.User
+	j := meJSON{Username: u.Username, Name: u.Name, Role: u.Role, Area: u.Area, CSRF: p.CSRF,
+		Language: u.Language, TimeZone: u.TimeZone, Prefs: json.RawMessage("{}"),
+		Permissions: permissionsJSON{Act: u.Role.CanAct(), Close: u.Role.CanClose(), Audit: u.Role.CanAudit()},
+		Map:         mapJSON{TileURL: s.cfg.MapTileURL}, IdleTimeout: int(s.cfg.SessionIdle.Seconds()),
+		AreaPath: []string{}}
+	if j.Name == "" {
+		j.Name = u.Username
+	}
+	if s.deps.Incidents != nil && u.Area != "" {
+		if path := s.deps.Incidents.Areas().Path(u.Area); path != nil {
+			j.AreaPath = path
+		}
+	}
+	if s.deps.Records != nil {
+		prefs, err := s.deps.Records.Prefs(ctx, u.Username)
+		if err != nil {
+			s.logger.Warn("read preferences", "user", u.Username, "err", err)
+		} else if len(prefs) > 0 {
+			j.Prefs = prefs
+			var chosen struct {
+				Language string `json:"language"`
+			}
+			if json.Unmarshal(prefs, &chosen) == nil && (chosen.Language == "zh-CN" || chosen.Language == "en") {
+				j.Language = chosen.Language
+			}
+		}
+	}
+	if j.Language == "" {
+		j.Language = defaultLanguage
+	}
+	return j
+}
+
+// handleLogin checks an operator's credentials, rate-limited per account
+// and per address, and starts a session: an HttpOnly, SameSite=Strict
+// cookie (Secure under TLS) holding a random token.
+func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Accounts == nil {
+		writeError(w, http.StatusServiceUnavailable, "operator accounts not configured")
+		return
+	}
+	var b loginBody
+	if code, err := decodeJSONBody(w, r, maxPatrolBody, false, &b); err != nil {
+		writeError(w, code, err.Error())
+		return
+	}
+	if b.Username == "" || b.Password == "" || len(b.Username) > maxCredentialLen || len(b.Password) > maxCredentialLen {
+		writeError(w, http.StatusBadRequest, "username and password: required")
+		return
+	}
+	if !sameOrigin(r) {
+		writeError(w, http.StatusForbidden, "request from another origin")
+		return
+	}
+	addr := clientAddr(r)
+	anon := &principal{User: accounts.User{Username: b.Username}, Addr: addr}
+	key := strings.ToLower(b.Username)
+	if by, retry := s.operatorLimiter.allow(key, addr, time.Now()); by != limitedNone {
+		secs := int(math.Ceil(retry.Seconds()))
+		what := "this account"
+		if by == limitedAddr {
+			what = "this address"
+		}
+		s.metrics.loginsFailed.WithLabelValues("locked").Inc()
+		s.audit(r.Context(), anon, "login_locked", "", "denied", "too many failed logins for "+what)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		writeJSON(w, http.StatusTooManyRequests, lockedJSON{
+			Error:      fmt.Sprintf("too many failed logins for %s: try again in %d s", what, secs),
+			RetryAfter: secs, Scope: strings.TrimPrefix(what, "this "),
+		})
+		return
+	}
+	u, err := s.deps.Accounts.Authenticate(b.Username, b.Password)
+	if err != nil {
+		if !errors.Is(err, accounts.ErrBadCredentials) {
+			s.logger.Error("operator login", "user", b.Username, "err", err)
+		}
+		s.metrics.loginsFailed.WithLabelValues("wrong_password").Inc()
+		s.audit(r.Context(), anon, "login_failed", "", "failed", "wrong user name or password")
+		writeError(w, http.StatusUnauthorized, "wrong user name or password")
+		return
+	}
+	s.operatorLimiter.forget(key)
+	if old, err := r.Cookie(sessionCookie); err == nil {
+		s.opSessions.remove(old.Value)
+	}
+	sess := s.opSessions.create(u, addr, time.Now())
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: sess.Token, Path: "/",
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+	p := &principal{User: u, Token: sess.Token, CSRF: sess.CSRF, Addr: addr}
+	s.audit(r.Context(), p, "login", "", "ok", "")
+	writeJSON(w, http.StatusOK, s.me(r.Context(), p))
+}
+
+// lockedJSON is the answer to a login refused by the rate limit.
+type lockedJSON struct {
+	Error      string `json:"error"`
+	RetryAfter int    `json:"retry_after_s"`
+	// Scope is "account" or "address": which limit refused it.
+	Scope string `json:"scope"`
+}
+
+// handleLogout ends the session and its video.
+func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r.Context())
+	if sess, ok := s.opSessions.remove(p.Token); ok {
+		s.sessionEnded(sess, "logout")
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// handleMe shows the logged-in operator, the CSRF token (the page cannot
+// read the HttpOnly cookie) and the operator's saved preferences.
+func (s *Server) handleMe(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.me(r.Context(), principalOf(r.Context())))
+}
+
+// handlePutPrefs keeps the page's preferences (layout, language, ...) for
+// the operator: any JSON object of at most 16 KB.
+func (s *Server) handlePutPrefs(w http.ResponseWriter, r *http.Request) {
+	if s.deps.Records == nil {
+		writeError(w, http.StatusServiceUnavailable, "preferences are not kept on this server")
+		return
+	}
+	var obj map[string]json.RawMessage
+	if code, err := decodeJSONBody(w, r, maxPrefsBody, false, &obj); err != nil {
+		writeError(w, code, err.Error())
+		return
+	}
+	raw, err := json.Marshal(obj)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "preferences: "+err.Error())
+		return
+	}
+	p := principalOf(r.Context())
+	if err := s.deps.Records.SetPrefs(r.Context(), p.User.Username, raw); err != nil {
+		s.logger.Warn("save preferences", "user", p.User.Username, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "preferences could not be saved")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

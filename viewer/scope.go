@@ -1,0 +1,95 @@
+package viewer
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/skywatch/skywatch/accounts"
+	"github.com/skywatch/skywatch/alarms"
+)
+
+// principal is who makes a request: a logged-in operator, or, on a server
+// without operator accounts (Deps.Accounts nil), an anonymous admin.
+type principal struct {
+	User  accounts.User
+	Token string // the login session's token; "" without accounts
+	CSRF  string
+	Addr  string
+}
+
+type principalKey struct{}
+
+func withPrincipal(ctx context.Context, p *principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// principalOf is the request's principal; guard sets it on every route
+// that needs one, so a nil here is a routing bug and is refused by
+// scope checks (no area, no role).
+func principalOf(ctx context.Context) *principal {
+	p, _ := ctx.Value(principalKey{}).(*principal)
+	if p == nil {
+		return &principal{User: accounts.User{Username: "unknown", Area: "\x00"}}
+	}
+	return p
+}
+
+// scope decides what a principal may see: its area and everything under
+// it. Objects without an area are seen only from the top of the tree.
+type scope struct {
+	area string // "" = everything
+	tree *alarms.AreaTree
+}
+
+func (s *Server) scopeOf(p *principal) scope {
+	var tree *alarms.AreaTree
+	if s.deps.Incidents != nil {
+		tree = s.deps.Incidents.Areas()
+	}
+	return scope{area: p.User.Area, tree: tree}
+}
+
+// all says whether the scope is the whole county.
+func (sc scope) all() bool {
+	if sc.area == "" {
+		return true
+	}
+	if sc.tree == nil {
+		return false
+	}
+	a, ok := sc.tree.Area(sc.area)
+	return ok && a.Parent == ""
+}
+
+// sees says whether an object of area is in scope.
+func (sc scope) sees(area string) bool {
+	if sc.all() {
+		return true
+	}
+	if area == "" || sc.tree == nil {
+		return false
+	}
+	return sc.tree.Contains(sc.area, area)
+}
+
+// seesUnit says whether a unit of area is shown: units of the scope, and
+// units of the areas above it (a county brigade serves every township).
+func (sc scope) seesUnit(area string) bool {
+	if sc.sees(area) {
+		return true
+	}
+	return area != "" && sc.tree != nil && sc.tree.Contains(area, sc.area)
+}
+
+// cameraVisible says whether p may see camera (known or not: an unknown
+// camera out of scope is refused like a known one, so that IDs cannot be
+// probed).
+func (s *Server) cameraVisible(p *principal, camera string) bool {
+	return s.scopeOf(p).sees(s.places[camera].Area)
+}
+
+// denyCamera refuses a camera outside p's scope.
+func (s *Server) denyCamera(w http.ResponseWriter, r *http.Request, camera string) int {
+	s.deny(w, r, "camera:"+camera, "camera "+camera+" is outside your area")
+	return http.StatusForbidden
+}
