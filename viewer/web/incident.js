@@ -201,7 +201,8 @@
     root: null,
     id: '',
     inc: null,
-    error: '', // a load or action failure, translated
+    loadError: '', // why the incident could not be loaded, translated
+    actionError: '', // why the last action failed, translated
     busy: false,
     parts: null, // {head, actions, message, cameras, units, timeline}
     players: [], // {id, player, tile}
@@ -213,7 +214,8 @@
   function mount(root, id) {
     view.id = id;
     view.inc = null;
-    view.error = '';
+    view.loadError = '';
+    view.actionError = '';
     view.cameraKey = '';
     const head = el('div', { class: 'ops-inc-head' });
     const actions = el('div', { class: 'ops-inc-actions', 'data-testid': 'incident-actions' });
@@ -248,12 +250,12 @@
       const inc = await S.api('GET', '/api/incidents/' + encodeURIComponent(id));
       if (seq !== view.loadSeq || id !== view.id) return;
       view.inc = inc;
-      view.error = '';
+      view.loadError = '';
       O.incidents.onIncidentSeen(inc);
       if (!inc.units_nearby && !O.units.size) await O.loadUnits().catch(() => {});
     } catch (err) {
       if (seq !== view.loadSeq || id !== view.id) return;
-      view.error = O.errorText(err);
+      view.loadError = O.errorText(err);
     }
     render();
   }
@@ -289,7 +291,7 @@
     renderMessage();
     if (!inc) {
       clear(p.head).append(backLink(),
-        el('p', { class: view.error ? 'ops-error' : 'ops-muted' }, view.error || S.t('incident.loading')));
+        el('p', { class: view.loadError ? 'error-box ops-error' : 'muted ops-pad' }, view.loadError || S.t('incident.loading')));
       clear(p.actions);
       return;
     }
@@ -363,7 +365,8 @@
 
   function renderMessage() {
     const box = clear(view.parts.message);
-    if (view.inc && view.error) box.append(el('p', { class: 'error-box ops-error', role: 'alert', 'data-testid': 'incident-error' }, view.error));
+    const error = view.actionError || (view.inc && view.loadError);
+    if (error) box.append(el('p', { class: 'error-box ops-error', role: 'alert', 'data-testid': 'incident-error' }, error));
   }
 
   // ---- actions ----
@@ -396,7 +399,7 @@
   async function post(kind, body) {
     const id = view.id;
     view.busy = true;
-    view.error = '';
+    view.actionError = '';
     render();
     try {
       const inc = await S.api('POST', '/api/incidents/' + encodeURIComponent(id) + '/' + kind, body);
@@ -406,7 +409,7 @@
       O.incidents.onIncidentSeen(view.inc);
     } catch (err) {
       if (id !== view.id) return;
-      view.error = O.errorText(err);
+      view.actionError = O.errorText(err);
       load();
     } finally {
       view.busy = false;
@@ -507,7 +510,7 @@
       okClass: kind === 'cancel' ? 'btn-danger' : '',
       build() {
         return [el('label', { class: 'ops-field-block' }, S.t(kind + '.note'),
-          el('textarea', { class: 'textarea', name: 'note', rows: '3', maxlength: '4000', required, 'data-testid': 'action-note' }))];
+          el('textarea', { class: 'textarea', name: 'note', rows: '3', maxlength: '4000', 'data-testid': 'action-note' }))];
       },
       submit(form) {
         const note = form.querySelector('textarea').value.trim();
