@@ -42,6 +42,27 @@ type CameraPath struct {
 	Audio bool
 }
 
+// ProfilePaths returns the paths on which a simulated camera answers as the
+// camera of a vendor profile does: its stream's path and, when the vendor
+// has a sub stream (see CameraProfile.Endpoints), the sub stream's. Both
+// loop clip; the embedded clips (640x360) are the size of a real camera's
+// sub stream anyway. Only the profile's vendor, channel, stream and path
+// matter here.
+func ProfilePaths(p CameraProfile, clip Clip, audio bool) ([]CameraPath, error) {
+	if p.Host == "" {
+		p.Host = "127.0.0.1"
+	}
+	main, sub, err := p.Endpoints()
+	if err != nil {
+		return nil, err
+	}
+	paths := []CameraPath{{Path: main.PathQuery(), Clip: clip, Audio: audio}}
+	if sub != nil {
+		paths = append(paths, CameraPath{Path: sub.PathQuery(), Clip: clip, Audio: audio})
+	}
+	return paths, nil
+}
+
 // Validate checks the config; messages name the key.
 func (cfg CameraConfig) Validate() error {
 	if cfg.Address != "" {

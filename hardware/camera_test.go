@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -422,6 +423,61 @@ func TestCameraSessionsAndPaths(t *testing.T) {
 	waitFor(t, "Sessions(/cam1) to drop to 1", func() bool { return cam.Sessions("/cam1") == 1 })
 	if got := cam.TotalSessions(); got != 2 {
 		t.Fatalf("TotalSessions() = %d, want 2", got)
+	}
+}
+
+// TestCameraServesProfilePaths: a camera built from vendor profiles serves
+// each profile's main and sub stream on the paths Skywatch derives, each
+// path its own stream.
+func TestCameraServesProfilePaths(t *testing.T) {
+	verifyNoLeaks(t)
+	profiles := []CameraProfile{
+		{Vendor: VendorHikvision, Channel: 2},
+		{Vendor: VendorDahua, Channel: 3},
+		{Vendor: VendorUniview},
+	}
+	var paths []CameraPath
+	for _, p := range profiles {
+		pp, err := ProfilePaths(p, ClipGOP1s, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pp) != 2 {
+			t.Fatalf("%s: %d paths, want main and sub", p.Vendor, len(pp))
+		}
+		paths = append(paths, pp...)
+	}
+	if _, err := ProfilePaths(CameraProfile{Vendor: VendorGeneric}, ClipGOP1s, false); err == nil {
+		t.Error("generic profile without a path: want an error")
+	}
+	cam := startCamera(t, CameraConfig{Paths: paths}, 0)
+	_, portText, _ := strings.Cut(cam.Addr(), ":")
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, p := range profiles {
+		p.Host = "127.0.0.1"
+		p.Port = port
+		main, sub, err := p.Endpoints()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ep := range []RTSPEndpoint{main, *sub} {
+			pl, err := dial(ep.String(), "", "", transportPtr(gortsplib.TransportTCP))
+			if err != nil {
+				t.Fatalf("%s: %v", ep, err)
+			}
+			defer pl.client.Close()
+			pl.play(t)
+		}
+		if m, s := cam.Sessions(main.PathQuery()), cam.Sessions(sub.PathQuery()); m != 1 || s != 1 {
+			t.Errorf("%s: sessions main %d sub %d, want 1 and 1", p.Vendor, m, s)
+		}
+	}
+	if got := cam.TotalSessions(); got != 2*len(profiles) {
+		t.Errorf("TotalSessions() = %d, want %d", got, 2*len(profiles))
 	}
 }
 

@@ -61,6 +61,16 @@ func ParseVendor(name string) (Vendor, error) {
 	return "", fmt.Errorf("vendor %q: %w (supported: %s)", name, ErrUnknownVendor, strings.Join(names, ", "))
 }
 
+// HasSubStream tells whether Skywatch knows where the vendor's cameras
+// serve their sub stream. A generic camera's paths are its own.
+func (v Vendor) HasSubStream() bool {
+	switch Vendor(strings.ToLower(string(v))) {
+	case VendorHikvision, VendorDahua, VendorUniview:
+		return true
+	}
+	return false
+}
+
 // CameraProfile describes how to reach one camera stream. Field errors from
 // Endpoint name the field in lower case ("channel: ..."), so a config loader
 // can prefix its own key ("cameras[3].").
@@ -98,6 +108,40 @@ func (e RTSPEndpoint) String() string {
 		return ""
 	}
 	return e.URL.String()
+}
+
+// PathQuery returns the URL's path with its query, if any, as
+// CameraPath.Path takes it: "/cam/realmonitor?channel=1&subtype=0".
+func (e RTSPEndpoint) PathQuery() string {
+	if e.URL == nil {
+		return ""
+	}
+	p := e.URL.EscapedPath()
+	if e.URL.RawQuery != "" {
+		p += "?" + e.URL.RawQuery
+	}
+	return p
+}
+
+// Endpoints returns the endpoint of the profile's stream and, when the
+// profile selects the main stream of a vendor whose sub stream Skywatch
+// knows (Vendor.HasSubStream), the endpoint of the same camera's sub
+// stream. sub is nil for a generic camera and for a profile that selects
+// the sub stream itself.
+func (p CameraProfile) Endpoints() (main RTSPEndpoint, sub *RTSPEndpoint, err error) {
+	main, err = p.Endpoint()
+	if err != nil {
+		return RTSPEndpoint{}, nil, err
+	}
+	if !p.Vendor.HasSubStream() || p.Stream == StreamSub {
+		return main, nil, nil
+	}
+	p.Stream = StreamSub
+	ep, err := p.Endpoint()
+	if err != nil {
+		return RTSPEndpoint{}, nil, err
+	}
+	return main, &ep, nil
 }
 
 // Endpoint builds the RTSP URL that the profile's camera serves:

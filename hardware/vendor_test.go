@@ -104,3 +104,58 @@ func TestParseVendor(t *testing.T) {
 		t.Fatalf("ParseVendor(Axis) error = %v", err)
 	}
 }
+
+func TestCameraProfileEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		profile   CameraProfile
+		main, sub string // sub "": no sub stream
+	}{
+		{"hikvision ch2", CameraProfile{Vendor: VendorHikvision, Host: "10.0.0.5", Channel: 2},
+			"/Streaming/Channels/201", "/Streaming/Channels/202"},
+		{"hikvision upper case", CameraProfile{Vendor: "HIKVISION", Host: "10.0.0.5"},
+			"/Streaming/Channels/101", "/Streaming/Channels/102"},
+		{"dahua ch3", CameraProfile{Vendor: VendorDahua, Host: "10.0.0.6", Channel: 3, Stream: StreamMain},
+			"/cam/realmonitor?channel=3&subtype=0", "/cam/realmonitor?channel=3&subtype=1"},
+		{"uniview", CameraProfile{Vendor: VendorUniview, Host: "10.0.0.7"},
+			"/unicast/c1/s0/live", "/unicast/c1/s1/live"},
+		{"a profile of the sub stream has no other", CameraProfile{Vendor: VendorDahua, Host: "10.0.0.6", Stream: StreamSub},
+			"/cam/realmonitor?channel=1&subtype=1", ""},
+		{"generic", CameraProfile{Vendor: VendorGeneric, Host: "cam9", Path: "/live/ch0"},
+			"/live/ch0", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.profile.Username, tc.profile.Password = "admin", "s3cret"
+			main, sub, err := tc.profile.Endpoints()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := main.PathQuery(); got != tc.main {
+				t.Errorf("main path %q, want %q", got, tc.main)
+			}
+			switch {
+			case tc.sub == "" && sub != nil:
+				t.Errorf("sub stream %s, want none", sub)
+			case tc.sub != "" && sub == nil:
+				t.Errorf("no sub stream, want %s", tc.sub)
+			case sub != nil:
+				if got := sub.PathQuery(); got != tc.sub {
+					t.Errorf("sub path %q, want %q", got, tc.sub)
+				}
+				if sub.URL.Host != main.URL.Host || sub.Username != "admin" || sub.Password != "s3cret" ||
+					sub.URL.User != nil {
+					t.Errorf("sub endpoint %s (%q/%q) differs from main %s in host or credentials",
+						sub, sub.Username, sub.Password, main)
+				}
+			}
+		})
+	}
+	if _, _, err := (CameraProfile{Vendor: VendorDahua, Host: "h", Channel: -1}).Endpoints(); !errors.Is(err, ErrInvalidProfile) {
+		t.Errorf("Endpoints of a bad profile: %v, want ErrInvalidProfile", err)
+	}
+	for _, v := range Vendors() {
+		if got, want := v.HasSubStream(), v != VendorGeneric; got != want {
+			t.Errorf("%s.HasSubStream() = %v, want %v", v, got, want)
+		}
+	}
+}

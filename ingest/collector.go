@@ -19,36 +19,37 @@ type collector struct {
 var _ prometheus.Collector = (*collector)(nil)
 
 // Collector returns a Prometheus collector of the cameras' metrics, to be
-// registered by the caller:
+// registered by the caller. Label stream is "main" or "sub"; a camera
+// without a sub stream has only "main" series.
 //
-//	skywatch_camera_status{camera,status}         1 for the current status
-//	skywatch_camera_viewers{camera}
-//	skywatch_camera_received_bytes_total{camera}
-//	skywatch_camera_received_packets_total{camera}
-//	skywatch_camera_lost_packets_total{camera}     RTP sequence gaps
-//	skywatch_camera_dropped_units_total{camera}    dropped by slow readers
-//	skywatch_camera_reconnects_total{camera}
-//	skywatch_camera_bitrate_kbps{camera}
+//	skywatch_camera_status{camera,stream,status}         1 for the current status
+//	skywatch_camera_viewers{camera,stream}
+//	skywatch_camera_received_bytes_total{camera,stream}
+//	skywatch_camera_received_packets_total{camera,stream}
+//	skywatch_camera_lost_packets_total{camera,stream}     RTP sequence gaps
+//	skywatch_camera_dropped_units_total{camera,stream}    dropped by slow readers
+//	skywatch_camera_reconnects_total{camera,stream}
+//	skywatch_camera_bitrate_kbps{camera,stream}
 func (m *Manager) Collector() prometheus.Collector {
-	cam := []string{"camera"}
+	labels := []string{"camera", "stream"}
 	return &collector{
 		m: m,
 		status: prometheus.NewDesc("skywatch_camera_status",
-			"Camera connection status: 1 for the current one.", []string{"camera", "status"}, nil),
+			"Camera stream connection status: 1 for the current one.", []string{"camera", "stream", "status"}, nil),
 		viewers: prometheus.NewDesc("skywatch_camera_viewers",
-			"Readers of the camera.", cam, nil),
+			"Readers of the camera stream.", labels, nil),
 		bytes: prometheus.NewDesc("skywatch_camera_received_bytes_total",
-			"RTP bytes received from the camera.", cam, nil),
+			"RTP bytes received from the camera stream.", labels, nil),
 		packets: prometheus.NewDesc("skywatch_camera_received_packets_total",
-			"RTP packets received from the camera.", cam, nil),
+			"RTP packets received from the camera stream.", labels, nil),
 		lost: prometheus.NewDesc("skywatch_camera_lost_packets_total",
-			"RTP packets from the camera that never arrived.", cam, nil),
+			"RTP packets from the camera stream that never arrived.", labels, nil),
 		dropped: prometheus.NewDesc("skywatch_camera_dropped_units_total",
-			"Units dropped by readers that could not keep up.", cam, nil),
+			"Units dropped by readers that could not keep up.", labels, nil),
 		reconnects: prometheus.NewDesc("skywatch_camera_reconnects_total",
-			"Sessions started after a failed one.", cam, nil),
+			"Sessions started after a failed one.", labels, nil),
 		bitrate: prometheus.NewDesc("skywatch_camera_bitrate_kbps",
-			"Bitrate received over the last seconds.", cam, nil),
+			"Bitrate received over the last seconds.", labels, nil),
 	}
 }
 
@@ -61,20 +62,27 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	for _, st := range c.m.Cameras() {
-		for _, s := range []Status{StatusOffline, StatusConnecting, StatusOnline, StatusRetrying} {
-			v := 0.0
-			if st.Status == s {
-				v = 1
-			}
-			ch <- prometheus.MustNewConstMetric(c.status, prometheus.GaugeValue, v, st.ID, string(s))
+	for _, cam := range c.m.Cameras() {
+		c.collectStream(ch, cam.ID, streamMain, cam.Main())
+		if cam.Sub != nil {
+			c.collectStream(ch, cam.ID, streamSub, *cam.Sub)
 		}
-		ch <- prometheus.MustNewConstMetric(c.viewers, prometheus.GaugeValue, float64(st.Viewers), st.ID)
-		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(st.BytesReceived), st.ID)
-		ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(st.PacketsReceived), st.ID)
-		ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(st.PacketsLost), st.ID)
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped), st.ID)
-		ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(st.Reconnects), st.ID)
-		ch <- prometheus.MustNewConstMetric(c.bitrate, prometheus.GaugeValue, st.BitrateKbps, st.ID)
 	}
+}
+
+func (c *collector) collectStream(ch chan<- prometheus.Metric, id, stream string, st StreamState) {
+	for _, s := range []Status{StatusOffline, StatusConnecting, StatusOnline, StatusRetrying} {
+		v := 0.0
+		if st.Status == s {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.status, prometheus.GaugeValue, v, id, stream, string(s))
+	}
+	ch <- prometheus.MustNewConstMetric(c.viewers, prometheus.GaugeValue, float64(st.Viewers), id, stream)
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(st.BytesReceived), id, stream)
+	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(st.PacketsReceived), id, stream)
+	ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(st.PacketsLost), id, stream)
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped), id, stream)
+	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(st.Reconnects), id, stream)
+	ch <- prometheus.MustNewConstMetric(c.bitrate, prometheus.GaugeValue, st.BitrateKbps, id, stream)
 }

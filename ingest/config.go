@@ -62,8 +62,13 @@ type CameraConfig struct {
 	ID string `yaml:"id"`
 	// Name is shown to operators. It defaults to ID.
 	Name string `yaml:"name"`
-	// URL is the rtsp:// or rtsps:// URL of the stream, without credentials.
+	// URL is the rtsp:// or rtsps:// URL of the main (full resolution)
+	// stream, without credentials.
 	URL string `yaml:"url"`
+	// SubURL is the URL of the camera's sub (low resolution) stream, if it
+	// has one; "" if not. It is pulled as a stream of its own, with the same
+	// credentials, transport and mode as URL.
+	SubURL string `yaml:"sub_url"`
 	// Username and Password authenticate at the camera (digest or basic).
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
@@ -142,6 +147,13 @@ func (c *Config) Validate() error {
 		}
 		if msg := checkURL(cam.URL); msg != "" {
 			add(key+".url", "%s", msg)
+		}
+		if cam.SubURL != "" {
+			if msg := checkURL(cam.SubURL); msg != "" {
+				add(key+".sub_url", "%s", msg)
+			} else if cam.SubURL == cam.URL {
+				add(key+".sub_url", "same as url: leave it out when the camera has no sub stream")
+			}
 		}
 		if cam.Password != "" && cam.Username == "" {
 			add(key+".password", "set without username")

@@ -35,6 +35,13 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"cameras[0].password: set without username"}},
 		{"transport", Config{Cameras: []CameraConfig{{ID: "a", URL: good.URL, Transport: "sctp"}}},
 			[]string{`cameras[0].transport: must be auto, udp or tcp, not "sctp"`}},
+		{"sub url", Config{Cameras: []CameraConfig{{ID: "a", URL: good.URL, SubURL: "rtsp://h/sub"}}}, nil},
+		{"bad sub url", Config{Cameras: []CameraConfig{good, {ID: "a", URL: good.URL, SubURL: "http://h/sub"}}},
+			[]string{"cameras[1].sub_url: scheme must be rtsp or rtsps"}},
+		{"sub url with credentials", Config{Cameras: []CameraConfig{{ID: "a", URL: good.URL, SubURL: "rtsp://u:hunter2@h/sub"}}},
+			[]string{"cameras[0].sub_url: must not contain credentials"}},
+		{"sub url same as url", Config{Cameras: []CameraConfig{{ID: "a", URL: good.URL, SubURL: good.URL}}},
+			[]string{"cameras[0].sub_url: same as url"}},
 		{"mode", Config{Cameras: []CameraConfig{{ID: "a", URL: good.URL, Mode: "sometimes"}}},
 			[]string{`cameras[0].mode: must be on_demand or always, not "sometimes"`}},
 	}

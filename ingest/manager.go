@@ -8,17 +8,41 @@ import (
 	"sync"
 )
 
-// Manager owns every configured camera: its source, its stream and its
-// readers. It is the package's entry point; its methods are safe for
-// concurrent use.
+// Manager owns every configured camera: the sources of its main and sub
+// streams, their streams and their readers. It is the package's entry point;
+// its methods are safe for concurrent use.
 type Manager struct {
 	cfg     Config
 	logger  *slog.Logger
-	sources map[string]*source
+	cameras map[string]*camera
 	ids     []string // sorted
 
 	wg        sync.WaitGroup // runs of every source
 	closeOnce sync.Once
+}
+
+// camera is one configured camera: its main stream's source, and its sub
+// stream's when it has one.
+type camera struct {
+	id, name string
+	main     *source
+	sub      *source // nil without SubURL
+}
+
+func (c *camera) sources() []*source {
+	if c.sub == nil {
+		return []*source{c.main}
+	}
+	return []*source{c.main, c.sub}
+}
+
+func (c *camera) state() CameraState {
+	var sub *StreamState
+	if c.sub != nil {
+		st := c.sub.state()
+		sub = &st
+	}
+	return cameraState(c.id, c.name, c.main.state(), sub)
 }
 
 // NewManager builds a manager for a validated configuration (see
@@ -29,21 +53,32 @@ func NewManager(cfg Config, logger *slog.Logger) *Manager {
 	m := &Manager{
 		cfg:     cfg,
 		logger:  logger,
-		sources: make(map[string]*source, len(cfg.Cameras)),
+		cameras: make(map[string]*camera, len(cfg.Cameras)),
 	}
 	for _, cc := range cfg.Cameras {
-		m.sources[cc.ID] = newSource(cc, &m.cfg, logger, &m.wg)
+		c := &camera{
+			id:   cc.ID,
+			name: cc.Name,
+			main: newSource(cc, streamMain, cc.URL, &m.cfg, logger, &m.wg),
+		}
+		if cc.SubURL != "" {
+			c.sub = newSource(cc, streamSub, cc.SubURL, &m.cfg, logger, &m.wg)
+		}
+		m.cameras[cc.ID] = c
 		m.ids = append(m.ids, cc.ID)
 	}
 	slices.Sort(m.ids)
 	return m
 }
 
-// Start starts pulling the cameras whose mode is "always".
+// Start starts pulling the cameras whose mode is "always": their main and
+// their sub streams.
 func (m *Manager) Start() {
 	for _, id := range m.ids {
-		if s := m.sources[id]; !s.onDemand() {
-			s.start()
+		for _, s := range m.cameras[id].sources() {
+			if !s.onDemand() {
+				s.start()
+			}
 		}
 	}
 }
@@ -53,24 +88,51 @@ func (m *Manager) Start() {
 func (m *Manager) Close() {
 	m.closeOnce.Do(func() {
 		for _, id := range m.ids {
-			m.sources[id].close()
+			for _, s := range m.cameras[id].sources() {
+				s.close()
+			}
 		}
 	})
 	m.wg.Wait()
 }
 
-// AddReader adds a reader to a camera. An on-demand camera that is not
-// pulled starts, and AddReader waits (at most ReadyTimeout, and while ctx
-// lasts) until its tracks and parameter sets are known. It returns an error
-// wrapping ErrUnknownCamera for an unknown id, and an *UnavailableError when
-// the camera is retrying after a failure (at once) or is not ready in time.
+// AddReader adds a reader of a camera's main stream. An on-demand camera
+// that is not pulled starts, and AddReader waits (at most ReadyTimeout, and
+// while ctx lasts) until its tracks and parameter sets are known. It returns
+// an error wrapping ErrUnknownCamera for an unknown id, and an
+// *UnavailableError when the camera is retrying after a failure (at once)
+// or is not ready in time.
 func (m *Manager) AddReader(ctx context.Context, cameraID string) (*Reader, error) {
-	s, ok := m.sources[cameraID]
+	c, ok := m.cameras[cameraID]
 	if !ok {
 		return nil, fmt.Errorf("camera %q: %w", cameraID, ErrUnknownCamera)
 	}
+	return m.addReader(ctx, c, c.main)
+}
+
+// AddSubReader adds a reader of a camera's sub stream, which is pulled on
+// its own (one RTSP session however many readers), as AddReader does for
+// the main stream. It returns an error wrapping ErrNoSubStream when the
+// camera has no sub stream, so that the caller can fall back to AddReader;
+// other errors are AddReader's, with UnavailableError.Sub set.
+func (m *Manager) AddSubReader(ctx context.Context, cameraID string) (*Reader, error) {
+	c, ok := m.cameras[cameraID]
+	if !ok {
+		return nil, fmt.Errorf("camera %q: %w", cameraID, ErrUnknownCamera)
+	}
+	if c.sub == nil {
+		return nil, fmt.Errorf("camera %q: %w", cameraID, ErrNoSubStream)
+	}
+	return m.addReader(ctx, c, c.sub)
+}
+
+// addReader adds a reader to s, one of c's sources.
+func (m *Manager) addReader(ctx context.Context, c *camera, s *source) (*Reader, error) {
 	if err := s.acquire(); err != nil {
 		return nil, err
+	}
+	unavailable := func(err error) error {
+		return &UnavailableError{State: c.state(), Sub: s == c.sub, Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.ReadyTimeout)
 	defer cancel()
@@ -87,13 +149,13 @@ func (m *Manager) AddReader(ctx context.Context, cameraID string) (*Reader, erro
 			}
 		case st == StatusRetrying:
 			s.release()
-			return nil, &UnavailableError{State: s.state()}
+			return nil, unavailable(nil)
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
 			s.release()
-			return nil, &UnavailableError{State: s.state(), Err: ctx.Err()}
+			return nil, unavailable(ctx.Err())
 		}
 	}
 }
@@ -102,16 +164,16 @@ func (m *Manager) AddReader(ctx context.Context, cameraID string) (*Reader, erro
 func (m *Manager) Cameras() []CameraState {
 	out := make([]CameraState, 0, len(m.ids))
 	for _, id := range m.ids {
-		out = append(out, m.sources[id].state())
+		out = append(out, m.cameras[id].state())
 	}
 	return out
 }
 
 // Camera returns one camera's state, or an error wrapping ErrUnknownCamera.
 func (m *Manager) Camera(id string) (CameraState, error) {
-	s, ok := m.sources[id]
+	c, ok := m.cameras[id]
 	if !ok {
 		return CameraState{}, fmt.Errorf("camera %q: %w", id, ErrUnknownCamera)
 	}
-	return s.state(), nil
+	return c.state(), nil
 }

@@ -426,7 +426,10 @@ func TestManagerErrorsAndMetrics(t *testing.T) {
 			v := mt.GetGauge().GetValue() + mt.GetCounter().GetValue()
 			labels := ""
 			for _, l := range mt.GetLabel() {
-				if l.GetName() == "status" {
+				switch {
+				case l.GetName() == "stream" && l.GetValue() != "main":
+					t.Errorf("camera without a sub stream has a %s series of %s", l.GetValue(), f.GetName())
+				case l.GetName() == "status":
 					labels = "/" + l.GetValue()
 				}
 			}

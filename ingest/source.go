@@ -15,15 +15,24 @@ import (
 // maxBackoff caps the delay between reconnects.
 const maxBackoff = 30 * time.Second
 
-// source supervises one camera: it runs sessions (connect, describe, setup,
-// play, read) one after the other with backoff, feeds the camera's stream,
-// and keeps the camera's state. On-demand cameras run while they have users
-// (readers, or AddReader calls waiting) and for the linger after.
+// Labels of a camera's two streams, in logs and metrics.
+const (
+	streamMain = "main"
+	streamSub  = "sub"
+)
+
+// source supervises one stream of a camera (its main or its sub stream): it
+// runs sessions (connect, describe, setup, play, read) one after the other
+// with backoff, feeds the stream, and keeps the stream's state. On-demand
+// streams run while they have users (readers, or AddReader calls waiting)
+// and for the linger after. A camera's main and sub streams are two sources
+// that share nothing but the camera's config.
 //
 // Each run is one goroutine, started by start and stopped by cancelling it;
 // the rest is a small locked API.
 type source struct {
 	cfg       CameraConfig
+	name      string // streamMain or streamSub
 	mcfg      *Config
 	logger    *slog.Logger
 	wg        *sync.WaitGroup // the manager's
@@ -63,11 +72,14 @@ type sourceRun struct {
 	done   chan struct{}
 }
 
-func newSource(cfg CameraConfig, mcfg *Config, logger *slog.Logger, wg *sync.WaitGroup) *source {
+// newSource builds the source of one of a camera's streams: name is
+// streamMain or streamSub, rawURL its validated URL (cfg.URL or cfg.SubURL).
+func newSource(cfg CameraConfig, name, rawURL string, mcfg *Config, logger *slog.Logger, wg *sync.WaitGroup) *source {
 	s := &source{
 		cfg:         cfg,
+		name:        name,
 		mcfg:        mcfg,
-		logger:      logger.With("camera", cfg.ID),
+		logger:      logger.With("camera", cfg.ID, "stream", name),
 		wg:          wg,
 		unsupported: map[string]bool{},
 		status:      StatusOffline,
@@ -76,7 +88,7 @@ func newSource(cfg CameraConfig, mcfg *Config, logger *slog.Logger, wg *sync.Wai
 	}
 	s.stream = newStream(mcfg.QueueSize, s.logger, s.notify)
 	// Validate checked the URL.
-	u, _ := url.Parse(cfg.URL)
+	u, _ := url.Parse(rawURL)
 	if cfg.Username != "" {
 		u.User = url.UserPassword(cfg.Username, cfg.Password)
 	}
@@ -282,11 +294,9 @@ func (s *source) waitState() (st Status, closed bool, changed <-chan struct{}) {
 }
 
 // state returns a snapshot for the API.
-func (s *source) state() CameraState {
+func (s *source) state() StreamState {
 	s.mu.Lock()
-	st := CameraState{
-		ID:          s.cfg.ID,
-		Name:        s.cfg.Name,
+	st := StreamState{
 		Status:      s.status,
 		Since:       s.since,
 		LastError:   s.lastErr,

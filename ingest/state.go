@@ -18,7 +18,8 @@ const (
 )
 
 // CameraState is a snapshot of one camera, safe to show to operators: it
-// holds no URL and no credentials.
+// holds no URL and no credentials. Its fields from Status to PacketsLost are
+// the main stream's (see StreamState); Sub is the sub stream's.
 type CameraState struct {
 	ID, Name string
 	Status   Status
@@ -45,4 +46,64 @@ type CameraState struct {
 	PacketsReceived uint64
 	// PacketsLost counts RTP packets that never arrived (sequence gaps).
 	PacketsLost uint64
+
+	// Sub is the state of the camera's sub stream; nil when the camera has
+	// none (CameraConfig.SubURL is empty).
+	Sub *StreamState
+}
+
+// StreamState is a snapshot of one of a camera's streams. Its fields mean
+// what CameraState's fields of the same names mean.
+type StreamState struct {
+	Status          Status
+	Since           time.Time
+	LastError       string
+	Tracks          []Track
+	BitrateKbps     float64
+	FrameRate       float64
+	Viewers         int
+	Reconnects      uint64
+	Dropped         uint64
+	BytesReceived   uint64
+	PacketsReceived uint64
+	PacketsLost     uint64
+}
+
+// Main returns the state of the camera's main stream.
+func (c CameraState) Main() StreamState {
+	return StreamState{
+		Status:          c.Status,
+		Since:           c.Since,
+		LastError:       c.LastError,
+		Tracks:          c.Tracks,
+		BitrateKbps:     c.BitrateKbps,
+		FrameRate:       c.FrameRate,
+		Viewers:         c.Viewers,
+		Reconnects:      c.Reconnects,
+		Dropped:         c.Dropped,
+		BytesReceived:   c.BytesReceived,
+		PacketsReceived: c.PacketsReceived,
+		PacketsLost:     c.PacketsLost,
+	}
+}
+
+// cameraState builds a camera's state from its streams' states.
+func cameraState(id, name string, main StreamState, sub *StreamState) CameraState {
+	return CameraState{
+		ID:              id,
+		Name:            name,
+		Status:          main.Status,
+		Since:           main.Since,
+		LastError:       main.LastError,
+		Tracks:          main.Tracks,
+		BitrateKbps:     main.BitrateKbps,
+		FrameRate:       main.FrameRate,
+		Viewers:         main.Viewers,
+		Reconnects:      main.Reconnects,
+		Dropped:         main.Dropped,
+		BytesReceived:   main.BytesReceived,
+		PacketsReceived: main.PacketsReceived,
+		PacketsLost:     main.PacketsLost,
+		Sub:             sub,
+	}
 }

@@ -30,6 +30,8 @@ type cameraJSON struct {
 	Viewers     int         `json:"viewers"`
 	Reconnects  uint64      `json:"reconnects"`
 	Dropped     uint64      `json:"dropped"`
+	// Sub tells that the camera has a sub stream (POST /whep/{id}?stream=sub).
+	Sub bool `json:"sub"`
 }
 
 type trackJSON struct {
@@ -52,6 +54,7 @@ func cameraToJSON(c ingest.CameraState) cameraJSON {
 		Viewers:     c.Viewers,
 		Reconnects:  c.Reconnects,
 		Dropped:     c.Dropped,
+		Sub:         c.Sub != nil,
 	}
 	if !c.Since.IsZero() {
 		since := c.Since.UTC()

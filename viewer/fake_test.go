@@ -67,10 +67,15 @@ type fakeSource struct {
 	open   func(ctx context.Context, id string) (MediaReader, error)
 	states func() []ingest.CameraState
 	opened atomic.Int32
+	// subOpened counts the OpenReader calls that asked for a sub stream.
+	subOpened atomic.Int32
 }
 
-func (s *fakeSource) OpenReader(ctx context.Context, id string) (MediaReader, error) {
+func (s *fakeSource) OpenReader(ctx context.Context, id string, sub bool) (MediaReader, error) {
 	s.opened.Add(1)
+	if sub {
+		s.subOpened.Add(1)
+	}
 	if s.open == nil {
 		return nil, fmt.Errorf("camera %s: %w", id, ingest.ErrUnknownCamera)
 	}

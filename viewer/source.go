@@ -2,6 +2,7 @@ package viewer
 
 import (
 	"context"
+	"errors"
 
 	"github.com/skywatch/skywatch/ingest"
 )
@@ -17,22 +18,25 @@ type MediaReader interface {
 }
 
 // CameraSource is what viewer needs from ingest: readers of a camera's
-// stream and the cameras' state.
+// streams and the cameras' state.
 //
-// OpenReader fails with an error matching ingest.ErrUnknownCamera
-// (errors.Is) for an unknown camera, and with *ingest.UnavailableError
-// (errors.As) when the camera cannot deliver a stream now. Camera fails with
-// ingest.ErrUnknownCamera.
+// OpenReader reads the camera's sub (low resolution) stream when sub is
+// true and the camera has one, and its main stream otherwise. It fails with
+// an error matching ingest.ErrUnknownCamera (errors.Is) for an unknown
+// camera, and with *ingest.UnavailableError (errors.As) when the stream
+// cannot be delivered now. Camera fails with ingest.ErrUnknownCamera.
 type CameraSource interface {
-	OpenReader(ctx context.Context, cameraID string) (MediaReader, error)
+	OpenReader(ctx context.Context, cameraID string, sub bool) (MediaReader, error)
 	Cameras() []ingest.CameraState
 	Camera(id string) (ingest.CameraState, error)
 }
 
-// CameraManager is the shape of ingest's Manager: AddReader returns its own
-// concrete reader type R, which is why it needs Adapt to be a CameraSource.
+// CameraManager is the shape of ingest's Manager: AddReader and
+// AddSubReader return its own concrete reader type R, which is why it needs
+// Adapt to be a CameraSource.
 type CameraManager[R MediaReader] interface {
 	AddReader(ctx context.Context, cameraID string) (R, error)
+	AddSubReader(ctx context.Context, cameraID string) (R, error)
 	Cameras() []ingest.CameraState
 	Camera(id string) (ingest.CameraState, error)
 }
@@ -48,8 +52,15 @@ type managerSource[R MediaReader] struct {
 	m CameraManager[R]
 }
 
-func (s managerSource[R]) OpenReader(ctx context.Context, cameraID string) (MediaReader, error) {
-	r, err := s.m.AddReader(ctx, cameraID)
+func (s managerSource[R]) OpenReader(ctx context.Context, cameraID string, sub bool) (MediaReader, error) {
+	var r R
+	var err error
+	if sub {
+		r, err = s.m.AddSubReader(ctx, cameraID)
+	}
+	if !sub || errors.Is(err, ingest.ErrNoSubStream) {
+		r, err = s.m.AddReader(ctx, cameraID)
+	}
 	if err != nil {
 		// Never return a typed nil inside a non-nil interface.
 		return nil, err

@@ -32,6 +32,10 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 	if !s.cameraVisible(p, camera) {
 		return s.denyCamera(w, r, camera)
 	}
+	sub, ok := wantSubStream(r)
+	if !ok {
+		return writeError(w, http.StatusBadRequest, "stream: must be main or sub")
+	}
 	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/sdp" {
 		w.Header().Set("Accept-Post", "application/sdp")
 		return writeError(w, http.StatusUnsupportedMediaType, "content type must be application/sdp")
@@ -50,7 +54,7 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusBadRequest, err.Error())
 	}
 
-	reader, err := s.deps.Cameras.OpenReader(r.Context(), camera)
+	reader, err := s.deps.Cameras.OpenReader(r.Context(), camera, sub)
 	if err != nil {
 		return s.writeCameraError(w, camera, err)
 	}
@@ -78,14 +82,30 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusServiceUnavailable, "server is shutting down")
 	}
 	s.metrics.sessionsStarted.Inc()
-	s.logger.Info("whep session created", "camera", camera, "session", id, "user", p.User.Username)
-	s.audit(r.Context(), p, "watch_start", "camera:"+camera, "ok", "session "+id)
+	s.logger.Info("whep session created", "camera", camera, "session", id, "sub", sub, "user", p.User.Username)
+	streamName := "main"
+	if sub {
+		streamName = "sub"
+	}
+	s.audit(r.Context(), p, "watch_start", "camera:"+camera, "ok", streamName+" stream, session "+id)
 
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whep/"+url.PathEscape(camera)+"/"+id)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 	return http.StatusCreated
+}
+
+// wantSubStream reads the query parameter stream: "main" (the default) or
+// "sub" (the camera's sub stream, or its main stream when it has none).
+func wantSubStream(r *http.Request) (sub, ok bool) {
+	switch r.URL.Query().Get("stream") {
+	case "", "main":
+		return false, true
+	case "sub":
+		return true, true
+	}
+	return false, false
 }
 
 // writeCameraError answers OpenReader's error: 404 for an unknown camera,
@@ -98,9 +118,13 @@ func (s *Server) writeCameraError(w http.ResponseWriter, camera string, err erro
 	case errors.As(err, &unavailable):
 		s.metrics.sessionErrors.WithLabelValues(reasonUnavailable).Inc()
 		state := cameraToJSON(unavailable.State)
+		what := fmt.Sprintf("camera %q", camera)
+		if unavailable.Sub {
+			what += " sub stream"
+		}
 		w.Header().Set("Retry-After", "5")
 		return writeJSON(w, http.StatusServiceUnavailable, errorBody{
-			Error:  fmt.Sprintf("camera %q is unavailable (%s)", camera, state.Status),
+			Error:  fmt.Sprintf("%s is unavailable (%s)", what, unavailable.StreamState().Status),
 			Camera: &state,
 		})
 	case errors.Is(err, ingest.ErrManagerClosed):

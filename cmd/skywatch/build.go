@@ -181,13 +181,14 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 }
 
 // cameraSettings turns one camera entry into ingest's form, building the
-// RTSP URL from the vendor profile when no URL is given. Errors start with
-// the key inside the entry ("vendor: ...").
+// RTSP URLs of its main and sub streams from the vendor profile when no URL
+// is given. Errors start with the key inside the entry ("vendor: ...").
 func cameraSettings(cam cameraConfig) (ingest.CameraConfig, error) {
 	cc := ingest.CameraConfig{
 		ID:        cam.ID,
 		Name:      cam.Name,
 		URL:       cam.URL,
+		SubURL:    cam.SubURL,
 		Username:  cam.Username,
 		Password:  cam.Password,
 		Transport: cam.Transport,
@@ -202,11 +203,14 @@ func cameraSettings(cam cameraConfig) (ingest.CameraConfig, error) {
 	if cam.URL != "" {
 		return cc, errors.New("url: give either url or vendor with host, not both")
 	}
+	if cam.SubURL != "" {
+		return cc, errors.New("sub_url: only with url; a vendor's sub stream is derived from host and channel")
+	}
 	vendor, err := hardware.ParseVendor(cam.Vendor)
 	if err != nil {
 		return cc, fmt.Errorf("vendor: %w", err)
 	}
-	ep, err := hardware.CameraProfile{
+	mainEP, subEP, err := hardware.CameraProfile{
 		Vendor:   vendor,
 		Host:     cam.Host,
 		Port:     cam.Port,
@@ -215,11 +219,14 @@ func cameraSettings(cam cameraConfig) (ingest.CameraConfig, error) {
 		Channel:  cam.Channel,
 		Stream:   hardware.StreamKind(strings.ToLower(cam.Stream)),
 		Path:     cam.Path,
-	}.Endpoint()
+	}.Endpoints()
 	if err != nil {
 		return cc, err
 	}
-	cc.URL = ep.URL.String()
+	cc.URL = mainEP.URL.String()
+	if subEP != nil {
+		cc.SubURL = subEP.URL.String()
+	}
 	return cc, nil
 }
 

@@ -91,6 +91,7 @@ type cameraConfig struct {
 	Lat       float64 `yaml:"lat"`
 	Lon       float64 `yaml:"lon"`
 	URL       string  `yaml:"url"`
+	SubURL    string  `yaml:"sub_url"`
 	Vendor    string  `yaml:"vendor"`
 	Host      string  `yaml:"host"`
 	Port      int     `yaml:"port"`

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/skywatch/skywatch/accounts"
 )
 
 func TestExampleConfigIsValid(t *testing.T) {
@@ -42,6 +44,13 @@ cameras:
     url: rtsp://192.0.2.5/live
     transport: carrier-pigeon
     area: nowhere
+  - id: cam6
+    url: rtsp://192.0.2.6/main
+    sub_url: http://192.0.2.6/sub
+  - id: cam7
+    vendor: dahua
+    host: 192.0.2.7
+    sub_url: rtsp://192.0.2.7/sub
 areas:
   - id: county
     kind: county
@@ -70,6 +79,8 @@ devices:
 		"cameras[3].url",
 		"cameras[4].transport",
 		"cameras[4].area",
+		"cameras[5].sub_url: scheme",
+		"cameras[6].sub_url: only with url",
 		"devices[0].cameras[0]",
 	} {
 		if !strings.Contains(msg, want) {
@@ -78,6 +89,61 @@ devices:
 	}
 	if strings.Contains(msg, "secret-pass") {
 		t.Errorf("check output shows a password:\n%s", msg)
+	}
+}
+
+func TestCameraSubStreams(t *testing.T) {
+	cfg, err := parseConfig([]byte(`
+cameras:
+  - id: by-url
+    url: rtsp://192.0.2.1/main
+    sub_url: rtsp://192.0.2.1/sub
+  - id: main-only
+    url: rtsp://192.0.2.2/main
+  - id: hik
+    vendor: hikvision
+    host: 192.0.2.3
+    channel: 2
+  - id: dahua
+    vendor: Dahua
+    host: 192.0.2.4
+  - id: uniview
+    vendor: uniview
+    host: 192.0.2.5
+    port: 8554
+  - id: dahua-sub-only
+    vendor: dahua
+    host: 192.0.2.6
+    stream: sub
+  - id: generic
+    vendor: generic
+    host: 192.0.2.7
+    path: /live/ch0
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Users = []accounts.UserConfig{{Username: "admin", Role: accounts.RoleAdmin, PasswordHash: testPasswordHash(t, "x")}}
+	s, err := buildSettings(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]string{
+		"by-url":         {"rtsp://192.0.2.1/main", "rtsp://192.0.2.1/sub"},
+		"main-only":      {"rtsp://192.0.2.2/main", ""},
+		"hik":            {"rtsp://192.0.2.3:554/Streaming/Channels/201", "rtsp://192.0.2.3:554/Streaming/Channels/202"},
+		"dahua":          {"rtsp://192.0.2.4:554/cam/realmonitor?channel=1&subtype=0", "rtsp://192.0.2.4:554/cam/realmonitor?channel=1&subtype=1"},
+		"uniview":        {"rtsp://192.0.2.5:8554/unicast/c1/s0/live", "rtsp://192.0.2.5:8554/unicast/c1/s1/live"},
+		"dahua-sub-only": {"rtsp://192.0.2.6:554/cam/realmonitor?channel=1&subtype=1", ""},
+		"generic":        {"rtsp://192.0.2.7:554/live/ch0", ""},
+	}
+	if len(s.ingest.Cameras) != len(want) {
+		t.Fatalf("%d cameras, want %d", len(s.ingest.Cameras), len(want))
+	}
+	for _, cc := range s.ingest.Cameras {
+		if got := [2]string{cc.URL, cc.SubURL}; got != want[cc.ID] {
+			t.Errorf("%s: url %q, sub_url %q; want %q", cc.ID, cc.URL, cc.SubURL, want[cc.ID])
+		}
 	}
 }
 

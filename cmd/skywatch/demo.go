@@ -89,7 +89,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	logger, _ := newLogger(logConfig{}, stderr)
 
-	// 1. Simulated cameras: one RTSP server answering on each vendor's paths.
+	// 1. Simulated cameras: one RTSP server answering on each vendor's paths,
+	// main and sub stream.
 	cams := demoCameras(*count)
 	var fc fileConfig
 	simCfg := hardware.CameraConfig{
@@ -100,17 +101,13 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Logger:   logger.With("component", "simulated-camera"),
 	}
 	for _, c := range cams {
-		profile := hardware.CameraProfile{Vendor: c.vendor, Host: "127.0.0.1", Channel: c.channel}
-		ep, err := profile.Endpoint()
+		// Each camera's main and sub stream, as its vendor serves them.
+		paths, err := hardware.ProfilePaths(hardware.CameraProfile{Vendor: c.vendor, Channel: c.channel}, c.clip, c.audio)
 		if err != nil {
 			fmt.Fprintln(stderr, "skywatch demo:", err)
 			return 1
 		}
-		path := ep.URL.EscapedPath()
-		if ep.URL.RawQuery != "" {
-			path += "?" + ep.URL.RawQuery
-		}
-		simCfg.Paths = append(simCfg.Paths, hardware.CameraPath{Path: path, Clip: c.clip, Audio: c.audio})
+		simCfg.Paths = append(simCfg.Paths, paths...)
 	}
 	sim := hardware.NewCamera(simCfg)
 	if err := sim.Start(); err != nil {
@@ -121,7 +118,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	_, simPort, _ := net.SplitHostPort(sim.Addr())
 	port, _ := strconv.Atoi(simPort)
 
-	// 2. Skywatch, configured as an operator would: by vendor, host and channel.
+	// 2. Skywatch, configured as an operator would: by vendor, host and
+	// channel (the sub streams are derived).
 	fc.HTTP.Address = freeIfTaken("tcp", *httpAddr)
 	fc.WebRTC.UDPAddress = freeIfTaken("udp", *udpAddr)
 	fc.WebRTC.TCPAddress = freeIfTaken("tcp", *tcpAddr)

@@ -24,11 +24,16 @@ import (
 func TestServeShutsDownCleanly(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 
+	// The camera serves Hikvision's main and sub stream paths.
+	paths, err := hardware.ProfilePaths(hardware.CameraProfile{Vendor: hardware.VendorHikvision}, hardware.ClipGOP1s, false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cam := hardware.NewCamera(hardware.CameraConfig{
 		Address:  "127.0.0.1:0",
 		Username: "admin",
 		Password: "cam-secret-1",
-		Paths:    []hardware.CameraPath{{Path: "/Streaming/Channels/101", Clip: hardware.ClipGOP1s}},
+		Paths:    paths,
 	})
 	if err := cam.Start(); err != nil {
 		t.Fatal(err)
@@ -77,7 +82,9 @@ cameras:
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		body, err := get(base + "/api/cameras/gate")
-		if err == nil && strings.Contains(body, `"status": "online"`) {
+		if err == nil && strings.Contains(body, `"status": "online"`) && strings.Contains(body, `"sub": true`) &&
+			cam.Sessions("/Streaming/Channels/102") == 1 {
+			// mode always pulls the derived sub stream too.
 			break
 		}
 		if time.Now().After(deadline) {

@@ -13,6 +13,7 @@
 //   Skywatch.h(tag, props, ...children)           builds DOM without innerHTML
 //   Skywatch.icon(name)                           a small line icon (svg)
 //   Skywatch.toast(message, kind)                 a short notice in the corner
+//   Skywatch.dialog({title, body, buttons}) → Promise of the chosen value
 //   Skywatch.setBadge(view, text, kind)           a count on a tab
 //
 // Routes: #/<view>[/<id>][?k=v&...] → view <view> mounted with params
@@ -225,8 +226,9 @@
   // ---------------------------------------------------------------- user
 
   S.me = null;
-  // noAuth is true while the server has no login (GET /api/me is 404):
-  // then everything is allowed and preferences stay in this browser.
+  // noAuth is true while the server has no operator accounts (GET /api/me
+  // answers an anonymous user without a CSRF token, or is 404):
+  // then there is no logout, and preferences stay in this browser.
   S.noAuth = false;
   S.can = function (perm) {
     return !!(S.me && S.me.permissions && S.me.permissions[perm]);
@@ -713,6 +715,45 @@
     setTimeout(() => el.remove(), ms || (kind === 'error' ? 8000 : 4000));
   };
 
+  // dialog shows a modal: {title, body (node or text), buttons: [{label,
+  // value, kind: 'primary'|'danger'|'', testid}]}. It resolves to the
+  // chosen button's value, null for Escape or a click beside it. A button
+  // with check() returning false keeps the dialog open.
+  S.dialog = function (opts) {
+    return new Promise((resolve) => {
+      const prev = document.activeElement;
+      const close = (value) => {
+        document.removeEventListener('keydown', onKey, true);
+        back.remove();
+        if (prev && prev.focus) prev.focus();
+        resolve(value);
+      };
+      const onKey = (ev) => {
+        if (ev.key === 'Escape') {
+          ev.stopPropagation();
+          close(null);
+        }
+      };
+      const buttons = (opts.buttons || [{ label: S.t('common.ok'), value: true, kind: 'primary' }]).map((b) =>
+        h('button', {
+          type: 'button', class: ['btn', b.kind && 'btn-' + b.kind], 'data-testid': b.testid || null,
+          text: b.label,
+          onclick: () => {
+            if (!b.check || b.check() !== false) close(b.value);
+          },
+        }));
+      const modal = h('div', { class: 'modal', role: 'dialog', 'aria-modal': 'true', 'aria-label': opts.title || '' },
+        h('div', { class: 'modal-head', text: opts.title || '' }),
+        h('div', { class: 'modal-body' }, opts.body || ''),
+        h('div', { class: 'modal-foot' }, buttons));
+      const back = h('div', { class: 'modal-backdrop', onclick: (ev) => { if (ev.target === back) close(null); } }, modal);
+      document.addEventListener('keydown', onKey, true);
+      document.body.append(back);
+      const first = modal.querySelector('input, select, textarea') || buttons[buttons.length - 1];
+      if (first) first.focus();
+    });
+  };
+
   // ---------------------------------------------------------------- views
 
   const VIEW_ORDER = ['wall', 'alarms', 'map', 'devices', 'units', 'audit'];
@@ -890,7 +931,7 @@
       document.title = S.t('login.title') + ' · ' + S.t('app.name');
       return;
     }
-    S.prefs.set('language', lang);
+    if (!applyingSession) S.prefs.set('language', lang);
     renderShell();
     if (mounted && mounted.view.render) mounted.view.render();
   });
@@ -924,23 +965,33 @@
   // ---------------------------------------------------------------- session
 
   let clockTimer = null;
+  let applyingSession = false; // the session's own language is not a choice to save
 
   // startSession shows the console for me (me-JSON; null when the server
   // has no login): language, areas, header, event stream, then the view
   // the URL names.
   S.startSession = async function (me) {
-    S.noAuth = !me;
-    if (!me) {
+    // A server without operator accounts answers every request as an
+    // anonymous user with no CSRF token (or, older, has no /api/me).
+    S.noAuth = !me || !me.csrf;
+    if (S.noAuth) {
+      me = me || {};
       let prefs = {};
       try {
         prefs = JSON.parse(localStorage.getItem('skywatch.prefs') || '{}') || {};
       } catch (_) { /* unreadable: start afresh */ }
-      me = { username: '', name: '', role: '', area: '', area_path: [], csrf: '', language: '', time_zone: '', permissions: { act: true, close: true, audit: false }, prefs, map: { tile_url: '' }, idle_timeout_s: 0 };
+      me = Object.assign({ username: '', name: '', role: '', area: '', area_path: [], language: '', time_zone: '', permissions: { act: true, close: true, audit: false }, map: { tile_url: '' } },
+        me, { csrf: '', prefs, idle_timeout_s: 0 });
     }
     S.me = me;
     formatters.clear();
     const lang = S.normLang(S.prefs.get('language')) || S.normLang(me.language) || S.lang();
-    S.setLang(lang);
+    applyingSession = true;
+    try {
+      S.setLang(lang);
+    } finally {
+      applyingSession = false;
+    }
     await S.loadAreas();
     if (S.me !== me) return; // logged out meanwhile
     document.getElementById('login').hidden = true;

@@ -199,6 +199,8 @@
             this.state = state;
             this.detail = detail;
             this.render();
+            // A camera pulled on demand has just come online: show it so.
+            if (state === 'playing') this.wall.refreshSoon();
           },
         });
         this.player.start();
@@ -269,7 +271,7 @@
       const saved = S.prefs.get('wall');
       if (params && params.cameras) {
         this.temporary = true;
-        params.cameras.split(',').filter(Boolean).slice(0, MAX_TILES).forEach((id, i) => { this.assigned[i] = id; });
+        params.cameras.split(',').slice(0, MAX_TILES).forEach((id, i) => { this.assigned[i] = id.trim() || null; });
         this.layout = LAYOUTS.includes(Number(params.layout)) ? Number(params.layout) : fitLayout(params.cameras.split(',').length);
       } else if (saved && typeof saved === 'object') {
         if (LAYOUTS.includes(Number(saved.layout))) this.layout = Number(saved.layout);
@@ -333,6 +335,7 @@
     stop() {
       this.stopped = true;
       clearTimeout(this.refreshTimer);
+      clearTimeout(this.soon);
       document.removeEventListener('keydown', this.onKey);
       document.removeEventListener('fullscreenchange', this.onFullscreen);
       if (document.fullscreenElement && this.el.contains(document.fullscreenElement)) document.exitFullscreen().catch(() => {});
@@ -358,6 +361,14 @@
         this.renderTree();
       }
       if (!this.stopped) this.refreshTimer = setTimeout(() => this.refresh(), REFRESH_MS);
+    }
+
+    refreshSoon() {
+      if (this.soon || this.stopped) return;
+      this.soon = setTimeout(() => {
+        this.soon = null;
+        if (!this.stopped) this.refresh();
+      }, 700);
     }
 
     // fill puts the first cameras (in the tree's order) on an unsaved wall.
@@ -510,9 +521,14 @@
       this.tiles[i].play(this.assigned[i], 'sub');
     }
 
+    // key: arrows move the selection, Enter or f shows the selected tile
+    // full screen, Escape returns, Delete empties it. Only when no control
+    // has the focus (a button's Enter is the button's).
     key(ev) {
-      if (ev.target && /^(INPUT|TEXTAREA|SELECT)$/.test(ev.target.tagName)) return;
       if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const t = ev.target;
+      const free = t === document.body || (t && t.classList && t.classList.contains('tile'));
+      if (!free && ev.key !== 'Escape') return;
       const n = this.layout;
       const side = Math.round(Math.sqrt(n));
       switch (ev.key) {
