@@ -588,6 +588,8 @@
     notify();
   });
   S.on('resync', () => { if (S.me) reloadOpen().catch(() => {}); });
+  // The stream opens right after login: load then, not on the next tick.
+  S.on('connection', () => { if (S.me && !store.loaded) start(); });
 
   // start loads the open incidents once someone is logged in: the alert
   // must work whatever view is in front.
