@@ -782,15 +782,7 @@
     queue.root = el('div', { class: 'ops-view ops-queue-view', 'data-testid': 'alarms-view' });
     el0.append(queue.root);
     queue.filter = (S.prefs && S.prefs.get('alarms_filter')) === 'recent' ? 'recent' : 'open';
-    queue.onChange = () => {
-      if (queue.filter === 'recent' && queue.recent) {
-        // Keep closed ones in "all recent" with their latest state.
-        for (const [id, inc] of queue.recent) {
-          if (!store.open.has(id) && isOpen(inc)) queue.recent.delete(id);
-        }
-      }
-      renderQueue();
-    };
+    queue.onChange = renderQueue;
     store.listeners.add(queue.onChange);
     queue.onKey = queueKey;
     document.addEventListener('keydown', queue.onKey);

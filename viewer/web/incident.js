@@ -548,11 +548,15 @@
   function renderCameras(inc) {
     const box = view.parts.cameras;
     const cams = (inc.cameras || []).slice(0, MAX_PLAYING);
-    const key = S.lang() + '|' + cams.map((c) => c.id).join(',');
-    if (key === view.cameraKey) {
+    const key = cams.map((c) => c.id).join(',');
+    if (cams.length && key === view.cameraKey && box.firstChild) {
+      // The same cameras: keep them playing, refresh the words only.
+      box.firstChild.textContent = S.t('incident.cameras');
       for (const p of view.players) {
         const c = cams.find((x) => x.id === p.id);
         if (c) p.dist.textContent = cameraMeta(c);
+        p.state.textContent = S.tv('player.state.', p.player.state || 'connecting');
+        p.fs.textContent = S.t('incident.camera_fullscreen');
       }
       return;
     }
@@ -570,14 +574,15 @@
       video.muted = true;
       const state = el('span', { class: 'ops-cam-state' }, S.tv('player.state.', 'connecting'));
       const dist = el('span', { class: 'muted ops-small' }, cameraMeta(c));
+      const fs = el('button', { type: 'button', class: 'btn btn-small ops-cam-fs',
+        onclick: () => fullscreen(tile) }, S.t('incident.camera_fullscreen'));
       const tile = el('div', { class: 'ops-cam' + (i === 0 ? ' ops-cam-main' : ''), 'data-testid': 'incident-camera',
         'data-camera': c.id, 'data-state': 'connecting', tabindex: '0', title: S.t('incident.camera_fullscreen'),
         ondblclick: () => fullscreen(tile),
         onkeydown: (ev) => { if (ev.key === 'f' || ev.key === 'Enter') fullscreen(tile); } },
       video,
       el('div', { class: 'ops-cam-overlay' }, el('span', { class: 'ops-cam-name' }, c.name || c.id), dist, state),
-      el('button', { type: 'button', class: 'btn btn-small ops-cam-fs', 'aria-label': S.t('incident.camera_fullscreen'),
-        onclick: () => fullscreen(tile) }, S.t('incident.camera_fullscreen')));
+      fs);
       grid.append(tile);
       let player = null;
       try {
@@ -594,7 +599,7 @@
       } catch (e) {
         state.textContent = S.tv('player.state.', 'offline');
       }
-      if (player) view.players.push({ id: c.id, player, tile, dist });
+      if (player) view.players.push({ id: c.id, player, tile, dist, state, fs });
     });
   }
 
