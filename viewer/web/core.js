@@ -392,6 +392,8 @@
   const DISCONNECTED_GRACE_MS = 5000;
   const STALL_MS = 12000;
   const players = new Set();
+  const deleting = new Set(); // WHEP DELETEs on their way: a logout waits for them
+  let sessionGone = false; // the server said 401: nothing of the session is left to end
 
   // gatheringComplete waits (at most 3 s) for the offer's candidates: the
   // server takes no trickled candidates.
@@ -495,16 +497,22 @@
         pc.ontrack = null;
         pc.onconnectionstatechange = null;
       }
-      if (this.location) {
+      if (this.location && sessionGone) {
+        // The server has ended the session and its video with it.
+        this.location = null;
+        if (pc) pc.close();
+      } else if (this.location) {
         const loc = this.location;
         this.location = null;
         const close = () => pc && pc.close();
         const t = setTimeout(close, 2000);
-        fetch(loc, { method: 'DELETE', headers: csrfHeaders({}), credentials: 'same-origin', keepalive: true })
+        const del = fetch(loc, { method: 'DELETE', headers: csrfHeaders({}), credentials: 'same-origin', keepalive: true })
           .catch(() => {}).finally(() => {
             clearTimeout(t);
             close();
+            deleting.delete(del);
           });
+        deleting.add(del);
       } else if (pc) {
         pc.close();
       }
@@ -984,6 +992,7 @@
         me, { csrf: '', prefs, idle_timeout_s: 0 });
     }
     S.me = me;
+    sessionGone = false;
     formatters.clear();
     const lang = S.normLang(S.prefs.get('language')) || S.normLang(me.language) || S.lang();
     applyingSession = true;
@@ -1027,6 +1036,7 @@
   // sessionLost: the server said 401; show the login form with why.
   function sessionLost(why) {
     if (!S.me || S.noAuth) return;
+    sessionGone = true;
     endSession();
     S.showLogin(why);
   }
@@ -1037,6 +1047,9 @@
     const headers = csrfHeaders({});
     endSession();
     S.showLogin(why || 'login.loggedOut');
+    // The video sessions end first, by their own DELETE (the server ends
+    // what is left at logout anyway).
+    await Promise.race([Promise.allSettled([...deleting]), new Promise((r) => setTimeout(r, 2000))]);
     try {
       await fetch('/api/logout', { method: 'POST', headers, credentials: 'same-origin' });
     } catch (_) { /* the session ends on the server by itself */ }

@@ -201,6 +201,7 @@
             this.render();
             // A camera pulled on demand has just come online: show it so.
             if (state === 'playing') this.wall.refreshSoon();
+            this.wall.renderCounts();
           },
         });
         this.player.start();
@@ -360,7 +361,16 @@
         this.listError = err.message;
         this.renderTree();
       }
-      if (!this.stopped) this.refreshTimer = setTimeout(() => this.refresh(), REFRESH_MS);
+      if (this.stopped) return;
+      clearTimeout(this.refreshTimer); // one loop, even when two refreshes overlapped
+      this.refreshTimer = setTimeout(() => this.refresh(), REFRESH_MS);
+    }
+
+    // status is the camera's status for the tree: the API's is its main
+    // stream's, so a camera whose sub stream plays here is online too.
+    status(c) {
+      if (c.status !== 'online' && this.tiles.some((t) => t.cameraId === c.id && t.state === 'playing')) return 'online';
+      return c.status;
     }
 
     refreshSoon() {
@@ -619,7 +629,7 @@
         n.children.sort((x, y) => (order.get(x.id) ?? 0) - (order.get(y.id) ?? 0));
         n.cameras.sort((x, y) => (x.name || x.id).localeCompare(y.name || y.id, S.lang()));
         n.total = n.cameras.length;
-        n.online = n.cameras.filter((c) => c.status === 'online').length;
+        n.online = n.cameras.filter((c) => this.status(c) === 'online').length;
         for (const ch of n.children) {
           count(ch);
           n.total += ch.total;
@@ -632,12 +642,25 @@
       return roots;
     }
 
+    // renderCounts updates the tree's statuses and counts after a tile's
+    // state changed (cheaply: a whole renderTree rebuilds nothing then).
+    renderCounts() {
+      if (this.loaded && !this.countsQueued) {
+        this.countsQueued = true;
+        requestAnimationFrame(() => {
+          this.countsQueued = false;
+          if (!this.stopped) this.renderTree();
+        });
+      }
+    }
+
     renderTree() {
       const list = this.list;
       const counts = { online: 0, standby: 0, fault: 0 };
       for (const c of list) {
-        if (c.status === 'online') counts.online++;
-        else if (c.status === 'retrying') counts.fault++;
+        const st = this.status(c);
+        if (st === 'online') counts.online++;
+        else if (st === 'retrying') counts.fault++;
         else counts.standby++;
       }
       this.summaryEl.textContent = this.loaded ? S.t('wall.summary', { online: counts.online, total: list.length }) : '';
@@ -722,15 +745,16 @@
       for (const [id, r] of this.rows) {
         const c = this.cameras.get(id);
         if (!c) continue;
-        r.dot.className = 'dot dot-' + statusClass(c.status);
-        r.status.textContent = S.tv('camera.status.', c.status);
-        r.status.className = 'cam-status cam-status-' + statusClass(c.status);
+        const st = this.status(c);
+        r.dot.className = 'dot dot-' + statusClass(st);
+        r.status.textContent = S.tv('camera.status.', st);
+        r.status.className = 'cam-status cam-status-' + statusClass(st);
         const at = visible.indexOf(id);
         r.tag.textContent = at >= 0 ? String(at + 1) : '';
         r.tag.hidden = at < 0;
         r.tag.title = at >= 0 ? S.t('wall.onWall', { n: at + 1 }) : '';
         r.row.classList.toggle('on-wall', at >= 0);
-        const lines = [S.t('wall.cameraTitle', { name: c.name || c.id, id: c.id, status: S.tv('camera.status.', c.status) })];
+        const lines = [S.t('wall.cameraTitle', { name: c.name || c.id, id: c.id, status: S.tv('camera.status.', st) })];
         if (c.area) lines.push(S.areaPath(c.area).join(' › '));
         if (c.since) lines.push(S.t('wall.since', { time: S.fmtDateTime(c.since) }));
         if (c.last_error) lines.push(S.t('wall.lastError', { error: c.last_error }));
