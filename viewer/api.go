@@ -32,6 +32,11 @@ type cameraJSON struct {
 	Dropped     uint64      `json:"dropped"`
 	// Sub tells that the camera has a sub stream (POST /whep/{id}?stream=sub).
 	Sub bool `json:"sub"`
+	// SubStatus and SubViewers are the sub stream's state and viewers
+	// ("" and 0 without one): a wall plays the sub stream while the main
+	// one may be idle.
+	SubStatus  string `json:"sub_status,omitempty"`
+	SubViewers int    `json:"sub_viewers,omitempty"`
 }
 
 type trackJSON struct {
@@ -68,6 +73,9 @@ func cameraToJSON(c ingest.CameraState) cameraJSON {
 			Height:    t.Height,
 			ClockRate: t.ClockRate,
 		})
+	}
+	if c.Sub != nil {
+		j.SubStatus, j.SubViewers = string(c.Sub.Status), c.Sub.Viewers
 	}
 	return j
 }

@@ -368,10 +368,12 @@
       this.refreshTimer = setTimeout(() => this.refresh(), REFRESH_MS);
     }
 
-    // status is the camera's status for the tree: the API's is its main
-    // stream's, so a camera whose sub stream plays here is online too.
+    // status is the camera's status for the tree: online when either of
+    // its streams is (the wall plays the sub stream while the main one may
+    // be idle), or when a tile here plays it.
     status(c) {
-      if (c.status !== 'online' && this.tiles.some((t) => t.cameraId === c.id && t.state === 'playing')) return 'online';
+      if (c.status === 'online' || c.sub_status === 'online') return 'online';
+      if (this.tiles.some((t) => t.cameraId === c.id && t.state === 'playing')) return 'online';
       return c.status;
     }
 
