@@ -194,7 +194,7 @@ func TestHealthReadyMetricsPage(t *testing.T) {
 	check("/readyz", 200, "ready")
 	check("/metrics", 200, "skywatch_viewer_sessions 0")
 	check("/", 200, "<!doctype html>")
-	check("/app.js", 200, "RTCPeerConnection")
+	check("/core.js", 200, "RTCPeerConnection")
 	check("/style.css", 200, "body")
 	check("/nope.js", 404, "")
 }

@@ -127,6 +127,7 @@ func runBrowserCheck(t *testing.T, chromium, shots string) {
 	}
 	defer page.close()
 	page.logf = t.Logf
+	loginConsole(ctx, t, page, demoOut.String(), shots)
 
 	// Every camera tile must show moving video: frames decoded and time advancing.
 	const probe = `(() => {
@@ -187,7 +188,72 @@ func runBrowserCheck(t *testing.T, chromium, shots string) {
 		}
 	}
 
+	waitFor(ctx, t, page, "four tiles playing", `document.querySelectorAll('[data-testid=tile][data-state=playing]').length >= 4`, shots, "console-failed.png")
+	// The console speaks Chinese first; English is one switch away.
+	var tab string
+	if err := page.eval(ctx, `document.querySelector('[data-testid=tab-wall]').textContent`, &tab); err != nil || tab != "视频墙" {
+		t.Errorf("wall tab before the switch: %q, %v", tab, err)
+	}
+	setLang := `(() => { const s = document.querySelector('[data-testid=lang-select]');
+		s.value = 'en'; s.dispatchEvent(new Event('change')); return true; })()`
+	var ignored bool
+	if err := page.eval(ctx, setLang, &ignored); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, page, "the console in English", `document.querySelector('[data-testid=tab-wall]').textContent === 'Video wall' &&
+		document.querySelector('[data-testid=tile]').querySelector('.tile-state').textContent === 'Live'`, shots, "console-failed.png")
+
 	checkPatrolPage(ctx, t, port, consoleURL+"patrol/", demoOut.String(), shots)
+}
+
+// loginConsole logs in to the console as the demo's county supervisor,
+// first with a wrong password (refused with a message).
+func loginConsole(ctx context.Context, t *testing.T, page *cdpPage, demoOut, shots string) {
+	t.Helper()
+	m := regexp.MustCompile(`Console logins \(password (\S+)\): .*\b(\w+) \(county supervisor\)`).FindStringSubmatch(demoOut)
+	if m == nil {
+		t.Fatalf("the demo printed no console login:\n%s", demoOut)
+	}
+	password, user := m[1], m[2]
+	login := func(user, pass string) string {
+		return fmt.Sprintf(`(() => { const q = (id) => document.querySelector('[data-testid=' + id + ']');
+			q('login-username').value = %q; q('login-password').value = %q; q('login-submit').click(); return true; })()`, user, pass)
+	}
+	waitFor(ctx, t, page, "the console's login form", `!document.getElementById('login').hidden`, shots, "console-failed.png")
+	var ignored bool
+	if err := page.eval(ctx, login(user, "not-"+password), &ignored); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, page, "a refused console login", `(() => { const e = document.querySelector('[data-testid=login-error]');
+		return !e.hidden && e.textContent.trim() !== ''; })()`, shots, "console-failed.png")
+	if err := page.eval(ctx, login(user, password), &ignored); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(ctx, t, page, "the console after login", `!document.getElementById('app').hidden &&
+		document.querySelectorAll('[data-testid=tile]').length >= 4`, shots, "console-failed.png")
+}
+
+// waitFor evaluates expr until it is true, for 20 s; then it saves a
+// screenshot as shot (in shots, when set) and fails.
+func waitFor(ctx context.Context, t *testing.T, page *cdpPage, what, expr, shots, shot string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// Until the page has loaded, the expression may throw.
+		var ok bool
+		err := page.eval(ctx, expr, &ok)
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Logf("last evaluation: %v", err)
+			if shots != "" {
+				_ = page.screenshot(ctx, filepath.Join(shots, shot))
+			}
+			t.Fatalf("%s did not happen within 20 s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // checkPatrolPage logs in to the patrol page on a phone-sized screen, first
@@ -211,23 +277,7 @@ func checkPatrolPage(ctx context.Context, t *testing.T, port, url, demoOut, shot
 	}
 	waitJS := func(what, expr string) {
 		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			// Until the page has loaded, the expression may throw.
-			var ok bool
-			err := page.eval(ctx, expr, &ok)
-			if err == nil && ok {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Logf("last evaluation: %v", err)
-				if shots != "" {
-					_ = page.screenshot(ctx, filepath.Join(shots, "patrol-failed.png"))
-				}
-				t.Fatalf("patrol page: %s did not happen within 20 s", what)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		waitFor(ctx, t, page, "patrol page: "+what, expr, shots, "patrol-failed.png")
 	}
 	login := func(user, pass string) string {
 		return fmt.Sprintf(`(() => { const f = document.getElementById('login');

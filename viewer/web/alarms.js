@@ -76,7 +76,11 @@
       'err.400': '请求无效：{msg}',
       'err.403': '无权执行此操作',
       'err.404': '未找到（可能已被删除或不在辖区内）',
-      'err.409': '操作冲突：警情状态已变化或单位不可用（{msg}）',
+      'err.409': '操作冲突：警情状态已变化，请查看最新状态',
+      'err.409.no_unit': '没有空闲单位可派：已记录并升级，请人工指派或稍后重试',
+      'err.409.unit': '该单位当前不可用（出警中、待接单、下班或失联）',
+      'err.409.state': '警情状态已变化，此操作不再可行',
+      'err.409.race': '警情刚被他人修改，请重试',
       'err.429': '请求过多，请稍后再试',
       'err.503': '服务暂时不可用，请稍后再试',
       'err.other': '出错了（{status}）：{msg}',
@@ -147,7 +151,11 @@
       'err.400': 'Invalid request: {msg}',
       'err.403': 'You are not allowed to do this',
       'err.404': 'Not found (removed, or outside your jurisdiction)',
-      'err.409': 'Conflict: the incident changed or the unit is not available ({msg})',
+      'err.409': 'Conflict: the incident has changed, look at its latest state',
+      'err.409.no_unit': 'No free unit to send: noted and escalated; assign one by hand or try again shortly',
+      'err.409.unit': 'That unit is not available now (busy, offered, off duty or silent)',
+      'err.409.state': 'The incident has moved on: this action is no longer possible',
+      'err.409.race': 'Someone else just changed the incident: try again',
       'err.429': 'Too many requests, try again shortly',
       'err.503': 'Service unavailable for now, try again shortly',
       'err.other': 'Error ({status}): {msg}',
@@ -256,6 +264,13 @@
   function errorText(err) {
     if (!err || typeof err.status !== 'number' || err.status === 0) return S.t('err.network');
     const msg = err.message || '';
+    if (err.status === 409) {
+      // The engine's reasons, in the operator's language.
+      if (/no free unit/.test(msg)) return S.t('err.409.no_unit');
+      if (/unit is (not available|busy|offered|off_duty|unavailable)/.test(msg)) return S.t('err.409.unit');
+      if (/illegal transition|not possible in state/.test(msg)) return S.t('err.409.state');
+      if (/another writer/.test(msg)) return S.t('err.409.race');
+    }
     if ([400, 403, 404, 409, 429, 503].includes(err.status)) return S.t('err.' + err.status, { msg });
     return S.t('err.other', { status: err.status, msg });
   }
@@ -573,6 +588,8 @@
     notify();
   });
   S.on('resync', () => { if (S.me) reloadOpen().catch(() => {}); });
+  // The stream opens right after login: load then, not on the next tick.
+  S.on('connection', () => { if (S.me && !store.loaded) start(); });
 
   // start loads the open incidents once someone is logged in: the alert
   // must work whatever view is in front.
@@ -765,15 +782,7 @@
     queue.root = el('div', { class: 'ops-view ops-queue-view', 'data-testid': 'alarms-view' });
     el0.append(queue.root);
     queue.filter = (S.prefs && S.prefs.get('alarms_filter')) === 'recent' ? 'recent' : 'open';
-    queue.onChange = () => {
-      if (queue.filter === 'recent' && queue.recent) {
-        // Keep closed ones in "all recent" with their latest state.
-        for (const [id, inc] of queue.recent) {
-          if (!store.open.has(id) && isOpen(inc)) queue.recent.delete(id);
-        }
-      }
-      renderQueue();
-    };
+    queue.onChange = renderQueue;
     store.listeners.add(queue.onChange);
     queue.onKey = queueKey;
     document.addEventListener('keydown', queue.onKey);

@@ -45,10 +45,12 @@
       'audit.a.incident_action': '警情操作',
       'audit.a.denied': '越权访问',
       'audit.a.csrf_refused': 'CSRF 拒绝',
+      'audit.a.audit_export': '导出审计',
       'audit.o.ok': '成功',
       'audit.o.success': '成功',
       'audit.o.denied': '拒绝',
       'audit.o.failed': '失败',
+      'audit.o.partial': '部分完成',
       'audit.o.error': '错误',
     },
     en: {
@@ -87,16 +89,18 @@
       'audit.a.incident_action': 'Incident action',
       'audit.a.denied': 'Denied',
       'audit.a.csrf_refused': 'CSRF refused',
+      'audit.a.audit_export': 'Audit export',
       'audit.o.ok': 'ok',
       'audit.o.success': 'ok',
       'audit.o.denied': 'denied',
       'audit.o.failed': 'failed',
+      'audit.o.partial': 'partial',
       'audit.o.error': 'error',
     },
   });
 
   const ACTIONS = ['login', 'login_failed', 'login_locked', 'logout', 'session_expired', 'watch_start', 'watch',
-    'incident_action', 'denied', 'csrf_refused'];
+    'incident_action', 'denied', 'csrf_refused', 'audit_export'];
   const PAGE = 100;
 
   const a = {
@@ -236,7 +240,7 @@
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('audit.col.' + c))))),
       el('tbody', {}, a.page.records.map((r) => el('tr', {
         'data-testid': 'audit-row', 'data-action': r.action || '',
-        class: ['denied', 'login_failed', 'login_locked', 'csrf_refused'].includes(r.action) ? 'ops-audit-bad' : '',
+        class: ['denied', 'failed'].includes(r.outcome) || ['denied', 'login_failed', 'login_locked', 'csrf_refused'].includes(r.action) ? 'ops-audit-bad' : '',
       },
       el('td', { class: 'ops-num' }, S.fmtDateTime(r.time)),
       el('td', {}, r.user || O.DASH),

@@ -13,6 +13,7 @@
 //   Skywatch.h(tag, props, ...children)           builds DOM without innerHTML
 //   Skywatch.icon(name)                           a small line icon (svg)
 //   Skywatch.toast(message, kind)                 a short notice in the corner
+//   Skywatch.dialog({title, body, buttons}) → Promise of the chosen value
 //   Skywatch.setBadge(view, text, kind)           a count on a tab
 //
 // Routes: #/<view>[/<id>][?k=v&...] → view <view> mounted with params
@@ -225,8 +226,9 @@
   // ---------------------------------------------------------------- user
 
   S.me = null;
-  // noAuth is true while the server has no login (GET /api/me is 404):
-  // then everything is allowed and preferences stay in this browser.
+  // noAuth is true while the server has no operator accounts (GET /api/me
+  // answers an anonymous user without a CSRF token, or is 404):
+  // then there is no logout, and preferences stay in this browser.
   S.noAuth = false;
   S.can = function (perm) {
     return !!(S.me && S.me.permissions && S.me.permissions[perm]);
@@ -390,6 +392,8 @@
   const DISCONNECTED_GRACE_MS = 5000;
   const STALL_MS = 12000;
   const players = new Set();
+  const deleting = new Set(); // WHEP DELETEs on their way: a logout waits for them
+  let sessionGone = false; // the server said 401: nothing of the session is left to end
 
   // gatheringComplete waits (at most 3 s) for the offer's candidates: the
   // server takes no trickled candidates.
@@ -493,16 +497,22 @@
         pc.ontrack = null;
         pc.onconnectionstatechange = null;
       }
-      if (this.location) {
+      if (this.location && sessionGone) {
+        // The server has ended the session and its video with it.
+        this.location = null;
+        if (pc) pc.close();
+      } else if (this.location) {
         const loc = this.location;
         this.location = null;
         const close = () => pc && pc.close();
         const t = setTimeout(close, 2000);
-        fetch(loc, { method: 'DELETE', headers: csrfHeaders({}), credentials: 'same-origin', keepalive: true })
+        const del = fetch(loc, { method: 'DELETE', headers: csrfHeaders({}), credentials: 'same-origin', keepalive: true })
           .catch(() => {}).finally(() => {
             clearTimeout(t);
             close();
+            deleting.delete(del);
           });
+        deleting.add(del);
       } else if (pc) {
         pc.close();
       }
@@ -713,6 +723,45 @@
     setTimeout(() => el.remove(), ms || (kind === 'error' ? 8000 : 4000));
   };
 
+  // dialog shows a modal: {title, body (node or text), buttons: [{label,
+  // value, kind: 'primary'|'danger'|'', testid}]}. It resolves to the
+  // chosen button's value, null for Escape or a click beside it. A button
+  // with check() returning false keeps the dialog open.
+  S.dialog = function (opts) {
+    return new Promise((resolve) => {
+      const prev = document.activeElement;
+      const close = (value) => {
+        document.removeEventListener('keydown', onKey, true);
+        back.remove();
+        if (prev && prev.focus) prev.focus();
+        resolve(value);
+      };
+      const onKey = (ev) => {
+        if (ev.key === 'Escape') {
+          ev.stopPropagation();
+          close(null);
+        }
+      };
+      const buttons = (opts.buttons || [{ label: S.t('common.ok'), value: true, kind: 'primary' }]).map((b) =>
+        h('button', {
+          type: 'button', class: ['btn', b.kind && 'btn-' + b.kind], 'data-testid': b.testid || null,
+          text: b.label,
+          onclick: () => {
+            if (!b.check || b.check() !== false) close(b.value);
+          },
+        }));
+      const modal = h('div', { class: 'modal', role: 'dialog', 'aria-modal': 'true', 'aria-label': opts.title || '' },
+        h('div', { class: 'modal-head', text: opts.title || '' }),
+        h('div', { class: 'modal-body' }, opts.body || ''),
+        h('div', { class: 'modal-foot' }, buttons));
+      const back = h('div', { class: 'modal-backdrop', onclick: (ev) => { if (ev.target === back) close(null); } }, modal);
+      document.addEventListener('keydown', onKey, true);
+      document.body.append(back);
+      const first = modal.querySelector('input, select, textarea') || buttons[buttons.length - 1];
+      if (first) first.focus();
+    });
+  };
+
   // ---------------------------------------------------------------- views
 
   const VIEW_ORDER = ['wall', 'alarms', 'map', 'devices', 'units', 'audit'];
@@ -890,7 +939,7 @@
       document.title = S.t('login.title') + ' · ' + S.t('app.name');
       return;
     }
-    S.prefs.set('language', lang);
+    if (!applyingSession) S.prefs.set('language', lang);
     renderShell();
     if (mounted && mounted.view.render) mounted.view.render();
   });
@@ -924,23 +973,34 @@
   // ---------------------------------------------------------------- session
 
   let clockTimer = null;
+  let applyingSession = false; // the session's own language is not a choice to save
 
   // startSession shows the console for me (me-JSON; null when the server
   // has no login): language, areas, header, event stream, then the view
   // the URL names.
   S.startSession = async function (me) {
-    S.noAuth = !me;
-    if (!me) {
+    // A server without operator accounts answers every request as an
+    // anonymous user with no CSRF token (or, older, has no /api/me).
+    S.noAuth = !me || !me.csrf;
+    if (S.noAuth) {
+      me = me || {};
       let prefs = {};
       try {
         prefs = JSON.parse(localStorage.getItem('skywatch.prefs') || '{}') || {};
       } catch (_) { /* unreadable: start afresh */ }
-      me = { username: '', name: '', role: '', area: '', area_path: [], csrf: '', language: '', time_zone: '', permissions: { act: true, close: true, audit: false }, prefs, map: { tile_url: '' }, idle_timeout_s: 0 };
+      me = Object.assign({ username: '', name: '', role: '', area: '', area_path: [], language: '', time_zone: '', permissions: { act: true, close: true, audit: false }, map: { tile_url: '' } },
+        me, { csrf: '', prefs, idle_timeout_s: 0 });
     }
     S.me = me;
+    sessionGone = false;
     formatters.clear();
     const lang = S.normLang(S.prefs.get('language')) || S.normLang(me.language) || S.lang();
-    S.setLang(lang);
+    applyingSession = true;
+    try {
+      S.setLang(lang);
+    } finally {
+      applyingSession = false;
+    }
     await S.loadAreas();
     if (S.me !== me) return; // logged out meanwhile
     document.getElementById('login').hidden = true;
@@ -976,6 +1036,7 @@
   // sessionLost: the server said 401; show the login form with why.
   function sessionLost(why) {
     if (!S.me || S.noAuth) return;
+    sessionGone = true;
     endSession();
     S.showLogin(why);
   }
@@ -986,6 +1047,9 @@
     const headers = csrfHeaders({});
     endSession();
     S.showLogin(why || 'login.loggedOut');
+    // The video sessions end first, by their own DELETE (the server ends
+    // what is left at logout anyway).
+    await Promise.race([Promise.allSettled([...deleting]), new Promise((r) => setTimeout(r, 2000))]);
     try {
       await fetch('/api/logout', { method: 'POST', headers, credentials: 'same-origin' });
     } catch (_) { /* the session ends on the server by itself */ }

@@ -201,7 +201,8 @@
     root: null,
     id: '',
     inc: null,
-    error: '', // a load or action failure, translated
+    loadError: '', // why the incident could not be loaded, translated
+    actionError: '', // why the last action failed, translated
     busy: false,
     parts: null, // {head, actions, message, cameras, units, timeline}
     players: [], // {id, player, tile}
@@ -213,7 +214,8 @@
   function mount(root, id) {
     view.id = id;
     view.inc = null;
-    view.error = '';
+    view.loadError = '';
+    view.actionError = '';
     view.cameraKey = '';
     const head = el('div', { class: 'ops-inc-head' });
     const actions = el('div', { class: 'ops-inc-actions', 'data-testid': 'incident-actions' });
@@ -248,12 +250,12 @@
       const inc = await S.api('GET', '/api/incidents/' + encodeURIComponent(id));
       if (seq !== view.loadSeq || id !== view.id) return;
       view.inc = inc;
-      view.error = '';
+      view.loadError = '';
       O.incidents.onIncidentSeen(inc);
       if (!inc.units_nearby && !O.units.size) await O.loadUnits().catch(() => {});
     } catch (err) {
       if (seq !== view.loadSeq || id !== view.id) return;
-      view.error = O.errorText(err);
+      view.loadError = O.errorText(err);
     }
     render();
   }
@@ -289,7 +291,7 @@
     renderMessage();
     if (!inc) {
       clear(p.head).append(backLink(),
-        el('p', { class: view.error ? 'ops-error' : 'ops-muted' }, view.error || S.t('incident.loading')));
+        el('p', { class: view.loadError ? 'error-box ops-error' : 'muted ops-pad' }, view.loadError || S.t('incident.loading')));
       clear(p.actions);
       return;
     }
@@ -363,7 +365,8 @@
 
   function renderMessage() {
     const box = clear(view.parts.message);
-    if (view.inc && view.error) box.append(el('p', { class: 'error-box ops-error', role: 'alert', 'data-testid': 'incident-error' }, view.error));
+    const error = view.actionError || (view.inc && view.loadError);
+    if (error) box.append(el('p', { class: 'error-box ops-error', role: 'alert', 'data-testid': 'incident-error' }, error));
   }
 
   // ---- actions ----
@@ -396,7 +399,7 @@
   async function post(kind, body) {
     const id = view.id;
     view.busy = true;
-    view.error = '';
+    view.actionError = '';
     render();
     try {
       const inc = await S.api('POST', '/api/incidents/' + encodeURIComponent(id) + '/' + kind, body);
@@ -406,7 +409,7 @@
       O.incidents.onIncidentSeen(view.inc);
     } catch (err) {
       if (id !== view.id) return;
-      view.error = O.errorText(err);
+      view.actionError = O.errorText(err);
       load();
     } finally {
       view.busy = false;
@@ -507,7 +510,7 @@
       okClass: kind === 'cancel' ? 'btn-danger' : '',
       build() {
         return [el('label', { class: 'ops-field-block' }, S.t(kind + '.note'),
-          el('textarea', { class: 'textarea', name: 'note', rows: '3', maxlength: '4000', required, 'data-testid': 'action-note' }))];
+          el('textarea', { class: 'textarea', name: 'note', rows: '3', maxlength: '4000', 'data-testid': 'action-note' }))];
       },
       submit(form) {
         const note = form.querySelector('textarea').value.trim();
@@ -545,11 +548,15 @@
   function renderCameras(inc) {
     const box = view.parts.cameras;
     const cams = (inc.cameras || []).slice(0, MAX_PLAYING);
-    const key = S.lang() + '|' + cams.map((c) => c.id).join(',');
-    if (key === view.cameraKey) {
+    const key = cams.map((c) => c.id).join(',');
+    if (cams.length && key === view.cameraKey && box.firstChild) {
+      // The same cameras: keep them playing, refresh the words only.
+      box.firstChild.textContent = S.t('incident.cameras');
       for (const p of view.players) {
         const c = cams.find((x) => x.id === p.id);
         if (c) p.dist.textContent = cameraMeta(c);
+        p.state.textContent = S.tv('player.state.', p.player.state || 'connecting');
+        p.fs.textContent = S.t('incident.camera_fullscreen');
       }
       return;
     }
@@ -567,14 +574,15 @@
       video.muted = true;
       const state = el('span', { class: 'ops-cam-state' }, S.tv('player.state.', 'connecting'));
       const dist = el('span', { class: 'muted ops-small' }, cameraMeta(c));
+      const fs = el('button', { type: 'button', class: 'btn btn-small ops-cam-fs',
+        onclick: () => fullscreen(tile) }, S.t('incident.camera_fullscreen'));
       const tile = el('div', { class: 'ops-cam' + (i === 0 ? ' ops-cam-main' : ''), 'data-testid': 'incident-camera',
         'data-camera': c.id, 'data-state': 'connecting', tabindex: '0', title: S.t('incident.camera_fullscreen'),
         ondblclick: () => fullscreen(tile),
         onkeydown: (ev) => { if (ev.key === 'f' || ev.key === 'Enter') fullscreen(tile); } },
       video,
       el('div', { class: 'ops-cam-overlay' }, el('span', { class: 'ops-cam-name' }, c.name || c.id), dist, state),
-      el('button', { type: 'button', class: 'btn btn-small ops-cam-fs', 'aria-label': S.t('incident.camera_fullscreen'),
-        onclick: () => fullscreen(tile) }, S.t('incident.camera_fullscreen')));
+      fs);
       grid.append(tile);
       let player = null;
       try {
@@ -591,7 +599,7 @@
       } catch (e) {
         state.textContent = S.tv('player.state.', 'offline');
       }
-      if (player) view.players.push({ id: c.id, player, tile, dist });
+      if (player) view.players.push({ id: c.id, player, tile, dist, state, fs });
     });
   }
 

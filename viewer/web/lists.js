@@ -236,6 +236,8 @@
 
   function renderDeviceRows() {
     if (!dev.body) return;
+    const focused = document.activeElement && dev.body.contains(document.activeElement)
+      ? document.activeElement.getAttribute('data-device') : null;
     clear(dev.body);
     if (dev.error) dev.body.append(el('p', { class: 'error-box ops-error', role: 'alert' }, dev.error));
     if (!dev.list) { dev.body.append(el('p', { class: 'muted ops-pad' }, S.t('lists.loading'))); return; }
@@ -266,6 +268,10 @@
         el('td', { class: 'ops-num' }, O.age(st.last_event)),
         el('td', {}, mark(st.supervision_lost, 'ops-flag-bad')));
       }))));
+    if (focused) {
+      const tr = dev.body.querySelector('tr[data-device="' + CSS.escape(focused) + '"]');
+      if (tr) tr.focus({ preventScroll: true });
+    }
     if (list.length > MAX_ROWS) dev.body.append(el('p', { class: 'muted ops-pad' }, S.t('devices.more', { n: MAX_ROWS })));
     if (!list.length) dev.body.append(el('p', { class: 'empty' }, S.t('devices.empty')));
   }

@@ -94,7 +94,7 @@
 
   // What survives leaving the view: where the operator was looking and
   // which layers were on.
-  const keep = { view: null, visible: { areas: true, cameras: true, devices: true, units: true, incidents: true } };
+  const keep = { user: '', view: null, visible: { areas: true, cameras: true, devices: true, units: true, incidents: true } };
 
   const m = {
     root: null,
@@ -199,7 +199,9 @@
     m.onIncidents = schedule;
     O.incidents.store.listeners.add(m.onIncidents);
 
-    m.view = keep.view;
+    const user = (S.me && S.me.username) || '';
+    m.view = keep.user === user ? keep.view : null; // another user has another jurisdiction
+    keep.user = user;
     m.loaded = false;
     renderLegend();
     load();

@@ -199,6 +199,9 @@
             this.state = state;
             this.detail = detail;
             this.render();
+            // A camera pulled on demand has just come online: show it so.
+            if (state === 'playing') this.wall.refreshSoon();
+            this.wall.renderCounts();
           },
         });
         this.player.start();
@@ -269,7 +272,7 @@
       const saved = S.prefs.get('wall');
       if (params && params.cameras) {
         this.temporary = true;
-        params.cameras.split(',').filter(Boolean).slice(0, MAX_TILES).forEach((id, i) => { this.assigned[i] = id; });
+        params.cameras.split(',').slice(0, MAX_TILES).forEach((id, i) => { this.assigned[i] = id.trim() || null; });
         this.layout = LAYOUTS.includes(Number(params.layout)) ? Number(params.layout) : fitLayout(params.cameras.split(',').length);
       } else if (saved && typeof saved === 'object') {
         if (LAYOUTS.includes(Number(saved.layout))) this.layout = Number(saved.layout);
@@ -333,6 +336,7 @@
     stop() {
       this.stopped = true;
       clearTimeout(this.refreshTimer);
+      clearTimeout(this.soon);
       document.removeEventListener('keydown', this.onKey);
       document.removeEventListener('fullscreenchange', this.onFullscreen);
       if (document.fullscreenElement && this.el.contains(document.fullscreenElement)) document.exitFullscreen().catch(() => {});
@@ -357,7 +361,24 @@
         this.listError = err.message;
         this.renderTree();
       }
-      if (!this.stopped) this.refreshTimer = setTimeout(() => this.refresh(), REFRESH_MS);
+      if (this.stopped) return;
+      clearTimeout(this.refreshTimer); // one loop, even when two refreshes overlapped
+      this.refreshTimer = setTimeout(() => this.refresh(), REFRESH_MS);
+    }
+
+    // status is the camera's status for the tree: the API's is its main
+    // stream's, so a camera whose sub stream plays here is online too.
+    status(c) {
+      if (c.status !== 'online' && this.tiles.some((t) => t.cameraId === c.id && t.state === 'playing')) return 'online';
+      return c.status;
+    }
+
+    refreshSoon() {
+      if (this.soon || this.stopped) return;
+      this.soon = setTimeout(() => {
+        this.soon = null;
+        if (!this.stopped) this.refresh();
+      }, 700);
     }
 
     // fill puts the first cameras (in the tree's order) on an unsaved wall.
@@ -510,9 +531,14 @@
       this.tiles[i].play(this.assigned[i], 'sub');
     }
 
+    // key: arrows move the selection, Enter or f shows the selected tile
+    // full screen, Escape returns, Delete empties it. Only when no control
+    // has the focus (a button's Enter is the button's).
     key(ev) {
-      if (ev.target && /^(INPUT|TEXTAREA|SELECT)$/.test(ev.target.tagName)) return;
       if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const t = ev.target;
+      const free = t === document.body || (t && t.classList && t.classList.contains('tile'));
+      if (!free && ev.key !== 'Escape') return;
       const n = this.layout;
       const side = Math.round(Math.sqrt(n));
       switch (ev.key) {
@@ -603,7 +629,7 @@
         n.children.sort((x, y) => (order.get(x.id) ?? 0) - (order.get(y.id) ?? 0));
         n.cameras.sort((x, y) => (x.name || x.id).localeCompare(y.name || y.id, S.lang()));
         n.total = n.cameras.length;
-        n.online = n.cameras.filter((c) => c.status === 'online').length;
+        n.online = n.cameras.filter((c) => this.status(c) === 'online').length;
         for (const ch of n.children) {
           count(ch);
           n.total += ch.total;
@@ -616,12 +642,25 @@
       return roots;
     }
 
+    // renderCounts updates the tree's statuses and counts after a tile's
+    // state changed (cheaply: a whole renderTree rebuilds nothing then).
+    renderCounts() {
+      if (this.loaded && !this.countsQueued) {
+        this.countsQueued = true;
+        requestAnimationFrame(() => {
+          this.countsQueued = false;
+          if (!this.stopped) this.renderTree();
+        });
+      }
+    }
+
     renderTree() {
       const list = this.list;
       const counts = { online: 0, standby: 0, fault: 0 };
       for (const c of list) {
-        if (c.status === 'online') counts.online++;
-        else if (c.status === 'retrying') counts.fault++;
+        const st = this.status(c);
+        if (st === 'online') counts.online++;
+        else if (st === 'retrying') counts.fault++;
         else counts.standby++;
       }
       this.summaryEl.textContent = this.loaded ? S.t('wall.summary', { online: counts.online, total: list.length }) : '';
@@ -706,15 +745,16 @@
       for (const [id, r] of this.rows) {
         const c = this.cameras.get(id);
         if (!c) continue;
-        r.dot.className = 'dot dot-' + statusClass(c.status);
-        r.status.textContent = S.tv('camera.status.', c.status);
-        r.status.className = 'cam-status cam-status-' + statusClass(c.status);
+        const st = this.status(c);
+        r.dot.className = 'dot dot-' + statusClass(st);
+        r.status.textContent = S.tv('camera.status.', st);
+        r.status.className = 'cam-status cam-status-' + statusClass(st);
         const at = visible.indexOf(id);
         r.tag.textContent = at >= 0 ? String(at + 1) : '';
         r.tag.hidden = at < 0;
         r.tag.title = at >= 0 ? S.t('wall.onWall', { n: at + 1 }) : '';
         r.row.classList.toggle('on-wall', at >= 0);
-        const lines = [S.t('wall.cameraTitle', { name: c.name || c.id, id: c.id, status: S.tv('camera.status.', c.status) })];
+        const lines = [S.t('wall.cameraTitle', { name: c.name || c.id, id: c.id, status: S.tv('camera.status.', st) })];
         if (c.area) lines.push(S.areaPath(c.area).join(' › '));
         if (c.since) lines.push(S.t('wall.since', { time: S.fmtDateTime(c.since) }));
         if (c.last_error) lines.push(S.t('wall.lastError', { error: c.last_error }));
