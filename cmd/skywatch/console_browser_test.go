@@ -49,7 +49,6 @@ type consoleCase struct {
 	b       *browserRig
 	eastInc demoIncident // a panic in Dongcheng, dispatched through the page
 	westInc demoIncident // a panic in Xicheng
-	westDev string
 }
 
 // wallTile is what the test reads of a wall tile and its video.
@@ -178,7 +177,7 @@ func (c *consoleCase) panicToDispatch(t *testing.T) {
 	// operator (the scope test) must not.
 	west := demo.device(t, "xicheng")
 	publishEvent(t, demo.connectDevice(t, west), west, "panic", "120")
-	c.westInc, c.westDev = demo.waitIncident(t, west.ID), west.ID
+	c.westInc = demo.waitIncident(t, west.ID)
 
 	east := demo.device(t, "dongcheng")
 	eastConn := demo.connectDevice(t, east)
