@@ -61,6 +61,12 @@ func demoCameras(n int) []demoCamera {
 	return out
 }
 
+// demoFleet is the demo's n simulated alarm devices, with their MQTT
+// credentials: the same every run.
+func demoFleet(n int) []hardware.SimDevice {
+	return hardware.SimDevices(n, "demo-dev-", 1)
+}
+
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -70,9 +76,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	count := fs.Int("cameras", 6, "number of simulated cameras")
 	mqttAddr := fs.String("mqtt", "127.0.0.1:1883", "embedded MQTT broker address (a free port is used if this one is taken)")
 	deviceCount := fs.Int("devices", 40, "number of simulated alarm devices")
-	alarmEvery := fs.Duration("alarm-every", 3*time.Minute, "mean interval between one simulated device's alarms")
+	alarmEvery := fs.Duration("alarm-every", 3*time.Minute, "mean interval between one simulated device's alarms (0: none)")
 	unitCount := fs.Int("units", 12, "number of simulated patrol units")
+	knobs := demoKnobs{unitDelay: hardware.DurationRange{Min: 2 * time.Second, Max: 15 * time.Second}}
+	fs.StringVar(&knobs.dispatch, "dispatch", string(alarms.DispatchAuto), demoDispatchUsage)
+	fs.Float64Var(&knobs.unitAccept, "unit-accept", 0.85, demoUnitAcceptUsage)
+	fs.Var(durationRangeFlag{&knobs.unitDelay}, "unit-delay", demoUnitDelayUsage)
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if err := knobs.validate(); err != nil {
+		fmt.Fprintln(stderr, "skywatch demo:", err)
 		return 2
 	}
 	if *count < 1 || *count > 64 {
@@ -125,6 +139,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fc.WebRTC.TCPAddress = freeIfTaken("tcp", *tcpAddr)
 	geo := newDemoGeo()
 	fc.Areas = geo.areas()
+	knobs.applyAreas(fc.Areas)
 	villageCameras := map[string][]string{}
 	for i, c := range cams {
 		mode := "on_demand"
@@ -151,7 +166,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer os.RemoveAll(dir)
 	fc.Store.Path = filepath.Join(dir, "alarms.db")
 	fc.MQTT.Address = freeIfTaken("tcp", *mqttAddr)
-	fleet := hardware.SimDevices(*deviceCount, "demo-dev-", 1)
+	fleet := demoFleet(*deviceCount)
 	for i, d := range fleet {
 		v := geo.villages[i%len(geo.villages)]
 		lat, lon := v.place(i/len(geo.villages), 1200)
@@ -215,12 +230,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Seed:       1,
 		Logger:     logger.With("component", "simulated-devices"),
 	})
-	unitSim := hardware.NewUnitSim(hardware.UnitSimConfig{
+	unitCfg := hardware.UnitSimConfig{
 		Broker: "tcp://" + broker,
 		Units:  units,
 		Seed:   1,
 		Logger: logger.With("component", "simulated-units"),
-	})
+	}
+	knobs.applyUnits(&unitCfg)
+	unitSim := hardware.NewUnitSim(unitCfg)
 	simCtx, stopSims := context.WithCancel(ctx)
 	simDone := make(chan error, 2)
 	go func() { simDone <- devSim.Run(simCtx) }()
@@ -230,6 +247,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		len(cams), len(fleet), len(units), broker, a.web.Addr().String())
 	fmt.Fprintf(stdout, "Console logins (password %s): admin (admin), duty (county supervisor), dongcheng and xicheng (township operators), watch (county viewer)\n",
 		demoConsolePassword)
+	if knobs.dispatch == string(alarms.DispatchManual) {
+		fmt.Fprintln(stdout, "Dispatch is manual: offer incidents to units from the console's alarm queue.")
+	}
 	if len(units) > 0 {
 		fmt.Fprintf(stdout, "Patrol page: http://%s/patrol/ (log in as %s, password %s)\n",
 			a.web.Addr().String(), units[0].ID, demoUnitPassword)

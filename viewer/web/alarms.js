@@ -578,6 +578,7 @@
   }
 
   S.on('incident', (data) => {
+    checkSession();
     if (data && data.units) mergeUnits(data.units);
     const inc = incidentOf(data);
     if (!inc) return;
@@ -589,7 +590,10 @@
   });
   S.on('resync', () => { if (S.me) reloadOpen().catch(() => {}); });
   // The stream opens right after login: load then, not on the next tick.
-  S.on('connection', () => { if (S.me && !store.loaded) start(); });
+  S.on('connection', () => {
+    checkSession();
+    if (S.me && !store.loaded) start();
+  });
 
   // start loads the open incidents once someone is logged in: the alert
   // must work whatever view is in front.
@@ -608,8 +612,19 @@
     renderAlert();
   }
 
+  // The store belongs to one login: S.me is a new object each time, so a
+  // login that follows a logout within the second below still starts
+  // afresh instead of showing the last user's incidents.
+  let storeMe = null;
+  function checkSession() {
+    if (S.me === storeMe) return;
+    if (storeMe) stop();
+    storeMe = S.me;
+  }
+
   setInterval(() => {
     tickAges();
+    checkSession();
     if (S.me && !store.loaded) start();
     if (!S.me && (store.loaded || alert.pending.size)) stop();
   }, 1000);
@@ -779,6 +794,7 @@
   }
 
   function mountQueue(el0) {
+    checkSession();
     queue.root = el('div', { class: 'ops-view ops-queue-view', 'data-testid': 'alarms-view' });
     el0.append(queue.root);
     queue.filter = (S.prefs && S.prefs.get('alarms_filter')) === 'recent' ? 'recent' : 'open';
