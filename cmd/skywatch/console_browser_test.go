@@ -57,12 +57,13 @@ type wallTile struct {
 	W, H          int
 	T             float64
 	Frames        int
+	At            float64 // the page's clock (performance.now) when read
 }
 
 const wallProbe = `[...document.querySelectorAll('[data-testid=wall-grid] [data-testid=tile]')].map((t) => {
 	const v = t.querySelector('video');
 	const q = v.getVideoPlaybackQuality ? v.getVideoPlaybackQuality() : {totalVideoFrames: 0};
-	return {camera: t.dataset.camera, state: t.dataset.state, w: v.videoWidth, h: v.videoHeight, t: v.currentTime, frames: q.totalVideoFrames};
+	return {camera: t.dataset.camera, state: t.dataset.state, w: v.videoWidth, h: v.videoHeight, t: v.currentTime, frames: q.totalVideoFrames, at: performance.now()};
 })`
 
 // wall: the county duty officer logs in through the form and the wall
@@ -75,12 +76,17 @@ func (c *consoleCase) wall(t *testing.T) {
 
 	var tiles []wallTile
 	var firstPicture time.Duration
+	playingAt := map[string]float64{} // camera → page time its tile first had a picture
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		b.eval(t, wallProbe, &tiles)
 		playing := len(tiles) == 4
 		for _, tl := range tiles {
-			playing = playing && tl.Camera != "" && tl.State == "playing" && tl.W > 0 && tl.Frames > 0
+			ok := tl.Camera != "" && tl.State == "playing" && tl.W > 0 && tl.Frames > 0
+			if _, seen := playingAt[tl.Camera]; ok && !seen {
+				playingAt[tl.Camera] = tl.At
+			}
+			playing = playing && ok
 		}
 		if playing {
 			firstPicture = time.Since(start)
@@ -93,6 +99,7 @@ func (c *consoleCase) wall(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("login took %v; 4 tiles playing %v after the login was submitted", loggedIn.Round(time.Millisecond), firstPicture.Round(time.Millisecond))
+	c.logTileTimes(t, playingAt)
 
 	// The pictures move: frames decoded and time advancing on every tile.
 	time.Sleep(2 * time.Second)
@@ -693,5 +700,25 @@ func (c *consoleCase) noConsoleErrors(t *testing.T) {
 	}
 	for _, l := range snap.console {
 		t.Logf("console output (the page should have none): %s", l)
+	}
+}
+
+// logTileTimes logs, for each tile, the time from its WHEP request to its
+// first decoded picture (the page's clock, to the 50 ms of the polling),
+// and whether the camera was already being pulled: an on-demand camera
+// that was not must first send a keyframe.
+func (c *consoleCase) logTileTimes(t *testing.T, playingAt map[string]float64) {
+	var posts []struct {
+		Name  string
+		Start float64
+	}
+	c.b.eval(t, `performance.getEntriesByType('resource').filter((e) => e.name.includes('/whep/')).map((e) => ({name: e.name, start: e.startTime}))`, &posts)
+	for cam, at := range playingAt {
+		for _, p := range posts {
+			if strings.Contains(p.Name, "/whep/"+cam+"?") {
+				t.Logf("tile %s: WHEP request → picture %.0f ms (camera pulled always: %v)", cam, at-p.Start, c.b.demo.always(cam))
+				break
+			}
+		}
 	}
 }

@@ -307,3 +307,9 @@ type auditRecord struct {
 	Outcome string `json:"outcome"`
 	Detail  string `json:"detail"`
 }
+
+// always says whether the demo pulls camera all the time (its first
+// camera) rather than on demand.
+func (r *demoRig) always(camera string) bool {
+	return camera == demoCameras(1)[0].id
+}
