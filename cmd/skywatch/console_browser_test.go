@@ -291,7 +291,8 @@ func (c *consoleCase) panicToDispatch(t *testing.T) {
 	demo.admin.getJSON(t, "/api/incidents/"+c.eastInc.ID, &after)
 	var offered, accepted bool
 	for _, e := range after.Timeline {
-		offered = offered || e.Action == "offer" && e.Actor == "duty" && e.Unit == unit
+		// An offer naming a unit is recorded as an assign.
+		offered = offered || (e.Action == "offer" || e.Action == "assign") && e.Actor == "duty" && e.Unit == unit
 		accepted = accepted || e.Action == "accept" && e.Unit == unit
 	}
 	if after.Unit != unit || !offered || !accepted {
