@@ -12,7 +12,7 @@
 //   Skywatch.areas, areaById, areaName, areaPath  the jurisdiction tree
 //   Skywatch.h(tag, props, ...children)           builds DOM without innerHTML
 //   Skywatch.icon(name)                           a small line icon (svg)
-//   Skywatch.toast(message, kind)                 a short notice in the corner
+//   Skywatch.toast(message, kind)                 a short notice in the corner ({key, vars} or text)
 //   Skywatch.dialog({title, body, buttons}) → Promise of the chosen value
 //   Skywatch.setBadge(view, text, kind)           a count on a tab
 //
@@ -716,16 +716,44 @@
   // ---------------------------------------------------------------- toasts
 
   // toast shows message for a few seconds; kind is info, ok, warn or error.
+  // message is {key, vars}, translated again after a language switch, or
+  // a string shown as it is (and dropped by a language switch, since it
+  // is in the old language). A logout clears them all: they belong to the
+  // user who caused them.
+  const toasts = new Map(); // element → {key, vars} or null
   S.toast = function (message, kind, ms) {
     const box = document.getElementById('toasts');
     if (!box) return;
-    const el = h('div', { class: 'toast toast-' + (kind || 'info'), role: kind === 'error' ? 'alert' : 'status' },
-      h('span', { class: 'toast-text', text: message }),
-      h('button', { type: 'button', class: 'toast-close', title: S.t('shell.dismiss'), 'aria-label': S.t('shell.dismiss'), text: '×', onclick: () => el.remove() }));
+    const source = message && typeof message === 'object' ? message : null;
+    const text = h('span', { class: 'toast-text' });
+    const close = h('button', { type: 'button', class: 'toast-close', text: '×', onclick: () => drop(el) });
+    const el = h('div', { class: 'toast toast-' + (kind || 'info'), role: kind === 'error' ? 'alert' : 'status' }, text, close);
+    toasts.set(el, source);
+    renderToast(el, source ? '' : String(message));
     box.append(el);
-    while (box.children.length > 5) box.firstElementChild.remove();
-    setTimeout(() => el.remove(), ms || (kind === 'error' ? 8000 : 4000));
+    while (box.children.length > 5) drop(box.firstElementChild);
+    setTimeout(() => drop(el), ms || (kind === 'error' ? 8000 : 4000));
   };
+  function drop(el) {
+    toasts.delete(el);
+    el.remove();
+  }
+  function renderToast(el, plain) {
+    const source = toasts.get(el);
+    el.querySelector('.toast-text').textContent = source ? S.t(source.key, source.vars) : plain;
+    const close = el.querySelector('.toast-close');
+    close.title = S.t('shell.dismiss');
+    close.setAttribute('aria-label', close.title);
+  }
+  function clearToasts() {
+    for (const el of [...toasts.keys()]) drop(el);
+  }
+  S.onLang(() => {
+    for (const [el, source] of [...toasts]) {
+      if (source) renderToast(el);
+      else drop(el);
+    }
+  });
 
   // dialog shows a modal: {title, body (node or text), buttons: [{label,
   // value, kind: 'primary'|'danger'|'', testid}]}. It resolves to the
@@ -1035,6 +1063,7 @@
     document.getElementById('app').hidden = true;
     document.getElementById('idle-warning').hidden = true;
     document.getElementById('views').replaceChildren();
+    clearToasts();
   }
 
   // sessionLost: the server said 401; show the login form with why.

@@ -405,7 +405,7 @@
       const inc = await S.api('POST', '/api/incidents/' + encodeURIComponent(id) + '/' + kind, body);
       if (id !== view.id) return;
       if (inc && inc.id === id) view.inc = inc;
-      if (S.toast) S.toast(S.t('action.done.' + kind), 'ok');
+      if (S.toast) S.toast({ key: 'action.done.' + kind }, 'ok');
       O.incidents.onIncidentSeen(view.inc);
     } catch (err) {
       if (id !== view.id) return;
