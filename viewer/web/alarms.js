@@ -629,6 +629,10 @@
     if (!S.me && (store.loaded || alert.pending.size)) stop();
   }, 1000);
 
+  // The banner shows whatever view is in front: a language switch redraws
+  // it here, not through the view's render.
+  S.onLang(renderAlert);
+
   // The shell sets the title on every view change: put the prefix back.
   new MutationObserver(updateTitle).observe(document.querySelector('title') || document.head,
     { childList: true, characterData: true, subtree: true });
@@ -855,7 +859,6 @@
     render() {
       if (current === 'incident') S.ops.incidentView.render();
       else renderQueue();
-      renderAlert();
     },
   });
 }());
