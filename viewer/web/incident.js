@@ -97,6 +97,8 @@
       'tl.cancel': '撤销',
       'tl.close': '关闭',
       'tl.no_unit': '无可用单位',
+      'tl.new_round': '重新轮派',
+      'tl.awaiting_operator': '待人工派单',
       'tl.event': '事件',
     },
     en: {
@@ -187,6 +189,8 @@
       'tl.cancel': 'Cancelled',
       'tl.close': 'Closed',
       'tl.no_unit': 'No unit free',
+      'tl.new_round': 'New round',
+      'tl.awaiting_operator': 'Awaiting operator',
       'tl.event': 'Event',
     },
   });

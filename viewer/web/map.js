@@ -23,7 +23,7 @@
       'map.layer.units': '巡逻单位',
       'map.layer.incidents': '未结警情',
       'map.camera.online': '在线',
-      'map.camera.offline': '离线',
+      'map.camera.offline': '待机/故障',
       'map.device.ok': '正常',
       'map.device.trouble': '离线/低电/掉线',
       'map.keys': '滚轮缩放 · 拖动平移 · +/− 缩放 · 方向键平移 · 0 全览',
@@ -58,7 +58,7 @@
       'map.layer.units': 'Patrol units',
       'map.layer.incidents': 'Open incidents',
       'map.camera.online': 'online',
-      'map.camera.offline': 'offline',
+      'map.camera.offline': 'standby / fault',
       'map.device.ok': 'normal',
       'map.device.trouble': 'offline / battery / supervision',
       'map.keys': 'Wheel zooms · drag pans · +/− zoom · arrows pan · 0 fits',
@@ -490,12 +490,24 @@
     return missing;
   }
 
+  // cameraOnline: either stream plays (the wall plays the sub stream while
+  // the main one may be idle).
+  function cameraOnline(c) {
+    return c.status === 'online' || c.sub_status === 'online';
+  }
+
+  // cameraStatus is a camera's status in words: online, or why not
+  // (standby, connecting, fault).
+  function cameraStatus(c) {
+    return cameraOnline(c) ? S.t('map.camera.online') : S.tv('camera.status.', c.status || 'unknown');
+  }
+
   function cameraMark(c) {
-    const online = c.status === 'online';
+    const online = cameraOnline(c);
     return {
       shape: 'camera',
       cls: 'ops-m-camera ' + (online ? 'ops-m-on' : 'ops-m-off'),
-      title: (c.name || c.id) + ' · ' + S.t(online ? 'map.camera.online' : 'map.camera.offline'),
+      title: (c.name || c.id) + ' · ' + cameraStatus(c),
       nodes: () => [el('svg:rect', { x: -6, y: -5, width: 12, height: 10, rx: 2 }),
         el('svg:circle', { r: 2.2, class: 'ops-m-lens' })],
     };
@@ -617,7 +629,7 @@
     switch (kind) {
       case 'cameras':
         return [el('h4', {}, o.name || o.id),
-          el('table', {}, row('map.popup.status', S.t(o.status === 'online' ? 'map.camera.online' : 'map.camera.offline')),
+          el('table', {}, row('map.popup.status', cameraStatus(o)),
             o.area ? row('map.popup.area', O.areaName(o.area)) : null),
           link(S.t('map.popup.play'), 'map-play', () => openPlayer(o))];
       case 'devices': {
