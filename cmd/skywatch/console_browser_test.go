@@ -265,6 +265,16 @@ func (c *consoleCase) panicToDispatch(t *testing.T) {
 		o.click(); return o.dataset.unit; })()`, &unit)
 	b.waitJS(t, "the incident offered", `['offered', 'dispatched', 'en_route', 'on_scene'].includes(
 		document.querySelector('[data-testid=incident-state]').dataset.state)`, 10*time.Second)
+	// The timeline speaks the console's language: the engine's reasons
+	// ("the area's dispatch policy is manual", "assigned by duty, 195 m")
+	// and kinds of entry translated.
+	b.waitJS(t, "the timeline in Chinese", `(() => {
+		const rows = [...document.querySelectorAll('[data-testid=incident-timeline] tbody tr')];
+		const text = rows.map((r) => r.textContent).join('\n');
+		return rows.some((r) => r.dataset.action === 'assign' || r.dataset.action === 'offer') &&
+			text.includes(Skywatch.t('tl.awaiting_operator')) &&
+			!/awaiting operator|dispatch policy| from |assigned by|nearest free|zone |code /.test(text);
+	})()`, 10*time.Second)
 	b.shot(t, "incident-offered")
 
 	// Back in the queue, the unit's answer changes the row, live.

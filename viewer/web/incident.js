@@ -652,12 +652,17 @@
     const cols = ['time', 'action', 'state', 'actor', 'detail'];
     box.append(el('table', { class: 'table table-dense', 'data-testid': 'incident-timeline' },
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('incident.tl.' + c))))),
-      el('tbody', {}, entries.map((e) => el('tr', { 'data-action': e.action },
-        el('td', { class: 'ops-num', title: S.fmtDateTime(e.at) }, S.fmtTime(e.at)),
-        el('td', { class: 'nowrap' }, O.label('tl', e.action)),
-        el('td', { class: 'nowrap' }, e.to ? [O.label('istate', e.from), ' → ', el('strong', {}, O.label('istate', e.to))] : ''),
-        el('td', { class: 'nowrap' }, actorName(e.actor)),
-        el('td', { class: 'ops-small' }, e.unit ? O.unitName(e.unit) + (e.reason ? ' · ' : '') : '', e.reason || ''))))));
+      el('tbody', {}, entries.map((e) => {
+        const reason = O.reasonText(e, inc);
+        return el('tr', { 'data-action': e.action },
+          el('td', { class: 'ops-num', title: S.fmtDateTime(e.at) }, S.fmtTime(e.at)),
+          el('td', { class: 'nowrap' }, O.label('tl', e.action)),
+          el('td', { class: 'nowrap' }, e.to ? [O.label('istate', e.from), ' → ', el('strong', {}, O.label('istate', e.to))] : ''),
+          el('td', { class: 'nowrap' }, actorName(e.actor)),
+          // The engine's own words stay at hand in the tooltip.
+          el('td', { class: 'ops-small', 'data-testid': 'timeline-reason', title: reason !== e.reason ? e.reason : null },
+            e.unit ? O.unitName(e.unit) + (reason ? ' · ' : '') : '', reason));
+      }))));
   }
 
   O.incidentView = { mount, unmount, render };
