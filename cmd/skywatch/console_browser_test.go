@@ -113,6 +113,11 @@ func (c *consoleCase) wall(t *testing.T) {
 		seen[tl.Camera] = true
 	}
 	t.Logf("tiles after 2 s: %+v", later)
+	var playingCount string
+	b.eval(t, `document.querySelector('[data-testid=wall-info]').dataset.playing`, &playingCount)
+	if playingCount != "4" {
+		t.Errorf("the wall's toolbar counts %s tiles playing, want 4", playingCount)
+	}
 	b.shot(t, "wall-duty")
 
 	// Sub streams: the page asked for them, and the server reads them.
@@ -404,7 +409,8 @@ func (c *consoleCase) scope(t *testing.T) {
 	b.eval(t, fmt.Sprintf(`location.hash = '#/wall?layout=1&cameras=' + encodeURIComponent(%s)`, js(otherCam)), nil)
 	b.waitJS(t, "the wall tile refusing Xicheng's camera", fmt.Sprintf(`(() => {
 		const t = document.querySelector('[data-testid=wall-grid] [data-testid=tile][data-camera=%s]');
-		return !!t && t.dataset.state === 'denied' && t.querySelector('video').videoWidth === 0;
+		return !!t && t.dataset.state === 'denied' && t.querySelector('video').videoWidth === 0 &&
+			document.querySelector('[data-testid=wall-info]').dataset.playing === '0';
 	})()`, js(otherCam)), 15*time.Second)
 	b.shot(t, "tile-denied")
 

@@ -203,6 +203,7 @@
             this.render();
             // A camera pulled on demand has just come online: show it so.
             if (state === 'playing') this.wall.refreshSoon();
+            this.wall.renderInfo();
             this.wall.renderCounts();
           },
         });
@@ -319,7 +320,7 @@
         onclick: () => this.setLayout(n, true),
       }, layoutIcon(n), h('span', { class: 'num', text: String(n) })));
       this.layoutGroup = h('div', { class: 'btn-group', role: 'group' }, this.layoutBtns);
-      this.infoEl = h('span', { class: 'wall-info num' });
+      this.infoEl = h('span', { class: 'wall-info num', 'data-testid': 'wall-info' });
       this.clearBtn = h('button', { type: 'button', class: 'btn btn-small btn-ghost', 'data-testid': 'wall-clear', onclick: () => this.clearAll() }, S.icon('trash'), h('span'));
       this.gridEl = h('div', { class: 'wall-grid', 'data-testid': 'wall-grid' });
       const main = h('section', { class: 'wall-main' },
@@ -606,10 +607,17 @@
         b.title = S.t('wall.layoutN', { n });
       });
       this.clearBtn.lastChild.textContent = S.t('wall.clearAll');
-      const playing = this.assigned.slice(0, this.layout).filter(Boolean).length;
-      this.infoEl.textContent = S.t('wall.playing', { n: playing, total: this.layout }) + '  ·  ' + S.t('wall.selected', { n: this.selected + 1 });
+      this.renderInfo();
       this.tiles.forEach((t, i) => t.el.classList.toggle('selected', i === this.selected));
       this.tiles.slice(0, this.layout).forEach((t) => t.render());
+    }
+
+    // renderInfo counts the tiles that play a picture now (not those that
+    // only have a camera: a refused or offline one plays nothing).
+    renderInfo() {
+      const playing = this.tiles.slice(0, this.layout).filter((t) => t.state === 'playing').length;
+      this.infoEl.textContent = S.t('wall.playing', { n: playing, total: this.layout }) + '  ·  ' + S.t('wall.selected', { n: this.selected + 1 });
+      this.infoEl.dataset.playing = String(playing);
     }
 
     // orderedCameras lists the cameras in the tree's order.
