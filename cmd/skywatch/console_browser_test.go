@@ -401,8 +401,8 @@ func (c *consoleCase) scope(t *testing.T) {
 	b.eval(t, fmt.Sprintf(`location.hash = '#/alarms/' + encodeURIComponent(%s)`, js(c.westInc.ID)), nil)
 	b.waitJS(t, "the incident view refusing Xicheng's incident", fmt.Sprintf(`(() => {
 		const v = document.querySelector('[data-testid=incident-view][data-incident=' + JSON.stringify(%s) + ']');
-		const want = Skywatch.t('err.403');
-		return !!v && want !== 'err.403' && v.textContent.includes(want) &&
+		const want = '该警情不在您的辖区';
+		return !!v && v.querySelector('[data-testid=incident-error]').textContent === want &&
 			!v.querySelector('[data-testid^=action-]') && !v.querySelector('[data-testid=incident-camera]');
 	})()`, js(c.westInc.ID)), 10*time.Second)
 	b.shot(t, "incident-denied")
@@ -410,9 +410,15 @@ func (c *consoleCase) scope(t *testing.T) {
 	b.waitJS(t, "the wall tile refusing Xicheng's camera", fmt.Sprintf(`(() => {
 		const t = document.querySelector('[data-testid=wall-grid] [data-testid=tile][data-camera=%s]');
 		return !!t && t.dataset.state === 'denied' && t.querySelector('video').videoWidth === 0 &&
-			document.querySelector('[data-testid=wall-info]').dataset.playing === '0';
+			document.querySelector('[data-testid=wall-info]').dataset.playing === '0' &&
+			t.querySelector('.tile-msg').textContent === '此相机不在您的辖区';
 	})()`, js(otherCam)), 15*time.Second)
 	b.shot(t, "tile-denied")
+	// The refusal is said again in the language switched to.
+	b.setLang(t, "en")
+	b.waitJS(t, "the refusal in English", fmt.Sprintf(`document.querySelector('[data-testid=wall-grid] [data-testid=tile][data-camera=%s] .tile-msg').textContent ===
+		'This camera is outside your area'`, js(otherCam)), 5*time.Second)
+	b.setLang(t, "zh-CN")
 
 	// Through the API, with the page's session and CSRF token.
 	var got map[string]int

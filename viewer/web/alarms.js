@@ -663,7 +663,7 @@
     root: null,
     filter: 'open',
     recent: null, // Map for the "all recent" filter
-    error: '',
+    error: null, // the last failed load (an ApiError), said in the language of the moment
     selected: '',
     onKey: null,
     onChange: null,
@@ -747,7 +747,7 @@
       el('span', { class: 'muted' }, list ? S.t('alarms.count', { n: list.length }) : ''),
       el('span', { class: 'spacer' }),
       el('span', { class: 'muted ops-small' }, S.t('alarms.keys'))));
-    if (queue.error) root.append(el('p', { class: 'error-box ops-error', role: 'alert' }, queue.error));
+    if (queue.error) root.append(el('p', { class: 'error-box ops-error', role: 'alert' }, errorText(queue.error)));
     if (!list || (!store.loaded && queue.filter === 'open')) {
       root.append(el('p', { class: 'muted ops-pad' }, S.t('alarms.loading')));
       return;
@@ -768,14 +768,14 @@
 
   async function setFilter(f) {
     queue.filter = f;
-    queue.error = '';
+    queue.error = null;
     if (S.prefs) S.prefs.set('alarms_filter', f);
     renderQueue();
     if (f === 'recent') {
       try {
         await loadRecent();
       } catch (err) {
-        queue.error = errorText(err);
+        queue.error = err;
       }
       renderQueue();
     }
@@ -808,7 +808,7 @@
     document.addEventListener('keydown', queue.onKey);
     renderQueue();
     if (!store.loaded) {
-      reloadOpen().catch((err) => { queue.error = errorText(err); renderQueue(); });
+      reloadOpen().catch((err) => { queue.error = err; renderQueue(); });
     }
     if (queue.filter === 'recent') setFilter('recent');
   }

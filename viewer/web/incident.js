@@ -12,6 +12,7 @@
     'zh-CN': {
       'incident.back': '← 警情队列',
       'incident.loading': '正在加载警情…',
+      'incident.outsideArea': '该警情不在您的辖区',
       'incident.device': '设备',
       'incident.count': '触发次数',
       'incident.restores': '恢复 {n} 次',
@@ -104,6 +105,7 @@
     en: {
       'incident.back': '← Alarm queue',
       'incident.loading': 'Loading the incident…',
+      'incident.outsideArea': 'This incident is outside your area',
       'incident.device': 'Device',
       'incident.count': 'Events',
       'incident.restores': '{n} restore(s)',
@@ -205,8 +207,8 @@
     root: null,
     id: '',
     inc: null,
-    loadError: '', // why the incident could not be loaded, translated
-    actionError: '', // why the last action failed, translated
+    loadError: null, // why the incident could not be loaded (an ApiError)
+    actionError: null, // why the last action failed (an ApiError)
     busy: false,
     parts: null, // {head, actions, message, cameras, units, timeline}
     players: [], // {id, player, tile}
@@ -218,8 +220,8 @@
   function mount(root, id) {
     view.id = id;
     view.inc = null;
-    view.loadError = '';
-    view.actionError = '';
+    view.loadError = null;
+    view.actionError = null;
     view.cameraKey = '';
     const head = el('div', { class: 'ops-inc-head' });
     const actions = el('div', { class: 'ops-inc-actions', 'data-testid': 'incident-actions' });
@@ -254,12 +256,12 @@
       const inc = await S.api('GET', '/api/incidents/' + encodeURIComponent(id));
       if (seq !== view.loadSeq || id !== view.id) return;
       view.inc = inc;
-      view.loadError = '';
+      view.loadError = null;
       O.incidents.onIncidentSeen(inc);
       if (!inc.units_nearby && !O.units.size) await O.loadUnits().catch(() => {});
     } catch (err) {
       if (seq !== view.loadSeq || id !== view.id) return;
-      view.loadError = O.errorText(err);
+      view.loadError = err;
     }
     render();
   }
@@ -294,8 +296,10 @@
     view.root.setAttribute('data-state', inc ? inc.state : '');
     renderMessage();
     if (!inc) {
+      const error = loadErrorText(view.loadError);
       clear(p.head).append(backLink(),
-        el('p', { class: view.loadError ? 'error-box ops-error' : 'muted ops-pad' }, view.loadError || S.t('incident.loading')));
+        el('p', { class: error ? 'error-box ops-error' : 'muted ops-pad', 'data-testid': error ? 'incident-error' : null },
+          error || S.t('incident.loading')));
       clear(p.actions);
       return;
     }
@@ -304,6 +308,13 @@
     renderCameras(inc);
     renderUnits(inc);
     renderTimeline(inc);
+  }
+
+  // loadErrorText says why the incident cannot be shown; "" for no error.
+  // Refused is outside the user's area: the view reads, it does not act.
+  function loadErrorText(err) {
+    if (!err) return '';
+    return err.status === 403 ? S.t('incident.outsideArea') : O.errorText(err);
   }
 
   function backLink() {
@@ -369,7 +380,9 @@
 
   function renderMessage() {
     const box = clear(view.parts.message);
-    const error = view.actionError || (view.inc && view.loadError);
+    // Errors are kept as they came and put in words here, so that a
+    // language switch says them again.
+    const error = view.actionError ? O.errorText(view.actionError) : view.inc ? loadErrorText(view.loadError) : '';
     if (error) box.append(el('p', { class: 'error-box ops-error', role: 'alert', 'data-testid': 'incident-error' }, error));
   }
 
@@ -403,7 +416,7 @@
   async function post(kind, body) {
     const id = view.id;
     view.busy = true;
-    view.actionError = '';
+    view.actionError = null;
     render();
     try {
       const inc = await S.api('POST', '/api/incidents/' + encodeURIComponent(id) + '/' + kind, body);
@@ -413,7 +426,7 @@
       O.incidents.onIncidentSeen(view.inc);
     } catch (err) {
       if (id !== view.id) return;
-      view.actionError = O.errorText(err);
+      view.actionError = err;
       load();
     } finally {
       view.busy = false;
@@ -560,6 +573,7 @@
         const c = cams.find((x) => x.id === p.id);
         if (c) p.dist.textContent = cameraMeta(c);
         p.state.textContent = S.tv('player.state.', p.player.state || 'connecting');
+        p.state.title = p.player.detail;
         p.fs.textContent = S.t('incident.camera_fullscreen');
       }
       return;

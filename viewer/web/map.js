@@ -700,20 +700,30 @@
     try {
       player = new S.Player(video, cam.id, {
         stream: 'main',
-        onState(st, detail) {
+        onState(st) {
           overlay.setAttribute('data-state', st);
-          state.textContent = S.tv('player.state.', st) + (detail ? ' · ' + detail : '');
           state.className = 'ops-cam-state ops-cam-' + st;
+          renderPlayerState();
         },
       });
       player.start();
     } catch (e) {
       state.textContent = S.tv('player.state.', 'offline');
     }
-    m.overlay = { overlay, player, onKey };
+    m.overlay = { overlay, player, onKey, state, close };
     if (overlay.requestFullscreen) overlay.requestFullscreen().catch(() => {});
     overlay.addEventListener('fullscreenchange', () => { if (!document.fullscreenElement) closePlayer(); });
     close.focus();
+  }
+
+  // renderPlayerState says the full-screen player's state (and why) in the
+  // language shown now.
+  function renderPlayerState() {
+    const o = m.overlay;
+    if (!o || !o.player) return;
+    const p = o.player;
+    o.state.textContent = S.tv('player.state.', p.state || 'connecting') + (p.detail ? ' · ' + p.detail : '');
+    o.close.textContent = S.t('map.player.close');
   }
 
   function closePlayer() {
@@ -737,6 +747,7 @@
       for (const name of LAYERS) { for (const g of m.marks[name].values()) g.remove(); m.marks[name].clear(); }
       schedule();
       refreshPopup();
+      renderPlayerState();
     },
   });
 }());

@@ -115,7 +115,6 @@
       this.cameraId = null;
       this.player = null;
       this.state = 'empty';
-      this.detail = '';
       this.video = h('video', { muted: true, autoplay: true, playsinline: true, disablepictureinpicture: true });
       this.el = h('div', { class: 'tile', tabindex: '0', 'data-testid': 'tile', 'data-index': String(index), 'data-state': 'empty', 'data-camera': '' });
       this.numEl = h('span', { class: 'tile-num', text: String(index + 1) });
@@ -193,13 +192,11 @@
       this.stopPlayer();
       this.cameraId = id;
       this.state = id ? 'connecting' : 'empty';
-      this.detail = '';
       if (id) {
         this.player = S.Player(this.video, id, {
           stream,
-          onState: (state, detail) => {
+          onState: (state) => {
             this.state = state;
-            this.detail = detail;
             this.render();
             // A camera pulled on demand has just come online: show it so.
             if (state === 'playing') this.wall.refreshSoon();
@@ -232,8 +229,10 @@
       this.areaEl.textContent = cam && cam.area ? S.areaName(cam.area) : '';
       this.badgeEl.textContent = S.t('player.state.' + this.state);
       this.badgeEl.className = 'badge tile-state badge-' + stateClass(this.state);
-      this.msgEl.textContent = this.state === 'playing' ? '' : this.detail;
-      this.msgEl.hidden = this.state === 'playing' || !this.detail;
+      // The player says why in the language shown now.
+      const detail = this.player && this.state !== 'playing' ? this.player.detail : '';
+      this.msgEl.textContent = detail;
+      this.msgEl.hidden = !detail;
       const stream = this.player ? this.player.stream : 'sub';
       this.streamEl.textContent = this.cameraId ? S.t('player.stream.' + stream) : '';
       this.streamEl.classList.toggle('main', stream === 'main');
