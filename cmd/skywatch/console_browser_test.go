@@ -329,12 +329,32 @@ func (c *consoleCase) language(t *testing.T) {
 	b.eval(t, `location.hash = '#/wall'`, nil)
 	b.waitJS(t, "a tile playing", `!!document.querySelector('[data-testid=tile][data-state=playing]')`, 15*time.Second)
 	b.waitJS(t, "the Chinese tabs", tabs("视频墙", "警情", "zh-CN"), 5*time.Second)
+	// Two notices: one the page can say again, one only in the words it has.
+	b.eval(t, `Skywatch.toast({key: 'action.done.offer'}, 'ok', 60000); Skywatch.toast('纯文本', 'info', 60000)`, nil)
 	b.setLang(t, "en")
-	b.waitJS(t, "the English tabs and tile", tabs("Video wall", "Alarms", "en")+
-		` && document.querySelector('[data-testid=tile][data-state=playing] .tile-state').textContent === 'Live'`, 5*time.Second)
+	// The urgent alarms still alert (the test acknowledged none), over the
+	// wall: the banner speaks English too.
+	b.waitJS(t, "the English tabs, tile, notices and alert", tabs("Video wall", "Alarms", "en")+
+		` && document.querySelector('[data-testid=tile][data-state=playing] .tile-state').textContent === 'Live' &&
+		(() => { const texts = [...document.querySelectorAll('#toasts .toast-text')].map((e) => e.textContent);
+			return texts.length > 0 && texts.every((x) => x === 'Offered'); })() &&
+		!document.querySelector('[data-testid=alert-banner]').hidden &&
+		document.querySelector('[data-testid=alert-banner]').textContent.includes('Acknowledge and mute')`, 5*time.Second)
 	b.shot(t, "console-english")
+
+	// The incident view in English: the timeline's reasons too.
+	b.eval(t, fmt.Sprintf(`location.hash = '#/alarms/' + encodeURIComponent(%s)`, js(c.eastInc.ID)), nil)
+	b.waitJS(t, "the incident's timeline in English", `(() => {
+		const rows = [...document.querySelectorAll('[data-testid=incident-timeline] tbody tr')];
+		const text = rows.map((r) => r.textContent).join('\n');
+		return rows.length >= 3 && text.includes('Awaiting operator') && text.includes('this area dispatches by hand') &&
+			/assigned by duty, \d+ m/.test(text) && !/[\u4e00-\u9fff]{2,}/.test(text.replace(/[^\n]* from [^\n]*/g, ''));
+	})()`, 10*time.Second)
+	b.shot(t, "incident-english")
 	b.setLang(t, "zh-CN")
 	b.waitJS(t, "the Chinese tabs again", tabs("视频墙", "警情", "zh-CN"), 5*time.Second)
+	b.shot(t, "incident-chinese")
+	b.eval(t, `location.hash = '#/wall'`, nil)
 }
 
 // scope: a township operator sees only their township, and is refused the
@@ -351,6 +371,17 @@ func (c *consoleCase) scope(t *testing.T) {
 		t.Fatalf("the demo should have cameras in both townships: %+v", demo.cameras)
 	}
 	otherCam := others[0]
+
+	// Nothing of the duty officer's session outlives the logout: notices,
+	// incidents, units, the alert.
+	b.loginAs(t, "duty")
+	b.eval(t, `Skywatch.toast({key: 'action.done.offer'}, 'ok', 60000)`, nil)
+	b.logout(t)
+	b.waitJS(t, "nothing left of duty's session", `(() => {
+		const banner = document.querySelector('[data-testid=alert-banner]');
+		return document.getElementById('toasts').children.length === 0 && Skywatch.ops.incidents.store.open.size === 0 &&
+			Skywatch.ops.units.size === 0 && (!banner || banner.hidden) && !document.title.includes('(');
+	})()`, 2*time.Second)
 	b.loginAs(t, "dongcheng")
 
 	// The wall's area tree and tiles: Dongcheng's cameras only.

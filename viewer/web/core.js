@@ -5,7 +5,9 @@
 //   Skywatch.api(method, path, body)              JSON API with CSRF; throws ApiError
 //   Skywatch.me, Skywatch.can(perm)               the logged-in user
 //   Skywatch.on(type, fn) → unsubscribe           'alarm', 'incident', 'resync'
-//                                                 (and 'connection' {live: bool})
+//                                                 (and 'connection' {live: bool};
+//                                                 'session' me after each login,
+//                                                 'logout' when it ends)
 //   Skywatch.prefs.get(key) / set(key, value)     per-user preferences on the server
 //   Skywatch.Player(video, cameraId, {stream, onState})   WHEP player
 //   Skywatch.registerView / navigate / currentView         views and hash routes
@@ -1062,12 +1064,15 @@
       checkIdle();
     }, 1000);
     renderShell();
+    // Views and stores start afresh for this user before anything loads.
+    emit('session', me);
     openStream();
     route();
   };
 
   // endSession takes the console down: views unmounted, players and the
-  // stream stopped.
+  // stream stopped, and 'logout' told so that views and stores drop what
+  // they kept of this user.
   function endSession() {
     unmountView();
     for (const p of [...players]) p.stop();
@@ -1080,6 +1085,8 @@
     document.getElementById('idle-warning').hidden = true;
     document.getElementById('views').replaceChildren();
     clearToasts();
+    badges.clear();
+    emit('logout', null);
   }
 
   // sessionLost: the server said 401; show the login form with why.

@@ -92,9 +92,10 @@
   const LAYERS = ['areas', 'incidents', 'units', 'cameras', 'devices'];
   const UNIT_STATES = ['available', 'offered', 'busy', 'off_duty', 'unavailable'];
 
-  // What survives leaving the view: where the operator was looking and
-  // which layers were on.
-  const keep = { user: '', view: null, visible: { areas: true, cameras: true, devices: true, units: true, incidents: true } };
+  // What survives leaving the view, until the user logs out: where the
+  // operator was looking and which layers were on.
+  const ALL_LAYERS = { areas: true, cameras: true, devices: true, units: true, incidents: true };
+  const keep = { view: null, visible: Object.assign({}, ALL_LAYERS) };
 
   const m = {
     root: null,
@@ -199,9 +200,7 @@
     m.onIncidents = schedule;
     O.incidents.store.listeners.add(m.onIncidents);
 
-    const user = (S.me && S.me.username) || '';
-    m.view = keep.user === user ? keep.view : null; // another user has another jurisdiction
-    keep.user = user;
+    m.view = keep.view;
     m.loaded = false;
     renderLegend();
     load();
@@ -236,13 +235,14 @@
   };
 
   async function loadOne(name) {
+    const root = m.root;
     try {
       const list = await SOURCES[name]();
-      if (!m.root) return;
+      if (!root || m.root !== root) return; // left, or another session's
       m.data[name] = Array.isArray(list) ? list : [];
       m.error = '';
     } catch (err) {
-      if (!m.root) return;
+      if (!root || m.root !== root) return;
       m.error = S.t('map.error', { msg: O.errorText(err) });
     }
     schedule();
@@ -735,6 +735,15 @@
     if (document.fullscreenElement === o.overlay) document.exitFullscreen().catch(() => {});
     o.overlay.remove();
   }
+
+  // The next user has another jurisdiction: nothing of this one's map is
+  // kept.
+  S.on('logout', () => {
+    keep.view = null;
+    keep.visible = Object.assign({}, ALL_LAYERS);
+    m.data = { areas: [], cameras: [], devices: [], units: [] };
+    m.error = '';
+  });
 
   S.registerView('map', {
     mount,
