@@ -574,7 +574,9 @@
         if (c) p.dist.textContent = cameraMeta(c);
         p.state.textContent = S.tv('player.state.', p.player.state || 'connecting');
         p.state.title = p.player.detail;
-        p.fs.textContent = S.t('incident.camera_fullscreen');
+        p.fs.title = S.t('incident.camera_fullscreen');
+        p.fs.setAttribute('aria-label', p.fs.title);
+        p.tile.title = p.fs.title;
       }
       return;
     }
@@ -590,17 +592,21 @@
     cams.forEach((c, i) => {
       const video = el('video', { muted: true, autoplay: true, playsinline: true });
       video.muted = true;
+      // The words sit in a bar above the picture, one line cut short with
+      // an ellipsis: over the video they hid its own text and each other.
       const state = el('span', { class: 'ops-cam-state' }, S.tv('player.state.', 'connecting'));
-      const dist = el('span', { class: 'muted ops-small' }, cameraMeta(c));
-      const fs = el('button', { type: 'button', class: 'btn btn-small ops-cam-fs',
-        onclick: () => fullscreen(tile) }, S.t('incident.camera_fullscreen'));
+      const dist = el('span', { class: 'ops-cam-meta' }, cameraMeta(c));
+      const fs = el('button', { type: 'button', class: 'btn btn-ghost btn-small btn-icon ops-cam-fs',
+        title: S.t('incident.camera_fullscreen'), 'aria-label': S.t('incident.camera_fullscreen'),
+        onclick: () => fullscreen(tile) }, S.icon('expand'));
       const tile = el('div', { class: 'ops-cam' + (i === 0 ? ' ops-cam-main' : ''), 'data-testid': 'incident-camera',
         'data-camera': c.id, 'data-state': 'connecting', tabindex: '0', title: S.t('incident.camera_fullscreen'),
         ondblclick: () => fullscreen(tile),
         onkeydown: (ev) => { if (ev.key === 'f' || ev.key === 'Enter') fullscreen(tile); } },
-      video,
-      el('div', { class: 'ops-cam-overlay' }, el('span', { class: 'ops-cam-name' }, c.name || c.id), dist, state),
-      fs);
+      el('div', { class: 'ops-cam-bar' },
+        el('span', { class: 'ops-cam-name', title: (c.name || c.id) + (c.name ? ' (' + c.id + ')' : '') }, c.name || c.id),
+        dist, state, fs),
+      el('div', { class: 'ops-cam-screen' }, video));
       grid.append(tile);
       let player = null;
       try {
