@@ -120,6 +120,11 @@ func (c *consoleCase) wall(t *testing.T) {
 		seen[tl.Camera] = true
 	}
 	t.Logf("tiles after 2 s: %+v", later)
+	var playingCount string
+	b.eval(t, `document.querySelector('[data-testid=wall-info]').dataset.playing`, &playingCount)
+	if playingCount != "4" {
+		t.Errorf("the wall's toolbar counts %s tiles playing, want 4", playingCount)
+	}
 	b.shot(t, "wall-duty")
 
 	// Sub streams: the page asked for them, and the server reads them.
@@ -272,6 +277,16 @@ func (c *consoleCase) panicToDispatch(t *testing.T) {
 		o.click(); return o.dataset.unit; })()`, &unit)
 	b.waitJS(t, "the incident offered", `['offered', 'dispatched', 'en_route', 'on_scene'].includes(
 		document.querySelector('[data-testid=incident-state]').dataset.state)`, 10*time.Second)
+	// The timeline speaks the console's language: the engine's reasons
+	// ("the area's dispatch policy is manual", "assigned by duty, 195 m")
+	// and kinds of entry translated.
+	b.waitJS(t, "the timeline in Chinese", `(() => {
+		const rows = [...document.querySelectorAll('[data-testid=incident-timeline] tbody tr')];
+		const text = rows.map((r) => r.textContent).join('\n');
+		return rows.some((r) => r.dataset.action === 'assign' || r.dataset.action === 'offer') &&
+			text.includes(Skywatch.t('tl.awaiting_operator')) &&
+			!/awaiting operator|dispatch policy| from |assigned by|nearest free|zone |code /.test(text);
+	})()`, 10*time.Second)
 	b.shot(t, "incident-offered")
 
 	// Back in the queue, the unit's answer changes the row, live.
@@ -298,7 +313,7 @@ func (c *consoleCase) panicToDispatch(t *testing.T) {
 	demo.admin.getJSON(t, "/api/incidents/"+c.eastInc.ID, &after)
 	var offered, accepted bool
 	for _, e := range after.Timeline {
-		// Offering to a chosen unit is the engine's assign.
+		// An offer naming a unit is recorded as an assign.
 		offered = offered || (e.Action == "offer" || e.Action == "assign") && e.Actor == "duty" && e.Unit == unit
 		accepted = accepted || e.Action == "accept" && e.Unit == unit
 	}
@@ -321,12 +336,32 @@ func (c *consoleCase) language(t *testing.T) {
 	b.eval(t, `location.hash = '#/wall'`, nil)
 	b.waitJS(t, "a tile playing", `!!document.querySelector('[data-testid=tile][data-state=playing]')`, 15*time.Second)
 	b.waitJS(t, "the Chinese tabs", tabs("视频墙", "警情", "zh-CN"), 5*time.Second)
+	// Two notices: one the page can say again, one only in the words it has.
+	b.eval(t, `Skywatch.toast({key: 'action.done.offer'}, 'ok', 60000); Skywatch.toast('纯文本', 'info', 60000)`, nil)
 	b.setLang(t, "en")
-	b.waitJS(t, "the English tabs and tile", tabs("Video wall", "Alarms", "en")+
-		` && document.querySelector('[data-testid=tile][data-state=playing] .tile-state').textContent === 'Live'`, 5*time.Second)
+	// The urgent alarms still alert (the test acknowledged none), over the
+	// wall: the banner speaks English too.
+	b.waitJS(t, "the English tabs, tile, notices and alert", tabs("Video wall", "Alarms", "en")+
+		` && document.querySelector('[data-testid=tile][data-state=playing] .tile-state').textContent === 'Live' &&
+		(() => { const texts = [...document.querySelectorAll('#toasts .toast-text')].map((e) => e.textContent);
+			return texts.length > 0 && texts.every((x) => x === 'Offered'); })() &&
+		!document.querySelector('[data-testid=alert-banner]').hidden &&
+		document.querySelector('[data-testid=alert-banner]').textContent.includes('Acknowledge and mute')`, 5*time.Second)
 	b.shot(t, "console-english")
+
+	// The incident view in English: the timeline's reasons too.
+	b.eval(t, fmt.Sprintf(`location.hash = '#/alarms/' + encodeURIComponent(%s)`, js(c.eastInc.ID)), nil)
+	b.waitJS(t, "the incident's timeline in English", `(() => {
+		const rows = [...document.querySelectorAll('[data-testid=incident-timeline] tbody tr')];
+		const text = rows.map((r) => r.textContent).join('\n');
+		return rows.length >= 3 && text.includes('Awaiting operator') && text.includes('this area dispatches by hand') &&
+			/assigned by duty, \d+ m/.test(text) && !/[\u4e00-\u9fff]{2,}/.test(text.replace(/[^\n]* from [^\n]*/g, ''));
+	})()`, 10*time.Second)
+	b.shot(t, "incident-english")
 	b.setLang(t, "zh-CN")
 	b.waitJS(t, "the Chinese tabs again", tabs("视频墙", "警情", "zh-CN"), 5*time.Second)
+	b.shot(t, "incident-chinese")
+	b.eval(t, `location.hash = '#/wall'`, nil)
 }
 
 // scope: a township operator sees only their township, and is refused the
@@ -343,6 +378,17 @@ func (c *consoleCase) scope(t *testing.T) {
 		t.Fatalf("the demo should have cameras in both townships: %+v", demo.cameras)
 	}
 	otherCam := others[0]
+
+	// Nothing of the duty officer's session outlives the logout: notices,
+	// incidents, units, the alert.
+	b.loginAs(t, "duty")
+	b.eval(t, `Skywatch.toast({key: 'action.done.offer'}, 'ok', 60000)`, nil)
+	b.logout(t)
+	b.waitJS(t, "nothing left of duty's session", `(() => {
+		const banner = document.querySelector('[data-testid=alert-banner]');
+		return document.getElementById('toasts').children.length === 0 && Skywatch.ops.incidents.store.open.size === 0 &&
+			Skywatch.ops.units.size === 0 && (!banner || banner.hidden) && !document.title.includes('(');
+	})()`, 2*time.Second)
 	b.loginAs(t, "dongcheng")
 
 	// The wall's area tree and tiles: Dongcheng's cameras only.
@@ -393,17 +439,24 @@ func (c *consoleCase) scope(t *testing.T) {
 	b.eval(t, fmt.Sprintf(`location.hash = '#/alarms/' + encodeURIComponent(%s)`, js(c.westInc.ID)), nil)
 	b.waitJS(t, "the incident view refusing Xicheng's incident", fmt.Sprintf(`(() => {
 		const v = document.querySelector('[data-testid=incident-view][data-incident=' + JSON.stringify(%s) + ']');
-		const want = Skywatch.t('err.403');
-		return !!v && want !== 'err.403' && v.textContent.includes(want) &&
+		const want = '该警情不在您的辖区';
+		return !!v && v.querySelector('[data-testid=incident-error]').textContent === want &&
 			!v.querySelector('[data-testid^=action-]') && !v.querySelector('[data-testid=incident-camera]');
 	})()`, js(c.westInc.ID)), 10*time.Second)
 	b.shot(t, "incident-denied")
 	b.eval(t, fmt.Sprintf(`location.hash = '#/wall?layout=1&cameras=' + encodeURIComponent(%s)`, js(otherCam)), nil)
 	b.waitJS(t, "the wall tile refusing Xicheng's camera", fmt.Sprintf(`(() => {
 		const t = document.querySelector('[data-testid=wall-grid] [data-testid=tile][data-camera=%s]');
-		return !!t && t.dataset.state === 'denied' && t.querySelector('video').videoWidth === 0;
+		return !!t && t.dataset.state === 'denied' && t.querySelector('video').videoWidth === 0 &&
+			document.querySelector('[data-testid=wall-info]').dataset.playing === '0' &&
+			t.querySelector('.tile-msg').textContent === '此相机不在您的辖区';
 	})()`, js(otherCam)), 15*time.Second)
 	b.shot(t, "tile-denied")
+	// The refusal is said again in the language switched to.
+	b.setLang(t, "en")
+	b.waitJS(t, "the refusal in English", fmt.Sprintf(`document.querySelector('[data-testid=wall-grid] [data-testid=tile][data-camera=%s] .tile-msg').textContent ===
+		'This camera is outside your area'`, js(otherCam)), 5*time.Second)
+	b.setLang(t, "zh-CN")
 
 	// Through the API, with the page's session and CSRF token.
 	var got map[string]int

@@ -41,12 +41,12 @@ type demoCamera struct {
 
 func demoCameras(n int) []demoCamera {
 	base := []demoCamera{
-		{"north-gate", "North gate", hardware.VendorHikvision, 1, hardware.ClipGOP4s, true},
-		{"market-square", "Market square", hardware.VendorDahua, 1, hardware.ClipGOP1s, false},
-		{"school-road", "School road", hardware.VendorUniview, 1, hardware.ClipGOP4s, false},
-		{"river-bridge", "River bridge", hardware.VendorHikvision, 2, hardware.ClipGOP1s, false},
-		{"bus-station", "Bus station", hardware.VendorDahua, 2, hardware.ClipGOP4s, false},
-		{"town-hall", "Town hall", hardware.VendorUniview, 2, hardware.ClipGOP1s, false},
+		{"north-gate", "北门", hardware.VendorHikvision, 1, hardware.ClipGOP4s, true},
+		{"market-square", "集贸市场", hardware.VendorDahua, 1, hardware.ClipGOP1s, false},
+		{"school-road", "学校路口", hardware.VendorUniview, 1, hardware.ClipGOP4s, false},
+		{"river-bridge", "河桥", hardware.VendorHikvision, 2, hardware.ClipGOP1s, false},
+		{"bus-station", "汽车站", hardware.VendorDahua, 2, hardware.ClipGOP4s, false},
+		{"town-hall", "镇政府", hardware.VendorUniview, 2, hardware.ClipGOP1s, false},
 	}
 	var out []demoCamera
 	for i := 0; i < n; i++ {
@@ -168,14 +168,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fc.MQTT.Address = freeIfTaken("tcp", *mqttAddr)
 	fleet := demoFleet(*deviceCount)
 	for i, d := range fleet {
-		v := geo.villages[i%len(geo.villages)]
-		lat, lon := v.place(i/len(geo.villages), 1200)
-		fc.Devices = append(fc.Devices, alarms.DeviceConfig{
-			ID: d.ID, Name: fmt.Sprintf("%s household %d", v.name, i/len(geo.villages)+1), Model: d.Format,
-			Area: v.id, Lat: lat, Lon: lon, Address: fmt.Sprintf("No. %d, %s", i/len(geo.villages)+1, v.name),
-			Cameras:  villageCameras[v.id][:min(1, len(villageCameras[v.id]))],
-			Username: d.Username, Password: d.Password,
-		})
+		fc.Devices = append(fc.Devices, geo.device(i, d, villageCameras))
 	}
 	var villageIDs []string
 	for _, v := range geo.villages {

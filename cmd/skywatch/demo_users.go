@@ -22,10 +22,10 @@ func demoUsers() ([]accounts.UserConfig, error) {
 	}
 	h := string(hash)
 	return []accounts.UserConfig{
-		{Username: "admin", Name: "System administrator", Role: accounts.RoleAdmin, PasswordHash: h},
-		{Username: "duty", Name: "County duty officer", Role: accounts.RoleSupervisor, Area: "qingshan", PasswordHash: h},
-		{Username: "dongcheng", Name: "Dongcheng operator", Role: accounts.RoleOperator, Area: "dongcheng", PasswordHash: h},
-		{Username: "xicheng", Name: "Xicheng operator", Role: accounts.RoleOperator, Area: "xicheng", PasswordHash: h},
-		{Username: "watch", Name: "County video watch", Role: accounts.RoleViewer, Area: "qingshan", PasswordHash: h},
+		{Username: "admin", Name: "系统管理员", Role: accounts.RoleAdmin, PasswordHash: h},
+		{Username: "duty", Name: "县值班长", Role: accounts.RoleSupervisor, Area: demoCountyID, PasswordHash: h},
+		{Username: "dongcheng", Name: "东城镇值班员", Role: accounts.RoleOperator, Area: "dongcheng", PasswordHash: h},
+		{Username: "xicheng", Name: "西城镇值班员", Role: accounts.RoleOperator, Area: "xicheng", PasswordHash: h},
+		{Username: "watch", Name: "县视频巡查", Role: accounts.RoleViewer, Area: demoCountyID, PasswordHash: h},
 	}, nil
 }

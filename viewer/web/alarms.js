@@ -222,12 +222,15 @@
   // GET /api/units and the units of incident changes.
   const units = new Map();
   const unitListeners = new Set();
+  let generation = 0; // sessions so far: see 'session' below
   function mergeUnits(list) {
     for (const u of list || []) units.set(u.id, Object.assign(units.get(u.id) || {}, u));
     for (const fn of unitListeners) fn();
   }
   async function loadUnits() {
-    mergeUnits(await S.api('GET', '/api/units'));
+    const gen = generation;
+    const list = await S.api('GET', '/api/units');
+    if (gen === generation) mergeUnits(list); // else the last session's answer
     return units;
   }
   function unitName(id) {
@@ -549,9 +552,11 @@
 
   async function reloadOpen() {
     if (store.loading) return store.loading;
-    store.loading = (async () => {
+    const gen = generation;
+    const loading = (async () => {
       try {
         const list = await listIncidents('open=true');
+        if (gen !== generation) return; // the last session's answer
         store.open.clear();
         for (const inc of list) {
           store.open.set(inc.id, inc);
@@ -562,10 +567,11 @@
         renderAlert();
         notify();
       } finally {
-        store.loading = null;
+        if (store.loading === loading) store.loading = null;
       }
     })();
-    return store.loading;
+    store.loading = loading;
+    return loading;
   }
 
   // upsert takes an incident from the stream; it lacks area_path, live
@@ -578,7 +584,6 @@
   }
 
   S.on('incident', (data) => {
-    checkSession();
     if (data && data.units) mergeUnits(data.units);
     const inc = incidentOf(data);
     if (!inc) return;
@@ -591,43 +596,56 @@
   S.on('resync', () => { if (S.me) reloadOpen().catch(() => {}); });
   // The stream opens right after login: load then, not on the next tick.
   S.on('connection', () => {
-    checkSession();
     if (S.me && !store.loaded) start();
   });
 
   // start loads the open incidents once someone is logged in: the alert
   // must work whatever view is in front.
   function start() {
-    if (store.loaded || store.loading) return;
+    if (!S.me || store.loaded || store.loading) return;
     reloadOpen().catch(() => setTimeout(start, 5000));
     loadUnits().catch(() => {});
   }
-  // stop forgets everything when the user logs out.
+  // stop forgets what the store holds: incidents, alerts, units, the
+  // queue's recent list.
   function stop() {
     store.open.clear();
     store.loaded = false;
+    store.loading = null;
     alert.pending.clear();
     alert.known.clear();
     units.clear();
+    queue.recent = null;
+    queue.error = null;
+    queue.selected = '';
     renderAlert();
+    notify();
   }
 
-  // The store belongs to one login: S.me is a new object each time, so a
-  // login that follows a logout within the second below still starts
-  // afresh instead of showing the last user's incidents.
-  let storeMe = null;
-  function checkSession() {
-    if (S.me === storeMe) return;
-    if (storeMe) stop();
-    storeMe = S.me;
-  }
+  // The store belongs to one login. generation counts the sessions, so
+  // that an answer to the last one that comes in late is dropped. The
+  // alerts the user silenced are theirs: the next user hears them (a
+  // reload keeps them, being no logout).
+  S.on('logout', () => {
+    generation++;
+    stop();
+    alert.muted.clear();
+    saveMuted();
+  });
+  S.on('session', () => {
+    generation++;
+    stop();
+    start();
+  });
 
   setInterval(() => {
     tickAges();
-    checkSession();
     if (S.me && !store.loaded) start();
-    if (!S.me && (store.loaded || alert.pending.size)) stop();
   }, 1000);
+
+  // The banner shows whatever view is in front: a language switch redraws
+  // it here, not through the view's render.
+  S.onLang(renderAlert);
 
   // The shell sets the title on every view change: put the prefix back.
   new MutationObserver(updateTitle).observe(document.querySelector('title') || document.head,
@@ -659,7 +677,7 @@
     root: null,
     filter: 'open',
     recent: null, // Map for the "all recent" filter
-    error: '',
+    error: null, // the last failed load (an ApiError), said in the language of the moment
     selected: '',
     onKey: null,
     onChange: null,
@@ -743,7 +761,7 @@
       el('span', { class: 'muted' }, list ? S.t('alarms.count', { n: list.length }) : ''),
       el('span', { class: 'spacer' }),
       el('span', { class: 'muted ops-small' }, S.t('alarms.keys'))));
-    if (queue.error) root.append(el('p', { class: 'error-box ops-error', role: 'alert' }, queue.error));
+    if (queue.error) root.append(el('p', { class: 'error-box ops-error', role: 'alert' }, errorText(queue.error)));
     if (!list || (!store.loaded && queue.filter === 'open')) {
       root.append(el('p', { class: 'muted ops-pad' }, S.t('alarms.loading')));
       return;
@@ -764,14 +782,14 @@
 
   async function setFilter(f) {
     queue.filter = f;
-    queue.error = '';
+    queue.error = null;
     if (S.prefs) S.prefs.set('alarms_filter', f);
     renderQueue();
     if (f === 'recent') {
       try {
         await loadRecent();
       } catch (err) {
-        queue.error = errorText(err);
+        queue.error = err;
       }
       renderQueue();
     }
@@ -794,7 +812,6 @@
   }
 
   function mountQueue(el0) {
-    checkSession();
     queue.root = el('div', { class: 'ops-view ops-queue-view', 'data-testid': 'alarms-view' });
     el0.append(queue.root);
     queue.filter = (S.prefs && S.prefs.get('alarms_filter')) === 'recent' ? 'recent' : 'open';
@@ -804,7 +821,7 @@
     document.addEventListener('keydown', queue.onKey);
     renderQueue();
     if (!store.loaded) {
-      reloadOpen().catch((err) => { queue.error = errorText(err); renderQueue(); });
+      reloadOpen().catch((err) => { queue.error = err; renderQueue(); });
     }
     if (queue.filter === 'recent') setFilter('recent');
   }
@@ -855,7 +872,6 @@
     render() {
       if (current === 'incident') S.ops.incidentView.render();
       else renderQueue();
-      renderAlert();
     },
   });
 }());

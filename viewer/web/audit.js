@@ -260,6 +260,14 @@
         onclick: () => { a.cursors.push(a.page.next); load(); } }, S.t('audit.next')));
   }
 
+  // The filters and the page shown are the user's.
+  S.on('logout', () => {
+    a.filters = { user: '', action: '', from: '', to: '' };
+    a.cursors = [''];
+    a.page = null;
+    a.error = '';
+  });
+
   S.registerView('audit', {
     permission: 'audit',
     mount(root) {

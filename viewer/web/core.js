@@ -5,14 +5,16 @@
 //   Skywatch.api(method, path, body)              JSON API with CSRF; throws ApiError
 //   Skywatch.me, Skywatch.can(perm)               the logged-in user
 //   Skywatch.on(type, fn) → unsubscribe           'alarm', 'incident', 'resync'
-//                                                 (and 'connection' {live: bool})
+//                                                 (and 'connection' {live: bool};
+//                                                 'session' me after each login,
+//                                                 'logout' when it ends)
 //   Skywatch.prefs.get(key) / set(key, value)     per-user preferences on the server
 //   Skywatch.Player(video, cameraId, {stream, onState})   WHEP player
 //   Skywatch.registerView / navigate / currentView         views and hash routes
 //   Skywatch.areas, areaById, areaName, areaPath  the jurisdiction tree
 //   Skywatch.h(tag, props, ...children)           builds DOM without innerHTML
 //   Skywatch.icon(name)                           a small line icon (svg)
-//   Skywatch.toast(message, kind)                 a short notice in the corner
+//   Skywatch.toast(message, kind)                 a short notice in the corner ({key, vars} or text)
 //   Skywatch.dialog({title, body, buttons}) → Promise of the chosen value
 //   Skywatch.setBadge(view, text, kind)           a count on a tab
 //
@@ -399,6 +401,11 @@
   const deleting = new Set(); // WHEP DELETEs on their way: a logout waits for them
   let sessionGone = false; // the server said 401: nothing of the session is left to end
 
+  // say makes a setState reason of a string key.
+  function say(key, vars) {
+    return () => S.t(key, vars);
+  }
+
   // gatheringComplete waits (at most 3 s) for the offer's candidates: the
   // server takes no trickled candidates.
   function gatheringComplete(pc) {
@@ -429,7 +436,7 @@
       this.stream = opts.stream === 'sub' ? 'sub' : 'main';
       this.onState = typeof opts.onState === 'function' ? opts.onState : () => {};
       this.state = '';
-      this.detail = '';
+      this.why = null; // () → the detail, in the language of the moment
       this.pc = null;
       this.location = null;
       this.gen = 0;
@@ -474,11 +481,20 @@
       }
     }
 
-    setState(state, detail) {
-      if (state === this.state && detail === this.detail) return;
+    // detail says why the player is in its state ("" when there is
+    // nothing to add), in the language shown now.
+    get detail() {
+      return this.why ? this.why() : '';
+    }
+
+    // setState moves to state; why is null or a function that says why,
+    // called again whenever the detail is read (a language switch).
+    setState(state, why) {
+      const text = why ? why() : '';
+      if (state === this.state && text === this.detail) return;
       this.state = state;
-      this.detail = detail || '';
-      this.onState(state, this.detail);
+      this.why = why || null;
+      this.onState(state, text);
     }
 
     clearTimers() {
@@ -526,8 +542,8 @@
       this.teardown();
       const gen = ++this.gen;
       // While retrying, the tile keeps saying why until a picture comes.
-      if (fresh || !['retrying', 'offline'].includes(this.state)) this.setState('connecting', '');
-      else this.setState(this.state, S.t('player.reconnecting'));
+      if (fresh || !['retrying', 'offline'].includes(this.state)) this.setState('connecting', null);
+      else this.setState(this.state, say('player.reconnecting'));
       const pc = new RTCPeerConnection({ bundlePolicy: 'max-bundle' });
       this.pc = pc;
       pc.addTransceiver('video', { direction: 'recvonly' });
@@ -554,7 +570,7 @@
         });
         text = await resp.text();
       } catch (_) {
-        if (gen === this.gen) this.retry('retrying', S.t('player.network'));
+        if (gen === this.gen) this.retry('retrying', say('player.network'));
         return;
       }
       if (gen !== this.gen) {
@@ -568,11 +584,11 @@
         try {
           await pc.setRemoteDescription({ type: 'answer', sdp: text });
         } catch (_) {
-          if (gen === this.gen) this.retry('retrying', S.t('player.failed'));
+          if (gen === this.gen) this.retry('retrying', say('player.failed'));
           return;
         }
         this.timers.connect = setTimeout(() => {
-          if (gen === this.gen && this.state !== 'playing') this.retry('retrying', S.t('player.timeout'));
+          if (gen === this.gen && this.state !== 'playing') this.retry('retrying', say('player.timeout'));
         }, CONNECT_TIMEOUT_MS);
         return;
       }
@@ -583,24 +599,25 @@
       switch (resp.status) {
         case 401:
           this.teardown();
-          this.setState('offline', S.t('login.expired'));
+          this.setState('offline', say('login.expired'));
           sessionLost('login.expired');
           return;
         case 403:
+          // Out of the user's area, the server says; anything else
+          // refused (a lost CSRF token) is said in general words.
           this.teardown();
-          this.setState('denied', S.t('player.denied'));
+          this.setState('denied', say(/outside your area/.test((body && body.error) || '') ? 'player.outsideArea' : 'player.denied'));
           return;
         case 404:
-          this.retry('offline', S.t('player.unknown'), RETRY_MAX_MS);
+          this.retry('offline', say('player.unknown'), RETRY_MAX_MS);
           return;
         case 503: {
           const cam = body && body.camera;
-          const why = cam && cam.last_error ? S.t('player.unavailable') + ': ' + cam.last_error : S.t('player.unavailable');
-          this.retry('offline', why);
+          this.retry('offline', cam && cam.last_error ? () => S.t('player.unavailable') + ': ' + cam.last_error : say('player.unavailable'));
           return;
         }
         default:
-          this.retry('retrying', S.t('player.server', { status: resp.status }));
+          this.retry('retrying', say('player.server', { status: resp.status }));
       }
     }
 
@@ -612,14 +629,14 @@
           if (this.video.readyState >= 2) this.markPlaying();
           break;
         case 'disconnected':
-          this.setState('retrying', S.t('player.interrupted'));
+          this.setState('retrying', say('player.interrupted'));
           clearTimeout(this.timers.grace);
           this.timers.grace = setTimeout(() => {
-            if (gen === this.gen && pc.connectionState !== 'connected') this.retry('retrying', S.t('player.interrupted'));
+            if (gen === this.gen && pc.connectionState !== 'connected') this.retry('retrying', say('player.interrupted'));
           }, DISCONNECTED_GRACE_MS);
           break;
         case 'failed':
-          this.retry('retrying', S.t('player.failed'));
+          this.retry('retrying', say('player.failed'));
           break;
       }
     }
@@ -628,7 +645,7 @@
       if (this.stopped) return;
       clearTimeout(this.timers.connect);
       this.backoff = RETRY_MIN_MS;
-      this.setState('playing', '');
+      this.setState('playing', null);
       if (!this.timers.watch) {
         const gen = this.gen;
         this.lastFrames = -1;
@@ -649,18 +666,18 @@
         this.lastProgress = now;
         return;
       }
-      if (now - this.lastProgress > STALL_MS) this.retry('retrying', S.t('player.noPicture'));
+      if (now - this.lastProgress > STALL_MS) this.retry('retrying', say('player.noPicture'));
     }
 
-    // retry tears the session down, shows state with why, and connects
-    // again after the backoff.
+    // retry tears the session down, shows state with why (a function, as
+    // setState's), and connects again after the backoff.
     retry(state, why, minWait) {
       if (this.stopped) return;
       this.teardown();
       this.gen++;
       const wait = Math.max(this.backoff, minWait || 0);
       this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS);
-      this.setState(state, why + ' · ' + S.t('player.retryIn', { s: Math.round(wait / 1000) }));
+      this.setState(state, () => why() + ' · ' + S.t('player.retryIn', { s: Math.round(wait / 1000) }));
       this.timers.retry = setTimeout(() => {
         if (!this.stopped) this.connect(false);
       }, wait);
@@ -669,7 +686,8 @@
 
   // Player(video, cameraId, {stream: 'sub'|'main', onState(state, detail)})
   // works with and without new. detail is a translated sentence ("" when
-  // there is nothing to add); .state and .detail hold the latest.
+  // there is nothing to add); .state and .detail hold the latest, .detail
+  // in the language shown when it is read.
   S.Player = function (video, cameraId, opts) {
     return new PlayerImpl(video, cameraId, opts);
   };
@@ -716,16 +734,44 @@
   // ---------------------------------------------------------------- toasts
 
   // toast shows message for a few seconds; kind is info, ok, warn or error.
+  // message is {key, vars}, translated again after a language switch, or
+  // a string shown as it is (and dropped by a language switch, since it
+  // is in the old language). A logout clears them all: they belong to the
+  // user who caused them.
+  const toasts = new Map(); // element → {key, vars} or null
   S.toast = function (message, kind, ms) {
     const box = document.getElementById('toasts');
     if (!box) return;
-    const el = h('div', { class: 'toast toast-' + (kind || 'info'), role: kind === 'error' ? 'alert' : 'status' },
-      h('span', { class: 'toast-text', text: message }),
-      h('button', { type: 'button', class: 'toast-close', title: S.t('shell.dismiss'), 'aria-label': S.t('shell.dismiss'), text: '×', onclick: () => el.remove() }));
+    const source = message && typeof message === 'object' ? message : null;
+    const text = h('span', { class: 'toast-text' });
+    const close = h('button', { type: 'button', class: 'toast-close', text: '×', onclick: () => drop(el) });
+    const el = h('div', { class: 'toast toast-' + (kind || 'info'), role: kind === 'error' ? 'alert' : 'status' }, text, close);
+    toasts.set(el, source);
+    renderToast(el, source ? '' : String(message));
     box.append(el);
-    while (box.children.length > 5) box.firstElementChild.remove();
-    setTimeout(() => el.remove(), ms || (kind === 'error' ? 8000 : 4000));
+    while (box.children.length > 5) drop(box.firstElementChild);
+    setTimeout(() => drop(el), ms || (kind === 'error' ? 8000 : 4000));
   };
+  function drop(el) {
+    toasts.delete(el);
+    el.remove();
+  }
+  function renderToast(el, plain) {
+    const source = toasts.get(el);
+    el.querySelector('.toast-text').textContent = source ? S.t(source.key, source.vars) : plain;
+    const close = el.querySelector('.toast-close');
+    close.title = S.t('shell.dismiss');
+    close.setAttribute('aria-label', close.title);
+  }
+  function clearToasts() {
+    for (const el of [...toasts.keys()]) drop(el);
+  }
+  S.onLang(() => {
+    for (const [el, source] of [...toasts]) {
+      if (source) renderToast(el);
+      else drop(el);
+    }
+  });
 
   // dialog shows a modal: {title, body (node or text), buttons: [{label,
   // value, kind: 'primary'|'danger'|'', testid}]}. It resolves to the
@@ -1018,12 +1064,15 @@
       checkIdle();
     }, 1000);
     renderShell();
+    // Views and stores start afresh for this user before anything loads.
+    emit('session', me);
     openStream();
     route();
   };
 
   // endSession takes the console down: views unmounted, players and the
-  // stream stopped.
+  // stream stopped, and 'logout' told so that views and stores drop what
+  // they kept of this user.
   function endSession() {
     unmountView();
     for (const p of [...players]) p.stop();
@@ -1035,6 +1084,9 @@
     document.getElementById('app').hidden = true;
     document.getElementById('idle-warning').hidden = true;
     document.getElementById('views').replaceChildren();
+    clearToasts();
+    badges.clear();
+    emit('logout', null);
   }
 
   // sessionLost: the server said 401; show the login form with why.

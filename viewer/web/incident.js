@@ -12,6 +12,7 @@
     'zh-CN': {
       'incident.back': '← 警情队列',
       'incident.loading': '正在加载警情…',
+      'incident.outsideArea': '该警情不在您的辖区',
       'incident.device': '设备',
       'incident.count': '触发次数',
       'incident.restores': '恢复 {n} 次',
@@ -97,11 +98,14 @@
       'tl.cancel': '撤销',
       'tl.close': '关闭',
       'tl.no_unit': '无可用单位',
+      'tl.new_round': '重新轮派',
+      'tl.awaiting_operator': '待人工派单',
       'tl.event': '事件',
     },
     en: {
       'incident.back': '← Alarm queue',
       'incident.loading': 'Loading the incident…',
+      'incident.outsideArea': 'This incident is outside your area',
       'incident.device': 'Device',
       'incident.count': 'Events',
       'incident.restores': '{n} restore(s)',
@@ -187,6 +191,8 @@
       'tl.cancel': 'Cancelled',
       'tl.close': 'Closed',
       'tl.no_unit': 'No unit free',
+      'tl.new_round': 'New round',
+      'tl.awaiting_operator': 'Awaiting operator',
       'tl.event': 'Event',
     },
   });
@@ -201,8 +207,8 @@
     root: null,
     id: '',
     inc: null,
-    loadError: '', // why the incident could not be loaded, translated
-    actionError: '', // why the last action failed, translated
+    loadError: null, // why the incident could not be loaded (an ApiError)
+    actionError: null, // why the last action failed (an ApiError)
     busy: false,
     parts: null, // {head, actions, message, cameras, units, timeline}
     players: [], // {id, player, tile}
@@ -214,8 +220,8 @@
   function mount(root, id) {
     view.id = id;
     view.inc = null;
-    view.loadError = '';
-    view.actionError = '';
+    view.loadError = null;
+    view.actionError = null;
     view.cameraKey = '';
     const head = el('div', { class: 'ops-inc-head' });
     const actions = el('div', { class: 'ops-inc-actions', 'data-testid': 'incident-actions' });
@@ -250,12 +256,12 @@
       const inc = await S.api('GET', '/api/incidents/' + encodeURIComponent(id));
       if (seq !== view.loadSeq || id !== view.id) return;
       view.inc = inc;
-      view.loadError = '';
+      view.loadError = null;
       O.incidents.onIncidentSeen(inc);
       if (!inc.units_nearby && !O.units.size) await O.loadUnits().catch(() => {});
     } catch (err) {
       if (seq !== view.loadSeq || id !== view.id) return;
-      view.loadError = O.errorText(err);
+      view.loadError = err;
     }
     render();
   }
@@ -290,8 +296,10 @@
     view.root.setAttribute('data-state', inc ? inc.state : '');
     renderMessage();
     if (!inc) {
+      const error = loadErrorText(view.loadError);
       clear(p.head).append(backLink(),
-        el('p', { class: view.loadError ? 'error-box ops-error' : 'muted ops-pad' }, view.loadError || S.t('incident.loading')));
+        el('p', { class: error ? 'error-box ops-error' : 'muted ops-pad', 'data-testid': error ? 'incident-error' : null },
+          error || S.t('incident.loading')));
       clear(p.actions);
       return;
     }
@@ -300,6 +308,13 @@
     renderCameras(inc);
     renderUnits(inc);
     renderTimeline(inc);
+  }
+
+  // loadErrorText says why the incident cannot be shown; "" for no error.
+  // Refused is outside the user's area: the view reads, it does not act.
+  function loadErrorText(err) {
+    if (!err) return '';
+    return err.status === 403 ? S.t('incident.outsideArea') : O.errorText(err);
   }
 
   function backLink() {
@@ -365,7 +380,9 @@
 
   function renderMessage() {
     const box = clear(view.parts.message);
-    const error = view.actionError || (view.inc && view.loadError);
+    // Errors are kept as they came and put in words here, so that a
+    // language switch says them again.
+    const error = view.actionError ? O.errorText(view.actionError) : view.inc ? loadErrorText(view.loadError) : '';
     if (error) box.append(el('p', { class: 'error-box ops-error', role: 'alert', 'data-testid': 'incident-error' }, error));
   }
 
@@ -399,17 +416,17 @@
   async function post(kind, body) {
     const id = view.id;
     view.busy = true;
-    view.actionError = '';
+    view.actionError = null;
     render();
     try {
       const inc = await S.api('POST', '/api/incidents/' + encodeURIComponent(id) + '/' + kind, body);
       if (id !== view.id) return;
       if (inc && inc.id === id) view.inc = inc;
-      if (S.toast) S.toast(S.t('action.done.' + kind), 'ok');
+      if (S.toast) S.toast({ key: 'action.done.' + kind }, 'ok');
       O.incidents.onIncidentSeen(view.inc);
     } catch (err) {
       if (id !== view.id) return;
-      view.actionError = O.errorText(err);
+      view.actionError = err;
       load();
     } finally {
       view.busy = false;
@@ -556,7 +573,10 @@
         const c = cams.find((x) => x.id === p.id);
         if (c) p.dist.textContent = cameraMeta(c);
         p.state.textContent = S.tv('player.state.', p.player.state || 'connecting');
-        p.fs.textContent = S.t('incident.camera_fullscreen');
+        p.state.title = p.player.detail;
+        p.fs.title = S.t('incident.camera_fullscreen');
+        p.fs.setAttribute('aria-label', p.fs.title);
+        p.tile.title = p.fs.title;
       }
       return;
     }
@@ -572,17 +592,21 @@
     cams.forEach((c, i) => {
       const video = el('video', { muted: true, autoplay: true, playsinline: true });
       video.muted = true;
+      // The words sit in a bar above the picture, one line cut short with
+      // an ellipsis: over the video they hid its own text and each other.
       const state = el('span', { class: 'ops-cam-state' }, S.tv('player.state.', 'connecting'));
-      const dist = el('span', { class: 'muted ops-small' }, cameraMeta(c));
-      const fs = el('button', { type: 'button', class: 'btn btn-small ops-cam-fs',
-        onclick: () => fullscreen(tile) }, S.t('incident.camera_fullscreen'));
+      const dist = el('span', { class: 'ops-cam-meta' }, cameraMeta(c));
+      const fs = el('button', { type: 'button', class: 'btn btn-ghost btn-small btn-icon ops-cam-fs',
+        title: S.t('incident.camera_fullscreen'), 'aria-label': S.t('incident.camera_fullscreen'),
+        onclick: () => fullscreen(tile) }, S.icon('expand'));
       const tile = el('div', { class: 'ops-cam' + (i === 0 ? ' ops-cam-main' : ''), 'data-testid': 'incident-camera',
         'data-camera': c.id, 'data-state': 'connecting', tabindex: '0', title: S.t('incident.camera_fullscreen'),
         ondblclick: () => fullscreen(tile),
         onkeydown: (ev) => { if (ev.key === 'f' || ev.key === 'Enter') fullscreen(tile); } },
-      video,
-      el('div', { class: 'ops-cam-overlay' }, el('span', { class: 'ops-cam-name' }, c.name || c.id), dist, state),
-      fs);
+      el('div', { class: 'ops-cam-bar' },
+        el('span', { class: 'ops-cam-name', title: (c.name || c.id) + (c.name ? ' (' + c.id + ')' : '') }, c.name || c.id),
+        dist, state, fs),
+      el('div', { class: 'ops-cam-screen' }, video));
       grid.append(tile);
       let player = null;
       try {
@@ -648,12 +672,17 @@
     const cols = ['time', 'action', 'state', 'actor', 'detail'];
     box.append(el('table', { class: 'table table-dense', 'data-testid': 'incident-timeline' },
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('incident.tl.' + c))))),
-      el('tbody', {}, entries.map((e) => el('tr', { 'data-action': e.action },
-        el('td', { class: 'ops-num', title: S.fmtDateTime(e.at) }, S.fmtTime(e.at)),
-        el('td', { class: 'nowrap' }, O.label('tl', e.action)),
-        el('td', { class: 'nowrap' }, e.to ? [O.label('istate', e.from), ' → ', el('strong', {}, O.label('istate', e.to))] : ''),
-        el('td', { class: 'nowrap' }, actorName(e.actor)),
-        el('td', { class: 'ops-small' }, e.unit ? O.unitName(e.unit) + (e.reason ? ' · ' : '') : '', e.reason || ''))))));
+      el('tbody', {}, entries.map((e) => {
+        const reason = O.reasonText(e, inc);
+        return el('tr', { 'data-action': e.action },
+          el('td', { class: 'ops-num', title: S.fmtDateTime(e.at) }, S.fmtTime(e.at)),
+          el('td', { class: 'nowrap' }, O.label('tl', e.action)),
+          el('td', { class: 'nowrap' }, e.to ? [O.label('istate', e.from), ' → ', el('strong', {}, O.label('istate', e.to))] : ''),
+          el('td', { class: 'nowrap' }, actorName(e.actor)),
+          // The engine's own words stay at hand in the tooltip.
+          el('td', { class: 'ops-small', 'data-testid': 'timeline-reason', title: reason !== e.reason ? e.reason : null },
+            e.unit ? O.unitName(e.unit) + (reason ? ' · ' : '') : '', reason));
+      }))));
   }
 
   O.incidentView = { mount, unmount, render };

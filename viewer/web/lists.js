@@ -277,11 +277,15 @@
   }
 
   async function loadDevices() {
+    const root = dev.root;
     try {
-      dev.list = await S.api('GET', '/api/devices') || [];
+      const list = await S.api('GET', '/api/devices') || [];
+      if (dev.root !== root) return; // left, or another session's
+      dev.list = list;
       dev.loadedAt = new Date().toISOString();
       dev.error = '';
     } catch (err) {
+      if (dev.root !== root) return;
       dev.error = O.errorText(err);
     }
     if (dev.root && !dev.id) renderDeviceRows();
@@ -289,17 +293,18 @@
 
   async function loadDevice() {
     const id = dev.id;
+    const root = dev.root;
     try {
       const [d, rej] = await Promise.all([
         S.api('GET', '/api/devices/' + encodeURIComponent(id)),
         S.api('GET', '/api/rejected?limit=50&device=' + encodeURIComponent(id)).catch(() => []),
       ]);
-      if (id !== dev.id) return;
+      if (id !== dev.id || root !== dev.root) return;
       dev.detail = d;
       dev.rejected = Array.isArray(rej) ? rej : [];
       dev.error = '';
     } catch (err) {
-      if (id !== dev.id) return;
+      if (id !== dev.id || root !== dev.root) return;
       dev.error = O.errorText(err);
     }
     renderDevice();
@@ -479,15 +484,26 @@
   }
 
   async function loadUnitList() {
+    const root = uv.root;
     try {
       await O.loadUnits(); // calls onUnits through the listeners
+      if (uv.root !== root) return;
       uv.loadedAt = new Date().toISOString();
       uv.error = '';
     } catch (err) {
+      if (uv.root !== root) return;
       uv.error = O.errorText(err);
       renderUnitRows();
     }
   }
+
+  // Nothing of one user's lists is shown to the next: the lists, their
+  // search and filter go with the logout.
+  S.on('logout', () => {
+    Object.assign(dev, { list: null, detail: null, rejected: null, error: '', search: '', filter: 'all',
+      sort: { key: 'name', dir: 1 }, loadedAt: '' });
+    Object.assign(uv, { list: null, error: '', search: '', filter: 'all', sort: { key: 'status', dir: 1 }, loadedAt: '' });
+  });
 
   S.registerView('units', {
     mount(root) {

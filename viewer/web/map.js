@@ -23,7 +23,7 @@
       'map.layer.units': '巡逻单位',
       'map.layer.incidents': '未结警情',
       'map.camera.online': '在线',
-      'map.camera.offline': '离线',
+      'map.camera.offline': '待机/故障',
       'map.device.ok': '正常',
       'map.device.trouble': '离线/低电/掉线',
       'map.keys': '滚轮缩放 · 拖动平移 · +/− 缩放 · 方向键平移 · 0 全览',
@@ -58,7 +58,7 @@
       'map.layer.units': 'Patrol units',
       'map.layer.incidents': 'Open incidents',
       'map.camera.online': 'online',
-      'map.camera.offline': 'offline',
+      'map.camera.offline': 'standby / fault',
       'map.device.ok': 'normal',
       'map.device.trouble': 'offline / battery / supervision',
       'map.keys': 'Wheel zooms · drag pans · +/− zoom · arrows pan · 0 fits',
@@ -92,9 +92,10 @@
   const LAYERS = ['areas', 'incidents', 'units', 'cameras', 'devices'];
   const UNIT_STATES = ['available', 'offered', 'busy', 'off_duty', 'unavailable'];
 
-  // What survives leaving the view: where the operator was looking and
-  // which layers were on.
-  const keep = { user: '', view: null, visible: { areas: true, cameras: true, devices: true, units: true, incidents: true } };
+  // What survives leaving the view, until the user logs out: where the
+  // operator was looking and which layers were on.
+  const ALL_LAYERS = { areas: true, cameras: true, devices: true, units: true, incidents: true };
+  const keep = { view: null, visible: Object.assign({}, ALL_LAYERS) };
 
   const m = {
     root: null,
@@ -199,9 +200,7 @@
     m.onIncidents = schedule;
     O.incidents.store.listeners.add(m.onIncidents);
 
-    const user = (S.me && S.me.username) || '';
-    m.view = keep.user === user ? keep.view : null; // another user has another jurisdiction
-    keep.user = user;
+    m.view = keep.view;
     m.loaded = false;
     renderLegend();
     load();
@@ -236,13 +235,14 @@
   };
 
   async function loadOne(name) {
+    const root = m.root;
     try {
       const list = await SOURCES[name]();
-      if (!m.root) return;
+      if (!root || m.root !== root) return; // left, or another session's
       m.data[name] = Array.isArray(list) ? list : [];
       m.error = '';
     } catch (err) {
-      if (!m.root) return;
+      if (!root || m.root !== root) return;
       m.error = S.t('map.error', { msg: O.errorText(err) });
     }
     schedule();
@@ -490,12 +490,24 @@
     return missing;
   }
 
+  // cameraOnline: either stream plays (the wall plays the sub stream while
+  // the main one may be idle).
+  function cameraOnline(c) {
+    return c.status === 'online' || c.sub_status === 'online';
+  }
+
+  // cameraStatus is a camera's status in words: online, or why not
+  // (standby, connecting, fault).
+  function cameraStatus(c) {
+    return cameraOnline(c) ? S.t('map.camera.online') : S.tv('camera.status.', c.status || 'unknown');
+  }
+
   function cameraMark(c) {
-    const online = c.status === 'online';
+    const online = cameraOnline(c);
     return {
       shape: 'camera',
       cls: 'ops-m-camera ' + (online ? 'ops-m-on' : 'ops-m-off'),
-      title: (c.name || c.id) + ' · ' + S.t(online ? 'map.camera.online' : 'map.camera.offline'),
+      title: (c.name || c.id) + ' · ' + cameraStatus(c),
       nodes: () => [el('svg:rect', { x: -6, y: -5, width: 12, height: 10, rx: 2 }),
         el('svg:circle', { r: 2.2, class: 'ops-m-lens' })],
     };
@@ -617,7 +629,7 @@
     switch (kind) {
       case 'cameras':
         return [el('h4', {}, o.name || o.id),
-          el('table', {}, row('map.popup.status', S.t(o.status === 'online' ? 'map.camera.online' : 'map.camera.offline')),
+          el('table', {}, row('map.popup.status', cameraStatus(o)),
             o.area ? row('map.popup.area', O.areaName(o.area)) : null),
           link(S.t('map.popup.play'), 'map-play', () => openPlayer(o))];
       case 'devices': {
@@ -688,20 +700,30 @@
     try {
       player = new S.Player(video, cam.id, {
         stream: 'main',
-        onState(st, detail) {
+        onState(st) {
           overlay.setAttribute('data-state', st);
-          state.textContent = S.tv('player.state.', st) + (detail ? ' · ' + detail : '');
           state.className = 'ops-cam-state ops-cam-' + st;
+          renderPlayerState();
         },
       });
       player.start();
     } catch (e) {
       state.textContent = S.tv('player.state.', 'offline');
     }
-    m.overlay = { overlay, player, onKey };
+    m.overlay = { overlay, player, onKey, state, close };
     if (overlay.requestFullscreen) overlay.requestFullscreen().catch(() => {});
     overlay.addEventListener('fullscreenchange', () => { if (!document.fullscreenElement) closePlayer(); });
     close.focus();
+  }
+
+  // renderPlayerState says the full-screen player's state (and why) in the
+  // language shown now.
+  function renderPlayerState() {
+    const o = m.overlay;
+    if (!o || !o.player) return;
+    const p = o.player;
+    o.state.textContent = S.tv('player.state.', p.state || 'connecting') + (p.detail ? ' · ' + p.detail : '');
+    o.close.textContent = S.t('map.player.close');
   }
 
   function closePlayer() {
@@ -714,6 +736,15 @@
     o.overlay.remove();
   }
 
+  // The next user has another jurisdiction: nothing of this one's map is
+  // kept.
+  S.on('logout', () => {
+    keep.view = null;
+    keep.visible = Object.assign({}, ALL_LAYERS);
+    m.data = { areas: [], cameras: [], devices: [], units: [] };
+    m.error = '';
+  });
+
   S.registerView('map', {
     mount,
     unmount,
@@ -725,6 +756,7 @@
       for (const name of LAYERS) { for (const g of m.marks[name].values()) g.remove(); m.marks[name].clear(); }
       schedule();
       refreshPopup();
+      renderPlayerState();
     },
   });
 }());

@@ -115,7 +115,6 @@
       this.cameraId = null;
       this.player = null;
       this.state = 'empty';
-      this.detail = '';
       this.video = h('video', { muted: true, autoplay: true, playsinline: true, disablepictureinpicture: true });
       this.el = h('div', { class: 'tile', tabindex: '0', 'data-testid': 'tile', 'data-index': String(index), 'data-state': 'empty', 'data-camera': '' });
       this.numEl = h('span', { class: 'tile-num', text: String(index + 1) });
@@ -193,16 +192,15 @@
       this.stopPlayer();
       this.cameraId = id;
       this.state = id ? 'connecting' : 'empty';
-      this.detail = '';
       if (id) {
         this.player = S.Player(this.video, id, {
           stream,
-          onState: (state, detail) => {
+          onState: (state) => {
             this.state = state;
-            this.detail = detail;
             this.render();
             // A camera pulled on demand has just come online: show it so.
             if (state === 'playing') this.wall.refreshSoon();
+            this.wall.renderInfo();
             this.wall.renderCounts();
           },
         });
@@ -231,8 +229,10 @@
       this.areaEl.textContent = cam && cam.area ? S.areaName(cam.area) : '';
       this.badgeEl.textContent = S.t('player.state.' + this.state);
       this.badgeEl.className = 'badge tile-state badge-' + stateClass(this.state);
-      this.msgEl.textContent = this.state === 'playing' ? '' : this.detail;
-      this.msgEl.hidden = this.state === 'playing' || !this.detail;
+      // The player says why in the language shown now.
+      const detail = this.player && this.state !== 'playing' ? this.player.detail : '';
+      this.msgEl.textContent = detail;
+      this.msgEl.hidden = !detail;
       const stream = this.player ? this.player.stream : 'sub';
       this.streamEl.textContent = this.cameraId ? S.t('player.stream.' + stream) : '';
       this.streamEl.classList.toggle('main', stream === 'main');
@@ -319,7 +319,7 @@
         onclick: () => this.setLayout(n, true),
       }, layoutIcon(n), h('span', { class: 'num', text: String(n) })));
       this.layoutGroup = h('div', { class: 'btn-group', role: 'group' }, this.layoutBtns);
-      this.infoEl = h('span', { class: 'wall-info num' });
+      this.infoEl = h('span', { class: 'wall-info num', 'data-testid': 'wall-info' });
       this.clearBtn = h('button', { type: 'button', class: 'btn btn-small btn-ghost', 'data-testid': 'wall-clear', onclick: () => this.clearAll() }, S.icon('trash'), h('span'));
       this.gridEl = h('div', { class: 'wall-grid', 'data-testid': 'wall-grid' });
       const main = h('section', { class: 'wall-main' },
@@ -606,10 +606,17 @@
         b.title = S.t('wall.layoutN', { n });
       });
       this.clearBtn.lastChild.textContent = S.t('wall.clearAll');
-      const playing = this.assigned.slice(0, this.layout).filter(Boolean).length;
-      this.infoEl.textContent = S.t('wall.playing', { n: playing, total: this.layout }) + '  ·  ' + S.t('wall.selected', { n: this.selected + 1 });
+      this.renderInfo();
       this.tiles.forEach((t, i) => t.el.classList.toggle('selected', i === this.selected));
       this.tiles.slice(0, this.layout).forEach((t) => t.render());
+    }
+
+    // renderInfo counts the tiles that play a picture now (not those that
+    // only have a camera: a refused or offline one plays nothing).
+    renderInfo() {
+      const playing = this.tiles.slice(0, this.layout).filter((t) => t.state === 'playing').length;
+      this.infoEl.textContent = S.t('wall.playing', { n: playing, total: this.layout }) + '  ·  ' + S.t('wall.selected', { n: this.selected + 1 });
+      this.infoEl.dataset.playing = String(playing);
     }
 
     // orderedCameras lists the cameras in the tree's order.
