@@ -209,17 +209,8 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "operator accounts not configured")
 		return
 	}
-	var b loginBody
-	if code, err := decodeJSONBody(w, r, maxPatrolBody, false, &b); err != nil {
-		writeError(w, code, err.Error())
-		return
-	}
-	if b.Username == "" || b.Password == "" || len(b.Username) > maxCredentialLen || len(b.Password) > maxCredentialLen {
-		writeError(w, http.StatusBadRequest, "username and password: required")
-		return
-	}
-	if !sameOrigin(r) {
-		writeError(w, http.StatusForbidden, "request from another origin")
+	b, ok := readLogin(w, r)
+	if !ok {
 		return
 	}
 	addr := clientAddr(r)

@@ -100,10 +100,29 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
-// loginBody is the body of POST /patrol/api/login.
+// loginBody is the body of POST /patrol/api/login and /api/login.
 type loginBody struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+}
+
+// readLogin reads a login's body, refusing (and answering) a malformed
+// one or one from another origin.
+func readLogin(w http.ResponseWriter, r *http.Request) (loginBody, bool) {
+	var b loginBody
+	if code, err := decodeJSONBody(w, r, maxPatrolBody, false, &b); err != nil {
+		writeError(w, code, err.Error())
+		return b, false
+	}
+	if b.Username == "" || b.Password == "" || len(b.Username) > maxCredentialLen || len(b.Password) > maxCredentialLen {
+		writeError(w, http.StatusBadRequest, "username and password: required")
+		return b, false
+	}
+	if !sameOrigin(r) {
+		writeError(w, http.StatusForbidden, "request from another origin")
+		return b, false
+	}
+	return b, true
 }
 
 // patrolMeJSON is the logged-in unit and the token its page must send in
@@ -121,17 +140,8 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "patrol login not configured")
 		return
 	}
-	var b loginBody
-	if code, err := decodeJSONBody(w, r, maxPatrolBody, false, &b); err != nil {
-		writeError(w, code, err.Error())
-		return
-	}
-	if b.Username == "" || b.Password == "" || len(b.Username) > maxCredentialLen || len(b.Password) > maxCredentialLen {
-		writeError(w, http.StatusBadRequest, "username and password: required")
-		return
-	}
-	if !sameOrigin(r) {
-		writeError(w, http.StatusForbidden, "request from another origin")
+	b, ok := readLogin(w, r)
+	if !ok {
 		return
 	}
 	if by, retry := s.loginLimiter.allow(b.Username, clientAddr(r), time.Now()); by != limitedNone {
