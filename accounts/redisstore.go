@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/skywatch/skywatch/internal/redisconn"
 )
 
 // RedisStore keeps the audit log and the preferences in Redis, for several
@@ -44,12 +46,11 @@ func OpenRedisStore(ctx context.Context, cfg RedisConfig) (*RedisStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accounts redis store: %w", err)
 	}
-	s := &RedisStore{rdb: redis.NewClient(opts), cfg: cfg}
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		_ = s.rdb.Close()
-		return nil, fmt.Errorf("accounts redis store: open %s: %w", opts.Addr, err)
+	rdb, err := redisconn.Dial(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("accounts redis store: %w", err)
 	}
-	return s, nil
+	return &RedisStore{rdb: rdb, cfg: cfg}, nil
 }
 
 // Close closes the connections. It is idempotent.

@@ -2,13 +2,11 @@ package redisstore
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/redis/go-redis/v9/maintnotifications"
+
+	"github.com/skywatch/skywatch/internal/redisconn"
 )
 
 // Config says where the store is.
@@ -53,44 +51,12 @@ func (c Config) Validate() error {
 
 // options turns the config into go-redis options.
 func (c Config) options() (*redis.Options, error) {
-	if c.URL == "" {
-		return nil, errors.New("store.redis_url: required")
-	}
-	u, err := url.Parse(c.URL)
+	opts, err := redisconn.Options(c.URL, c.KeyPrefix, c.Timeout)
 	if err != nil {
-		// url.Parse quotes the whole URL, password included.
-		return nil, errors.New("store.redis_url: not a valid URL")
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, errors.New("store.redis_url: scheme must be redis or rediss")
-	}
-	opts, err := redis.ParseURL(c.URL)
-	if err != nil {
-		msg := err.Error()
-		if pw, ok := u.User.Password(); ok && pw != "" {
-			msg = strings.ReplaceAll(msg, pw, "xxxxx")
-		}
-		return nil, fmt.Errorf("store.redis_url: %s", msg)
-	}
-	if strings.ContainsAny(c.KeyPrefix, "*?[]\\ \t\r\n") {
-		return nil, errors.New("store.redis_key_prefix: must not contain glob characters or spaces")
-	}
-	if c.Timeout < 0 {
-		return nil, errors.New("store.redis_timeout: must not be negative")
+		return nil, err
 	}
 	if c.DedupRetention < time.Second {
 		return nil, errors.New("store.dedup_retention: must be at least 1s")
 	}
-	// Fail fast while Redis is away: the intake must stop acknowledging
-	// promptly, and retry itself.
-	opts.DialTimeout = c.Timeout
-	opts.ReadTimeout = c.Timeout
-	opts.WriteTimeout = c.Timeout
-	opts.PoolTimeout = c.Timeout + time.Second
-	opts.ContextTimeoutEnabled = true
-	opts.MaxRetries = 1
-	opts.DialerRetries = 1
-	opts.DisableIdentity = true
-	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return opts, nil
 }

@@ -43,6 +43,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/skywatch/skywatch/internal/redisconn"
+
 	"github.com/skywatch/skywatch/alarms"
 )
 
@@ -70,18 +72,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
-	s := &Store{
-		rdb:          redis.NewClient(opts),
+	rdb, err := redisconn.Dial(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	return &Store{
+		rdb:          rdb,
 		cfg:          cfg,
 		scriptAppend: redis.NewScript(appendLua),
 		scriptReject: redis.NewScript(rejectLua),
 		scriptSave:   redis.NewScript(saveLua),
-	}
-	if err := s.rdb.Ping(ctx).Err(); err != nil {
-		_ = s.rdb.Close()
-		return nil, fmt.Errorf("redis store: open %s: %w", opts.Addr, err)
-	}
-	return s, nil
+	}, nil
 }
 
 // Close closes the connections. It is idempotent.

@@ -1,0 +1,69 @@
+// Package redisconn turns the store's Redis settings into a go-redis client
+// that fails fast, for the packages that keep state in Redis (the alarm
+// store and the operators' records). Error messages name the config keys
+// (store.redis_url, ...) and never contain the URL's password.
+package redisconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+)
+
+// Options checks a Redis URL, key prefix and timeout and returns client
+// options in which every dial, read and write gives up after timeout: while
+// Redis is away, callers must learn it promptly and retry by themselves.
+func Options(rawURL, keyPrefix string, timeout time.Duration) (*redis.Options, error) {
+	if rawURL == "" {
+		return nil, errors.New("store.redis_url: required")
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Parse quotes the whole URL, password included.
+		return nil, errors.New("store.redis_url: not a valid URL")
+	}
+	if u.Scheme != "redis" && u.Scheme != "rediss" {
+		return nil, errors.New("store.redis_url: scheme must be redis or rediss")
+	}
+	opts, err := redis.ParseURL(rawURL)
+	if err != nil {
+		msg := err.Error()
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+		return nil, fmt.Errorf("store.redis_url: %s", msg)
+	}
+	if strings.ContainsAny(keyPrefix, "*?[]\\ \t\r\n") {
+		return nil, errors.New("store.redis_key_prefix: must not contain glob characters or spaces")
+	}
+	if timeout < 0 {
+		return nil, errors.New("store.redis_timeout: must not be negative")
+	}
+	opts.DialTimeout = timeout
+	opts.ReadTimeout = timeout
+	opts.WriteTimeout = timeout
+	opts.PoolTimeout = timeout + time.Second
+	opts.ContextTimeoutEnabled = true
+	opts.MaxRetries = 1
+	opts.DialerRetries = 1
+	opts.DisableIdentity = true
+	opts.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+	return opts, nil
+}
+
+// Dial makes a client and checks that Redis answers; on failure the client
+// is closed.
+func Dial(ctx context.Context, opts *redis.Options) (*redis.Client, error) {
+	rdb := redis.NewClient(opts)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("open %s: %w", opts.Addr, err)
+	}
+	return rdb, nil
+}
