@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -311,11 +312,13 @@ func (c *consoleCase) panicToDispatch(t *testing.T) {
 	}
 
 	// The Xicheng incident, opened seconds after its alarm as an operator
-	// would (the demo's longest GOP is 4 s): its first camera plays.
+	// would (the demo's longest GOP is 4 s): its first camera plays. The
+	// moment is random within a GOP, so that the logged times do not depend
+	// on where the test's own timing puts it in the camera's GOP.
 	if len(c.westInc.Cameras) == 0 {
 		t.Fatalf("incident %s has no camera", c.westInc.ID)
 	}
-	time.Sleep(time.Until(westPublished.Add(5 * time.Second)))
+	time.Sleep(time.Until(westPublished.Add(5*time.Second + rand.N(4*time.Second))))
 	c.openIncident(t, c.westInc.ID, c.westInc.Cameras[0].ID, westPublished)
 	b.click(t, "[data-testid=incident-back]")
 }
