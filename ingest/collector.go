@@ -14,6 +14,7 @@ type collector struct {
 	dropped    *prometheus.Desc
 	reconnects *prometheus.Desc
 	bitrate    *prometheus.Desc
+	held       *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*collector)(nil)
@@ -30,6 +31,7 @@ var _ prometheus.Collector = (*collector)(nil)
 //	skywatch_camera_dropped_units_total{camera,stream}    dropped by slow readers
 //	skywatch_camera_reconnects_total{camera,stream}
 //	skywatch_camera_bitrate_kbps{camera,stream}
+//	skywatch_camera_held{camera,stream}                   1 while a hold keeps it pulled
 func (m *Manager) Collector() prometheus.Collector {
 	labels := []string{"camera", "stream"}
 	return &collector{
@@ -50,12 +52,14 @@ func (m *Manager) Collector() prometheus.Collector {
 			"Sessions started after a failed one.", labels, nil),
 		bitrate: prometheus.NewDesc("skywatch_camera_bitrate_kbps",
 			"Bitrate received over the last seconds.", labels, nil),
+		held: prometheus.NewDesc("skywatch_camera_held",
+			"1 while a hold (such as an alarm's warm-up) keeps the camera stream pulled without readers.", labels, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.status, c.viewers, c.bytes, c.packets, c.lost, c.dropped, c.reconnects, c.bitrate} {
+	for _, d := range []*prometheus.Desc{c.status, c.viewers, c.bytes, c.packets, c.lost, c.dropped, c.reconnects, c.bitrate, c.held} {
 		ch <- d
 	}
 }
@@ -85,4 +89,9 @@ func (c *collector) collectStream(ch chan<- prometheus.Metric, id, stream string
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped), id, stream)
 	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(st.Reconnects), id, stream)
 	ch <- prometheus.MustNewConstMetric(c.bitrate, prometheus.GaugeValue, st.BitrateKbps, id, stream)
+	held := 0.0
+	if !st.Held.IsZero() {
+		held = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.held, prometheus.GaugeValue, held, id, stream)
 }

@@ -10,7 +10,9 @@
 //
 // A camera has a main (full resolution) stream and may have a sub (low
 // resolution) stream. Each is a source and stream of its own, pulled on
-// demand by its own readers (Manager.AddReader, Manager.AddSubReader).
+// demand by its own readers (Manager.AddReader, Manager.AddSubReader), or
+// held pulled until a deadline without readers (Manager.Hold) so that the
+// first reader to come finds a keyframe in the cache.
 //
 // ingest imports no other Skywatch package.
 package ingest

@@ -8,8 +8,8 @@ import (
 // ErrUnknownCamera is returned for a camera ID that is not configured.
 var ErrUnknownCamera = errors.New("unknown camera")
 
-// ErrNoSubStream is returned by AddSubReader for a camera that has no sub
-// stream; its main stream is the one to read.
+// ErrNoSubStream is returned by AddSubReader (and Hold) for a camera that
+// has no sub stream; its main stream is the one to read.
 var ErrNoSubStream = errors.New("no sub stream")
 
 // ErrReaderClosed is returned by Reader.Read after Close, and when the
@@ -17,7 +17,7 @@ var ErrNoSubStream = errors.New("no sub stream")
 // back with a different set of tracks and the reader must be added again.
 var ErrReaderClosed = errors.New("reader closed")
 
-// ErrManagerClosed is returned by AddReader and AddSubReader after
+// ErrManagerClosed is returned by AddReader, AddSubReader and Hold after
 // Manager.Close.
 var ErrManagerClosed = errors.New("manager closed")
 

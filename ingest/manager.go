@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Manager owns every configured camera: the sources of its main and sub
@@ -124,6 +125,30 @@ func (m *Manager) AddSubReader(ctx context.Context, cameraID string) (*Reader, e
 		return nil, fmt.Errorf("camera %q: %w", cameraID, ErrNoSubStream)
 	}
 	return m.addReader(ctx, c, c.sub)
+}
+
+// Hold keeps a camera's main stream (or its sub stream, with sub) pulled
+// until until, with or without readers, so that the first reader to come
+// gets a picture at once from the keyframe cache instead of waiting for the
+// camera to start and send its next keyframe. After until, the stream
+// lingers and stops like one whose last reader left. A later until extends
+// the hold; an earlier one changes nothing. A camera whose mode is "always"
+// is not affected. Hold returns an error wrapping ErrUnknownCamera for an
+// unknown id, ErrNoSubStream (wrapped) when sub is asked of a camera
+// without one, and ErrManagerClosed after Close, which ends every hold.
+func (m *Manager) Hold(cameraID string, sub bool, until time.Time) error {
+	c, ok := m.cameras[cameraID]
+	if !ok {
+		return fmt.Errorf("camera %q: %w", cameraID, ErrUnknownCamera)
+	}
+	s := c.main
+	if sub {
+		if c.sub == nil {
+			return fmt.Errorf("camera %q: %w", cameraID, ErrNoSubStream)
+		}
+		s = c.sub
+	}
+	return s.hold(until)
 }
 
 // addReader adds a reader to s, one of c's sources.

@@ -25,8 +25,9 @@ const (
 // runs sessions (connect, describe, setup, play, read) one after the other
 // with backoff, feeds the stream, and keeps the stream's state. On-demand
 // streams run while they have users (readers, or AddReader calls waiting)
-// and for the linger after. A camera's main and sub streams are two sources
-// that share nothing but the camera's config.
+// or a hold (Manager.Hold), and for the linger after both are gone. A
+// camera's main and sub streams are two sources that share nothing but the
+// camera's config.
 //
 // Each run is one goroutine, started by start and stopped by cancelling it;
 // the rest is a small locked API.
@@ -57,6 +58,11 @@ type source struct {
 	users       int
 	lingerTimer *time.Timer
 	lingerGen   uint64
+	// heldUntil is the end of the current hold, zero when none; holdTimer
+	// fires then, and holdGen tells a stale firing from the current one.
+	heldUntil   time.Time
+	holdTimer   *time.Timer
+	holdGen     uint64
 	status      Status
 	since       time.Time
 	lastErr     string
@@ -166,12 +172,62 @@ func (s *source) acquire() error {
 }
 
 // release unregisters a user. The last one leaving an on-demand camera
-// starts the linger timer.
+// that is not held starts the linger timer.
 func (s *source) release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.users--
-	if s.users > 0 || s.closed || !s.onDemand() || s.run == nil {
+	s.lingerLocked()
+}
+
+// hold keeps an on-demand camera pulled until until, without a user; an
+// earlier until than the current hold's changes nothing. It starts the
+// camera if it is not pulled. An always-on camera is not affected.
+func (s *source) hold(until time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrManagerClosed
+	}
+	if !s.onDemand() || !until.After(s.heldUntil) || !until.After(time.Now()) {
+		return nil
+	}
+	s.stopHoldLocked()
+	s.heldUntil = until
+	gen := s.holdGen
+	s.holdTimer = time.AfterFunc(time.Until(until), func() { s.holdExpired(gen) })
+	s.stopLingerLocked()
+	s.startLocked()
+	s.logger.Debug("camera held", "until", until.Format(time.RFC3339))
+	return nil
+}
+
+func (s *source) stopHoldLocked() {
+	s.holdGen++
+	s.heldUntil = time.Time{}
+	if s.holdTimer != nil {
+		s.holdTimer.Stop()
+		s.holdTimer = nil
+	}
+}
+
+// holdExpired ends the hold; the camera then lingers like one whose last
+// reader left, unless it has readers.
+func (s *source) holdExpired(gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.holdGen || s.closed {
+		return
+	}
+	s.holdTimer = nil
+	s.heldUntil = time.Time{}
+	s.lingerLocked()
+}
+
+// lingerLocked starts the linger timer of an on-demand camera that is
+// pulled but has neither users nor a hold.
+func (s *source) lingerLocked() {
+	if s.users > 0 || !s.heldUntil.IsZero() || s.closed || !s.onDemand() || s.run == nil {
 		return
 	}
 	s.stopLingerLocked()
@@ -190,7 +246,7 @@ func (s *source) stopLingerLocked() {
 func (s *source) lingerExpired(gen uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if gen != s.lingerGen || s.users > 0 || s.closed || s.run == nil {
+	if gen != s.lingerGen || s.users > 0 || !s.heldUntil.IsZero() || s.closed || s.run == nil {
 		return
 	}
 	s.lingerTimer = nil
@@ -204,6 +260,7 @@ func (s *source) close() {
 	s.mu.Lock()
 	s.closed = true
 	s.stopLingerLocked()
+	s.stopHoldLocked()
 	s.stopLocked()
 	s.notifyLocked()
 	s.mu.Unlock()
@@ -303,6 +360,7 @@ func (s *source) state() StreamState {
 		BitrateKbps: s.bitrateKbps,
 		FrameRate:   s.frameRate,
 		Reconnects:  s.reconnects,
+		Held:        s.heldUntil,
 	}
 	s.mu.Unlock()
 	st.Tracks, st.Viewers = s.stream.snapshot()

@@ -46,6 +46,9 @@ type CameraState struct {
 	PacketsReceived uint64
 	// PacketsLost counts RTP packets that never arrived (sequence gaps).
 	PacketsLost uint64
+	// Held is the end of the hold (Manager.Hold) that keeps the stream
+	// pulled without readers; zero when none.
+	Held time.Time
 
 	// Sub is the state of the camera's sub stream; nil when the camera has
 	// none (CameraConfig.SubURL is empty).
@@ -67,6 +70,7 @@ type StreamState struct {
 	BytesReceived   uint64
 	PacketsReceived uint64
 	PacketsLost     uint64
+	Held            time.Time
 }
 
 // Main returns the state of the camera's main stream.
@@ -84,6 +88,7 @@ func (c CameraState) Main() StreamState {
 		BytesReceived:   c.BytesReceived,
 		PacketsReceived: c.PacketsReceived,
 		PacketsLost:     c.PacketsLost,
+		Held:            c.Held,
 	}
 }
 
@@ -104,6 +109,7 @@ func cameraState(id, name string, main StreamState, sub *StreamState) CameraStat
 		BytesReceived:   main.BytesReceived,
 		PacketsReceived: main.PacketsReceived,
 		PacketsLost:     main.PacketsLost,
+		Held:            main.Held,
 		Sub:             sub,
 	}
 }

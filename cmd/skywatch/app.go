@@ -16,14 +16,15 @@ import (
 )
 
 // app is Skywatch built from settings: the camera manager, the alarm store,
-// intake and incident engine, and the web server, started in that order and
-// closed in reverse.
+// intake and incident engine, the warmer of new incidents' cameras, and the
+// web server, started in that order and closed in reverse.
 type app struct {
 	logger  *slog.Logger
 	cameras *ingest.Manager
 	store   alarmStore
 	intake  *alarms.Intake
 	engine  *alarms.Engine
+	warmer  *incidentWarmer // nil when ingest.warm_on_alarm is 0
 	web     *viewer.Server
 	records records
 }
@@ -65,6 +66,9 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		a.closeAll()
 		return nil, err
 	}
+	if s.warm > 0 {
+		a.warmer = newIncidentWarmer(a.cameras, s.warm, logger.With("component", "warm"))
+	}
 	if err := reg.Register(a.intake.Collector()); err != nil {
 		a.closeAll()
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -105,6 +109,11 @@ func (a *app) start(ctx context.Context) error {
 		a.closeAll()
 		return err
 	}
+	if a.warmer != nil {
+		// Before the engine starts, so that it sees the incidents that
+		// events stored meanwhile open.
+		a.warmer.start(a.engine)
+	}
 	if err := a.engine.Start(ctx); err != nil {
 		a.closeAll()
 		return err
@@ -135,6 +144,9 @@ func (a *app) closeAll() {
 		if err := a.records.Close(); err != nil {
 			a.logger.Warn("close audit records", "error", err)
 		}
+	}
+	if a.warmer != nil {
+		a.warmer.close()
 	}
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
@@ -18,6 +19,8 @@ import (
 type settings struct {
 	log    logConfig
 	ingest ingest.Config
+	// warm is how long a new incident's cameras are held pulled (0: not).
+	warm   time.Duration
 	viewer viewer.Config
 	alarms alarms.Config
 	store  storeSettings
@@ -66,6 +69,13 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	}
 	if err := ic.Validate(); err != nil {
 		errs = append(errs, prefixErrors("", err)...)
+	}
+	warm := defaultWarmOnAlarm
+	if fc.Ingest.WarmOnAlarm != nil {
+		warm = *fc.Ingest.WarmOnAlarm
+	}
+	if warm < 0 {
+		errs = append(errs, errors.New("ingest.warm_on_alarm: must not be negative (0 turns the warm-up off)"))
 	}
 
 	vc := viewer.DefaultConfig()
@@ -176,7 +186,7 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	return &settings{log: fc.Log, ingest: ic, viewer: vc, alarms: ac, store: ss, sites: sites,
+	return &settings{log: fc.Log, ingest: ic, warm: warm, viewer: vc, alarms: ac, store: ss, sites: sites,
 		places: places, users: fc.Users}, nil
 }
 

@@ -82,6 +82,9 @@ type ingestConfig struct {
 	Linger       time.Duration `yaml:"linger"`
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
 	QueueSize    int           `yaml:"queue_size"`
+	// WarmOnAlarm is how long a new incident's cameras are pulled before
+	// anyone watches them; nil means defaultWarmOnAlarm, 0 turns it off.
+	WarmOnAlarm *time.Duration `yaml:"warm_on_alarm"`
 }
 
 type cameraConfig struct {

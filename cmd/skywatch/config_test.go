@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skywatch/skywatch/accounts"
 )
@@ -28,6 +29,8 @@ log:
   level: loud
 http:
   address: "not-an-address"
+ingest:
+  warm_on_alarm: -1s
 cameras:
   - id: cam1
     url: http://192.0.2.1/stream
@@ -82,6 +85,7 @@ devices:
 		"cameras[5].sub_url: scheme",
 		"cameras[6].sub_url: only with url",
 		"devices[0].cameras[0]",
+		"ingest.warm_on_alarm",
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("check output lacks %q:\n%s", want, msg)
@@ -176,5 +180,29 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "unknown command") {
 		t.Fatalf("stderr = %q", errOut.String())
+	}
+}
+
+func TestWarmOnAlarm(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"", defaultWarmOnAlarm},
+		{"ingest:\n  warm_on_alarm: 45s\n", 45 * time.Second},
+		{"ingest:\n  warm_on_alarm: 0s\n", 0},
+	} {
+		cfg, err := parseConfig([]byte(tc.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Users = []accounts.UserConfig{{Username: "admin", Role: accounts.RoleAdmin, PasswordHash: testPasswordHash(t, "x")}}
+		s, err := buildSettings(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.warm != tc.want {
+			t.Errorf("%q: warm-up %v, want %v", tc.yaml, s.warm, tc.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
@@ -31,7 +32,11 @@ func TestChromiumConsole(t *testing.T) {
 	// Manual dispatch and units that always accept after 2 s make the
 	// dispatch something the test can wait for; no random alarms keep the
 	// queue to the test's own incidents.
-	demo := startDemo(t, "-dispatch", "manual", "-unit-accept", "1", "-unit-delay", "2s", "-alarm-every", "0")
+	// SKYWATCH_TEST_DEMO_ARGS adds demo flags, to compare settings (such as
+	// -warm-on-alarm 0) in the times the test logs.
+	args := append([]string{"-dispatch", "manual", "-unit-accept", "1", "-unit-delay", "2s", "-alarm-every", "0"},
+		strings.Fields(os.Getenv("SKYWATCH_TEST_DEMO_ARGS"))...)
+	demo := startDemo(t, args...)
 	c := &consoleCase{b: startBrowser(t, chromium, demo, os.Getenv("SKYWATCH_TEST_SCREENSHOTS"))}
 	t.Run("WallPlaysSubStreams", c.wall)
 	t.Run("PanicToDispatch", c.panicToDispatch)
@@ -186,9 +191,11 @@ func (c *consoleCase) panicToDispatch(t *testing.T) {
 	b.loginAs(t, "duty")
 
 	// A panic in Xicheng first: the county's officer sees it, Dongcheng's
-	// operator (the scope test) must not.
-	west := demo.device(t, "xicheng")
+	// operator (the scope test) must not. In West Village, whose linked
+	// camera is pulled on demand and sends a keyframe every 4 s.
+	west := demo.device(t, "west-village")
 	publishEvent(t, demo.connectDevice(t, west), west, "panic", "120")
+	westPublished := time.Now()
 	c.westInc = demo.waitIncident(t, west.ID)
 
 	east := demo.device(t, "dongcheng")
@@ -253,12 +260,10 @@ func (c *consoleCase) panicToDispatch(t *testing.T) {
 	if linked == "" {
 		t.Fatalf("incident %s has no linked camera: %+v", c.eastInc.ID, c.eastInc.Cameras)
 	}
-	b.click(t, fmt.Sprintf(`[data-testid=incident-row][data-incident=%s]`, js(c.eastInc.ID)))
-	camVideo := fmt.Sprintf(`document.querySelector('[data-testid=incident-view][data-incident=%s] [data-testid=incident-camera][data-camera=%s]')`,
-		js(c.eastInc.ID), js(linked))
-	b.waitJS(t, "the linked camera playing in the incident view", fmt.Sprintf(`(() => { const tile = %s; if (!tile) return false;
-		const v = tile.querySelector('video');
-		return tile.dataset.state === 'playing' && v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0; })()`, camVideo), 20*time.Second)
+	if linked != c.eastInc.Cameras[0].ID {
+		t.Fatalf("incident %s: the linked camera %s is not the first of %+v", c.eastInc.ID, linked, c.eastInc.Cameras)
+	}
+	camVideo := c.openIncident(t, c.eastInc.ID, linked, published)
 	var frames [2]int
 	b.eval(t, camVideo+`.querySelector('video').getVideoPlaybackQuality().totalVideoFrames`, &frames[0])
 	time.Sleep(time.Second)
@@ -320,6 +325,64 @@ func (c *consoleCase) panicToDispatch(t *testing.T) {
 	if after.Unit != unit || !offered || !accepted {
 		t.Errorf("incident %s: unit %q, timeline %+v; want offered by duty to %s and accepted", after.ID, after.Unit, after.Timeline, unit)
 	}
+
+	// The Xicheng incident, opened seconds after its alarm as an operator
+	// would (the demo's longest GOP is 4 s): its first camera plays. The
+	// moment is random within a GOP, so that the logged times do not depend
+	// on where the test's own timing puts it in the camera's GOP.
+	if len(c.westInc.Cameras) == 0 {
+		t.Fatalf("incident %s has no camera", c.westInc.ID)
+	}
+	time.Sleep(time.Until(westPublished.Add(5*time.Second + rand.N(4*time.Second))))
+	c.openIncident(t, c.westInc.ID, c.westInc.Cameras[0].ID, westPublished)
+	b.click(t, "[data-testid=incident-back]")
+}
+
+// openIncident opens an incident from the queue and waits for its first
+// camera (which the incident view plays on its main stream) to show a
+// picture. It logs the time from the WHEP request to the first decoded
+// picture (the page's clock, to the 10 ms of its polling), how long after
+// its alarm the incident was opened, and whether the camera is pulled
+// always: an on-demand camera that nothing pulled (such as the alarm's
+// warm-up, ingest.warm_on_alarm) must first connect and send a keyframe.
+// It returns the camera tile's selector, as a JavaScript expression.
+func (c *consoleCase) openIncident(t *testing.T, incident, camera string, published time.Time) string {
+	t.Helper()
+	b := c.b
+	camVideo := fmt.Sprintf(`document.querySelector('[data-testid=incident-view][data-incident=%s] [data-testid=incident-camera][data-camera=%s]')`,
+		js(incident), js(camera))
+	b.eval(t, fmt.Sprintf(`(() => {
+		performance.clearResourceTimings();
+		window.__incPicture = 0;
+		const poll = setInterval(() => {
+			const tile = %s;
+			const v = tile && tile.querySelector('video');
+			if (v && v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0) {
+				window.__incPicture = performance.now();
+				clearInterval(poll);
+			}
+		}, 10);
+		setTimeout(() => clearInterval(poll), 30000);
+	})()`, camVideo), nil)
+	opened := time.Since(published)
+	b.click(t, fmt.Sprintf(`[data-testid=incident-row][data-incident=%s]`, js(incident)))
+	b.waitJS(t, "the incident's first camera playing in the incident view", fmt.Sprintf(`(() => { const tile = %s; if (!tile) return false;
+		const v = tile.querySelector('video');
+		return tile.dataset.state === 'playing' && v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0; })()`, camVideo), 20*time.Second)
+	b.waitJS(t, "the picture's time", `window.__incPicture > 0`, 5*time.Second)
+	var got struct {
+		Picture float64
+		Starts  []float64
+	}
+	b.eval(t, fmt.Sprintf(`({picture: window.__incPicture, starts: performance.getEntriesByType('resource')
+		.filter((e) => e.name.includes(%s)).map((e) => e.startTime)})`, js("/whep/"+camera+"?stream=main")), &got)
+	if len(got.Starts) == 0 {
+		t.Errorf("incident camera %s: the page made no WHEP request for its main stream", camera)
+		return camVideo
+	}
+	t.Logf("incident camera %s: WHEP request → picture %.0f ms (opened %v after the alarm; camera pulled always: %v)",
+		camera, got.Picture-got.Starts[0], opened.Round(100*time.Millisecond), b.demo.always(camera))
+	return camVideo
 }
 
 // language: the switch turns the header to English and back.

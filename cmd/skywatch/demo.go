@@ -78,6 +78,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	deviceCount := fs.Int("devices", 40, "number of simulated alarm devices")
 	alarmEvery := fs.Duration("alarm-every", 3*time.Minute, "mean interval between one simulated device's alarms (0: none)")
 	unitCount := fs.Int("units", 12, "number of simulated patrol units")
+	warm := fs.Duration("warm-on-alarm", defaultWarmOnAlarm, "how long a new incident's cameras are pulled before anyone watches them (0: not at all), as ingest.warm_on_alarm")
 	knobs := demoKnobs{unitDelay: hardware.DurationRange{Min: 2 * time.Second, Max: 15 * time.Second}}
 	fs.StringVar(&knobs.dispatch, "dispatch", string(alarms.DispatchAuto), demoDispatchUsage)
 	fs.Float64Var(&knobs.unitAccept, "unit-accept", 0.85, demoUnitAcceptUsage)
@@ -134,6 +135,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	// 2. Skywatch, configured as an operator would: by vendor, host and
 	// channel (the sub streams are derived).
+	fc.Ingest.WarmOnAlarm = warm
 	fc.HTTP.Address = freeIfTaken("tcp", *httpAddr)
 	fc.WebRTC.UDPAddress = freeIfTaken("udp", *udpAddr)
 	fc.WebRTC.TCPAddress = freeIfTaken("tcp", *tcpAddr)
