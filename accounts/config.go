@@ -30,6 +30,10 @@ type UserConfig struct {
 	// TimeZone is an IANA zone name such as Asia/Shanghai, for the times
 	// the console shows. "" uses the browser's.
 	TimeZone string `yaml:"time_zone"`
+	// SessionIdle overrides the server's http.session_idle for this user:
+	// an account that must stay logged in through a quiet night shift (a
+	// duty console, a video wall) gets a longer one. 0 keeps the server's.
+	SessionIdle time.Duration `yaml:"session_idle"`
 }
 
 // Limits of the user fields.
@@ -91,6 +95,9 @@ func ValidateUsers(users []UserConfig, areaKnown func(string) bool) error {
 		}
 		if err := checkTimeZone(u.TimeZone); err != nil {
 			add(key+".time_zone", "%q: %v", u.TimeZone, err)
+		}
+		if u.SessionIdle != 0 && u.SessionIdle < time.Minute {
+			add(key+".session_idle", "%s: must be at least a minute (or 0 for the server's)", u.SessionIdle)
 		}
 	}
 	return errors.Join(errs...)

@@ -3,6 +3,7 @@ package accounts
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestValidateUsers(t *testing.T) {
@@ -69,6 +70,12 @@ func TestValidateUsers(t *testing.T) {
 			`users[0].time_zone: "Asia/Beijing": not a known IANA time zone name (such as Asia/Shanghai)`,
 			`users[1].language: "EN": must be zh-CN or en`,
 			`users[1].time_zone: "Local": not an IANA time zone name (such as Asia/Shanghai)`,
+		}},
+		{"session idle", []UserConfig{
+			{Username: "a", Role: RoleViewer, PasswordHash: h, SessionIdle: 30 * time.Second},
+			{Username: "b", Role: RoleViewer, PasswordHash: h, SessionIdle: 12 * time.Hour},
+		}, nil, []string{
+			"users[0].session_idle: 30s: must be at least a minute (or 0 for the server's)",
 		}},
 		{"name", []UserConfig{
 			{Username: "a", Role: RoleViewer, PasswordHash: h, Name: strings.Repeat("名", 101)},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 )
 
 // ErrBadCredentials is returned by Authenticate for an unknown user or a
@@ -19,6 +20,8 @@ type User struct {
 	Area     string
 	Language string
 	TimeZone string
+	// SessionIdle is the user's own idle timeout; 0 means the server's.
+	SessionIdle time.Duration
 }
 
 // Directory is the configured users. It is safe for concurrent use and does
@@ -68,7 +71,7 @@ func NewDirectory(users []UserConfig) (*Directory, error) {
 			name = uc.Username
 		}
 		d.users[strings.ToLower(uc.Username)] = entry{
-			user: User{Username: uc.Username, Name: name, Role: uc.Role, Area: uc.Area, Language: uc.Language, TimeZone: uc.TimeZone},
+			user: User{Username: uc.Username, Name: name, Role: uc.Role, Area: uc.Area, Language: uc.Language, TimeZone: uc.TimeZone, SessionIdle: uc.SessionIdle},
 			hash: h,
 		}
 		if d.dummy == nil {

@@ -40,6 +40,7 @@ func startAuthServer(t *testing.T, mod func(*Config)) *authServer {
 		{Username: "op1", Name: "Township 1 operator", Role: accounts.RoleOperator, Area: "t1", PasswordHash: h},
 		{Username: "sup", Role: accounts.RoleSupervisor, Area: "c", PasswordHash: h},
 		{Username: "view1", Role: accounts.RoleViewer, Area: "t1", PasswordHash: h},
+		{Username: "night", Role: accounts.RoleOperator, Area: "c", PasswordHash: h, SessionIdle: 2 * time.Hour},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -491,5 +492,28 @@ func TestOfferToAChosenUnitAssigns(t *testing.T) {
 	}
 	if got.Kind != alarms.ActAssign || got.Unit != "u1" || got.Actor != "op1" {
 		t.Errorf("engine got %+v", got)
+	}
+}
+
+func TestOperatorOwnIdleTimeout(t *testing.T) {
+	s := startAuthServer(t, nil)
+	night := mustLogin(t, s.base, "night")
+	day := mustLogin(t, s.base, "op1")
+	_, body := night.do(http.MethodGet, "/api/me", "", false)
+	if !strings.Contains(body, `"idle_timeout_s": 7200`) {
+		t.Errorf("night's me: %s", body)
+	}
+	// An hour without a request: past the server's 30 minutes, within
+	// night's own two hours.
+	s.opSessions.mu.Lock()
+	for _, p := range s.opSessions.byToken {
+		p.LastSeen = p.LastSeen.Add(-time.Hour)
+	}
+	s.opSessions.mu.Unlock()
+	if code, body := night.do(http.MethodGet, "/api/me", "", false); code != http.StatusOK {
+		t.Errorf("night after an hour: %d %s", code, body)
+	}
+	if code, _ := day.do(http.MethodGet, "/api/me", "", false); code != http.StatusUnauthorized {
+		t.Errorf("op1 after an hour: %d", code)
 	}
 }

@@ -21,6 +21,9 @@ type opSession struct {
 	Addr     string
 	Created  time.Time
 	LastSeen time.Time
+	// Idle is this session's idle timeout: the user's own, or the
+	// server's.
+	Idle time.Duration
 }
 
 // opSessions keeps operator sessions in memory, with an idle and an
@@ -37,14 +40,24 @@ func newOpSessions(idle, max time.Duration) *opSessions {
 	return &opSessions{idle: idle, max: max, byToken: map[string]*opSession{}}
 }
 
+// idleOf is u's idle timeout: its own when it has one, else the
+// server's, and never past the absolute timeout.
+func (o *opSessions) idleOf(u accounts.User) time.Duration {
+	if u.SessionIdle > 0 {
+		return min(u.SessionIdle, o.max)
+	}
+	return o.idle
+}
+
 // expired says whether s has ended at now.
 func (o *opSessions) expired(s *opSession, now time.Time) bool {
-	return now.Sub(s.LastSeen) >= o.idle || now.Sub(s.Created) >= o.max
+	return now.Sub(s.LastSeen) >= s.Idle || now.Sub(s.Created) >= o.max
 }
 
 // create starts a session for u.
 func (o *opSessions) create(u accounts.User, addr string, now time.Time) opSession {
-	s := &opSession{Token: rand.Text(), CSRF: rand.Text(), User: u, Addr: addr, Created: now, LastSeen: now}
+	s := &opSession{Token: rand.Text(), CSRF: rand.Text(), User: u, Addr: addr, Created: now, LastSeen: now,
+		Idle: o.idleOf(u)}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if len(o.byToken) >= maxOperatorSessions {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
@@ -23,7 +24,9 @@ func demoUsers() ([]accounts.UserConfig, error) {
 	h := string(hash)
 	return []accounts.UserConfig{
 		{Username: "admin", Name: "系统管理员", Role: accounts.RoleAdmin, PasswordHash: h},
-		{Username: "duty", Name: "县值班长", Role: accounts.RoleSupervisor, Area: demoCountyID, PasswordHash: h},
+		{Username: "duty", Name: "县值班长", Role: accounts.RoleSupervisor, Area: demoCountyID, PasswordHash: h,
+			// The duty console stays logged in through a quiet night.
+			SessionIdle: 12 * time.Hour},
 		{Username: "dongcheng", Name: "东城镇值班员", Role: accounts.RoleOperator, Area: "dongcheng", PasswordHash: h},
 		{Username: "xicheng", Name: "西城镇值班员", Role: accounts.RoleOperator, Area: "xicheng", PasswordHash: h},
 		{Username: "watch", Name: "县视频巡查", Role: accounts.RoleViewer, Area: demoCountyID, PasswordHash: h},
