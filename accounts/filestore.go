@@ -49,6 +49,8 @@ type FileStore struct {
 	prefsMu sync.Mutex // taken before mu
 	prefs   map[string]json.RawMessage
 
+	sessions *fileSessions // its lock is taken before mu
+
 	mu     sync.Mutex
 	closed bool
 	audit  *os.File // opened with O_APPEND
@@ -69,10 +71,15 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	if s.prefs, err = readPrefsFile(filepath.Join(dir, prefsFile)); err != nil {
 		return nil, fmt.Errorf("accounts file store: %w", err)
 	}
+	if s.sessions, err = openFileSessions(dir); err != nil {
+		return nil, fmt.Errorf("accounts file store: %w", err)
+	}
 	// Temporary files of a rewrite that a crash interrupted.
-	if tmps, err := filepath.Glob(filepath.Join(dir, prefsFile+".*.tmp")); err == nil {
-		for _, t := range tmps {
-			_ = os.Remove(t)
+	for _, name := range []string{prefsFile, sessionsFile} {
+		if tmps, err := filepath.Glob(filepath.Join(dir, name+".*.tmp")); err == nil {
+			for _, t := range tmps {
+				_ = os.Remove(t)
+			}
 		}
 	}
 	if s.audit, err = os.OpenFile(filepath.Join(dir, auditFile), os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600); err != nil {

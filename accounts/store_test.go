@@ -17,6 +17,9 @@ type store interface {
 	QueryAudit(ctx context.Context, q AuditQuery) (AuditPage, error)
 	Prefs(ctx context.Context, username string) (json.RawMessage, error)
 	SetPrefs(ctx context.Context, username string, prefs json.RawMessage) error
+	SaveSession(ctx context.Context, s Session) error
+	DeleteSession(ctx context.Context, key string) error
+	Sessions(ctx context.Context) ([]Session, error)
 	Close() error
 }
 
@@ -43,6 +46,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) func() store) {
 		{"ConcurrentAppends", testConcurrentAppends},
 		{"Reopen", testReopen},
 		{"Prefs", testPrefs},
+		{"Sessions", testSessions},
 		{"Closed", testClosed},
 		{"Cancelled", testCancelled},
 	}

@@ -34,15 +34,21 @@ type Accounts interface {
 	// Authenticate fails with accounts.ErrBadCredentials for an unknown
 	// user or a wrong password.
 	Authenticate(username, password string) (accounts.User, error)
+	// User is a configured user, for sessions restored after a restart
+	// (a user removed from the config loses them).
+	User(username string) (accounts.User, bool)
 }
 
-// Records keeps the audit log and the operators' preferences
-// (accounts.FileStore, accounts.RedisStore).
+// Records keeps the audit log, the operators' preferences and their
+// sessions across restarts (accounts.FileStore, accounts.RedisStore).
 type Records interface {
 	AppendAudit(ctx context.Context, r accounts.AuditRecord) error
 	QueryAudit(ctx context.Context, q accounts.AuditQuery) (accounts.AuditPage, error)
 	Prefs(ctx context.Context, username string) (json.RawMessage, error)
 	SetPrefs(ctx context.Context, username string, prefs json.RawMessage) error
+	SaveSession(ctx context.Context, s accounts.Session) error
+	DeleteSession(ctx context.Context, key string) error
+	Sessions(ctx context.Context) ([]accounts.Session, error)
 }
 
 // guard lets a request to the API or to WHEP through only with a live
@@ -67,7 +73,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			token = c.Value
 		}
-		sess, ok, expired := s.opSessions.touch(token, time.Now())
+		sess, ok, expired, stale := s.opSessions.touch(token, time.Now())
 		if expired {
 			s.sessionEnded(sess, "session_expired")
 		}
@@ -75,7 +81,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "not logged in")
 			return
 		}
-		p := &principal{User: sess.User, Token: sess.Token, CSRF: sess.CSRF, Addr: clientAddr(r)}
+		if stale {
+			s.saveSession(sess)
+		}
+		csrf := csrfOf(token)
+		p := &principal{User: sess.User, Key: sess.Key, CSRF: csrf, Addr: clientAddr(r)}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			got := r.Header.Get(csrfHeader)
 			switch {
@@ -83,7 +93,7 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				s.audit(r.Context(), p, "csrf_refused", "", "denied", r.Method+" "+path+": other origin")
 				writeError(w, http.StatusForbidden, "request from another origin")
 				return
-			case got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRF)) != 1:
+			case got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1:
 				s.audit(r.Context(), p, "csrf_refused", "", "denied", r.Method+" "+path)
 				writeError(w, http.StatusForbidden, "missing or wrong CSRF token ("+csrfHeader+")")
 				return
@@ -133,7 +143,64 @@ func (s *Server) auditRecord(rec accounts.AuditRecord) {
 func (s *Server) sessionEnded(sess opSession, action string) {
 	s.auditRecord(accounts.AuditRecord{User: sess.User.Username, Role: string(sess.User.Role), Addr: sess.Addr,
 		Action: action, Outcome: "ok", Start: sess.Created.UTC(), End: time.Now().UTC()})
-	s.stopSessionsOf(sess.Token)
+	s.forgetSessions([]opSession{sess})
+	s.stopSessionsOf(sess.Key)
+}
+
+// saveSession copies a session to the session store, so that a restart
+// keeps it. A failure costs the operator a login after a restart only.
+func (s *Server) saveSession(sess opSession) {
+	if s.deps.Records == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.deps.Records.SaveSession(ctx, sess.record()); err != nil {
+		s.logger.Warn("save session", "user", sess.User.Username, "err", err)
+	}
+}
+
+// forgetSessions removes ended sessions from the session store.
+func (s *Server) forgetSessions(ended []opSession) {
+	if s.deps.Records == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, sess := range ended {
+		if err := s.deps.Records.DeleteSession(ctx, sess.Key); err != nil {
+			s.logger.Warn("forget session", "user", sess.User.Username, "err", err)
+		}
+	}
+}
+
+// restoreSessions takes back the sessions stored before a restart, for
+// users still configured; ended ones are removed from the store.
+func (s *Server) restoreSessions() {
+	if s.deps.Records == nil || s.deps.Accounts == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	stored, err := s.deps.Records.Sessions(ctx)
+	if err != nil {
+		s.logger.Warn("restore sessions: operators must log in again", "err", err)
+		return
+	}
+	now, kept := time.Now(), 0
+	for _, rec := range stored {
+		u, ok := s.deps.Accounts.User(rec.Username)
+		if ok && s.opSessions.restore(rec, u, now) {
+			kept++
+			continue
+		}
+		if err := s.deps.Records.DeleteSession(ctx, rec.Key); err != nil {
+			s.logger.Warn("forget session", "user", rec.Username, "err", err)
+		}
+	}
+	if len(stored) > 0 {
+		s.logger.Info("operator sessions restored", "sessions", kept, "ended", len(stored)-kept)
+	}
 }
 
 // meJSON is the logged-in operator as the console needs it.
@@ -243,14 +310,17 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	s.operatorLimiter.forget(key)
 	if old, err := r.Cookie(sessionCookie); err == nil {
-		s.opSessions.remove(old.Value)
+		if prev, ok := s.opSessions.remove(sessionKey(old.Value)); ok {
+			s.forgetSessions([]opSession{prev})
+		}
 	}
-	sess := s.opSessions.create(u, addr, time.Now())
+	token, sess := s.opSessions.create(u, addr, time.Now())
+	s.saveSession(sess)
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: sess.Token, Path: "/",
+		Name: sessionCookie, Value: token, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
-	p := &principal{User: u, Token: sess.Token, CSRF: sess.CSRF, Addr: addr}
+	p := &principal{User: u, Key: sess.Key, CSRF: csrfOf(token), Addr: addr}
 	s.audit(r.Context(), p, "login", "", "ok", "")
 	writeJSON(w, http.StatusOK, s.me(r.Context(), p))
 }
@@ -266,7 +336,7 @@ type lockedJSON struct {
 // handleLogout ends the session and its video.
 func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r.Context())
-	if sess, ok := s.opSessions.remove(p.Token); ok {
+	if sess, ok := s.opSessions.remove(p.Key); ok {
 		s.sessionEnded(sess, "logout")
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -451,7 +452,7 @@ func TestOperatorSessionIdleTimeout(t *testing.T) {
 	op := mustLogin(t, s.base, "op1")
 	// Age the session past its idle timeout, as the clock would.
 	s.opSessions.mu.Lock()
-	for _, p := range s.opSessions.byToken {
+	for _, p := range s.opSessions.byKey {
 		p.LastSeen = p.LastSeen.Add(-s.cfg.SessionIdle - time.Second)
 	}
 	s.opSessions.mu.Unlock()
@@ -506,7 +507,7 @@ func TestOperatorOwnIdleTimeout(t *testing.T) {
 	// An hour without a request: past the server's 30 minutes, within
 	// night's own two hours.
 	s.opSessions.mu.Lock()
-	for _, p := range s.opSessions.byToken {
+	for _, p := range s.opSessions.byKey {
 		p.LastSeen = p.LastSeen.Add(-time.Hour)
 	}
 	s.opSessions.mu.Unlock()
@@ -515,5 +516,67 @@ func TestOperatorOwnIdleTimeout(t *testing.T) {
 	}
 	if code, _ := day.do(http.MethodGet, "/api/me", "", false); code != http.StatusUnauthorized {
 		t.Errorf("op1 after an hour: %d", code)
+	}
+}
+
+func TestOperatorSessionSurvivesRestart(t *testing.T) {
+	s1 := startAuthServer(t, nil)
+	op := mustLogin(t, s1.base, "op1")
+	u, _ := url.Parse(s1.base)
+	cookies := op.c.Jar.Cookies(u)
+	if len(cookies) != 1 {
+		t.Fatalf("cookies: %v", cookies)
+	}
+	gone := mustLogin(t, s1.base, "view1")
+	if code, _ := gone.do(http.MethodPost, "/api/logout", "", true); code != http.StatusNoContent {
+		t.Fatalf("logout: %d", code)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The next server, on the same records and users.
+	deps := s1.deps
+	deps.Registry = nil
+	s2, err := New(loopbackConfig(), deps, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s2.Close() })
+	base2 := "http://" + s2.Addr().String()
+	send := func(method, path, csrf string) (int, string) {
+		req, _ := http.NewRequest(method, base2+path, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		req.AddCookie(cookies[0])
+		if csrf != "" {
+			req.Header.Set(csrfHeader, csrf)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := send(http.MethodGet, "/api/me", "")
+	var me meJSON
+	if err := json.Unmarshal([]byte(body), &me); code != http.StatusOK || err != nil || me.Username != "op1" || me.CSRF != op.csrf {
+		t.Fatalf("me after the restart: %d %s (csrf before %s)", code, body, op.csrf)
+	}
+	if code, body := send(http.MethodPost, "/api/incidents/in1/acknowledge", op.csrf); code != http.StatusOK {
+		t.Errorf("acting after the restart: %d %s", code, body)
+	}
+	stored, err := s1.records.Sessions(t.Context())
+	if err != nil || len(stored) != 1 || stored[0].Username != "op1" {
+		t.Errorf("stored sessions: %+v %v (the logged-out one must be gone)", stored, err)
+	}
+	for _, st := range stored {
+		if strings.Contains(st.Key, cookies[0].Value) {
+			t.Error("the store holds the cookie's token")
+		}
 	}
 }

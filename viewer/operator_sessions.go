@@ -2,6 +2,8 @@ package viewer
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"sync"
 	"time"
 
@@ -12,11 +14,29 @@ import (
 // session idle the longest is dropped.
 const maxOperatorSessions = 10000
 
-// opSession is a logged-in operator. Token is the cookie's value; CSRF is
-// what the page must send in X-CSRF-Token with every change.
+// persistEvery is how stale a session's stored last use may get: a
+// restart may then end a session up to this much before its time.
+const persistEvery = time.Minute
+
+// sessionKey is what a session is kept under: a hash of its cookie's
+// token, so that neither memory dumps of the map's keys nor the session
+// store hold anything a browser could present.
+func sessionKey(token string) string {
+	h := sha256.Sum256([]byte("session\x00" + token))
+	return hex.EncodeToString(h[:])
+}
+
+// csrfOf is the CSRF token of the session whose cookie holds token: a
+// hash of it, so that it needs no storing and survives a restart with
+// the session.
+func csrfOf(token string) string {
+	h := sha256.Sum256([]byte("csrf\x00" + token))
+	return hex.EncodeToString(h[:16])
+}
+
+// opSession is a logged-in operator, kept under its key.
 type opSession struct {
-	Token    string
-	CSRF     string
+	Key      string
 	User     accounts.User
 	Addr     string
 	Created  time.Time
@@ -24,20 +44,27 @@ type opSession struct {
 	// Idle is this session's idle timeout: the user's own, or the
 	// server's.
 	Idle time.Duration
+	// Persisted is the LastSeen the session store has.
+	Persisted time.Time
+}
+
+// record is the session as the session store keeps it.
+func (s opSession) record() accounts.Session {
+	return accounts.Session{Key: s.Key, Username: s.User.Username, Addr: s.Addr, Created: s.Created, LastSeen: s.LastSeen}
 }
 
 // opSessions keeps operator sessions in memory, with an idle and an
-// absolute timeout. A restart logs every operator out; the page asks them
-// to log in again. It is a small locked API.
+// absolute timeout; the server copies them to its session store so that a
+// restart keeps them. It is a small locked API.
 type opSessions struct {
 	idle, max time.Duration
 
-	mu      sync.Mutex
-	byToken map[string]*opSession
+	mu    sync.Mutex
+	byKey map[string]*opSession
 }
 
 func newOpSessions(idle, max time.Duration) *opSessions {
-	return &opSessions{idle: idle, max: max, byToken: map[string]*opSession{}}
+	return &opSessions{idle: idle, max: max, byKey: map[string]*opSession{}}
 }
 
 // idleOf is u's idle timeout: its own when it has one, else the
@@ -54,63 +81,86 @@ func (o *opSessions) expired(s *opSession, now time.Time) bool {
 	return now.Sub(s.LastSeen) >= s.Idle || now.Sub(s.Created) >= o.max
 }
 
-// create starts a session for u.
-func (o *opSessions) create(u accounts.User, addr string, now time.Time) opSession {
-	s := &opSession{Token: rand.Text(), CSRF: rand.Text(), User: u, Addr: addr, Created: now, LastSeen: now,
-		Idle: o.idleOf(u)}
+// create starts a session for u and returns it with its cookie's token.
+func (o *opSessions) create(u accounts.User, addr string, now time.Time) (token string, s opSession) {
+	token = rand.Text()
+	p := &opSession{Key: sessionKey(token), User: u, Addr: addr, Created: now, LastSeen: now, Idle: o.idleOf(u)}
+	o.add(p)
+	return token, *p
+}
+
+// add keeps p, dropping the session idle the longest when full.
+func (o *opSessions) add(p *opSession) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.byToken) >= maxOperatorSessions {
+	if len(o.byKey) >= maxOperatorSessions {
 		var oldest *opSession
-		for _, x := range o.byToken {
+		for _, x := range o.byKey {
 			if oldest == nil || x.LastSeen.Before(oldest.LastSeen) {
 				oldest = x
 			}
 		}
-		delete(o.byToken, oldest.Token)
+		delete(o.byKey, oldest.Key)
 	}
-	o.byToken[s.Token] = s
-	return *s
+	o.byKey[p.Key] = p
 }
 
-// touch returns the live session of token and marks it used at now. An
-// expired session is removed and returned with expired set, so that the
-// caller can record its end.
-func (o *opSessions) touch(token string, now time.Time) (s opSession, ok, expired bool) {
-	if token == "" {
-		return opSession{}, false, false
+// restore puts back a stored session of u; false when it has ended.
+func (o *opSessions) restore(rec accounts.Session, u accounts.User, now time.Time) bool {
+	p := &opSession{Key: rec.Key, User: u, Addr: rec.Addr, Created: rec.Created, LastSeen: rec.LastSeen,
+		Idle: o.idleOf(u), Persisted: rec.LastSeen}
+	if o.expired(p, now) {
+		return false
 	}
+	o.add(p)
+	return true
+}
+
+// touch returns the live session of token and marks it used at now;
+// stale says the store's copy should be refreshed. An expired session is
+// removed and returned with expired set, so that the caller can record
+// its end.
+func (o *opSessions) touch(token string, now time.Time) (s opSession, ok, expired, stale bool) {
+	if token == "" {
+		return opSession{}, false, false, false
+	}
+	key := sessionKey(token)
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	p := o.byToken[token]
+	p := o.byKey[key]
 	if p == nil {
-		return opSession{}, false, false
+		return opSession{}, false, false, false
 	}
 	if o.expired(p, now) {
-		delete(o.byToken, token)
-		return *p, false, true
+		delete(o.byKey, key)
+		return *p, false, true, false
 	}
 	p.LastSeen = now
-	return *p, true, false
+	if now.Sub(p.Persisted) >= persistEvery {
+		p.Persisted = now
+		stale = true
+	}
+	return *p, true, false, stale
 }
 
-// alive says whether token's session is live at now, without using it.
-func (o *opSessions) alive(token string, now time.Time) bool {
+// alive says whether the session under key is live at now, without using
+// it.
+func (o *opSessions) alive(key string, now time.Time) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	p := o.byToken[token]
+	p := o.byKey[key]
 	return p != nil && !o.expired(p, now)
 }
 
-// remove ends a session (logout).
-func (o *opSessions) remove(token string) (opSession, bool) {
+// remove ends the session under key (logout).
+func (o *opSessions) remove(key string) (opSession, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	p := o.byToken[token]
+	p := o.byKey[key]
 	if p == nil {
 		return opSession{}, false
 	}
-	delete(o.byToken, token)
+	delete(o.byKey, key)
 	return *p, true
 }
 
@@ -119,9 +169,9 @@ func (o *opSessions) sweep(now time.Time) []opSession {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var out []opSession
-	for t, p := range o.byToken {
+	for k, p := range o.byKey {
 		if o.expired(p, now) {
-			delete(o.byToken, t)
+			delete(o.byKey, k)
 			out = append(out, *p)
 		}
 	}

@@ -11,10 +11,10 @@ import (
 // principal is who makes a request: a logged-in operator, or, on a server
 // without operator accounts (Deps.Accounts nil), an anonymous admin.
 type principal struct {
-	User  accounts.User
-	Token string // the login session's token; "" without accounts
-	CSRF  string
-	Addr  string
+	User accounts.User
+	Key  string // the login session's key; "" without accounts
+	CSRF string
+	Addr string
 }
 
 type principalKey struct{}

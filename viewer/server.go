@@ -145,6 +145,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	}
 	s.metrics = m
 	s.handler = s.routes()
+	s.restoreSessions()
 	return s, nil
 }
 
@@ -398,14 +399,14 @@ func (s *Server) sweepSessions(ctx context.Context) {
 }
 
 // stopSessionsOf stops the video sessions a login session opened.
-func (s *Server) stopSessionsOf(token string) {
-	if token == "" {
+func (s *Server) stopSessionsOf(key string) {
+	if key == "" {
 		return
 	}
 	s.mu.Lock()
 	var mine []*session
 	for _, se := range s.sessions {
-		if se.owner.Token == token {
+		if se.owner.Key == key {
 			mine = append(mine, se)
 		}
 	}
