@@ -37,6 +37,9 @@ type cameraJSON struct {
 	// one may be idle.
 	SubStatus  string `json:"sub_status,omitempty"`
 	SubViewers int    `json:"sub_viewers,omitempty"`
+	// HeldUntil is when the hold of an alarm's warm-up ends (on either
+	// stream); absent when none holds the camera.
+	HeldUntil *time.Time `json:"held_until,omitempty"`
 }
 
 type trackJSON struct {
@@ -76,6 +79,14 @@ func cameraToJSON(c ingest.CameraState) cameraJSON {
 	}
 	if c.Sub != nil {
 		j.SubStatus, j.SubViewers = string(c.Sub.Status), c.Sub.Viewers
+	}
+	held := c.Held
+	if c.Sub != nil && c.Sub.Held.After(held) {
+		held = c.Sub.Held
+	}
+	if held.After(time.Now()) {
+		h := held.UTC()
+		j.HeldUntil = &h
 	}
 	return j
 }

@@ -135,6 +135,7 @@ type demoCameraState struct {
 	Viewers    int    `json:"viewers"`
 	SubStatus  string `json:"sub_status"`
 	SubViewers int    `json:"sub_viewers"`
+	HeldUntil  string `json:"held_until"`
 }
 
 // TestDemoAlarmWarmsCameras runs the demo and publishes a panic over MQTT
@@ -185,8 +186,8 @@ func TestDemoAlarmWarmsCameras(t *testing.T) {
 
 			if tc.warm == "0" {
 				time.Sleep(time.Second)
-				if c := cameras()[first]; c.Status != "offline" {
-					t.Errorf("camera %s is %s after the alarm with the warm-up off; want offline", first, c.Status)
+				if c := cameras()[first]; c.Status != "offline" || c.HeldUntil != "" {
+					t.Errorf("camera %s is %s (held until %q) after the alarm with the warm-up off; want offline", first, c.Status, c.HeldUntil)
 				}
 				if body, err := get(r.base + "/metrics"); err != nil || strings.Contains(body, "skywatch_camera_held{") &&
 					!strings.Contains(body, `skywatch_camera_held{camera="`+first+`",stream="main"} 0`) {
@@ -197,7 +198,7 @@ func TestDemoAlarmWarmsCameras(t *testing.T) {
 			deadline := time.Now().Add(20 * time.Second)
 			for {
 				now := cameras()
-				ok := now[first].Status == "online" && now[first].Viewers == 0
+				ok := now[first].Status == "online" && now[first].Viewers == 0 && now[first].HeldUntil != ""
 				for _, id := range others {
 					ok = ok && now[id].SubStatus == "online" && now[id].SubViewers == 0
 				}
