@@ -103,7 +103,7 @@ func (s *Server) handleAuditCSV(w http.ResponseWriter, r *http.Request) {
 	}
 	cw.Flush()
 	p := principalOf(r.Context())
-	s.audit(r.Context(), p, "audit_export", "", "ok", fmt.Sprintf("%d records", n))
+	s.audit(p, "audit_export", "", "ok", fmt.Sprintf("%d records", n))
 }
 
 func (s *Server) mayAudit(w http.ResponseWriter, r *http.Request) bool {

@@ -299,14 +299,14 @@ func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 	detail := strings.TrimSpace(string(kind) + " " + b.Unit + " " + string(b.Disposition))
 	switch {
 	case err == nil:
-		s.audit(r.Context(), p, "incident_action", "incident:"+id, "ok", detail)
+		s.audit(p, "incident_action", "incident:"+id, "ok", detail)
 		writeJSON(w, http.StatusOK, s.forUser(p, s.incidentToJSON(inc, true)))
 	case inc.ID != "" && errors.Is(err, alarms.ErrUnitUnavailable):
 		// Applied (noted, escalated) but nobody could be offered it.
-		s.audit(r.Context(), p, "incident_action", "incident:"+id, "partial", detail+": "+err.Error())
+		s.audit(p, "incident_action", "incident:"+id, "partial", detail+": "+err.Error())
 		writeJSON(w, http.StatusConflict, actionRefusedJSON{Error: err.Error(), Incident: s.forUser(p, s.incidentToJSON(inc, true))})
 	default:
-		s.audit(r.Context(), p, "incident_action", "incident:"+id, "failed", detail+": "+err.Error())
+		s.audit(p, "incident_action", "incident:"+id, "failed", detail+": "+err.Error())
 		s.incidentError(w, r, err)
 	}
 }

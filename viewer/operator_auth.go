@@ -2,7 +2,6 @@ package viewer
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -86,18 +85,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		}
 		csrf := csrfOf(token)
 		p := &principal{User: sess.User, Key: sess.Key, CSRF: csrf, Addr: clientAddr(r)}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			got := r.Header.Get(csrfHeader)
-			switch {
-			case !sameOrigin(r):
-				s.audit(r.Context(), p, "csrf_refused", "", "denied", r.Method+" "+path+": other origin")
-				writeError(w, http.StatusForbidden, "request from another origin")
-				return
-			case got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1:
-				s.audit(r.Context(), p, "csrf_refused", "", "denied", r.Method+" "+path)
-				writeError(w, http.StatusForbidden, "missing or wrong CSRF token ("+csrfHeader+")")
-				return
-			}
+		if refused := changeRefused(r, csrf); refused != "" {
+			s.audit(p, "csrf_refused", "", "denied", r.Method+" "+path+": "+refused)
+			writeError(w, http.StatusForbidden, refused)
+			return
 		}
 		next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 	})
@@ -108,14 +99,14 @@ func (s *Server) guard(next http.Handler) http.Handler {
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, target, msg string) {
 	p := principalOf(r.Context())
 	s.logger.Warn("request denied", "user", p.User.Username, "target", target, "route", r.Method+" "+r.URL.Path, "reason", msg)
-	s.audit(r.Context(), p, "denied", target, "denied", r.Method+" "+r.URL.Path+": "+msg)
+	s.audit(p, "denied", target, "denied", r.Method+" "+r.URL.Path+": "+msg)
 	writeError(w, http.StatusForbidden, msg)
 }
 
 // audit records what p did. A record that cannot be stored is logged as
 // an error; the request goes on (refusing service because the audit disk
 // is full would stop the command centre).
-func (s *Server) audit(_ context.Context, p *principal, action, target, outcome, detail string) {
+func (s *Server) audit(p *principal, action, target, outcome, detail string) {
 	s.auditRecord(accounts.AuditRecord{User: p.User.Username, Role: string(p.User.Role), Addr: p.Addr,
 		Action: action, Target: target, Outcome: outcome, Detail: detail})
 }
@@ -290,7 +281,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			what = "this address"
 		}
 		s.metrics.loginsFailed.WithLabelValues("locked").Inc()
-		s.audit(r.Context(), anon, "login_locked", "", "denied", "too many failed logins for "+what)
+		s.audit(anon, "login_locked", "", "denied", "too many failed logins for "+what)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeJSON(w, http.StatusTooManyRequests, lockedJSON{
 			Error:      fmt.Sprintf("too many failed logins for %s: try again in %d s", what, secs),
@@ -304,7 +295,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.logger.Error("operator login", "user", b.Username, "err", err)
 		}
 		s.metrics.loginsFailed.WithLabelValues("wrong_password").Inc()
-		s.audit(r.Context(), anon, "login_failed", "", "failed", "wrong user name or password")
+		s.audit(anon, "login_failed", "", "failed", "wrong user name or password")
 		writeError(w, http.StatusUnauthorized, "wrong user name or password")
 		return
 	}
@@ -321,7 +312,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
 	})
 	p := &principal{User: u, Key: sess.Key, CSRF: csrfOf(token), Addr: addr}
-	s.audit(r.Context(), p, "login", "", "ok", "")
+	s.audit(p, "login", "", "ok", "")
 	writeJSON(w, http.StatusOK, s.me(r.Context(), p))
 }
 

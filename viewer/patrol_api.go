@@ -64,19 +64,30 @@ func (s *Server) patrolAuth(h patrolHandler) http.HandlerFunc {
 			writeError(w, http.StatusUnauthorized, "not logged in")
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if !sameOrigin(r) {
-				writeError(w, http.StatusForbidden, "request from another origin")
-				return
-			}
-			got := r.Header.Get(csrfHeader)
-			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(sess.CSRF)) != 1 {
-				writeError(w, http.StatusForbidden, "missing or wrong CSRF token ("+csrfHeader+")")
-				return
-			}
+		if refused := changeRefused(r, sess.CSRF); refused != "" {
+			writeError(w, http.StatusForbidden, refused)
+			return
 		}
 		h(w, r, token, sess)
 	}
+}
+
+// changeRefused says why a request that may change something is refused,
+// or "" when it is not: a GET or HEAD never changes anything; any other
+// method must come from this server's own origin (when the browser says)
+// and carry the session's CSRF token in X-CSRF-Token.
+func changeRefused(r *http.Request, csrf string) string {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return ""
+	}
+	if !sameOrigin(r) {
+		return "request from another origin"
+	}
+	got := r.Header.Get(csrfHeader)
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1 {
+		return "missing or wrong CSRF token (" + csrfHeader + ")"
+	}
+	return ""
 }
 
 // sameOrigin reports whether the request's Origin header, when it has one,

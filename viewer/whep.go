@@ -87,7 +87,7 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 	if sub {
 		streamName = "sub"
 	}
-	s.audit(r.Context(), p, "watch_start", "camera:"+camera, "ok", streamName+" stream, session "+id)
+	s.audit(p, "watch_start", "camera:"+camera, "ok", streamName+" stream, session "+id)
 
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", "/whep/"+url.PathEscape(camera)+"/"+id)
