@@ -252,7 +252,7 @@ func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := principalOf(r.Context())
-	if !p.User.Role.CanAct() || (kind == alarms.ActClose && !p.User.Role.CanClose()) {
+	if !mayAct(p.User.Role, kind) {
 		s.deny(w, r, "incident:"+id, fmt.Sprintf("your role (%s) may not %s incidents", p.User.Role, kind))
 		return
 	}

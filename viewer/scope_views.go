@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
 )
 
@@ -21,11 +22,9 @@ type nearbyUnitJSON struct {
 // its state, and only the cameras they may watch.
 func (s *Server) forUser(p *principal, j incidentJSON) incidentJSON {
 	j.Actions = []alarms.ActionKind{}
-	if p.User.Role.CanAct() {
-		for _, a := range j.Incident.AllowedActions() {
-			if a != alarms.ActClose || p.User.Role.CanClose() {
-				j.Actions = append(j.Actions, a)
-			}
+	for _, a := range j.Incident.AllowedActions() {
+		if mayAct(p.User.Role, a) {
+			j.Actions = append(j.Actions, a)
 		}
 	}
 	cams := j.Cameras[:0:0]
@@ -36,6 +35,15 @@ func (s *Server) forUser(p *principal, j incidentJSON) incidentJSON {
 	}
 	j.Cameras = cams
 	return j
+}
+
+// mayAct says whether role may take an incident action of this kind:
+// operators and above act, only supervisors and admins close.
+func mayAct(role accounts.Role, kind alarms.ActionKind) bool {
+	if kind == alarms.ActClose {
+		return role.CanClose()
+	}
+	return role.CanAct()
 }
 
 // unitsNearby lists the units p sees nearest to inc, nearest first.
