@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -32,11 +31,8 @@ import (
 //
 // A RedisStore is safe for concurrent use.
 type RedisStore struct {
-	rdb *redis.Client
+	rdb *redisconn.Client
 	cfg RedisConfig
-
-	mu     sync.Mutex
-	closed bool
 }
 
 // OpenRedisStore connects to Redis and checks that it answers.
@@ -55,12 +51,6 @@ func OpenRedisStore(ctx context.Context, cfg RedisConfig) (*RedisStore, error) {
 
 // Close closes the connections. It is idempotent.
 func (s *RedisStore) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
 	if err := s.rdb.Close(); err != nil {
 		return fmt.Errorf("accounts redis store: close: %w", err)
 	}
@@ -72,9 +62,7 @@ func (s *RedisStore) check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if s.rdb.Closed() {
 		return ErrClosed
 	}
 	return nil

@@ -39,7 +39,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -55,14 +54,11 @@ var ErrClosed = errors.New("store is closed")
 
 // Store is an alarms.Store in Redis.
 type Store struct {
-	rdb          *redis.Client
+	rdb          *redisconn.Client
 	cfg          Config
 	scriptAppend *redis.Script
 	scriptReject *redis.Script
 	scriptSave   *redis.Script
-
-	mu     sync.Mutex
-	closed bool
 }
 
 // Open connects to Redis and checks that it answers.
@@ -87,12 +83,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // Close closes the connections. It is idempotent.
 func (s *Store) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
 	if err := s.rdb.Close(); err != nil {
 		return fmt.Errorf("redis store: close: %w", err)
 	}
@@ -104,9 +94,7 @@ func (s *Store) check(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	if s.rdb.Closed() {
 		return ErrClosed
 	}
 	return nil

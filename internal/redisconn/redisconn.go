@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -57,13 +58,32 @@ func Options(rawURL, keyPrefix string, timeout time.Duration) (*redis.Options, e
 	return opts, nil
 }
 
+// Client is a go-redis client whose Close is idempotent and which says
+// whether it was closed, so that a store can refuse work after its Close
+// with an error of its own.
+type Client struct {
+	*redis.Client
+	closed atomic.Bool
+}
+
+// Close closes the connections the first time; later calls do nothing.
+func (c *Client) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	return c.Client.Close()
+}
+
+// Closed reports whether Close was called.
+func (c *Client) Closed() bool { return c.closed.Load() }
+
 // Dial makes a client and checks that Redis answers; on failure the client
 // is closed.
-func Dial(ctx context.Context, opts *redis.Options) (*redis.Client, error) {
+func Dial(ctx context.Context, opts *redis.Options) (*Client, error) {
 	rdb := redis.NewClient(opts)
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("open %s: %w", opts.Addr, err)
 	}
-	return rdb, nil
+	return &Client{Client: rdb}, nil
 }
