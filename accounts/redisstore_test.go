@@ -2,8 +2,6 @@ package accounts
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -14,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/skywatch/skywatch/internal/testredis"
 )
 
 // testRedisURL is the Redis of the tests: $SKYWATCH_TEST_REDIS (a URL or
@@ -45,37 +45,10 @@ func testRedisURL(tb testing.TB) string {
 	return u
 }
 
-// testRedisPrefix returns a key prefix of its own for one test, and
-// deletes the keys under it at the end.
-func testRedisPrefix(tb testing.TB, url string) string {
-	tb.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	prefix := "skywatch-test:" + hex.EncodeToString(b) + ":"
-	tb.Cleanup(func() {
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		rdb := redis.NewClient(opts)
-		defer rdb.Close()
-		ctx := context.Background()
-		keys, err := rdb.Keys(ctx, prefix+"*").Result()
-		if err == nil && len(keys) > 0 {
-			err = rdb.Del(ctx, keys...).Err()
-		}
-		if err != nil {
-			tb.Errorf("cleaning up %s: %v", prefix, err)
-		}
-	})
-	return prefix
-}
-
 func TestRedisStoreConformance(t *testing.T) {
 	url := testRedisURL(t)
 	testStore(t, func(t *testing.T) func() store {
-		cfg := RedisConfig{URL: url, KeyPrefix: testRedisPrefix(t, url)}
+		cfg := RedisConfig{URL: url, KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
 		return func() store {
 			s, err := OpenRedisStore(context.Background(), cfg)
 			if err != nil {
@@ -90,7 +63,7 @@ func TestRedisStoreConformance(t *testing.T) {
 // the stream not trimmed.
 func TestRedisStoreKeys(t *testing.T) {
 	url := testRedisURL(t)
-	prefix := testRedisPrefix(t, url)
+	prefix := testredis.Prefix(t, url, "skywatch-test:")
 	ctx := context.Background()
 	s, err := OpenRedisStore(ctx, RedisConfig{URL: url, KeyPrefix: prefix})
 	if err != nil {
@@ -180,7 +153,7 @@ func TestRedisStoreUnreachable(t *testing.T) {
 // records to its start without finding anything.
 func BenchmarkRedisStoreScan(b *testing.B) {
 	url := testRedisURL(b)
-	prefix := testRedisPrefix(b, url)
+	prefix := testredis.Prefix(b, url, "skywatch-test:")
 	ctx := context.Background()
 	s, err := OpenRedisStore(ctx, RedisConfig{URL: url, KeyPrefix: prefix})
 	if err != nil {

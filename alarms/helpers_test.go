@@ -14,13 +14,14 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/boltstore"
 	"github.com/skywatch/skywatch/alarms/redisstore"
 	"github.com/skywatch/skywatch/hardware"
+
+	"github.com/skywatch/skywatch/internal/testredis"
 )
 
 func TestMain(m *testing.M) {
@@ -100,33 +101,13 @@ func newStore(t *testing.T) *failStore {
 	if url == "" {
 		return &failStore{Store: openBolt(t, filepath.Join(t.TempDir(), "alarms.db"))}
 	}
-	prefix := uniq("skywatch-test:") + ":"
-	t.Cleanup(func() { deleteKeys(t, url, prefix) })
+	prefix := testredis.Prefix(t, url, "skywatch-test:")
 	s, err := redisstore.Open(t.Context(), redisstore.Config{URL: url, KeyPrefix: prefix})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return &failStore{Store: s}
-}
-
-// deleteKeys removes a test's Redis keys.
-func deleteKeys(t *testing.T, url, prefix string) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	ctx := context.Background()
-	keys, err := rdb.Keys(ctx, prefix+"*").Result()
-	if err == nil && len(keys) > 0 {
-		err = rdb.Del(ctx, keys...).Err()
-	}
-	if err != nil {
-		t.Errorf("deleting keys %s*: %v", prefix, err)
-	}
 }
 
 func uniq(prefix string) string {

@@ -13,6 +13,8 @@ import (
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/redisstore"
 	"github.com/skywatch/skywatch/hardware"
+
+	"github.com/skywatch/skywatch/internal/testredis"
 )
 
 // fullStore is a store for both the intake and the engine.
@@ -32,8 +34,7 @@ func storage(t *testing.T) func() fullStore {
 		path := filepath.Join(t.TempDir(), "alarms.db")
 		return func() fullStore { return openBolt(t, path) }
 	}
-	prefix := uniq("skywatch-test:") + ":"
-	t.Cleanup(func() { deleteKeys(t, url, prefix) })
+	prefix := testredis.Prefix(t, url, "skywatch-test:")
 	return func() fullStore {
 		s, err := redisstore.Open(t.Context(), redisstore.Config{URL: url, KeyPrefix: prefix})
 		if err != nil {

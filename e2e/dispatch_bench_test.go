@@ -20,6 +20,8 @@ import (
 	"github.com/skywatch/skywatch/alarms/boltstore"
 	"github.com/skywatch/skywatch/alarms/redisstore"
 	"github.com/skywatch/skywatch/hardware"
+
+	"github.com/skywatch/skywatch/internal/testredis"
 )
 
 // BenchmarkAlarmToOffer measures how long an alarm takes to reach a patrol
@@ -78,7 +80,7 @@ func openBenchRedis(b *testing.B) alarmStore {
 	}
 	b.Cleanup(func() {
 		_ = s.Close()
-		deleteRedisKeys(b, url, prefix)
+		testredis.DeleteKeys(b, url, prefix)
 	})
 	return s
 }

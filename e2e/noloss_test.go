@@ -14,12 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/boltstore"
 	"github.com/skywatch/skywatch/alarms/redisstore"
+
+	"github.com/skywatch/skywatch/internal/testredis"
 )
 
 // Size of the floods and bounds of the no-loss tests. The bounds are
@@ -396,8 +397,7 @@ func envRedisStore(t *testing.T) testStore {
 		}
 		t.Skip("SKYWATCH_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0): skipping")
 	}
-	prefix := "skywatch-e2e-" + randomHex() + ":"
-	t.Cleanup(func() { deleteRedisKeys(t, url, prefix) })
+	prefix := testredis.Prefix(t, url, "skywatch-e2e-")
 	return redisStore(url, prefix)
 }
 
@@ -408,35 +408,6 @@ func redisStore(url, prefix string) testStore {
 			return redisstore.Open(ctx, redisstore.Config{URL: url, KeyPrefix: prefix})
 		},
 		live: true,
-	}
-}
-
-// deleteRedisKeys removes the keys under prefix.
-func deleteRedisKeys(t testing.TB, url, prefix string) {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
-	ctx := context.Background()
-	iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Errorf("scan %s*: %v", prefix, err)
-		return
-	}
-	for len(keys) > 0 {
-		n := min(len(keys), 1000)
-		if err := rdb.Del(ctx, keys[:n]...).Err(); err != nil {
-			t.Errorf("delete %s*: %v", prefix, err)
-			return
-		}
-		keys = keys[n:]
 	}
 }
 

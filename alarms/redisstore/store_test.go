@@ -2,8 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"net"
@@ -18,6 +16,8 @@ import (
 
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/storetest"
+
+	"github.com/skywatch/skywatch/internal/testredis"
 )
 
 func TestMain(m *testing.M) {
@@ -37,47 +37,10 @@ func testURL(tb testing.TB) string {
 	return u
 }
 
-// testPrefix returns a key prefix of its own for one test, and deletes the
-// keys under it at the end.
-func testPrefix(tb testing.TB, url string) string {
-	tb.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	prefix := "skywatch-test:" + hex.EncodeToString(b) + ":"
-	tb.Cleanup(func() {
-		opts, err := redis.ParseURL(url)
-		if err != nil {
-			tb.Error(err)
-			return
-		}
-		rdb := redis.NewClient(opts)
-		defer rdb.Close()
-		ctx := context.Background()
-		iter := rdb.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-		var keys []string
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		if err := iter.Err(); err != nil {
-			tb.Errorf("cleaning up %s: %v", prefix, err)
-			return
-		}
-		for len(keys) > 0 {
-			n := min(len(keys), 500)
-			if err := rdb.Del(ctx, keys[:n]...).Err(); err != nil {
-				tb.Errorf("cleaning up %s: %v", prefix, err)
-				return
-			}
-			keys = keys[n:]
-		}
-	})
-	return prefix
-}
-
 func TestConformance(t *testing.T) {
 	url := testURL(t)
 	storetest.Run(t, func(t *testing.T) func() alarms.Store {
-		cfg := Config{URL: url, KeyPrefix: testPrefix(t, url)}
+		cfg := Config{URL: url, KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
 		return func() alarms.Store {
 			s, err := Open(context.Background(), cfg)
 			if err != nil {
@@ -92,7 +55,7 @@ func TestConformance(t *testing.T) {
 // dedup keys expire.
 func TestKeyLayout(t *testing.T) {
 	url := testURL(t)
-	prefix := testPrefix(t, url)
+	prefix := testredis.Prefix(t, url, "skywatch-test:")
 	ctx := context.Background()
 	s, err := Open(ctx, Config{URL: url, KeyPrefix: prefix, DedupRetention: time.Hour})
 	if err != nil {
@@ -198,7 +161,7 @@ func TestRedisAway(t *testing.T) {
 	}
 	p := startProxy(t, "127.0.0.1:0", opts.Addr)
 	defer p.stop()
-	cfg := Config{URL: strings.Replace(url, opts.Addr, p.addr, 1), KeyPrefix: testPrefix(t, url)}
+	cfg := Config{URL: strings.Replace(url, opts.Addr, p.addr, 1), KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
 	ctx := context.Background()
 	s, err := Open(ctx, cfg)
 	if err != nil {
@@ -328,7 +291,7 @@ func (p *proxy) stop() {
 
 func TestClosedStoreError(t *testing.T) {
 	url := testURL(t)
-	s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testPrefix(t, url)})
+	s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +304,7 @@ func TestClosedStoreError(t *testing.T) {
 func BenchmarkAppendEvent(b *testing.B) {
 	url := testURL(b)
 	storetest.BenchmarkAppendEvent(b, func(b *testing.B) alarms.Store {
-		s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testPrefix(b, url)})
+		s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testredis.Prefix(b, url, "skywatch-test:")})
 		if err != nil {
 			b.Fatal(err)
 		}
