@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -275,3 +276,41 @@ func TestOutOfAreaAnswersAlike(t *testing.T) {
 	}
 }
 
+// TestEventsOfAnAreaTakeInItsSubAreas: /api/events?area= lists the events
+// of the area and of every area under it, as /api/incidents does, for the
+// county and for a township's operator (whose own list, without area, is
+// their township's).
+func TestEventsOfAnAreaTakeInItsSubAreas(t *testing.T) {
+	r := startScopedRig(t)
+	devicesOf := func(o *operator, path string) string {
+		t.Helper()
+		code, body := o.do(http.MethodGet, path, "", false)
+		var page eventsJSON
+		if code != http.StatusOK || json.Unmarshal([]byte(body), &page) != nil {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		var out []string
+		for _, e := range page.Events {
+			out = append(out, e.Device)
+		}
+		slices.Sort(out)
+		return strings.Join(out, " ")
+	}
+	for _, c := range []struct {
+		o          *operator
+		path, want string
+	}{
+		{r.admin, "/api/events?area=c", "p1 p2"},
+		{r.admin, "/api/events?area=t1", "p1"},
+		{r.admin, "/api/events?area=t2&class=panic", "p2"},
+		{r.admin, "/api/events?area=v2", "p2"},
+		{r.admin, "/api/events?area=t1&device=p2", ""},
+		{r.op1, "/api/events", "p1"},
+		{r.op1, "/api/events?area=t1", "p1"},
+		{r.op1, "/api/events?area=v1&class=panic", "p1"},
+	} {
+		if got := devicesOf(c.o, c.path); got != c.want {
+			t.Errorf("GET %s: devices %q, want %q", c.path, got, c.want)
+		}
+	}
+}
