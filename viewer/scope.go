@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
@@ -91,7 +92,7 @@ func (s *Server) cameraVisible(p *principal, camera string) bool {
 
 // denyCamera refuses a camera outside p's scope.
 func (s *Server) denyCamera(w http.ResponseWriter, r *http.Request, camera string) int {
-	s.deny(w, r, "camera:"+camera, "camera "+camera+" is outside your area")
+	s.denyHidden(w, r, "camera", camera)
 	return http.StatusForbidden
 }
 
@@ -101,7 +102,21 @@ func (s *Server) denyCamera(w http.ResponseWriter, r *http.Request, camera strin
 // the answer (status and body) does not tell whether an ID exists
 // outside their area.
 func (s *Server) denyHidden(w http.ResponseWriter, r *http.Request, kind, id string) {
+	id = clipID(id)
 	s.deny(w, r, kind+":"+id, kind+" "+id+" is outside your area")
+}
+
+// maxShownID bounds an ID from a request as a refusal repeats it (in the
+// answer, the log and the audit record): configured IDs are short, and a
+// request line may be a megabyte long.
+const maxShownID = 128
+
+// clipID shortens an over-long ID to maxShownID bytes and a mark.
+func clipID(id string) string {
+	if len(id) <= maxShownID {
+		return id
+	}
+	return strings.ToValidUTF8(id[:maxShownID], "") + "..."
 }
 
 // actionInScope checks, for a user whose scope is not the whole county,

@@ -268,6 +268,12 @@ func TestOutOfAreaAnswersAlike(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `"state": "new"`) {
 		t.Errorf("p2's incident after op1's refused actions: %d %s", code, body)
 	}
+	// An ID as long as a request line allows is not repeated in full.
+	long := strings.Repeat("x", 4000)
+	if code, body := r.op1.do(http.MethodGet, "/api/units/"+long, "", false); code != http.StatusForbidden ||
+		strings.Contains(body, long[:maxShownID+1]) || !strings.Contains(body, "is outside your area") {
+		t.Errorf("GET a unit with a 4000-byte ID: %d %.300s", code, body)
+	}
 	// For the county, what does not exist is still 404.
 	for _, path := range []string{"/api/incidents/no-such-incident", "/api/units/no-such-unit", "/api/devices/no-such-device"} {
 		if code, body := r.admin.do(http.MethodGet, path, "", false); code != http.StatusNotFound {
