@@ -37,6 +37,7 @@ type Intake struct {
 	devices  map[string]*device
 	order    []*device // config order
 	creds    *credentials
+	tree     *AreaTree // for Events' area filter
 	metrics  *metrics
 	hub      *hub
 	health   health
@@ -84,8 +85,13 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	tree, err := NewAreaTree(cfg.Areas)
+	if err != nil {
+		return nil, err
+	}
 	in := &Intake{
 		cfg:      cfg,
+		tree:     tree,
 		store:    store,
 		logger:   logger,
 		topics:   topics{prefix: cfg.MQTT.TopicPrefix},
@@ -313,8 +319,14 @@ func (in *Intake) Status() IntakeStatus {
 	return st
 }
 
-// Events lists stored events (a pass-through to the store).
+// Events lists stored events from the store; q.Area takes in the areas
+// under it, as for incidents.
 func (in *Intake) Events(ctx context.Context, q EventQuery) (EventPage, error) {
+	if q.Area != "" && len(q.Areas) == 0 {
+		if q.Areas = in.tree.Subtree(q.Area); q.Areas == nil {
+			q.Areas = []string{q.Area}
+		}
+	}
 	return in.store.Events(ctx, q)
 }
 

@@ -48,14 +48,32 @@ var ErrNotFound = errors.New("not found")
 // EventQuery filters and pages Events. Zero fields do not filter.
 type EventQuery struct {
 	Device string
-	Area   string
-	Class  Class
+	// Area filters to an area and everything under it: the intake
+	// resolves it into Areas (an area its tree does not know matches
+	// itself only).
+	Area string
+	// Areas, set by the intake for the store, matches any of these exact
+	// areas; it takes the place of Area when set.
+	Areas []string
+	Class Class
 	// Since and Until bound ReceivedAt: Since <= ReceivedAt < Until.
 	Since, Until time.Time
 	// Limit is the page size; 0 means 100, the maximum is 1000.
 	Limit int
 	// Cursor continues a previous page (EventPage.Next).
 	Cursor string
+}
+
+// AreaFilter returns the exact areas q matches (Areas, or Area alone), or
+// nil when q does not filter by area. Stores use it.
+func (q EventQuery) AreaFilter() []string {
+	switch {
+	case len(q.Areas) > 0:
+		return q.Areas
+	case q.Area != "":
+		return []string{q.Area}
+	}
+	return nil
 }
 
 // EventPage is one page of events, newest first. Next is empty on the last

@@ -78,7 +78,7 @@ func (s *source) runSession(ctx context.Context, run *sourceRun) (delivered bool
 	if _, err := c.Play(nil); err != nil {
 		return false, fmt.Errorf("play: %w", err)
 	}
-	s.setStatus(run, StatusOnline, nil)
+	s.setStatus(run, StatusOnline)
 	s.logger.Info("camera online", "epoch", epoch, "tracks", describeTracks(tracks))
 
 	waitErr := make(chan error, 1)

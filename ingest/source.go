@@ -66,6 +66,7 @@ type source struct {
 	status      Status
 	since       time.Time
 	lastErr     string
+	reason      Reason
 	reconnects  uint64
 	bitrateKbps float64
 	frameRate   float64
@@ -271,7 +272,7 @@ func (s *source) close() {
 func (s *source) supervise(ctx context.Context, run *sourceRun) {
 	backoff := s.mcfg.minBackoff
 	for {
-		s.setStatus(run, StatusConnecting, nil)
+		s.setStatus(run, StatusConnecting)
 		delivered, err := s.runSession(ctx, run)
 		if ctx.Err() != nil {
 			return
@@ -279,9 +280,9 @@ func (s *source) supervise(ctx context.Context, run *sourceRun) {
 		if delivered {
 			backoff = s.mcfg.minBackoff
 		}
-		msg := s.describeError(err)
-		s.logger.Warn("camera session ended", "error", msg, "retry_in", backoff)
-		s.setStatus(run, StatusRetrying, &msg)
+		msg, reason := s.describeError(err), classify(err)
+		s.logger.Warn("camera session ended", "reason", reason, "error", msg, "retry_in", backoff)
+		s.setFailed(run, msg, reason)
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -298,18 +299,24 @@ func (s *source) supervise(ctx context.Context, run *sourceRun) {
 	}
 }
 
-// setStatus changes the status (and the last error, when lastErr is not
-// nil) on behalf of run; a run that has been stopped changes nothing.
-func (s *source) setStatus(run *sourceRun, st Status, lastErr *string) {
+// setStatus changes the status on behalf of run; a run that has been
+// stopped changes nothing.
+func (s *source) setStatus(run *sourceRun, st Status) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.run != run {
-		return
+	if s.run == run {
+		s.setStatusLocked(st)
 	}
-	if lastErr != nil {
-		s.lastErr = *lastErr
+}
+
+// setFailed records why run's session ended and that it is retrying.
+func (s *source) setFailed(run *sourceRun, lastErr string, reason Reason) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.run == run {
+		s.lastErr, s.reason = lastErr, reason
+		s.setStatusLocked(StatusRetrying)
 	}
-	s.setStatusLocked(st)
 }
 
 func (s *source) setStatusLocked(st Status) {
@@ -357,6 +364,7 @@ func (s *source) state() StreamState {
 		Status:      s.status,
 		Since:       s.since,
 		LastError:   s.lastErr,
+		Reason:      s.reason,
 		BitrateKbps: s.bitrateKbps,
 		FrameRate:   s.frameRate,
 		Reconnects:  s.reconnects,

@@ -26,8 +26,11 @@ type CameraState struct {
 	// Since is when Status last changed.
 	Since time.Time
 	// LastError is the error that ended the last session, "" if none. An
-	// authentication failure starts with "authentication failed".
+	// authentication failure starts with "authentication failed". It is
+	// for logs and admins: it may name the camera's address.
 	LastError string
+	// Reason is LastError's kind, "" if none: what an operator is told.
+	Reason Reason
 	// Tracks are the tracks of the current (or last) session.
 	Tracks []Track
 	// BitrateKbps and FrameRate (video units per second) are measured over
@@ -61,6 +64,7 @@ type StreamState struct {
 	Status          Status
 	Since           time.Time
 	LastError       string
+	Reason          Reason
 	Tracks          []Track
 	BitrateKbps     float64
 	FrameRate       float64
@@ -79,6 +83,7 @@ func (c CameraState) Main() StreamState {
 		Status:          c.Status,
 		Since:           c.Since,
 		LastError:       c.LastError,
+		Reason:          c.Reason,
 		Tracks:          c.Tracks,
 		BitrateKbps:     c.BitrateKbps,
 		FrameRate:       c.FrameRate,
@@ -100,6 +105,7 @@ func cameraState(id, name string, main StreamState, sub *StreamState) CameraStat
 		Status:          main.Status,
 		Since:           main.Since,
 		LastError:       main.LastError,
+		Reason:          main.Reason,
 		Tracks:          main.Tracks,
 		BitrateKbps:     main.BitrateKbps,
 		FrameRate:       main.FrameRate,

@@ -49,7 +49,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	sc := s.scopeOf(principalOf(r.Context()))
 	if q.Area != "" && !sc.sees(q.Area) {
-		s.deny(w, r, "area:"+q.Area, "area "+q.Area+" is outside your area")
+		s.denyHidden(w, r, "area", q.Area)
 		return
 	}
 	if q.Device != "" && !sc.all() {
@@ -61,7 +61,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if !sc.sees(areas[q.Device]) {
-			s.deny(w, r, "device:"+q.Device, "device "+q.Device+" is outside your area")
+			s.denyHidden(w, r, "device", q.Device)
 			return
 		}
 	}
@@ -175,8 +175,9 @@ func (s *Server) handleDevice(w http.ResponseWriter, r *http.Request) {
 			s.alarmStoreError(w, r, "devices", err)
 			return
 		}
-		if area, known := areas[id]; known && !sc.sees(area) {
-			s.deny(w, r, "device:"+id, "device "+id+" is outside your area")
+		if !sc.sees(areas[id]) {
+			// Unknown or elsewhere: the same answer.
+			s.denyHidden(w, r, "device", id)
 			return
 		}
 	}
@@ -241,7 +242,7 @@ func (s *Server) handleRejected(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if q.Device != "" && !sc.sees(areas[q.Device]) {
-		s.deny(w, r, "device:"+q.Device, "device "+q.Device+" is outside your area")
+		s.denyHidden(w, r, "device", q.Device)
 		return
 	}
 	list, err := s.deps.Alarms.Rejected(r.Context(), q)

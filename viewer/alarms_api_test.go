@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -103,7 +104,7 @@ func TestAlarmAPIEventsQuery(t *testing.T) {
 		t.Errorf("times %v..%v, want %v..%v", q.Since, q.Until, want.Since, want.Until)
 	}
 	q.Since, q.Until, want.Since, want.Until = time.Time{}, time.Time{}, time.Time{}, time.Time{}
-	if q != want {
+	if !reflect.DeepEqual(q, want) {
 		t.Errorf("query %+v, want %+v", q, want)
 	}
 	var page struct {
@@ -121,7 +122,7 @@ func TestAlarmAPIEventsQuery(t *testing.T) {
 	// No parameters: no filters, the store's default limit; an empty page
 	// is [] with an empty next.
 	_, body = doRequest(t, "GET", baseURL(srv)+"/api/events?device=none", "", "")
-	if q := <-queries; q != (alarms.EventQuery{Device: "none"}) {
+	if q := <-queries; !reflect.DeepEqual(q, alarms.EventQuery{Device: "none"}) {
 		t.Errorf("query %+v", q)
 	}
 	if !strings.Contains(body, `"events": []`) || !strings.Contains(body, `"next": ""`) {

@@ -16,20 +16,25 @@ import (
 // from ingest's state, so that nothing else (a URL, a credential) can slip
 // into a response.
 type cameraJSON struct {
-	ID          string      `json:"id"`
-	Name        string      `json:"name"`
-	Area        string      `json:"area,omitempty"`
-	Lat         float64     `json:"lat"`
-	Lon         float64     `json:"lon"`
-	Status      string      `json:"status"`
-	Since       *time.Time  `json:"since,omitempty"`
-	LastError   string      `json:"last_error"`
-	Tracks      []trackJSON `json:"tracks"`
-	BitrateKbps float64     `json:"bitrate_kbps"`
-	FrameRate   float64     `json:"frame_rate"`
-	Viewers     int         `json:"viewers"`
-	Reconnects  uint64      `json:"reconnects"`
-	Dropped     uint64      `json:"dropped"`
+	ID     string     `json:"id"`
+	Name   string     `json:"name"`
+	Area   string     `json:"area,omitempty"`
+	Lat    float64    `json:"lat"`
+	Lon    float64    `json:"lon"`
+	Status string     `json:"status"`
+	Since  *time.Time `json:"since,omitempty"`
+	// LastErrorCode says why the main stream's last session failed
+	// (ingest.Reasons: unreachable, timeout, auth, not_found, unsupported,
+	// other; "" if none), and LastError says it in plain English. The
+	// detail, which may name the camera's address, is only in the log.
+	LastErrorCode string      `json:"last_error_code"`
+	LastError     string      `json:"last_error"`
+	Tracks        []trackJSON `json:"tracks"`
+	BitrateKbps   float64     `json:"bitrate_kbps"`
+	FrameRate     float64     `json:"frame_rate"`
+	Viewers       int         `json:"viewers"`
+	Reconnects    uint64      `json:"reconnects"`
+	Dropped       uint64      `json:"dropped"`
 	// Sub tells that the camera has a sub stream (POST /whep/{id}?stream=sub).
 	Sub bool `json:"sub"`
 	// SubStatus and SubViewers are the sub stream's state and viewers
@@ -37,6 +42,8 @@ type cameraJSON struct {
 	// one may be idle.
 	SubStatus  string `json:"sub_status,omitempty"`
 	SubViewers int    `json:"sub_viewers,omitempty"`
+	// SubLastErrorCode is LastErrorCode of the sub stream.
+	SubLastErrorCode string `json:"sub_last_error_code,omitempty"`
 	// HeldUntil is when the hold of an alarm's warm-up ends (on either
 	// stream); absent when none holds the camera.
 	HeldUntil *time.Time `json:"held_until,omitempty"`
@@ -52,17 +59,18 @@ type trackJSON struct {
 
 func cameraToJSON(c ingest.CameraState) cameraJSON {
 	j := cameraJSON{
-		ID:          c.ID,
-		Name:        c.Name,
-		Status:      string(c.Status),
-		LastError:   redactURLs(c.LastError),
-		Tracks:      make([]trackJSON, 0, len(c.Tracks)),
-		BitrateKbps: roundTo(c.BitrateKbps, 1),
-		FrameRate:   roundTo(c.FrameRate, 2),
-		Viewers:     c.Viewers,
-		Reconnects:  c.Reconnects,
-		Dropped:     c.Dropped,
-		Sub:         c.Sub != nil,
+		ID:            c.ID,
+		Name:          c.Name,
+		Status:        string(c.Status),
+		LastErrorCode: string(c.Reason),
+		LastError:     c.Reason.Text(),
+		Tracks:        make([]trackJSON, 0, len(c.Tracks)),
+		BitrateKbps:   roundTo(c.BitrateKbps, 1),
+		FrameRate:     roundTo(c.FrameRate, 2),
+		Viewers:       c.Viewers,
+		Reconnects:    c.Reconnects,
+		Dropped:       c.Dropped,
+		Sub:           c.Sub != nil,
 	}
 	if !c.Since.IsZero() {
 		since := c.Since.UTC()
@@ -78,7 +86,7 @@ func cameraToJSON(c ingest.CameraState) cameraJSON {
 		})
 	}
 	if c.Sub != nil {
-		j.SubStatus, j.SubViewers = string(c.Sub.Status), c.Sub.Viewers
+		j.SubStatus, j.SubViewers, j.SubLastErrorCode = string(c.Sub.Status), c.Sub.Viewers, string(c.Sub.Reason)
 	}
 	held := c.Held
 	if c.Sub != nil && c.Sub.Held.After(held) {

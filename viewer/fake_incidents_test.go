@@ -59,10 +59,22 @@ func (f *fakeIncidents) Units(ctx context.Context) ([]alarms.UnitView, error) {
 }
 
 func (f *fakeIncidents) Unit(ctx context.Context, id string) (alarms.UnitView, error) {
-	if f.unit == nil {
-		return alarms.UnitView{}, fmt.Errorf("unit %q: %w", id, alarms.ErrUnknownUnit)
+	if f.unit != nil {
+		return f.unit(ctx, id)
 	}
-	return f.unit(ctx, id)
+	if f.units != nil {
+		// One of the list, as the engine's Unit is.
+		list, err := f.units(ctx)
+		if err != nil {
+			return alarms.UnitView{}, err
+		}
+		for _, u := range list {
+			if u.ID == id {
+				return u, nil
+			}
+		}
+	}
+	return alarms.UnitView{}, fmt.Errorf("unit %q: %w", id, alarms.ErrUnknownUnit)
 }
 
 // SubscribeIncidents defaults to a channel that closes when ctx ends, as

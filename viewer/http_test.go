@@ -33,6 +33,7 @@ func testStates() []ingest.CameraState {
 			ID: "yard", Name: "Yard", Status: ingest.StatusRetrying,
 			Since:     time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC),
 			LastError: "authentication failed: rtsp://admin:" + secret + "@192.0.2.9/ch1 answered 401",
+			Reason:    ingest.ReasonAuth,
 		},
 		{
 			ID: "gate", Name: "North gate", Status: ingest.StatusOnline,
@@ -73,7 +74,7 @@ func TestWHEPBadRequests(t *testing.T) {
 		{"malformed sdp", "POST", "/whep/gate", "application/sdp", "hello", 400, "sdp"},
 		{"no media", "POST", "/whep/gate", "application/sdp", "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n", 400, "no media"},
 		{"too big", "POST", "/whep/gate", "application/sdp", h264 + strings.Repeat("a=x:y\r\n", 20000), 413, "larger"},
-		{"camera unavailable", "POST", "/whep/yard", "application/sdp", h264, 503, "authentication failed"},
+		{"camera unavailable", "POST", "/whep/yard", "application/sdp", h264, 503, `"code": "auth"`},
 		{"no common codec", "POST", "/whep/gate", "application/sdp", handOffer("VP8/90000", ""), 406, "camera sends H264, offer has VP8"},
 		{"h264 without packetization mode 1", "POST", "/whep/gate", "application/sdp", handOffer("H264/90000", "profile-level-id=42e01f"), 406, "no common video codec"},
 		{"delete unknown session", "DELETE", "/whep/gate/nope", "", "", 404, "no such session"},
@@ -105,8 +106,9 @@ func TestWHEPBadRequests(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &e); err != nil || e.Camera == nil {
 		t.Fatalf("503 body %q: %v", body, err)
 	}
-	if e.Camera.Status != "retrying" || !strings.HasPrefix(e.Camera.LastError, "authentication failed") {
-		t.Errorf("503 camera state = %+v", *e.Camera)
+	if e.Camera.Status != "retrying" || e.Code != "auth" || e.Camera.LastErrorCode != "auth" ||
+		e.Camera.LastError != ingest.ReasonAuth.Text() || strings.Contains(body, "192.0.2.9") {
+		t.Errorf("503 = %s", body)
 	}
 	if resp.Header.Get("Retry-After") == "" {
 		t.Error("503 without Retry-After")
@@ -144,7 +146,7 @@ func TestCameraAPI(t *testing.T) {
 	if len(list) != 2 || list[0]["id"] != "gate" || list[1]["id"] != "yard" {
 		t.Fatalf("list not sorted by id: %s", body)
 	}
-	for _, key := range []string{"id", "name", "status", "since", "last_error", "tracks",
+	for _, key := range []string{"id", "name", "status", "since", "last_error", "last_error_code", "tracks",
 		"bitrate_kbps", "frame_rate", "viewers", "reconnects", "dropped"} {
 		if _, ok := list[0][key]; !ok {
 			t.Errorf("camera lacks %q: %v", key, list[0])
@@ -172,7 +174,9 @@ func TestCameraAPI(t *testing.T) {
 	}
 
 	resp, body = doRequest(t, "GET", baseURL(srv)+"/api/cameras/yard", "", "")
-	if resp.StatusCode != 200 || strings.Contains(body, secret) || !strings.Contains(body, "authentication failed") {
+	// The reason's code and plain words, never the camera's address.
+	if resp.StatusCode != 200 || strings.Contains(body, secret) || strings.Contains(body, "192.0.2.9") ||
+		!strings.Contains(body, `"last_error_code": "auth"`) || !strings.Contains(body, ingest.ReasonAuth.Text()) {
 		t.Errorf("GET /api/cameras/yard: %d %s", resp.StatusCode, body)
 	}
 }

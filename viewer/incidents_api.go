@@ -105,18 +105,19 @@ func (s *Server) incidentToJSON(inc alarms.Incident, timeline bool) incidentJSON
 
 // handleIncidents lists incidents, newest first, filtered and paged.
 func (s *Server) handleIncidents(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r.Context())
+	sc := s.scopeOf(p)
+	if area := r.URL.Query().Get("area"); area != "" && !sc.sees(area) {
+		// Before parsing: an unknown area is refused like a hidden one.
+		s.denyHidden(w, r, "area", area)
+		return
+	}
 	q, err := parseIncidentQuery(r.URL.Query(), s.deps.Incidents.Areas())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	p := principalOf(r.Context())
-	sc := s.scopeOf(p)
-	switch {
-	case q.Area != "" && !sc.sees(q.Area):
-		s.deny(w, r, "area:"+q.Area, "area "+q.Area+" is outside your area")
-		return
-	case q.Area == "" && !sc.all():
+	if q.Area == "" && !sc.all() {
 		q.Area = sc.area
 	}
 	page, err := s.deps.Incidents.Incidents(r.Context(), q)
@@ -205,13 +206,18 @@ func joinNames[T ~string](list []T) string {
 // handleIncident shows one incident with its timeline and cameras.
 func (s *Server) handleIncident(w http.ResponseWriter, r *http.Request) {
 	p := principalOf(r.Context())
-	inc, err := s.deps.Incidents.Incident(r.Context(), r.PathValue("id"))
-	if err != nil {
+	id := r.PathValue("id")
+	sc := s.scopeOf(p)
+	inc, err := s.deps.Incidents.Incident(r.Context(), id)
+	switch {
+	case errors.Is(err, alarms.ErrNotFound) && !sc.all():
+		s.denyHidden(w, r, "incident", id)
+		return
+	case err != nil:
 		s.incidentError(w, r, err)
 		return
-	}
-	if !s.scopeOf(p).sees(inc.Area) {
-		s.deny(w, r, "incident:"+inc.ID, "incident "+inc.ID+" is outside your area")
+	case !sc.sees(inc.Area):
+		s.denyHidden(w, r, "incident", id)
 		return
 	}
 	j := s.forUser(p, s.incidentToJSON(inc, true))
@@ -279,16 +285,8 @@ func (s *Server) handleIncidentAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("disposition: %q is not one of %s", b.Disposition, joinNames(dispositions())))
 		return
 	}
-	if sc := s.scopeOf(p); !sc.all() {
-		cur, err := s.deps.Incidents.Incident(r.Context(), id)
-		if err != nil {
-			s.incidentError(w, r, err)
-			return
-		}
-		if !sc.sees(cur.Area) {
-			s.deny(w, r, "incident:"+id, "incident "+id+" is outside your area")
-			return
-		}
+	if !s.actionInScope(w, r, p, id, b.Unit) {
+		return
 	}
 	if kind == alarms.ActOffer && b.Unit != "" {
 		// Offering to a chosen unit is what the engine calls assign.
@@ -334,17 +332,20 @@ func (s *Server) handleUnits(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// handleUnit shows one unit; 404 when unknown (the URL names it).
+// handleUnit shows one unit; 404 when unknown (the URL names it) to a
+// county-wide user, 403 like a hidden unit to anyone else.
 func (s *Server) handleUnit(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	u, err := s.deps.Incidents.Unit(r.Context(), id)
 	switch {
+	case errors.Is(err, alarms.ErrUnknownUnit) && !s.scopeOf(principalOf(r.Context())).all():
+		s.denyHidden(w, r, "unit", id)
 	case errors.Is(err, alarms.ErrUnknownUnit):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("unknown unit %q", id))
 	case err != nil:
 		s.incidentError(w, r, err)
 	case !s.scopeOf(principalOf(r.Context())).seesUnit(u.Area):
-		s.deny(w, r, "unit:"+id, "unit "+id+" is outside your area")
+		s.denyHidden(w, r, "unit", id)
 	default:
 		writeJSON(w, http.StatusOK, u)
 	}

@@ -8,7 +8,10 @@ import (
 
 // errorBody is the JSON body of every error response.
 type errorBody struct {
-	Error  string      `json:"error"`
+	Error string `json:"error"`
+	// Code is why a camera's stream is unavailable (its last error's
+	// code, see cameraJSON.LastErrorCode), for the console to say.
+	Code   string      `json:"code,omitempty"`
 	Camera *cameraJSON `json:"camera,omitempty"`
 }
 

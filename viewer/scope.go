@@ -2,7 +2,9 @@ package viewer
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
@@ -90,6 +92,72 @@ func (s *Server) cameraVisible(p *principal, camera string) bool {
 
 // denyCamera refuses a camera outside p's scope.
 func (s *Server) denyCamera(w http.ResponseWriter, r *http.Request, camera string) int {
-	s.deny(w, r, "camera:"+camera, "camera "+camera+" is outside your area")
+	s.denyHidden(w, r, "camera", camera)
 	return http.StatusForbidden
+}
+
+// denyHidden refuses an object of kind ("incident", "unit", "device",
+// "area") that p may not see. An object that does not exist is refused
+// the same way to a user whose scope is not the whole county, so that
+// the answer (status and body) does not tell whether an ID exists
+// outside their area.
+func (s *Server) denyHidden(w http.ResponseWriter, r *http.Request, kind, id string) {
+	id = clipID(id)
+	s.deny(w, r, kind+":"+id, kind+" "+id+" is outside your area")
+}
+
+// maxShownID bounds an ID from a request as a refusal repeats it (in the
+// answer, the log and the audit record): configured IDs are short, and a
+// request line may be a megabyte long.
+const maxShownID = 128
+
+// clipID shortens an over-long ID to maxShownID bytes and a mark.
+func clipID(id string) string {
+	if len(id) <= maxShownID {
+		return id
+	}
+	return strings.ToValidUTF8(id[:maxShownID], "") + "..."
+}
+
+// actionInScope checks, for a user whose scope is not the whole county,
+// every object an incident action names: the incident, then the unit of
+// an assign (or an offer to a chosen unit). It answers the refusal itself
+// and returns false. A unit is in scope when the user sees it (units of
+// their areas and of the areas above, such as a county brigade): what an
+// operator may see on the map they may send. The unit is checked here,
+// before the engine, so that the engine's view of a hidden unit (busy,
+// off duty) never reaches the answer.
+func (s *Server) actionInScope(w http.ResponseWriter, r *http.Request, p *principal, incident, unit string) bool {
+	sc := s.scopeOf(p)
+	if sc.all() {
+		return true
+	}
+	inc, err := s.deps.Incidents.Incident(r.Context(), incident)
+	switch {
+	case errors.Is(err, alarms.ErrNotFound):
+		s.denyHidden(w, r, "incident", incident)
+		return false
+	case err != nil:
+		s.incidentError(w, r, err)
+		return false
+	case !sc.sees(inc.Area):
+		s.denyHidden(w, r, "incident", incident)
+		return false
+	}
+	if unit == "" {
+		return true
+	}
+	u, err := s.deps.Incidents.Unit(r.Context(), unit)
+	switch {
+	case errors.Is(err, alarms.ErrUnknownUnit):
+		s.denyHidden(w, r, "unit", unit)
+		return false
+	case err != nil:
+		s.incidentError(w, r, err)
+		return false
+	case !sc.seesUnit(u.Area):
+		s.denyHidden(w, r, "unit", unit)
+		return false
+	}
+	return true
 }

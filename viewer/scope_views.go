@@ -84,40 +84,28 @@ func (s *Server) unitsNearby(ctx context.Context, p *principal, inc alarms.Incid
 	return out
 }
 
-// maxScopedPages bounds the store pages one scoped event query reads to
-// fill a page; the answer's cursor continues from where it stopped.
-const maxScopedPages = 10
-
-// scopedEvents is Events limited to sc. The store filters by one exact
-// area, so a scope of several areas reads pages and keeps what it sees;
-// a page may then hold fewer events than the limit with more to come
-// (Next is set).
+// scopedEvents is Events limited to sc. Without an area or a device, a
+// partial scope asks for its own area, which the intake widens to the
+// areas under it; what comes back is checked against sc once more.
 func (s *Server) scopedEvents(ctx context.Context, sc scope, q alarms.EventQuery) (alarms.EventPage, error) {
-	if sc.all() || q.Area != "" || q.Device != "" {
+	if sc.all() {
 		return s.deps.Alarms.Events(ctx, q)
 	}
-	limit := q.Limit
-	if limit == 0 {
-		limit = 100
+	if q.Area == "" && q.Device == "" {
+		q.Area = sc.area
 	}
-	var out alarms.EventPage
-	for range maxScopedPages {
-		page, err := s.deps.Alarms.Events(ctx, q)
-		if err != nil {
-			return alarms.EventPage{}, err
-		}
-		for _, e := range page.Events {
-			if sc.sees(e.Area) {
-				out.Events = append(out.Events, e)
-			}
-		}
-		out.Next = page.Next
-		if page.Next == "" || len(out.Events) >= limit {
-			break
-		}
-		q.Cursor = page.Next
+	page, err := s.deps.Alarms.Events(ctx, q)
+	if err != nil {
+		return alarms.EventPage{}, err
 	}
-	return out, nil
+	kept := page.Events[:0]
+	for _, e := range page.Events {
+		if sc.sees(e.Area) {
+			kept = append(kept, e)
+		}
+	}
+	page.Events = kept
+	return page, nil
 }
 
 // deviceAreas maps each configured device to its area.

@@ -54,7 +54,7 @@ func TestWHEPStreamParameter(t *testing.T) {
 // stream's failure, with its status, not the main stream's.
 func TestWHEPSubUnavailable(t *testing.T) {
 	state := testStates()[1] // main stream online
-	state.Sub = &ingest.StreamState{Status: ingest.StatusRetrying, LastError: "describe: 404 not found"}
+	state.Sub = &ingest.StreamState{Status: ingest.StatusRetrying, LastError: "describe: 404 not found", Reason: ingest.ReasonNotFound}
 	src := &fakeSource{open: func(context.Context, string) (MediaReader, error) {
 		return nil, &ingest.UnavailableError{State: state, Sub: true}
 	}}
@@ -62,7 +62,9 @@ func TestWHEPSubUnavailable(t *testing.T) {
 	resp, body := doRequest(t, "POST", baseURL(srv)+"/whep/gate?stream=sub", "application/sdp",
 		handOffer("H264/90000", "packetization-mode=1;profile-level-id=42e01f"))
 	if resp.StatusCode != http.StatusServiceUnavailable ||
-		!strings.Contains(body, `camera \"gate\" sub stream is unavailable (retrying)`) {
+		!strings.Contains(body, `camera \"gate\" sub stream is unavailable (retrying)`) ||
+		!strings.Contains(body, `"code": "not_found"`) || !strings.Contains(body, `"sub_last_error_code": "not_found"`) ||
+		strings.Contains(body, "404") {
 		t.Errorf("POST for a broken sub stream: %d %s", resp.StatusCode, body)
 	}
 }

@@ -104,7 +104,8 @@ func timelineActions(t *testing.T) []string {
 // TestPageTranslatesServerValues: every value of an enumeration the server
 // sends to the console (incident states and kinds of timeline entry,
 // event classes and qualifiers, unit statuses and kinds, dispositions,
-// operator actions, camera statuses) has a Chinese and an English string.
+// operator actions, camera statuses and reasons of failure) has a Chinese
+// and an English string.
 func TestPageTranslatesServerValues(t *testing.T) {
 	have := pageStrings(t)
 	var want []string
@@ -143,6 +144,11 @@ func TestPageTranslatesServerValues(t *testing.T) {
 	}
 	for _, s := range []ingest.Status{ingest.StatusOffline, ingest.StatusConnecting, ingest.StatusOnline, ingest.StatusRetrying} {
 		add("camera.status.", string(s))
+	}
+	// Why a camera is unavailable: the page says it, the server sends only
+	// the code.
+	for _, r := range ingest.Reasons() {
+		add("camera.error.", string(r))
 	}
 	for _, key := range want {
 		for _, lang := range []string{"zh-CN", "en"} {

@@ -123,10 +123,12 @@ func (s *Server) writeCameraError(w http.ResponseWriter, camera string, err erro
 			what += " sub stream"
 		}
 		w.Header().Set("Retry-After", "5")
-		return writeJSON(w, http.StatusServiceUnavailable, errorBody{
-			Error:  fmt.Sprintf("%s is unavailable (%s)", what, unavailable.StreamState().Status),
-			Camera: &state,
-		})
+		st := unavailable.StreamState()
+		msg := fmt.Sprintf("%s is unavailable (%s)", what, st.Status)
+		if st.Reason != "" {
+			msg += ": " + st.Reason.Text()
+		}
+		return writeJSON(w, http.StatusServiceUnavailable, errorBody{Error: msg, Code: string(st.Reason), Camera: &state})
 	case errors.Is(err, ingest.ErrManagerClosed):
 		return writeError(w, http.StatusServiceUnavailable, "server is shutting down")
 	}

@@ -342,14 +342,16 @@ func (s *Store) Events(ctx context.Context, q alarms.EventQuery) (alarms.EventPa
 	}
 
 	var page alarms.EventPage
+	areas := q.AreaFilter()
+	q.Areas = areas // for metaMatches
 	err := s.db.View(func(tx *bolt.Tx) error {
 		idx := tx.Bucket(bucketIndex)
 		var b *bolt.Bucket
 		switch {
 		case q.Device != "":
 			b = idx.Bucket(indexDevice).Bucket([]byte(q.Device))
-		case q.Area != "":
-			b = idx.Bucket(indexArea).Bucket([]byte(q.Area))
+		case len(areas) == 1:
+			b = idx.Bucket(indexArea).Bucket([]byte(areas[0]))
 		case q.Class != "":
 			b = idx.Bucket(indexClass).Bucket([]byte(q.Class))
 		default:
@@ -399,14 +401,15 @@ func (s *Store) Events(ctx context.Context, q alarms.EventQuery) (alarms.EventPa
 	return page, nil
 }
 
-// metaMatches checks q's filters against an index entry's value.
+// metaMatches checks q's filters against an index entry's value; q.Areas
+// must be q.AreaFilter().
 func metaMatches(meta []byte, q alarms.EventQuery) bool {
 	f := strings.SplitN(string(meta), "\x00", 3)
 	if len(f) != 3 {
 		return false
 	}
 	return (q.Device == "" || f[0] == q.Device) &&
-		(q.Area == "" || f[1] == q.Area) &&
+		(len(q.Areas) == 0 || slices.Contains(q.Areas, f[1])) &&
 		(q.Class == "" || f[2] == string(q.Class))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,12 +155,14 @@ func (s *Store) Events(ctx context.Context, q alarms.EventQuery) (alarms.EventPa
 	if !q.Since.IsZero() {
 		lo = "[" + timeHex(q.Since)
 	}
+	areas := q.AreaFilter()
+	q.Areas = areas // for metaMatches
 	var key string
 	switch {
 	case q.Device != "":
 		key = s.key("idx:device:", q.Device)
-	case q.Area != "":
-		key = s.key("idx:area:", q.Area)
+	case len(areas) == 1:
+		key = s.key("idx:area:", areas[0])
 	case q.Class != "":
 		key = s.key("idx:class:", string(q.Class))
 	default:
@@ -168,7 +171,7 @@ func (s *Store) Events(ctx context.Context, q alarms.EventQuery) (alarms.EventPa
 	// Ask for one more than a page, to know whether there is a next one;
 	// more when filters are checked here.
 	batch := int64(limit + 1)
-	if (q.Area != "" && q.Device != "") || (q.Class != "" && (q.Device != "" || q.Area != "")) {
+	if (len(areas) > 0 && q.Device != "") || len(areas) > 1 || (q.Class != "" && (q.Device != "" || len(areas) > 0)) {
 		batch = max(batch, 500)
 	}
 
@@ -215,14 +218,15 @@ scan:
 	return alarms.EventPage{Events: events, Next: next}, nil
 }
 
-// metaMatches checks q's filters against an index member's suffix.
+// metaMatches checks q's filters against an index member's suffix; q.Areas
+// must be q.AreaFilter().
 func metaMatches(meta string, q alarms.EventQuery) bool {
 	f := strings.SplitN(meta, "\x00", 3)
 	if len(f) != 3 {
 		return false
 	}
 	return (q.Device == "" || f[0] == q.Device) &&
-		(q.Area == "" || f[1] == q.Area) &&
+		(len(q.Areas) == 0 || slices.Contains(q.Areas, f[1])) &&
 		(q.Class == "" || f[2] == string(q.Class))
 }
 

@@ -294,14 +294,22 @@ func testFilters(t *testing.T, open func() alarms.Store) {
 		{"range and device", alarms.EventQuery{Device: "d1", Since: at(10), Until: at(30)}},
 		{"range, area and class", alarms.EventQuery{Area: "north", Class: alarms.ClassAlarm, Since: at(5), Until: at(40)}},
 		{"range and class", alarms.EventQuery{Class: alarms.ClassTest, Until: at(30)}},
+		// Areas: any of several exact areas (an area and those under it).
+		{"areas", alarms.EventQuery{Areas: []string{"north", "south"}}},
+		{"one area of areas", alarms.EventQuery{Areas: []string{"nowhere", "south"}}},
+		{"areas over area", alarms.EventQuery{Area: "north", Areas: []string{"south"}}},
+		{"areas and class", alarms.EventQuery{Areas: []string{"north", "south"}, Class: alarms.ClassPanic}},
+		{"areas and device", alarms.EventQuery{Device: "d3", Areas: []string{"north", "south"}}},
+		{"range, areas and class", alarms.EventQuery{Areas: []string{"north", "nowhere"}, Class: alarms.ClassAlarm, Since: at(5), Until: at(40)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var want []alarms.Event
 			for _, e := range all {
 				q := tc.q
+				areas := q.AreaFilter()
 				if (q.Device == "" || e.Device == q.Device) &&
-					(q.Area == "" || e.Area == q.Area) &&
+					(len(areas) == 0 || slices.Contains(areas, e.Area)) &&
 					(q.Class == "" || e.Class == q.Class) &&
 					(q.Since.IsZero() || !e.ReceivedAt.Before(q.Since)) &&
 					(q.Until.IsZero() || e.ReceivedAt.Before(q.Until)) {

@@ -411,6 +411,9 @@ func (c *consoleCase) language(t *testing.T) {
 		!document.querySelector('[data-testid=alert-banner]').hidden &&
 		document.querySelector('[data-testid=alert-banner]').textContent.includes('Acknowledge and mute')`, 5*time.Second)
 	b.shot(t, "console-english")
+	// A camera's failure comes as a code; the page says it in its words.
+	cameraError := `Skywatch.t('player.unavailableWhy', {reason: Skywatch.tv('camera.error.', 'auth')})`
+	b.waitJS(t, "a camera's failure in English", cameraError+` === 'Camera unavailable: wrong camera user name or password'`, 5*time.Second)
 
 	// The incident view in English: the timeline's reasons too.
 	b.eval(t, fmt.Sprintf(`location.hash = '#/alarms/' + encodeURIComponent(%s)`, js(c.eastInc.ID)), nil)
@@ -423,6 +426,7 @@ func (c *consoleCase) language(t *testing.T) {
 	b.shot(t, "incident-english")
 	b.setLang(t, "zh-CN")
 	b.waitJS(t, "the Chinese tabs again", tabs("视频墙", "警情", "zh-CN"), 5*time.Second)
+	b.waitJS(t, "a camera's failure in Chinese", cameraError+` === '相机暂不可用：相机用户名或密码错误'`, 5*time.Second)
 	b.shot(t, "incident-chinese")
 	b.eval(t, `location.hash = '#/wall'`, nil)
 }

@@ -58,6 +58,36 @@ func TestDemoRefusesOutOfScope(t *testing.T) {
 		t.Errorf("dongcheng's incident list lacks its own incident %s", own.ID)
 	}
 
+	// A unit of xicheng, for the actions that name one.
+	var units []struct{ ID, Area string }
+	r.admin.getJSON(t, "/api/units", &units)
+	otherUnit := ""
+	for _, u := range units {
+		if r.within(u.Area, "xicheng") {
+			otherUnit = u.ID
+			break
+		}
+	}
+	if otherUnit == "" {
+		t.Fatalf("the demo should have a unit in xicheng: %+v", units)
+	}
+
+	// The events of dongcheng are those of its villages.
+	var events struct {
+		Events []struct{ Device, Area string } `json:"events"`
+	}
+	op.getJSON(t, "/api/events?area=dongcheng&class=panic", &events)
+	var seenEast bool
+	for _, e := range events.Events {
+		if !r.within(e.Area, "dongcheng") {
+			t.Errorf("dongcheng's events hold one of %s in %s", e.Device, e.Area)
+		}
+		seenEast = seenEast || e.Device == east.ID
+	}
+	if !seenEast {
+		t.Errorf("/api/events?area=dongcheng lacks %s's panic: %+v", east.ID, events.Events)
+	}
+
 	// By name: in scope is answered, out of scope refused.
 	for _, c := range []struct {
 		method, path, body string
@@ -70,6 +100,9 @@ func TestDemoRefusesOutOfScope(t *testing.T) {
 		{http.MethodGet, "/api/incidents/" + other.ID, "", http.StatusForbidden},
 		{http.MethodPost, "/api/incidents/" + other.ID + "/acknowledge", "{}", http.StatusForbidden},
 		{http.MethodGet, "/api/devices/" + west.ID, "", http.StatusForbidden},
+		{http.MethodGet, "/api/units/" + otherUnit, "", http.StatusForbidden},
+		{http.MethodPost, "/api/incidents/" + own.ID + "/assign", `{"unit":"` + otherUnit + `"}`, http.StatusForbidden},
+		{http.MethodPost, "/api/incidents/" + own.ID + "/offer", `{"unit":"` + otherUnit + `"}`, http.StatusForbidden},
 	} {
 		status, body := op.do(t, c.method, c.path, c.body)
 		if status != c.want {
@@ -103,6 +136,7 @@ func TestDemoRefusesOutOfScope(t *testing.T) {
 		"camera:" + otherCam:   2, // GET and WHEP
 		"incident:" + other.ID: 2, // GET and acknowledge
 		"device:" + west.ID:    1,
+		"unit:" + otherUnit:    3, // GET, assign and offer
 	} {
 		if count[target] < want {
 			b, _ := json.MarshalIndent(audit.Records, "", "  ")

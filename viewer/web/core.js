@@ -612,8 +612,10 @@
           this.retry('offline', say('player.unknown'), RETRY_MAX_MS);
           return;
         case 503: {
-          const cam = body && body.camera;
-          this.retry('offline', cam && cam.last_error ? () => S.t('player.unavailable') + ': ' + cam.last_error : say('player.unavailable'));
+          // The reason comes as a code, said here in the operator's
+          // language; the server keeps the detail in its log.
+          const code = body && (body.code || (body.camera && body.camera.last_error_code));
+          this.retry('offline', code ? () => S.t('player.unavailableWhy', { reason: S.tv('camera.error.', code) }) : say('player.unavailable'));
           return;
         }
         default:

@@ -46,6 +46,7 @@
       'wall.onWall': '画面 {n}',
       'wall.cameraTitle': '{name}（{id}）· {status}',
       'wall.lastError': '最近错误：{error}',
+      'wall.subLastError': '子码流最近错误：{error}',
       'wall.since': '自 {time}',
       'wall.collapse': '收起',
       'wall.areaToWall': '将此辖区的相机上墙（{n} 路）',
@@ -80,6 +81,7 @@
       'wall.onWall': 'Tile {n}',
       'wall.cameraTitle': '{name} ({id}) · {status}',
       'wall.lastError': 'Last error: {error}',
+      'wall.subLastError': 'Sub stream last error: {error}',
       'wall.since': 'since {time}',
       'wall.collapse': 'Collapse',
       'wall.areaToWall': 'Show this area\'s cameras on the wall ({n})',
@@ -793,7 +795,8 @@
         const lines = [S.t('wall.cameraTitle', { name: c.name || c.id, id: c.id, status: S.tv('camera.status.', st) })];
         if (c.area) lines.push(S.areaPath(c.area).join(' › '));
         if (c.since) lines.push(S.t('wall.since', { time: S.fmtDateTime(c.since) }));
-        if (c.last_error) lines.push(S.t('wall.lastError', { error: c.last_error }));
+        if (c.last_error_code) lines.push(S.t('wall.lastError', { error: S.tv('camera.error.', c.last_error_code) }));
+        if (c.sub_last_error_code) lines.push(S.t('wall.subLastError', { error: S.tv('camera.error.', c.sub_last_error_code) }));
         r.row.title = lines.join('\n');
       }
       if (!roots) return;
