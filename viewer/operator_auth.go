@@ -130,8 +130,9 @@ func (s *Server) auditRecord(rec accounts.AuditRecord) {
 }
 
 // sessionEnded records the end of a login session and stops what it
-// opened (its video sessions; its event streams notice by themselves).
+// opened: its event streams and its video sessions.
 func (s *Server) sessionEnded(sess opSession, action string) {
+	s.streams.end(sess.Key)
 	s.auditRecord(accounts.AuditRecord{User: sess.User.Username, Role: string(sess.User.Role), Addr: sess.Addr,
 		Action: action, Outcome: "ok", Start: sess.Created.UTC(), End: time.Now().UTC()})
 	s.forgetSessions([]opSession{sess})

@@ -90,6 +90,7 @@ type Server struct {
 	loginLimiter   *loginLimiter
 
 	opSessions      *opSessions
+	streams         *sessionStreams // event streams by login session
 	operatorLimiter *loginLimiter
 	places          map[string]CameraPlace
 	tls             *tls.Config // nil: plain HTTP
@@ -127,6 +128,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		operatorLimiter: newLoginLimiterRules(defaultAccountLoginRule, defaultOperatorAddrRule),
 		places:          make(map[string]CameraPlace, len(deps.CameraPlaces)),
 		sweepDone:       make(chan struct{}),
+		streams:         newSessionStreams(),
 	}
 	s.opSessions = newOpSessions(s.cfg.SessionIdle, s.cfg.SessionMax)
 	for _, p := range deps.CameraPlaces {
