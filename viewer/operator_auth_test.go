@@ -42,6 +42,8 @@ type authOpts struct {
 	// records replaces the file store; users replaces the users.
 	records Records
 	users   []accounts.UserConfig
+	// cameras replaces the camera source, which has no readers.
+	cameras CameraSource
 }
 
 func testUsers(t *testing.T) []accounts.UserConfig {
@@ -126,8 +128,12 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 		opts.config(&cfg)
 	}
 	devices := []alarms.DeviceView{{ID: "d1", Area: "v1"}, {ID: "d2", Area: "t2"}}
+	var cameras CameraSource = &fakeSource{states: testStates}
+	if opts.cameras != nil {
+		cameras = opts.cameras
+	}
 	s, err := New(cfg, Deps{
-		Cameras: &fakeSource{states: testStates},
+		Cameras: cameras,
 		Alarms: &fakeAlarms{
 			devices: func(context.Context) ([]alarms.DeviceView, error) { return devices, nil },
 			device: func(_ context.Context, id string) (alarms.DeviceView, error) {
