@@ -611,6 +611,11 @@
         case 404:
           this.retry('offline', say('player.unknown'), RETRY_MAX_MS);
           return;
+        case 429:
+          // Past the server's cap on open video sessions: wait for others
+          // to close.
+          this.retry('retrying', say('player.tooMany', { limit: (body && body.limit) || '' }), RETRY_MAX_MS);
+          return;
         case 503: {
           const cam = body && body.camera;
           this.retry('offline', cam && cam.last_error ? () => S.t('player.unavailable') + ': ' + cam.last_error : say('player.unavailable'));

@@ -175,6 +175,7 @@
       'player.server': '服务器错误（HTTP {status}）',
       'player.stream.sub': '子码流',
       'player.stream.main': '主码流',
+      'player.tooMany': '打开的视频过多（上限 {limit} 路），请先关闭其他画面',
 
       'camera.status.online': '在线',
       'camera.status.offline': '待机',
@@ -285,6 +286,7 @@
       'player.server': 'Server error (HTTP {status})',
       'player.stream.sub': 'Sub stream',
       'player.stream.main': 'Main stream',
+      'player.tooMany': 'Too many videos open (at most {limit}): close other views first',
 
       'camera.status.online': 'Online',
       'camera.status.offline': 'Standby',
