@@ -65,14 +65,30 @@ func (b *auditBudget) admit(rec accounts.AuditRecord, now time.Time) (write bool
 		b.all++
 		return true, summaries
 	}
+	b.holdLocked(addr, rec.Action)
+	return false, summaries
+}
+
+// hold counts an attempt of addr for its summary without writing a record
+// of its own (what says nothing a count does not, such as a user name too
+// long to be anyone's), and returns the summaries of the window that now
+// has closed, if any.
+func (b *auditBudget) hold(addr, what string, now time.Time) []accounts.AuditRecord {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	summaries := b.rollLocked(now)
+	b.holdLocked(addr, what)
+	return summaries
+}
+
+func (b *auditBudget) holdLocked(addr, what string) {
 	if _, ok := b.held[addr]; !ok && len(b.held) >= maxSummaryAddrs {
 		addr = otherAddrs
 	}
 	if b.held[addr] == nil {
 		b.held[addr] = map[string]int{}
 	}
-	b.held[addr][rec.Action]++
-	return false, summaries
+	b.held[addr][what]++
 }
 
 // flush returns the summaries of the window when it has closed at now.

@@ -161,6 +161,9 @@ func TestAuditFloodIsSummarised(t *testing.T) {
 					t.Errorf("unexpected record %+v", r)
 				}
 			}
+			if name == "long names" && len(recs) != 1 {
+				t.Errorf("long names wrote records of their own: %+v", recs)
+			}
 			if len(recs) > DefaultAuditUnauthPerAddr+1 || summaries != 1 || total != 300 {
 				t.Errorf("%d records (%d summaries) for 300 attempts counting %d", len(recs), summaries, total)
 			}

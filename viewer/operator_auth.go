@@ -21,6 +21,10 @@ const sessionCookie = "skywatch_session"
 // costs a hash check or a limiter entry.
 const maxLoginName = 64
 
+// nameTooLong counts, in the audit's summaries, the logins refused for a
+// user name longer than maxLoginName.
+const nameTooLong = "name_too_long"
+
 // maxPrefsBody bounds PUT /api/me/prefs.
 const maxPrefsBody = 16 << 10
 
@@ -315,9 +319,11 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	addr := clientAddr(r)
 	if len(b.Username) > maxLoginName {
+		// Counted in the address's summary record, never written one by
+		// one: the name says nothing but its length.
 		s.metrics.loginsFailed.WithLabelValues("bad_name").Inc()
-		s.auditUnauth(accounts.AuditRecord{Addr: addr, Action: accounts.AuditLoginFailed, Outcome: "denied",
-			Detail: fmt.Sprintf("user name longer than %d characters", maxLoginName)})
+		s.metrics.auditSummarised.WithLabelValues(nameTooLong).Inc()
+		s.writeSummaries(s.auditBudget.hold(addr, nameTooLong, time.Now()))
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("username: longer than %d characters", maxLoginName))
 		return
 	}

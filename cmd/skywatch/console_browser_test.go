@@ -699,9 +699,12 @@ func (c *consoleCase) lockout(t *testing.T) {
 func (c *consoleCase) adminUnlock(t *testing.T) {
 	b := c.b
 	b.loginAs(t, "admin")
-	b.eval(t, `Skywatch.navigate('audit')`, nil)
 	rowOfWatch := `[...document.querySelectorAll('[data-testid=lockout-row]')].find((r) => r.cells[0].textContent === 'watch')`
-	b.waitJS(t, "watch's lockout in the logins panel", "!!"+rowOfWatch, 15*time.Second)
+	// The console may still be opening its first view: go to the audit
+	// view until it is there.
+	b.waitJS(t, "watch's lockout in the logins panel", `(() => {
+		if (Skywatch.currentView() !== 'audit') Skywatch.navigate('audit');
+		return !!`+rowOfWatch+`; })()`, 20*time.Second)
 	b.eval(t, `document.querySelector('[data-testid=audit-logins]').open = true`, nil)
 	b.shot(t, "logins-panel")
 	b.eval(t, `(`+rowOfWatch+`).querySelector('[data-testid=lockout-unlock]').click()`, nil)
