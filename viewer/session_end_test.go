@@ -235,3 +235,27 @@ func TestAdminEndsUserSessions(t *testing.T) {
 		t.Errorf("session_revoked records: %+v", recs)
 	}
 }
+
+// A live session whose user's fingerprint no longer matches the config
+// (one restored by a node that ran another config, on a shared store) is
+// ended at its next request, with its event streams.
+func TestSessionOfChangedAccountEndsAtUse(t *testing.T) {
+	s := startAuthServerOpts(t, authOpts{server: func(s *Server) { s.streamHeartbeat = time.Hour }})
+	op := mustLogin(t, s.base, "op1")
+	stream := streamOf(t, op)
+	s.opSessions.mu.Lock()
+	for _, p := range s.opSessions.byKey {
+		p.User.Fingerprint = "of another config"
+	}
+	s.opSessions.mu.Unlock()
+	if code, body := op.do(http.MethodGet, "/api/me", "", false); code != http.StatusUnauthorized {
+		t.Fatalf("a session of a changed account: %d %s", code, body)
+	}
+	stream.ended(t)
+	if recs := auditActions(t, s, accounts.AuditQuery{User: "op1", Action: accounts.AuditSessionRevoked}); len(recs) != 1 {
+		t.Errorf("session_revoked records: %+v", recs)
+	}
+	if stored, err := s.records.Sessions(t.Context()); err != nil || len(stored) != 0 {
+		t.Errorf("stored sessions: %+v %v", stored, err)
+	}
+}
