@@ -37,6 +37,17 @@ const (
 	AuditLoginLocked    = "login_locked"
 	AuditLogout         = "logout"
 	AuditSessionExpired = "session_expired"
+	// AuditSessionRevoked is a session ended because its user's password,
+	// role or area changed, or by an admin.
+	AuditSessionRevoked = "session_revoked"
+	// AuditSessionsEnded is an admin ending all of a user's sessions.
+	AuditSessionsEnded = "sessions_ended"
+	// AuditLoginUnlocked is an admin lifting a login lockout.
+	AuditLoginUnlocked = "login_unlocked"
+	// AuditSummary counts the failed and refused logins of one address
+	// that were not written one by one, past the audit budget of
+	// requests without a session.
+	AuditSummary        = "login_refusals"
 	AuditWatchStart     = "watch_start"
 	AuditWatch          = "watch"
 	AuditIncidentAction = "incident_action"

@@ -1,6 +1,8 @@
 package accounts
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime"
@@ -22,6 +24,16 @@ type User struct {
 	TimeZone string
 	// SessionIdle is the user's own idle timeout; 0 means the server's.
 	SessionIdle time.Duration
+	// Fingerprint changes when the user's password hash, role or area
+	// changes in the config: a session started under another fingerprint
+	// is ended. It is a hash of them, never the password hash itself.
+	Fingerprint string
+}
+
+// fingerprint is a User's Fingerprint.
+func fingerprint(passwordHash string, role Role, area string) string {
+	h := sha256.Sum256([]byte("skywatch account\x00" + passwordHash + "\x00" + string(role) + "\x00" + area))
+	return hex.EncodeToString(h[:16])
 }
 
 // Directory is the configured users. It is safe for concurrent use and does
@@ -71,7 +83,8 @@ func NewDirectory(users []UserConfig) (*Directory, error) {
 			name = uc.Username
 		}
 		d.users[strings.ToLower(uc.Username)] = entry{
-			user: User{Username: uc.Username, Name: name, Role: uc.Role, Area: uc.Area, Language: uc.Language, TimeZone: uc.TimeZone, SessionIdle: uc.SessionIdle},
+			user: User{Username: uc.Username, Name: name, Role: uc.Role, Area: uc.Area, Language: uc.Language, TimeZone: uc.TimeZone, SessionIdle: uc.SessionIdle,
+				Fingerprint: fingerprint(uc.PasswordHash, uc.Role, uc.Area)},
 			hash: h,
 		}
 		if d.dummy == nil {

@@ -47,7 +47,8 @@ func TestAuthenticate(t *testing.T) {
 	}
 
 	u, _ := d.Authenticate("li.wei", "pw-li")
-	want := User{Username: "Li.Wei", Name: "李伟", Role: RoleOperator, Area: "north", Language: "zh-CN", TimeZone: "Asia/Shanghai"}
+	want := User{Username: "Li.Wei", Name: "李伟", Role: RoleOperator, Area: "north", Language: "zh-CN", TimeZone: "Asia/Shanghai",
+		Fingerprint: fingerprint(users[0].PasswordHash, RoleOperator, "north")}
 	if u != want {
 		t.Errorf("user %+v, want %+v", u, want)
 	}
@@ -153,6 +154,42 @@ func TestAuthenticateConcurrent(t *testing.T) {
 	for range 20 {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestFingerprint: a user's fingerprint changes with the password hash,
+// the role or the area, and with nothing else; it does not hold the hash.
+func TestFingerprint(t *testing.T) {
+	h1, h2 := bcryptHash(t, "pw"), bcryptHash(t, "pw")
+	base := UserConfig{Username: "duty", Name: "Duty", Role: RoleOperator, Area: "north", PasswordHash: h1}
+	fp := func(uc UserConfig) string {
+		t.Helper()
+		d, err := NewDirectory([]UserConfig{uc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, _ := d.User("duty")
+		return u.Fingerprint
+	}
+	was := fp(base)
+	if was == "" || strings.Contains(h1, was) || strings.Contains(was, h1[7:20]) {
+		t.Fatalf("fingerprint %q", was)
+	}
+	same := base
+	same.Name, same.Language, same.TimeZone = "Someone else", "en", "Asia/Shanghai"
+	if fp(same) != was {
+		t.Error("the fingerprint changed with the name, language or time zone")
+	}
+	for what, change := range map[string]func(*UserConfig){
+		"hash": func(u *UserConfig) { u.PasswordHash = h2 },
+		"role": func(u *UserConfig) { u.Role = RoleSupervisor },
+		"area": func(u *UserConfig) { u.Area = "south" },
+	} {
+		uc := base
+		change(&uc)
+		if fp(uc) == was {
+			t.Errorf("the fingerprint did not change with the %s", what)
 		}
 	}
 }

@@ -13,7 +13,8 @@ const (
 	RoleOperator Role = "operator"
 	// RoleSupervisor also closes incidents.
 	RoleSupervisor Role = "supervisor"
-	// RoleAdmin also reads the audit log.
+	// RoleAdmin also reads the audit log, unlocks logins and ends other
+	// users' sessions.
 	RoleAdmin Role = "admin"
 )
 
@@ -50,3 +51,7 @@ func (r Role) CanClose() bool { return r.AtLeast(RoleSupervisor) }
 
 // CanAudit tells whether r may read the audit log.
 func (r Role) CanAudit() bool { return r.AtLeast(RoleAdmin) }
+
+// CanManageSessions tells whether r may unlock logins and end other
+// users' sessions.
+func (r Role) CanManageSessions() bool { return r.AtLeast(RoleAdmin) }

@@ -21,12 +21,16 @@ import (
 // not log out a duty console in the middle of the night. Key identifies
 // it: a hash of the cookie's token, never the token itself, so that the
 // store holds nothing a browser could present.
+//
+// Fingerprint is the user's User.Fingerprint when the session started: a
+// session whose user's password, role or area has changed since is ended.
 type Session struct {
-	Key      string    `json:"key"`
-	Username string    `json:"username"`
-	Addr     string    `json:"addr"`
-	Created  time.Time `json:"created"`
-	LastSeen time.Time `json:"last_seen"`
+	Key         string    `json:"key"`
+	Username    string    `json:"username"`
+	Addr        string    `json:"addr"`
+	Created     time.Time `json:"created"`
+	LastSeen    time.Time `json:"last_seen"`
+	Fingerprint string    `json:"fingerprint,omitempty"`
 }
 
 const sessionsFile = "sessions.json"

@@ -12,7 +12,7 @@ func testSessions(t *testing.T, open func() store) {
 		t.Fatalf("empty: %v %v", got, err)
 	}
 	at := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	a := Session{Key: "k-a", Username: "duty", Addr: "10.0.0.5", Created: at, LastSeen: at}
+	a := Session{Key: "k-a", Username: "duty", Addr: "10.0.0.5", Created: at, LastSeen: at, Fingerprint: "f-a"}
 	b := Session{Key: "k-b", Username: "admin", Created: at, LastSeen: at}
 	for _, x := range []Session{b, a} {
 		if err := s.SaveSession(ctx, x); err != nil {
@@ -41,7 +41,7 @@ func testSessions(t *testing.T, open func() store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0].Key != "k-a" || got[0].Username != "duty" || got[0].Addr != "10.0.0.5" ||
+	if len(got) != 1 || got[0].Key != "k-a" || got[0].Username != "duty" || got[0].Addr != "10.0.0.5" || got[0].Fingerprint != "f-a" ||
 		!got[0].LastSeen.Equal(a.LastSeen) || !got[0].Created.Equal(at) {
 		t.Errorf("after reopening: %+v", got)
 	}

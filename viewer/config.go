@@ -40,6 +40,26 @@ type Config struct {
 	// after this long in any case. They default to 30 minutes and 12 hours.
 	SessionIdle, SessionMax time.Duration
 
+	// LoginFailures wrong passwords lock an account from one address for
+	// a while; one more attempt is allowed each LoginLockout after. Other
+	// addresses are not locked. They default to 5 and 5 minutes.
+	LoginFailures int
+	LoginLockout  time.Duration
+
+	// AuditUnauthPerAddr and AuditUnauthTotal bound the audit records that
+	// requests without a session (failed and refused logins) write per
+	// minute, from one address and in all; past them the attempts are
+	// counted and written as one summary record per address and minute.
+	// They default to 10 and 100.
+	AuditUnauthPerAddr, AuditUnauthTotal int
+
+	// VideoSessionsPerUser and VideoSessionsPerAddr bound the WHEP sessions
+	// open at once for one user and from one address; past them an offer is
+	// answered 429. They default to 24 (a wall of 16 tiles, a full screen
+	// and an incident's cameras, with room for tiles that reconnect) and 48
+	// (two such consoles behind one address).
+	VideoSessionsPerUser, VideoSessionsPerAddr int
+
 	// MapTileURL is an optional template of an on-premises map server's
 	// tiles ("https://tiles.local/{z}/{x}/{y}.png"); without it the map
 	// draws only the configured areas and positions.
@@ -53,6 +73,13 @@ const (
 	DefaultTCPAddress  = ":8189"
 	DefaultSessionIdle = 30 * time.Minute
 	DefaultSessionMax  = 12 * time.Hour
+
+	DefaultLoginFailures        = 5
+	DefaultLoginLockout         = 5 * time.Minute
+	DefaultAuditUnauthPerAddr   = 10
+	DefaultAuditUnauthTotal     = 100
+	DefaultVideoSessionsPerUser = 24
+	DefaultVideoSessionsPerAddr = 48
 )
 
 // DefaultConfig returns the configuration used when the file says nothing.
@@ -78,6 +105,23 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SessionMax == 0 {
 		c.SessionMax = DefaultSessionMax
+	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&c.LoginFailures, DefaultLoginFailures},
+		{&c.AuditUnauthPerAddr, DefaultAuditUnauthPerAddr},
+		{&c.AuditUnauthTotal, DefaultAuditUnauthTotal},
+		{&c.VideoSessionsPerUser, DefaultVideoSessionsPerUser},
+		{&c.VideoSessionsPerAddr, DefaultVideoSessionsPerAddr},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if c.LoginLockout == 0 {
+		c.LoginLockout = DefaultLoginLockout
 	}
 	return c
 }
@@ -110,6 +154,23 @@ func (c Config) Validate() error {
 	}
 	if c.SessionMax < c.SessionIdle {
 		errs = append(errs, fmt.Errorf("http.session_max: %s is shorter than session_idle %s", c.SessionMax, c.SessionIdle))
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"http.login_failures", c.LoginFailures},
+		{"http.audit_unauthenticated_per_address", c.AuditUnauthPerAddr},
+		{"http.audit_unauthenticated_total", c.AuditUnauthTotal},
+		{"webrtc.sessions_per_user", c.VideoSessionsPerUser},
+		{"webrtc.sessions_per_address", c.VideoSessionsPerAddr},
+	} {
+		if f.v < 1 {
+			errs = append(errs, fmt.Errorf("%s: %d: must be at least 1", f.key, f.v))
+		}
+	}
+	if c.LoginLockout < time.Second {
+		errs = append(errs, fmt.Errorf("http.login_lockout: %s is shorter than a second", c.LoginLockout))
 	}
 	if c.MapTileURL != "" {
 		u, err := url.Parse(c.MapTileURL)

@@ -3,6 +3,7 @@ package viewer
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -21,6 +22,12 @@ func TestConfigValidate(t *testing.T) {
 		{"udp bad port", Config{UDPAddress: ":99999"}, "webrtc.udp_address:"},
 		{"tcp garbage", Config{TCPAddress: "nope"}, "webrtc.tcp_address:"},
 		{"bad public ip", Config{PublicIPs: []string{"203.0.113.7", "gateway"}}, "webrtc.public_ips[1]:"},
+		{"negative login failures", Config{LoginFailures: -1}, "http.login_failures:"},
+		{"short lockout", Config{LoginLockout: time.Millisecond}, "http.login_lockout:"},
+		{"negative audit budget", Config{AuditUnauthPerAddr: -1}, "http.audit_unauthenticated_per_address:"},
+		{"negative audit total", Config{AuditUnauthTotal: -5}, "http.audit_unauthenticated_total:"},
+		{"negative video per user", Config{VideoSessionsPerUser: -1}, "webrtc.sessions_per_user:"},
+		{"negative video per address", Config{VideoSessionsPerAddr: -1}, "webrtc.sessions_per_address:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

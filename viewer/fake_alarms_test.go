@@ -112,6 +112,13 @@ type sseClient struct {
 // subscription exists.
 func openStream(t *testing.T, base, lastID string) *sseClient {
 	t.Helper()
+	return openStreamWith(t, http.DefaultClient, base, lastID)
+}
+
+// openStreamWith is openStream through client (an operator's, with its
+// session cookie).
+func openStreamWith(t *testing.T, client *http.Client, base, lastID string) *sseClient {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/stream", nil)
 	if err != nil {
@@ -121,7 +128,7 @@ func openStream(t *testing.T, base, lastID string) *sseClient {
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

@@ -18,6 +18,7 @@ type metrics struct {
 	keyframeReqs    prometheus.Counter
 	auditErrors     prometheus.Counter
 	loginsFailed    *prometheus.CounterVec // by reason
+	auditSummarised *prometheus.CounterVec // by action
 }
 
 // Reasons of viewer_session_errors_total.
@@ -28,6 +29,7 @@ const (
 	reasonConnectTimeout = "connect_timeout"
 	reasonICEFailed      = "ice_failed"
 	reasonStreamEnded    = "stream_ended"
+	reasonTooMany        = "too_many_sessions"
 )
 
 func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, error) {
@@ -62,8 +64,12 @@ func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, e
 		}),
 		loginsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "skywatch_viewer_logins_refused_total",
-			Help: "Operator logins refused, by reason (wrong_password, locked).",
+			Help: "Operator logins refused, by reason (wrong_password, locked, bad_name).",
 		}, []string{"reason"}),
+		auditSummarised: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skywatch_viewer_audit_summarised_total",
+			Help: "Audit records of requests without a session that were counted in a summary record instead of written, by action.",
+		}, []string{"action"}),
 	}
 	viewers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "skywatch_viewer_sessions",
@@ -73,6 +79,7 @@ func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, e
 	for _, c := range []prometheus.Collector{
 		viewers, m.sessionsStarted, m.sessionErrors, m.whepRequests,
 		m.packetsSent, m.writeErrors, m.keyframeReqs, m.auditErrors, m.loginsFailed,
+		m.auditSummarised,
 	} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,13 +16,14 @@ import (
 // The console's session cookie.
 const sessionCookie = "skywatch_session"
 
-// Operator login limits: an account is locked for a while after a few
-// wrong passwords (a success resets its count); one address may try many
-// accounts a little faster, since a command centre shares one.
-var (
-	defaultAccountLoginRule = bucketRule{Burst: 5, Every: 5 * time.Minute}
-	defaultOperatorAddrRule = bucketRule{Burst: 20, Every: 15 * time.Second}
-)
+// maxLoginName bounds the user name of a console login: configured
+// names have at most 64 characters, so a longer one is refused before it
+// costs a hash check or a limiter entry.
+const maxLoginName = 64
+
+// nameTooLong counts, in the audit's summaries, the logins refused for a
+// user name longer than maxLoginName.
+const nameTooLong = "name_too_long"
 
 // maxPrefsBody bounds PUT /api/me/prefs.
 const maxPrefsBody = 16 << 10
@@ -80,6 +80,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "not logged in")
 			return
 		}
+		if !s.accountUnchanged(sess) {
+			writeError(w, http.StatusUnauthorized, "not logged in")
+			return
+		}
 		if stale {
 			s.saveSession(sess)
 		}
@@ -111,6 +115,26 @@ func (s *Server) audit(p *principal, action, target, outcome, detail string) {
 		Action: action, Target: target, Outcome: outcome, Detail: detail})
 }
 
+// auditUnauth records what a request without a session did, within the
+// audit budget: past it the record is only counted, and the count is
+// written as a summary when the budget's window closes.
+func (s *Server) auditUnauth(rec accounts.AuditRecord) {
+	write, summaries := s.auditBudget.admit(rec, time.Now())
+	s.writeSummaries(summaries)
+	if write {
+		s.auditRecord(rec)
+		return
+	}
+	s.metrics.auditSummarised.WithLabelValues(rec.Action).Inc()
+}
+
+// writeSummaries writes the audit budget's summaries.
+func (s *Server) writeSummaries(summaries []accounts.AuditRecord) {
+	for _, rec := range summaries {
+		s.auditRecord(rec)
+	}
+}
+
 func (s *Server) auditRecord(rec accounts.AuditRecord) {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now().UTC()
@@ -130,12 +154,28 @@ func (s *Server) auditRecord(rec accounts.AuditRecord) {
 }
 
 // sessionEnded records the end of a login session and stops what it
-// opened (its video sessions; its event streams notice by themselves).
+// opened: its event streams and its video sessions.
 func (s *Server) sessionEnded(sess opSession, action string) {
+	s.streams.end(sess.Key)
 	s.auditRecord(accounts.AuditRecord{User: sess.User.Username, Role: string(sess.User.Role), Addr: sess.Addr,
 		Action: action, Outcome: "ok", Start: sess.Created.UTC(), End: time.Now().UTC()})
 	s.forgetSessions([]opSession{sess})
 	s.stopSessionsOf(sess.Key)
+}
+
+// accountUnchanged says whether sess's user is still configured with the
+// password, role and area the session started with; when not, it ends
+// the session. The config may differ from the one a stored session was
+// restored under when several nodes share the session store.
+func (s *Server) accountUnchanged(sess opSession) bool {
+	u, ok := s.deps.Accounts.User(sess.User.Username)
+	if ok && u.Fingerprint == sess.User.Fingerprint {
+		return true
+	}
+	if ended, ok := s.opSessions.remove(sess.Key); ok {
+		s.sessionEnded(ended, accounts.AuditSessionRevoked)
+	}
+	return false
 }
 
 // saveSession copies a session to the session store, so that a restart
@@ -182,8 +222,14 @@ func (s *Server) restoreSessions() {
 	for _, rec := range stored {
 		u, ok := s.deps.Accounts.User(rec.Username)
 		if ok && s.opSessions.restore(rec, u, now) {
+			s.opLimiter.know(strings.ToLower(u.Username), rec.Addr)
 			kept++
 			continue
+		}
+		if ok && rec.Fingerprint != u.Fingerprint {
+			s.auditRecord(accounts.AuditRecord{User: u.Username, Role: string(u.Role), Addr: rec.Addr,
+				Action: accounts.AuditSessionRevoked, Outcome: "ok", Start: rec.Created.UTC(), End: now.UTC(),
+				Detail: "the account's password, role or area changed"})
 		}
 		if err := s.deps.Records.DeleteSession(ctx, rec.Key); err != nil {
 			s.logger.Warn("forget session", "user", rec.Username, "err", err)
@@ -272,20 +318,26 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	addr := clientAddr(r)
-	anon := &principal{User: accounts.User{Username: b.Username}, Addr: addr}
+	if len(b.Username) > maxLoginName {
+		// Counted in the address's summary record, never written one by
+		// one: the name says nothing but its length.
+		s.metrics.loginsFailed.WithLabelValues("bad_name").Inc()
+		s.metrics.auditSummarised.WithLabelValues(nameTooLong).Inc()
+		s.writeSummaries(s.auditBudget.hold(addr, nameTooLong, time.Now()))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("username: longer than %d characters", maxLoginName))
+		return
+	}
 	key := strings.ToLower(b.Username)
-	if by, retry := s.operatorLimiter.allow(key, addr, time.Now()); by != limitedNone {
-		secs := int(math.Ceil(retry.Seconds()))
-		what := "this account"
-		if by == limitedAddr {
-			what = "this address"
-		}
+	if by, retry := s.opLimiter.allow(key, addr, time.Now()); by != limitedNone {
+		secs := retrySeconds(retry)
+		scope := map[limitedBy]string{limitedPair: "account", limitedAddr: "address", limitedWide: "account_new_addresses"}[by]
 		s.metrics.loginsFailed.WithLabelValues("locked").Inc()
-		s.audit(anon, "login_locked", "", "denied", "too many failed logins for "+what)
+		s.auditUnauth(accounts.AuditRecord{User: b.Username, Addr: addr, Action: accounts.AuditLoginLocked,
+			Outcome: "denied", Detail: "too many failed logins for this " + string(by)})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeJSON(w, http.StatusTooManyRequests, lockedJSON{
-			Error:      fmt.Sprintf("too many failed logins for %s: try again in %d s", what, secs),
-			RetryAfter: secs, Scope: strings.TrimPrefix(what, "this "),
+			Error:      fmt.Sprintf("too many failed logins for this %s: try again in %d s", by, secs),
+			RetryAfter: secs, Scope: scope,
 		})
 		return
 	}
@@ -295,11 +347,12 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 			s.logger.Error("operator login", "user", b.Username, "err", err)
 		}
 		s.metrics.loginsFailed.WithLabelValues("wrong_password").Inc()
-		s.audit(anon, "login_failed", "", "failed", "wrong user name or password")
+		s.auditUnauth(accounts.AuditRecord{User: b.Username, Addr: addr, Action: accounts.AuditLoginFailed,
+			Outcome: "failed", Detail: "wrong user name or password"})
 		writeError(w, http.StatusUnauthorized, "wrong user name or password")
 		return
 	}
-	s.operatorLimiter.forget(key)
+	s.opLimiter.succeeded(key, addr)
 	if old, err := r.Cookie(sessionCookie); err == nil {
 		if prev, ok := s.opSessions.remove(sessionKey(old.Value)); ok {
 			s.forgetSessions([]opSession{prev})
@@ -320,7 +373,10 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 type lockedJSON struct {
 	Error      string `json:"error"`
 	RetryAfter int    `json:"retry_after_s"`
-	// Scope is "account" or "address": which limit refused it.
+	// Scope is which limit refused it: "account" (this account from this
+	// address), "address" (this address, any account) or
+	// "account_new_addresses" (this account from addresses that have not
+	// logged in to it).
 	Scope string `json:"scope"`
 }
 

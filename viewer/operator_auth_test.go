@@ -26,31 +26,61 @@ const testPassword = "correct horse"
 type authServer struct {
 	*Server
 	base    string
-	records *accounts.FileStore
+	records Records
 }
 
 func startAuthServer(t *testing.T, mod func(*Config)) *authServer {
+	t.Helper()
+	return startAuthServerOpts(t, authOpts{config: mod})
+}
+
+// authOpts vary startAuthServer's server.
+type authOpts struct {
+	config func(*Config)
+	// server changes the server before it starts.
+	server func(*Server)
+	// records replaces the file store; users replaces the users.
+	records Records
+	users   []accounts.UserConfig
+	// cameras replaces the camera source, which has no readers.
+	cameras CameraSource
+}
+
+func testUsers(t *testing.T) []accounts.UserConfig {
 	t.Helper()
 	hash, err := bcrypt.GenerateFromPassword([]byte(testPassword), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := string(hash)
-	dir, err := accounts.NewDirectory([]accounts.UserConfig{
+	return []accounts.UserConfig{
 		{Username: "admin", Role: accounts.RoleAdmin, PasswordHash: h},
 		{Username: "op1", Name: "Township 1 operator", Role: accounts.RoleOperator, Area: "t1", PasswordHash: h},
 		{Username: "sup", Role: accounts.RoleSupervisor, Area: "c", PasswordHash: h},
 		{Username: "view1", Role: accounts.RoleViewer, Area: "t1", PasswordHash: h},
 		{Username: "night", Role: accounts.RoleOperator, Area: "c", PasswordHash: h, SessionIdle: 2 * time.Hour},
-	})
+	}
+}
+
+func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
+	t.Helper()
+	users := opts.users
+	if users == nil {
+		users = testUsers(t)
+	}
+	dir, err := accounts.NewDirectory(users)
 	if err != nil {
 		t.Fatal(err)
 	}
-	records, err := accounts.OpenFileStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	records := opts.records
+	if records == nil {
+		fs, err := accounts.OpenFileStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = fs.Close() })
+		records = fs
 	}
-	t.Cleanup(func() { _ = records.Close() })
 
 	tree, err := alarms.NewAreaTree([]alarms.AreaConfig{
 		{ID: "c", Name: "County", Kind: alarms.AreaCounty},
@@ -94,12 +124,16 @@ func startAuthServer(t *testing.T, mod func(*Config)) *authServer {
 		},
 	}
 	cfg := loopbackConfig()
-	if mod != nil {
-		mod(&cfg)
+	if opts.config != nil {
+		opts.config(&cfg)
 	}
 	devices := []alarms.DeviceView{{ID: "d1", Area: "v1"}, {ID: "d2", Area: "t2"}}
+	var cameras CameraSource = &fakeSource{states: testStates}
+	if opts.cameras != nil {
+		cameras = opts.cameras
+	}
 	s, err := New(cfg, Deps{
-		Cameras: &fakeSource{states: testStates},
+		Cameras: cameras,
 		Alarms: &fakeAlarms{
 			devices: func(context.Context) ([]alarms.DeviceView, error) { return devices, nil },
 			device: func(_ context.Context, id string) (alarms.DeviceView, error) {
@@ -118,6 +152,9 @@ func startAuthServer(t *testing.T, mod func(*Config)) *authServer {
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.server != nil {
+		opts.server(s)
 	}
 	if err := s.Start(); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,7 +52,8 @@ type opSession struct {
 
 // record is the session as the session store keeps it.
 func (s opSession) record() accounts.Session {
-	return accounts.Session{Key: s.Key, Username: s.User.Username, Addr: s.Addr, Created: s.Created, LastSeen: s.LastSeen}
+	return accounts.Session{Key: s.Key, Username: s.User.Username, Addr: s.Addr, Created: s.Created, LastSeen: s.LastSeen,
+		Fingerprint: s.User.Fingerprint}
 }
 
 // opSessions keeps operator sessions in memory, with an idle and an
@@ -105,11 +108,13 @@ func (o *opSessions) add(p *opSession) {
 	o.byKey[p.Key] = p
 }
 
-// restore puts back a stored session of u; false when it has ended.
+// restore puts back a stored session of u; false when it has ended, or
+// when u's password, role or area has changed since it started (a session
+// stored without a fingerprint is taken as changed).
 func (o *opSessions) restore(rec accounts.Session, u accounts.User, now time.Time) bool {
 	p := &opSession{Key: rec.Key, User: u, Addr: rec.Addr, Created: rec.Created, LastSeen: rec.LastSeen,
 		Idle: o.idleOf(u), Persisted: rec.LastSeen}
-	if o.expired(p, now) {
+	if o.expired(p, now) || rec.Fingerprint != u.Fingerprint {
 		return false
 	}
 	o.add(p)
@@ -175,5 +180,34 @@ func (o *opSessions) sweep(now time.Time) []opSession {
 			out = append(out, *p)
 		}
 	}
+	return out
+}
+
+// removeUser ends every session of username (regardless of case) and
+// returns them.
+func (o *opSessions) removeUser(username string) []opSession {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []opSession
+	for k, p := range o.byKey {
+		if strings.EqualFold(p.User.Username, username) {
+			delete(o.byKey, k)
+			out = append(out, *p)
+		}
+	}
+	return out
+}
+
+// list returns the live sessions at now, oldest first.
+func (o *opSessions) list(now time.Time) []opSession {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]opSession, 0, len(o.byKey))
+	for _, p := range o.byKey {
+		if !o.expired(p, now) {
+			out = append(out, *p)
+		}
+	}
+	slices.SortFunc(out, func(a, b opSession) int { return a.Created.Compare(b.Created) })
 	return out
 }

@@ -89,11 +89,14 @@ type Server struct {
 	patrolSessions *patrolSessions
 	loginLimiter   *loginLimiter
 
-	opSessions      *opSessions
-	operatorLimiter *loginLimiter
-	places          map[string]CameraPlace
-	tls             *tls.Config // nil: plain HTTP
-	sweepDone       chan struct{}
+	opSessions  *opSessions
+	streams     *sessionStreams // event streams by login session
+	opLimiter   *operatorLimiter
+	auditBudget *auditBudget
+	videoSlots  *videoSlots
+	places      map[string]CameraPlace
+	tls         *tls.Config // nil: plain HTTP
+	sweepDone   chan struct{}
 
 	sessionsWG sync.WaitGroup
 	serveDone  chan struct{}
@@ -124,11 +127,15 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		streamHeartbeat: defaultStreamHeartbeat,
 		patrolSessions:  newPatrolSessions(patrolSessionTTL),
 		loginLimiter:    newLoginLimiter(),
-		operatorLimiter: newLoginLimiterRules(defaultAccountLoginRule, defaultOperatorAddrRule),
 		places:          make(map[string]CameraPlace, len(deps.CameraPlaces)),
 		sweepDone:       make(chan struct{}),
+		streams:         newSessionStreams(),
 	}
 	s.opSessions = newOpSessions(s.cfg.SessionIdle, s.cfg.SessionMax)
+	s.opLimiter = newOperatorLimiter(bucketRule{Burst: float64(s.cfg.LoginFailures), Every: s.cfg.LoginLockout},
+		defaultOperatorAddrRule, defaultAccountWideRule)
+	s.auditBudget = newAuditBudget(s.cfg.AuditUnauthPerAddr, s.cfg.AuditUnauthTotal)
+	s.videoSlots = newVideoSlots(s.cfg.VideoSessionsPerUser, s.cfg.VideoSessionsPerAddr)
 	for _, p := range deps.CameraPlaces {
 		s.places[p.ID] = p
 	}
@@ -161,6 +168,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/me", s.handleMe)
 	mux.HandleFunc("PUT /api/me/prefs", s.handlePutPrefs)
 	s.auditRoutes(mux)
+	s.adminRoutes(mux)
 	s.alarmRoutes(mux)
 	s.incidentRoutes(mux)
 	s.patrolRoutes(mux)
@@ -264,6 +272,7 @@ func (s *Server) Close() error {
 			se.stop()
 		}
 		s.sessionsWG.Wait()
+		s.writeSummaries(s.auditBudget.flush(time.Now(), true))
 		if started {
 			if e := s.ice.close(); e != nil {
 				s.logger.Debug("close ice sockets", "err", e)
@@ -286,7 +295,12 @@ func (s *Server) addSession(se *session) error {
 	go func() {
 		defer s.sessionsWG.Done()
 		start := time.Now().UTC()
-		se.run(context.Background(), func() { s.removeSession(se.id) })
+		se.run(context.Background(), func() {
+			s.removeSession(se.id)
+			if se.release != nil {
+				se.release()
+			}
+		})
 		s.auditRecord(accounts.AuditRecord{User: se.owner.User.Username, Role: string(se.owner.User.Role),
 			Addr: se.owner.Addr, Action: "watch", Target: "camera:" + se.camera, Outcome: "ok",
 			Start: start, End: time.Now().UTC(), Detail: "session " + se.id})
@@ -394,6 +408,7 @@ func (s *Server) sweepSessions(ctx context.Context) {
 			for _, sess := range s.opSessions.sweep(now) {
 				s.sessionEnded(sess, "session_expired")
 			}
+			s.writeSummaries(s.auditBudget.flush(now, false))
 		}
 	}
 }

@@ -36,9 +36,12 @@ type session struct {
 	camera string
 	// owner is who opened it: the login session that ends it and the
 	// operator the audit log names.
-	owner  principal
-	logger *slog.Logger
-	m      *metrics
+	owner principal
+	// release gives back the video slot the session holds; called once,
+	// when it has ended.
+	release func()
+	logger  *slog.Logger
+	m       *metrics
 
 	pc      *webrtc.PeerConnection
 	reader  MediaReader

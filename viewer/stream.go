@@ -63,6 +63,11 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	p := principalOf(ctx)
+	// The login's end (logout, expiry, an admin) cancels the stream.
+	defer s.streams.add(p.Key, cancel)()
+	if p.Key != "" && !s.sessionAlive(p) {
+		return // ended between the guard and here
+	}
 	sc := s.scopeOf(p)
 	// Subscribe before reading the replay, so that nothing stored in
 	// between is missed; what is in both is sent once.

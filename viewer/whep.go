@@ -54,6 +54,25 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusBadRequest, err.Error())
 	}
 
+	slotUser := p.User.Username
+	if s.deps.Accounts == nil {
+		slotUser = "" // everyone is the same anonymous admin
+	}
+	if full, limit := s.videoSlots.take(slotUser, p.Addr); full != "" {
+		s.metrics.sessionErrors.WithLabelValues(reasonTooMany).Inc()
+		return writeJSON(w, http.StatusTooManyRequests, tooManyVideoJSON{
+			Error: fmt.Sprintf("too many video sessions open for this %s (at most %d): close a tile or a full screen view, then try again",
+				full, limit),
+			Scope: full, Limit: limit,
+		})
+	}
+	held := true // the slot, until a session owns it
+	defer func() {
+		if held {
+			s.videoSlots.give(slotUser, p.Addr)
+		}
+	}()
+
 	reader, err := s.deps.Cameras.OpenReader(r.Context(), camera, sub)
 	if err != nil {
 		return s.writeCameraError(w, camera, err)
@@ -76,7 +95,10 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 		return writeError(w, http.StatusInternalServerError, "could not create the session")
 	}
 	se.owner = *p
+	se.release = func() { s.videoSlots.give(slotUser, p.Addr) }
+	held = false
 	if err := s.addSession(se); err != nil {
+		se.release()
 		_ = se.pc.Close()
 		se.reader.Close()
 		return writeError(w, http.StatusServiceUnavailable, "server is shutting down")
@@ -94,6 +116,14 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 	return http.StatusCreated
+}
+
+// tooManyVideoJSON is the answer to an offer past a video session limit.
+type tooManyVideoJSON struct {
+	Error string `json:"error"`
+	// Scope is the limit that refused it: "user" or "address".
+	Scope string `json:"scope"`
+	Limit int    `json:"limit"`
 }
 
 // wantSubStream reads the query parameter stream: "main" (the default) or

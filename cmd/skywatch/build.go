@@ -95,6 +95,9 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	vc.PublicIPs = fc.WebRTC.PublicIPs
 	vc.TLSCertFile, vc.TLSKeyFile = fc.HTTP.TLSCert, fc.HTTP.TLSKey
 	vc.SessionIdle, vc.SessionMax = fc.HTTP.SessionIdle, fc.HTTP.SessionMax
+	vc.LoginFailures, vc.LoginLockout = fc.HTTP.LoginFailures, fc.HTTP.LoginLockout
+	vc.AuditUnauthPerAddr, vc.AuditUnauthTotal = fc.HTTP.AuditUnauthPerAddr, fc.HTTP.AuditUnauthTotal
+	vc.VideoSessionsPerUser, vc.VideoSessionsPerAddr = fc.WebRTC.SessionsPerUser, fc.WebRTC.SessionsPerAddress
 	vc.MapTileURL = fc.Map.TileURL
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)

@@ -69,12 +69,20 @@ type httpConfig struct {
 	TLSKey      string        `yaml:"tls_key"`
 	SessionIdle time.Duration `yaml:"session_idle"`
 	SessionMax  time.Duration `yaml:"session_max"`
+	// Login lockout and the audit budget of requests without a session.
+	LoginFailures      int           `yaml:"login_failures"`
+	LoginLockout       time.Duration `yaml:"login_lockout"`
+	AuditUnauthPerAddr int           `yaml:"audit_unauthenticated_per_address"`
+	AuditUnauthTotal   int           `yaml:"audit_unauthenticated_total"`
 }
 
 type webrtcConfig struct {
 	UDPAddress string   `yaml:"udp_address"`
 	TCPAddress string   `yaml:"tcp_address"`
 	PublicIPs  []string `yaml:"public_ips"`
+	// Video sessions open at once per user and per address.
+	SessionsPerUser    int `yaml:"sessions_per_user"`
+	SessionsPerAddress int `yaml:"sessions_per_address"`
 }
 
 type ingestConfig struct {

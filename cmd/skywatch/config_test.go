@@ -206,3 +206,35 @@ func TestWarmOnAlarm(t *testing.T) {
 		}
 	}
 }
+
+// The login, audit budget and video session limits reach the viewer's
+// config, and a bad one is reported with its key.
+func TestLoginAndVideoLimitKeys(t *testing.T) {
+	cfg, err := parseConfig([]byte(`
+http:
+  login_failures: 7
+  login_lockout: 10m
+  audit_unauthenticated_per_address: 3
+  audit_unauthenticated_total: 30
+webrtc:
+  sessions_per_user: 20
+  sessions_per_address: 40
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Users = []accounts.UserConfig{{Username: "admin", Role: accounts.RoleAdmin, PasswordHash: testPasswordHash(t, "x")}}
+	s, err := buildSettings(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.viewer
+	if v.LoginFailures != 7 || v.LoginLockout != 10*time.Minute || v.AuditUnauthPerAddr != 3 || v.AuditUnauthTotal != 30 ||
+		v.VideoSessionsPerUser != 20 || v.VideoSessionsPerAddr != 40 {
+		t.Errorf("viewer config %+v", v)
+	}
+	cfg.WebRTC.SessionsPerUser = -1
+	if _, err := buildSettings(cfg); err == nil || !strings.Contains(err.Error(), "webrtc.sessions_per_user") {
+		t.Errorf("negative sessions_per_user: %v", err)
+	}
+}

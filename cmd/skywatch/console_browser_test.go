@@ -44,6 +44,7 @@ func TestChromiumConsole(t *testing.T) {
 	t.Run("TownshipScope", c.scope)
 	t.Run("CSRF", c.csrf)
 	t.Run("Lockout", c.lockout)
+	t.Run("AdminUnlock", c.adminUnlock)
 	t.Run("PatrolPage", c.patrol)
 	t.Run("NoCameraCredentials", c.noCredentials)
 	t.Run("NoConsoleErrors", c.noConsoleErrors)
@@ -694,6 +695,32 @@ func (c *consoleCase) lockout(t *testing.T) {
 	if len(audit.Records) == 0 {
 		t.Error("the audit log has no login_locked record for watch")
 	}
+}
+
+// adminUnlock: the admin sees the lockout that Lockout left in the audit
+// view's logins panel, lifts it there, and the account logs in again
+// from the same browser.
+func (c *consoleCase) adminUnlock(t *testing.T) {
+	b := c.b
+	b.loginAs(t, "admin")
+	rowOfWatch := `[...document.querySelectorAll('[data-testid=lockout-row]')].find((r) => r.cells[0].textContent === 'watch')`
+	// The console may still be opening its first view: go to the audit
+	// view until it is there.
+	b.waitJS(t, "watch's lockout in the logins panel", `(() => {
+		if (Skywatch.currentView() !== 'audit') Skywatch.navigate('audit');
+		return !!`+rowOfWatch+`; })()`, 20*time.Second)
+	b.eval(t, `document.querySelector('[data-testid=audit-logins]').open = true`, nil)
+	b.shot(t, "logins-panel")
+	b.eval(t, `(`+rowOfWatch+`).querySelector('[data-testid=lockout-unlock]').click()`, nil)
+	b.waitJS(t, "the lockout to be gone", "!"+rowOfWatch, 15*time.Second)
+	var audit struct {
+		Records []auditRecord `json:"records"`
+	}
+	b.demo.admin.getJSON(t, "/api/audit?action=login_unlocked", &audit)
+	if len(audit.Records) != 1 || audit.Records[0].User != "admin" {
+		t.Errorf("login_unlocked records: %+v", audit.Records)
+	}
+	b.loginAs(t, "watch")
 }
 
 // patrol: the patrol page on a phone-sized screen refuses a wrong password

@@ -46,6 +46,30 @@
       'audit.a.denied': '越权访问',
       'audit.a.csrf_refused': 'CSRF 拒绝',
       'audit.a.audit_export': '导出审计',
+      'audit.a.session_revoked': '会话被终止',
+      'audit.a.sessions_ended': '终止用户会话',
+      'audit.a.login_unlocked': '解除登录锁定',
+      'audit.a.login_refusals': '登录拒绝汇总',
+      'logins.heading': '登录管理',
+      'logins.refresh': '刷新',
+      'logins.lockouts': '登录锁定',
+      'logins.noLockouts': '当前没有锁定',
+      'logins.sessions': '在线会话',
+      'logins.noSessions': '当前没有会话',
+      'logins.col.user': '用户',
+      'logins.col.addr': '地址',
+      'logins.col.retry': '剩余时间',
+      'logins.col.role': '角色',
+      'logins.col.since': '登录时间',
+      'logins.col.lastSeen': '最近使用',
+      'logins.col.video': '视频会话',
+      'logins.anyUser': '所有账号',
+      'logins.newAddrs': '新地址',
+      'logins.unlock': '解除锁定',
+      'logins.unlocked': '已解除 {n} 项锁定',
+      'logins.end': '结束该用户全部会话',
+      'logins.confirmEnd': '结束用户 {user} 的全部会话（包括视频）？',
+      'logins.ended': '已结束 {n} 个会话',
       'audit.o.ok': '成功',
       'audit.o.success': '成功',
       'audit.o.denied': '拒绝',
@@ -90,6 +114,30 @@
       'audit.a.denied': 'Denied',
       'audit.a.csrf_refused': 'CSRF refused',
       'audit.a.audit_export': 'Audit export',
+      'audit.a.session_revoked': 'Session ended',
+      'audit.a.sessions_ended': 'User sessions ended',
+      'audit.a.login_unlocked': 'Login unlocked',
+      'audit.a.login_refusals': 'Login refusals (summary)',
+      'logins.heading': 'Logins',
+      'logins.refresh': 'Refresh',
+      'logins.lockouts': 'Lockouts',
+      'logins.noLockouts': 'No lockout now',
+      'logins.sessions': 'Sessions',
+      'logins.noSessions': 'No session now',
+      'logins.col.user': 'User',
+      'logins.col.addr': 'Address',
+      'logins.col.retry': 'Time left',
+      'logins.col.role': 'Role',
+      'logins.col.since': 'Logged in',
+      'logins.col.lastSeen': 'Last used',
+      'logins.col.video': 'Video sessions',
+      'logins.anyUser': 'every account',
+      'logins.newAddrs': 'new addresses',
+      'logins.unlock': 'Unlock',
+      'logins.unlocked': '{n} lockouts lifted',
+      'logins.end': "End all of this user's sessions",
+      'logins.confirmEnd': 'End every session of {user}, with its video?',
+      'logins.ended': '{n} sessions ended',
       'audit.o.ok': 'ok',
       'audit.o.success': 'ok',
       'audit.o.denied': 'denied',
@@ -100,7 +148,8 @@
   });
 
   const ACTIONS = ['login', 'login_failed', 'login_locked', 'logout', 'session_expired', 'watch_start', 'watch',
-    'incident_action', 'denied', 'csrf_refused', 'audit_export'];
+    'incident_action', 'denied', 'csrf_refused', 'audit_export', 'session_revoked', 'sessions_ended', 'login_unlocked',
+    'login_refusals'];
   const PAGE = 100;
 
   const a = {
@@ -114,6 +163,8 @@
     table: null,
     pager: null,
     csv: null,
+    logins: null, // the lockouts and sessions panel
+    loginSeq: 0,
   };
 
   // zoneOffsetMin is the offset of the user's time zone from UTC at t, in
@@ -211,8 +262,75 @@
     updateCsv();
     a.table = el('div', { class: 'table-wrap' });
     a.pager = el('div', { class: 'ops-pager' });
-    a.root.append(form, a.table, a.pager);
+    a.logins = el('details', { class: 'ops-logins ops-pad', 'data-testid': 'audit-logins' });
+    a.root.append(a.logins, form, a.table, a.pager);
     renderTable();
+    loadLogins();
+  }
+
+  // loadLogins shows the lockouts and the live sessions, for an admin to
+  // unlock an account or address and to end a user's sessions.
+  async function loadLogins() {
+    const box = a.logins;
+    if (!box) return;
+    const seq = ++a.loginSeq;
+    let lockouts = [], sessions = [], error = '';
+    try {
+      const [l, s] = await Promise.all([S.api('GET', '/api/admin/lockouts'), S.api('GET', '/api/admin/sessions')]);
+      lockouts = (l && l.lockouts) || [];
+      sessions = (s && s.sessions) || [];
+    } catch (err) {
+      error = O.errorText(err);
+    }
+    if (seq !== a.loginSeq || box !== a.logins) return;
+    const open = box.open;
+    clear(box);
+    box.open = open;
+    const act = async (method, path, body, doneKey, field) => {
+      try {
+        const r = await S.api(method, path, body);
+        S.toast({ key: doneKey, vars: { n: (r && r[field]) || 0 } }, 'ok');
+      } catch (err) {
+        S.toast(O.errorText(err), 'error');
+      }
+      loadLogins();
+      load();
+    };
+    const th = (keys) => el('thead', {}, el('tr', {}, keys.map((k) => el('th', {}, k ? S.t('logins.col.' + k) : ''))));
+    box.append(el('summary', {}, S.t('logins.heading'), ' (', String(lockouts.length), ' / ', String(sessions.length), ')'),
+      el('div', { class: 'toolbar' }, el('span', { class: 'spacer' }),
+        el('button', { type: 'button', class: 'btn', 'data-testid': 'logins-refresh', onclick: loadLogins }, S.t('logins.refresh'))));
+    if (error) box.append(el('p', { class: 'error-box ops-error', role: 'alert' }, error));
+    box.append(el('h3', {}, S.t('logins.lockouts')));
+    if (!lockouts.length) box.append(el('p', { class: 'muted' }, S.t('logins.noLockouts')));
+    else {
+      box.append(el('table', { class: 'table', 'data-testid': 'lockouts-table' }, th(['user', 'addr', 'retry', '']),
+        el('tbody', {}, lockouts.map((x) => el('tr', { 'data-testid': 'lockout-row' },
+          el('td', {}, x.user || S.t('logins.anyUser')),
+          el('td', { class: 'mono ops-small' }, x.addr || S.t('logins.newAddrs')),
+          el('td', { class: 'ops-num' }, S.fmtDuration(x.retry_after_s)),
+          el('td', {}, el('button', { type: 'button', class: 'btn', 'data-testid': 'lockout-unlock',
+            onclick: () => act('POST', '/api/admin/unlock', { user: x.user, addr: x.addr }, 'logins.unlocked', 'lifted') },
+          S.t('logins.unlock'))))))));
+    }
+    box.append(el('h3', {}, S.t('logins.sessions')));
+    if (!sessions.length) box.append(el('p', { class: 'muted' }, S.t('logins.noSessions')));
+    else {
+      box.append(el('table', { class: 'table', 'data-testid': 'sessions-table' }, th(['user', 'role', 'addr', 'since', 'lastSeen', 'video', '']),
+        el('tbody', {}, sessions.map((x) => el('tr', { 'data-testid': 'session-row' },
+          el('td', {}, x.user),
+          el('td', {}, S.tv('role.', x.role)),
+          el('td', { class: 'mono ops-small' }, x.addr || ''),
+          el('td', { class: 'ops-num' }, S.fmtDateTime(x.created)),
+          el('td', { class: 'ops-num' }, S.fmtDateTime(x.last_seen)),
+          el('td', { class: 'ops-num' }, String(x.video_sessions || 0)),
+          el('td', {}, el('button', { type: 'button', class: 'btn', 'data-testid': 'session-end',
+            onclick: () => {
+              if (window.confirm(S.t('logins.confirmEnd', { user: x.user }))) {
+                act('POST', '/api/admin/users/' + encodeURIComponent(x.user) + '/end-sessions', null, 'logins.ended', 'ended');
+              }
+            } }, S.t('logins.end'))))))));
+    }
   }
 
   function updateCsv() {
@@ -284,6 +402,7 @@
       a.table = null;
       a.pager = null;
       a.csv = null;
+      a.logins = null;
     },
     render,
   });

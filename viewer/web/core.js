@@ -611,6 +611,11 @@
         case 404:
           this.retry('offline', say('player.unknown'), RETRY_MAX_MS);
           return;
+        case 429:
+          // Past the server's cap on open video sessions: wait for others
+          // to close.
+          this.retry('retrying', say('player.tooMany', { limit: (body && body.limit) || '' }), RETRY_MAX_MS);
+          return;
         case 503: {
           // The reason comes as a code, said here in the operator's
           // language; the server keeps the detail in its log.

@@ -182,6 +182,7 @@
       'camera.error.not_found': '相机上没有该码流（通道或路径有误）',
       'camera.error.unsupported': '相机的码流格式不受支持',
       'camera.error.other': '相机码流异常',
+      'player.tooMany': '打开的视频过多（上限 {limit} 路），请先关闭其他画面',
 
       'camera.status.online': '在线',
       'camera.status.offline': '待机',
@@ -299,6 +300,7 @@
       'camera.error.not_found': 'no such stream on the camera (wrong channel or path)',
       'camera.error.unsupported': 'the camera\'s stream format is not supported',
       'camera.error.other': 'the camera\'s stream failed',
+      'player.tooMany': 'Too many videos open (at most {limit}): close other views first',
 
       'camera.status.online': 'Online',
       'camera.status.offline': 'Standby',
