@@ -102,8 +102,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 // and records the attempt.
 func (s *Server) deny(w http.ResponseWriter, r *http.Request, target, msg string) {
 	p := principalOf(r.Context())
-	s.logger.Warn("request denied", "user", p.User.Username, "target", target, "route", r.Method+" "+r.URL.Path, "reason", msg)
-	s.audit(p, "denied", target, "denied", r.Method+" "+r.URL.Path+": "+msg)
+	// The path is the client's: as long as a request line allows.
+	route := r.Method + " " + clipID(r.URL.Path)
+	s.logger.Warn("request denied", "user", p.User.Username, "target", target, "route", route, "reason", msg)
+	s.audit(p, "denied", target, "denied", route+": "+msg)
 	writeError(w, http.StatusForbidden, msg)
 }
 

@@ -274,6 +274,15 @@ func TestOutOfAreaAnswersAlike(t *testing.T) {
 		strings.Contains(body, long[:maxShownID+1]) || !strings.Contains(body, "is outside your area") {
 		t.Errorf("GET a unit with a 4000-byte ID: %d %.300s", code, body)
 	}
+	page, err := r.records.QueryAudit(t.Context(), accounts.AuditQuery{User: "op1", Action: "denied", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range page.Records {
+		if len(rec.Target)+len(rec.Detail) > 4*maxShownID {
+			t.Errorf("a denied record repeats %d bytes of the request: %.200s", len(rec.Target)+len(rec.Detail), rec.Detail)
+		}
+	}
 	// For the county, what does not exist is still 404.
 	for _, path := range []string{"/api/incidents/no-such-incident", "/api/units/no-such-unit", "/api/devices/no-such-device"} {
 		if code, body := r.admin.do(http.MethodGet, path, "", false); code != http.StatusNotFound {
