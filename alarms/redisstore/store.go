@@ -15,8 +15,9 @@
 // Key layout, under the configurable prefix P (default "skywatch:"):
 //
 //	P events                 stream; field e = event JSON. Offset = entry id.
-//	P dedup:{device}/{id}    string = entry id; expires after the retention
-//	                         (30 days) or, for a synthetic id, the window.
+//	P dedup:{device}/{id}    string = entry id, space, token of the write;
+//	                         expires after the retention (30 days) or, for
+//	                         a synthetic id, the window.
 //	P idx:all                sorted set, all scores 0, ordered by member:
 //	P idx:device:{device}    hex16(received unix ns) hex16(entry ms) hex16(entry seq)
 //	P idx:area:{area}        then device NUL area NUL class, so that filters
@@ -27,7 +28,8 @@
 //
 // An event is stored by one Lua script (dedup check, XADD, index ZADDs,
 // dedup key), so a crash or timeout leaves either all of it or nothing, and
-// a retry of an event whose reply was lost finds it by its dedup key. The
+// a retry of an event whose reply was lost finds it by its dedup key: go-redis's
+// own retry (same token) as stored, a later call as a duplicate. The
 // scripts touch keys they are given, but of different hash slots: Redis
 // Cluster is not supported.
 package redisstore
