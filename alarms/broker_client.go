@@ -13,9 +13,10 @@ const (
 	connectBackoffMin = time.Second
 	connectBackoffMax = 30 * time.Second
 	// storeRetryMax caps the wait between attempts to store a message that
-	// failed: short, so that the backlog drains soon after the store is back.
-	storeRetryMax = 5 * time.Second
-	storeRetryMin = 100 * time.Millisecond
+	// failed: short, so that storing resumes within about half a second of
+	// the store's return.
+	storeRetryMax = 500 * time.Millisecond
+	storeRetryMin = 50 * time.Millisecond
 )
 
 // brokerClient is the intake's persistent session at an external broker.

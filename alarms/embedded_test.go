@@ -177,11 +177,13 @@ func TestEmbeddedACL(t *testing.T) {
 	}
 }
 
-// While the store fails, a device gets no PUBACK and is disconnected; it
+// While the store fails past alarms.store_hold, a device gets no PUBACK and is disconnected; it
 // resends when it reconnects, and once the store is back the event is
 // stored exactly once.
 func TestEmbeddedStoreFailingNoAck(t *testing.T) {
 	cfg := testConfig(t)
+	// Past the hold, the device is disconnected without PUBACK.
+	cfg.Limits.StoreHold = 200 * time.Millisecond
 	store := newStore(t)
 	in := startIntake(t, cfg, store)
 	store.fail.Store(true)

@@ -39,6 +39,8 @@ type failStore struct {
 	// loseReply makes the next AppendEvent store the event and then fail,
 	// as Redis does when its reply is lost.
 	loseReply atomic.Bool
+	// failID, when set, makes AppendEvent fail for events of that id only.
+	failID atomic.Pointer[string]
 }
 
 func (s *failStore) failing() error {
@@ -53,6 +55,10 @@ func (s *failStore) AppendEvent(ctx context.Context, e *alarms.Event, w time.Dur
 	if err := s.failing(); err != nil {
 		return false, err
 	}
+	if id := s.failID.Load(); id != nil && *id == e.ID {
+		s.writes.Add(1)
+		return false, errInjected
+	}
 	stored, err := s.Store.AppendEvent(ctx, e, w)
 	if err == nil && s.loseReply.CompareAndSwap(true, false) {
 		return false, errInjected
@@ -60,11 +66,11 @@ func (s *failStore) AppendEvent(ctx context.Context, e *alarms.Event, w time.Dur
 	return stored, err
 }
 
-func (s *failStore) AddRejected(ctx context.Context, r *alarms.Rejected) error {
+func (s *failStore) AddRejected(ctx context.Context, r *alarms.Rejected, lim alarms.RejectedLimits) (int, error) {
 	if err := s.failing(); err != nil {
-		return err
+		return 0, err
 	}
-	return s.Store.AddRejected(ctx, r)
+	return s.Store.AddRejected(ctx, r, lim)
 }
 
 func (s *failStore) PutDevice(ctx context.Context, d alarms.DeviceState) error {

@@ -262,12 +262,18 @@ func (in *Intake) reject(ctx context.Context, device string, m message, cause, r
 		r.Truncated = true
 	}
 	r.Payload = bytes.Clone(p)
-	err := in.store.AddRejected(ctx, &r)
+	dropped, err := in.store.AddRejected(ctx, &r, in.cfg.Limits.rejectedLimits())
 	in.storeDone(err)
 	if err != nil {
 		return fmt.Errorf("device %s: store rejected message: %w", device, err)
 	}
 	in.metrics.rejected.WithLabelValues(cause).Inc()
+	if dropped > 0 {
+		in.metrics.rejectedDropped.Add(float64(dropped))
+		if d := in.devices[device]; d != nil {
+			d.costs.rejDropped.Add(int64(dropped))
+		}
+	}
 	return nil
 }
 

@@ -22,8 +22,11 @@
 //	P idx:device:{device}    hex16(received unix ns) hex16(entry ms) hex16(entry seq)
 //	P idx:area:{area}        then device NUL area NUL class, so that filters
 //	P idx:class:{class}      not served by the index need no event fetch.
-//	P rejected               stream; field r = rejected JSON (payload base64).
-//	P rejected:device:{d}    the same entries again, with the same ids.
+//	P rejected               stream; field r = rejected JSON (payload base64),
+//	                         field d = device.
+//	P rejected:device:{d}    the same entries again (field r), with the same
+//	                         ids. Both are bounded: AddRejected drops the
+//	                         oldest past its limits from both.
 //	P devices                hash; device id -> state JSON.
 //
 // An event is stored by one Lua script (dedup check, XADD, index ZADDs,

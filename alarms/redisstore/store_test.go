@@ -67,7 +67,7 @@ func TestKeyLayout(t *testing.T) {
 	if _, err := s.AppendEvent(ctx, e, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddRejected(ctx, &alarms.Rejected{Device: "d1", Payload: []byte("x")}); err != nil {
+	if _, err := s.AddRejected(ctx, &alarms.Rejected{Device: "d1", Payload: []byte("x")}, alarms.RejectedLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutDevice(ctx, alarms.DeviceState{ID: "d1"}); err != nil {

@@ -107,6 +107,7 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		Units:       fc.Units,
 		Areas:       fc.Areas,
 		Routing:     fc.Routing,
+		Limits:      fc.Alarms.Limits,
 	}
 	if err := ac.Validate(); err != nil {
 		errs = append(errs, prefixErrors("", err)...)

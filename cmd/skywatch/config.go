@@ -44,6 +44,9 @@ type mapConfig struct {
 
 type alarmsConfig struct {
 	DedupWindow time.Duration `yaml:"dedup_window"`
+	// The bounds of one device: store_hold, device_rate, device_burst,
+	// rejected_per_device, rejected_max.
+	alarms.Limits `yaml:",inline"`
 }
 
 // storeConfig chooses the alarm store: Redis when redis_url is set, else
