@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,9 @@ const (
 	nolossTimeout   = 3 * time.Minute  // for a flood to be acknowledged, or stored
 	nolossStall     = 45 * time.Second // without progress, a wait gives up early
 	redisOutage     = 10 * time.Second
+	// maxOutageDisconnects bounds the connections one device of the
+	// embedded broker loses during the outage (none expected).
+	maxOutageDisconnects = 2
 )
 
 // TestAlarmsNoLoss runs Skywatch as a separate process, kills it with
@@ -197,15 +201,27 @@ func stopRedisDuringFlood(t *testing.T, sw *skywatchProc, rs *redisServer, st te
 		t.Errorf("%d events stored while Redis was down", got-storedAtStop)
 	}
 	acked := f.snapshot()
-	t.Logf("redis down for %v, meanwhile %d more events acknowledged, %d sent again after a missing PUBACK",
-		time.Since(down).Round(time.Millisecond), sum(acked)-ackedAtStop, f.resends.Load())
+	lost := f.disconnects()
+	t.Logf("redis down for %v, meanwhile %d more events acknowledged, %d sent again after a missing PUBACK, "+
+		"%d device connections lost (at most %d for one device)",
+		time.Since(down).Round(time.Millisecond), sum(acked)-ackedAtStop, f.resends.Load(), sum(lost), slices.Max(lost))
 	switch {
 	case external && sum(acked) == ackedAtStop:
 		t.Error("the flood did not go on into Mosquitto while Redis was down")
-	case !external && f.resends.Load() == 0:
-		t.Error("no device had to send an event again while Redis was down")
+	case !external && sum(acked) != ackedAtStop:
+		t.Errorf("%d events acknowledged while Redis was down", sum(acked)-ackedAtStop)
+	case !external && slices.Max(lost) > maxOutageDisconnects:
+		// The intake holds a message without PUBACK while the store is
+		// retried (alarms.store_hold): the outage is quiet on the network.
+		t.Errorf("a device lost its connection %d times during the outage, want at most %d", slices.Max(lost), maxOutageDisconnects)
 	}
 	rs.start()
+	back := time.Now()
+	if err := prog.waitFor(storedNow, storedAtStop+1, nil); err != nil {
+		t.Errorf("waiting for the first event stored after Redis came back: %v", err)
+		return
+	}
+	t.Logf("storing resumed %v after Redis was started again", time.Since(back).Round(time.Millisecond))
 	if !external {
 		// Acknowledged before Redis came back, so stored before it went.
 		readStored(t, st).checkAcked(t, f.devices, acked)
