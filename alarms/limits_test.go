@@ -233,3 +233,22 @@ func TestEmbeddedGarbageFlood(t *testing.T) {
 		t.Errorf("the other device was throttled: %+v", v2.Costs)
 	}
 }
+
+// durableStore tells a durability, as the Redis store does.
+type durableStore struct {
+	*failStore
+	d alarms.StoreDurability
+}
+
+func (s durableStore) Durability() alarms.StoreDurability { return s.d }
+
+// What the store says it can lose is in the intake's status.
+func TestStatusStoreDurability(t *testing.T) {
+	cfg := testConfig(t)
+	want := alarms.StoreDurability{Summary: "appendonly yes, appendfsync everysec", Warning: "can lose about the last 2 s"}
+	in := startIntake(t, cfg, durableStore{newStore(t), want})
+	st := in.Status()
+	if st.StoreDurability != want.Summary || st.StoreWarning != want.Warning {
+		t.Fatalf("status %+v, want durability %+v", st, want)
+	}
+}

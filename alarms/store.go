@@ -45,6 +45,20 @@ type Store interface {
 	Close() error
 }
 
+// StoreDurability says in plain words what a store keeps of acknowledged
+// writes when its process or machine crashes. Stores that can tell have a
+// method Durability() StoreDurability; the intake logs Warning at start and
+// shows both in its status.
+type StoreDurability struct {
+	Summary string // e.g. "appendonly yes, appendfsync always: ..."
+	Warning string // non-empty when acknowledged alarms can be lost
+}
+
+// durabilityTeller is a store that can say what a crash loses.
+type durabilityTeller interface {
+	Durability() StoreDurability
+}
+
 // RejectedLimits bound the rejected messages a store keeps.
 type RejectedLimits struct {
 	PerDevice int // messages of one device

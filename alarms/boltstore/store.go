@@ -182,6 +182,12 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 	return nil
 }
 
+// Durability says what the file keeps: every write is fsynced before it
+// returns, so before the device or broker gets its acknowledgement.
+func (s *Store) Durability() alarms.StoreDurability {
+	return alarms.StoreDurability{Summary: "embedded file: each write is fsynced before it is acknowledged"}
+}
+
 // Close closes the file. It is idempotent.
 func (s *Store) Close() error {
 	s.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -105,7 +106,12 @@ func (s *Store) AppendEvent(ctx context.Context, e *alarms.Event, window time.Du
 	// The token is fixed before the first try, so that go-redis's own
 	// retry of this call carries it too.
 	token := rand.Text()
-	res, err := s.scriptAppend.Run(ctx, s.rdb, keys, ttlMS, data, timeHex(e.ReceivedAt), meta, token).Slice()
+	var res []any
+	if s.waitAOF {
+		res, err = s.appendWaitAOF(ctx, keys, ttlMS, data, timeHex(e.ReceivedAt), meta, token)
+	} else {
+		res, err = s.scriptAppend.Run(ctx, s.rdb, keys, ttlMS, data, timeHex(e.ReceivedAt), meta, token).Slice()
+	}
 	if err != nil {
 		return false, fmt.Errorf("redis store: append event: %w", err)
 	}
@@ -122,6 +128,31 @@ func (s *Store) AppendEvent(ctx context.Context, e *alarms.Event, window time.Du
 	}
 	e.Offset = id
 	return stored == 1, nil
+}
+
+// appendWaitAOF runs the append script and WAITAOF on one connection (a
+// pipeline), so that WAITAOF waits for this write to be fsynced.
+func (s *Store) appendWaitAOF(ctx context.Context, keys []string, args ...any) ([]any, error) {
+	var (
+		ev   *redis.Cmd
+		wait *redis.Cmd
+	)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ev = p.Eval(ctx, appendLua, keys, args...)
+		wait = p.Do(ctx, "WAITAOF", 1, 0, s.cfg.Timeout.Milliseconds())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	n, err := wait.Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("WAITAOF: %w", err)
+	}
+	if len(n) < 1 || n[0] < 1 {
+		return nil, errors.New("WAITAOF: not on Redis's disk within the timeout")
+	}
+	return ev.Slice()
 }
 
 func normLimit(n int) int {

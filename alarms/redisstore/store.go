@@ -2,10 +2,13 @@
 // production and for several Skywatch nodes sharing one state.
 //
 // Durability: a write returns once Redis has applied it. For no loss across
-// a Redis crash, run Redis with appendonly yes and appendfsync everysec (at
-// most a second of writes lost if the machine dies) or always (none).
-// Without the append-only file, a Redis restart loses what the last RDB
-// snapshot did not hold.
+// a Redis crash, run Redis with appendonly yes and appendfsync always;
+// everysec can lose about the last 2 s of writes when Redis or its machine
+// crashes (Redis delays a write while the previous fsync lasts). Without
+// the append-only file, a Redis restart loses what the last RDB snapshot
+// did not hold. Open reads these settings (Durability tells them), and in
+// strict mode (Config.Durability) refuses settings that can lose events, or
+// on Redis 7.2 and later sends WAITAOF after each event.
 //
 // Redis going away: operations fail within about the configured Timeout
 // (2 s by default; a refused connection fails at once) and work again when
@@ -64,6 +67,10 @@ type Store struct {
 	scriptAppend *redis.Script
 	scriptReject *redis.Script
 	scriptSave   *redis.Script
+	// durability is read at Open; waitAOF sends WAITAOF after each event
+	// (strict mode on Redis 7.2 and later).
+	durability alarms.StoreDurability
+	waitAOF    bool
 }
 
 // Open connects to Redis and checks that it answers.
@@ -77,13 +84,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
-	return &Store{
+	s := &Store{
 		rdb:          rdb,
 		cfg:          cfg,
 		scriptAppend: redis.NewScript(appendLua),
 		scriptReject: redis.NewScript(rejectLua),
 		scriptSave:   redis.NewScript(saveLua),
-	}, nil
+	}
+	if err := s.setDurability(ctx); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	return s, nil
 }
 
 // Close closes the connections. It is idempotent.

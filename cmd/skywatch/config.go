@@ -55,7 +55,10 @@ type storeConfig struct {
 	RedisURL       string        `yaml:"redis_url"`
 	RedisKeyPrefix string        `yaml:"redis_key_prefix"`
 	RedisTimeout   time.Duration `yaml:"redis_timeout"`
-	Path           string        `yaml:"path"`
+	// RedisDurability is normal (warn about what Redis's settings can
+	// lose) or strict (acknowledge an alarm only once on Redis's disk).
+	RedisDurability string `yaml:"redis_durability"`
+	Path            string `yaml:"path"`
 	// RecordsDir holds the audit log and operators' preferences when the
 	// store is the embedded file; with Redis they are kept in Redis.
 	RecordsDir string `yaml:"records_dir"`
