@@ -501,8 +501,18 @@ func (s *Store) AddRejected(ctx context.Context, r *alarms.Rejected, lim alarms.
 			if err := json.Unmarshal(v, &old); err != nil {
 				return fmt.Errorf("rejected %s: %w", offset(k), err)
 			}
-			if err := dropRejected(b, devs.Bucket([]byte(old.Device)), k); err != nil {
+			dev := devs.Bucket([]byte(old.Device))
+			if err := dropRejected(b, dev, k); err != nil {
 				return err
+			}
+			// Many device names (unknown devices at an external broker)
+			// must leave no empty buckets behind.
+			if dev != nil && old.Device != r.Device {
+				if first, _ := dev.Cursor().First(); first == nil {
+					if err := devs.DeleteBucket([]byte(old.Device)); err != nil {
+						return err
+					}
+				}
 			}
 			total--
 			dropped++

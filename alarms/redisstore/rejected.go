@@ -19,7 +19,9 @@ import (
 //
 // It returns {entry id, number of messages dropped}. The device streams
 // dropped for the total limit are named from the entry's d field (or its
-// JSON, for entries from before that field).
+// JSON, for entries from before that field); a device stream left empty is
+// deleted, so that many device names (unknown devices at an external
+// broker) leave no keys behind.
 const rejectLua = `
 local id = redis.call('XADD', KEYS[1], '*', 'r', ARGV[1], 'd', ARGV[5])
 redis.call('XADD', KEYS[2], id, 'r', ARGV[1])
@@ -50,7 +52,11 @@ if total > 0 then
         end
       end
       redis.call('XDEL', KEYS[1], e[1])
-      if type(dev) == 'string' then redis.call('XDEL', ARGV[4] .. dev, e[1]) end
+      if type(dev) == 'string' then
+        local k = ARGV[4] .. dev
+        redis.call('XDEL', k, e[1])
+        if redis.call('XLEN', k) == 0 then redis.call('DEL', k) end
+      end
       dropped = dropped + 1
     end
   end

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -381,6 +382,33 @@ func TestLostReplyRetried(t *testing.T) {
 	}
 	if len(page.Events) != 2 {
 		t.Fatalf("%d events stored, want 2 (e1 and e2 once)", len(page.Events))
+	}
+}
+
+// Rejected messages of many device names (unknown devices at an external
+// broker) are bounded in all, and their emptied device streams removed.
+func TestRejectedManyDevicesNoKeys(t *testing.T) {
+	url := testURL(t)
+	prefix := testredis.Prefix(t, url, "skywatch-test:")
+	ctx := context.Background()
+	s, err := Open(ctx, Config{URL: url, KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lim := alarms.RejectedLimits{PerDevice: 3, Total: 5}
+	for i := range 50 {
+		r := &alarms.Rejected{Device: "unknown-" + strconv.Itoa(i), Payload: []byte("x"), ReceivedAt: time.Now()}
+		if _, err := s.AddRejected(ctx, r, lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := s.rdb.Keys(ctx, prefix+"rejected:device:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 5 {
+		t.Fatalf("%d device streams of rejected messages left, want 5 (the newest): %v", len(keys), keys)
 	}
 }
 
