@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,6 +42,24 @@ type failStore struct {
 	loseReply atomic.Bool
 	// failID, when set, makes AppendEvent fail for events of that id only.
 	failID atomic.Pointer[string]
+	// plans script the next calls of AppendEvent ("lose": store, then
+	// fail; "fail": fail without storing; "": pass) and of PutDevice
+	// ("fail" or "").
+	planMu     sync.Mutex
+	appendPlan []string
+	putPlan    []string
+}
+
+// next pops the next step of a plan.
+func (s *failStore) next(plan *[]string) string {
+	s.planMu.Lock()
+	defer s.planMu.Unlock()
+	if len(*plan) == 0 {
+		return ""
+	}
+	step := (*plan)[0]
+	*plan = (*plan)[1:]
+	return step
 }
 
 func (s *failStore) failing() error {
@@ -59,8 +78,12 @@ func (s *failStore) AppendEvent(ctx context.Context, e *alarms.Event, w time.Dur
 		s.writes.Add(1)
 		return false, errInjected
 	}
+	step := s.next(&s.appendPlan)
+	if step == "fail" {
+		return false, errInjected
+	}
 	stored, err := s.Store.AppendEvent(ctx, e, w)
-	if err == nil && s.loseReply.CompareAndSwap(true, false) {
+	if err == nil && (s.loseReply.CompareAndSwap(true, false) || step == "lose") {
 		return false, errInjected
 	}
 	return stored, err
@@ -76,6 +99,9 @@ func (s *failStore) AddRejected(ctx context.Context, r *alarms.Rejected, lim ala
 func (s *failStore) PutDevice(ctx context.Context, d alarms.DeviceState) error {
 	if err := s.failing(); err != nil {
 		return err
+	}
+	if s.next(&s.putPlan) == "fail" {
+		return errInjected
 	}
 	return s.Store.PutDevice(ctx, d)
 }

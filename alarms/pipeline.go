@@ -237,13 +237,14 @@ func (in *Intake) append(ctx context.Context, e *Event, received time.Time) (boo
 	stored, err := in.store.AppendEvent(ctx, e, in.cfg.DedupWindow)
 	in.storeDone(err)
 	if err != nil {
-		in.uncertain.add(e.Key())
+		in.uncertain.failed(e.Key())
 		return false, fmt.Errorf("device %s: store event %s: %w", e.Device, e.ID, err)
 	}
-	if uncertain := in.uncertain.take(e.Key()); !stored && !uncertain {
+	if !stored && !in.uncertain.uncertain(e.Key()) {
 		in.metrics.duplicates.Inc()
 		return false, nil
 	}
+	in.uncertain.announced(e.Key())
 	in.metrics.stored.Inc()
 	in.metrics.storeTime.Observe(time.Since(received).Seconds())
 	in.hub.publish(*e)
