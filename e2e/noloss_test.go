@@ -101,15 +101,16 @@ func killDuringExternalFlood(t *testing.T, sw *skywatchProc, st testStore, f *fl
 		return
 	}
 	if err := prog.waitFor(storedNow, want, allStored(t, st, want)); err != nil {
-		// The count is a lower bound (an event stored by a write that
-		// failed counts as a duplicate when retried): the store decides.
+		// The count is a lower bound (an event stored by a run killed
+		// before it counted it is a duplicate to the next): the store
+		// decides.
 		t.Logf("waiting for every event stored: %v; checking the store", err)
 		return
 	}
 	t.Logf("every event stored after %v; the last run saw %.0f duplicates (redeliveries, expected)",
 		time.Since(start).Round(time.Millisecond), prog.duplicates(t))
 	if n := storedNow(); n != want {
-		t.Logf("the runs counted %d events as stored, not %d: an event stored by a write that failed counts as a duplicate", n, want)
+		t.Logf("the runs counted %d events as stored, not %d: an event stored by a run killed before it counted it is a duplicate to the next", n, want)
 	}
 }
 
@@ -385,10 +386,9 @@ type testStore struct {
 }
 
 // allStored asks a live store whether every flood event is in it, for a
-// count of stored events that may stay short: an event whose write failed
-// although Redis had applied it (the reply lost as Redis stopped) is a
-// duplicate when written again, and the run does not count it as stored.
-// It returns nil for a store that is not live.
+// count of stored events that may stay short across kills: a run killed
+// after storing an event and before counting it leaves the next run to
+// find it as a duplicate. It returns nil for a store that is not live.
 func allStored(t *testing.T, st testStore, want int64) func() bool {
 	if !st.live {
 		return nil
