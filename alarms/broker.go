@@ -149,29 +149,39 @@ func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 
 // OnPublish stores what a device published before mochi sends the PUBACK
 // (processPublish acknowledges QoS 1 only after the hooks' OnPublish
-// returned). When the store fails, the packet is rejected (no PUBACK, not
-// forwarded) and the client disconnected, so that it sends the message
-// again when it reconnects: answering with an error reason code would be
-// a plain PUBACK to an MQTT 3.1.1 device, which would then drop the event.
+// returned). mochi handles a client's packets one by one in its reading
+// goroutine, so holding a message here (a device over its rate, a store
+// being retried: see takeHeld) holds back that connection only. When the
+// store still fails, the packet is rejected (no PUBACK, not forwarded) and
+// the client disconnected, so that it sends the message again when it
+// reconnects: answering with an error reason code would be a plain PUBACK
+// to an MQTT 3.1.1 device, which would then drop the event.
 func (h *hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil
 	}
 	in := h.in
+	d := in.deviceOf(string(cl.Properties.Username))
 	err := ErrClosed
 	if !in.closing.Load() {
-		err = in.take(in.life, message{topic: pk.TopicName, payload: pk.Payload, received: time.Now()})
+		err = in.takeHeld(in.life, d, cl.Closed, message{topic: pk.TopicName, payload: pk.Payload, received: time.Now()})
 	}
 	if err == nil {
 		return pk, nil
 	}
-	if pk.FixedHeader.Qos > 0 {
+	if pk.FixedHeader.Qos > 0 && !in.closing.Load() {
+		cause := "store"
+		if errors.Is(err, errThrottled) {
+			cause = "rate"
+		}
+		in.kicked(d, cause)
 		h.disconnect(cl)
 	}
 	return pk, packets.ErrRejectPacket
 }
 
-// disconnect drops a client without acknowledging its message.
+// disconnect drops a client without acknowledging its message. Its stop
+// cause, ErrServerBusy, tells OnWillSent that the device was not lost.
 func (h *hook) disconnect(cl *mqtt.Client) {
 	if cl.Properties.ProtocolVersion >= 5 {
 		_ = h.server.DisconnectClient(cl, packets.ErrServerBusy)
@@ -184,13 +194,22 @@ func (h *hook) disconnect(cl *mqtt.Client) {
 // was lost, from its last will on its own state topic.
 func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 	in := h.in
-	if in.closing.Load() || cl.IsTakenOver() || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) {
-		// Our own shutdown, or the device reconnected: not a lost device.
+	if in.closing.Load() || cl.IsTakenOver() || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) ||
+		errors.Is(cl.StopCause(), packets.ErrServerBusy) {
+		// Our own shutdown, the device reconnected, or the intake
+		// disconnected it (see disconnect; mochi sends no will then
+		// today, and this keeps it so): not a lost device.
 		return
 	}
 	idn := in.creds.user(string(cl.Properties.Username))
 	dev, kind, ok := in.topics.deviceTopic(pk.TopicName)
 	if idn == nil || idn.kind != identityDevice || !ok || dev != idn.id || kind != kindState {
+		return
+	}
+	if d := in.devices[dev]; d != nil && d.heldLately(time.Now()) {
+		// The device gave up on a message that the intake held while the
+		// store failed: Skywatch's doing, not a lost device.
+		in.metrics.willsIgnored.Inc()
 		return
 	}
 	if !in.enter() {

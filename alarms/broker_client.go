@@ -3,19 +3,25 @@ package alarms
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
-// Timings of the external broker connection.
+// Timings of the external broker connection. Reconnection is fast: until
+// the intake's persistent session is back, a broker that lost its state
+// (Mosquitto killed between two autosaves) drops what devices publish to
+// it, so every second of backoff widens that loss; the jitter keeps several
+// Skywatch nodes from reconnecting in step.
 const (
-	connectBackoffMin = time.Second
-	connectBackoffMax = 30 * time.Second
+	connectBackoffMin = 250 * time.Millisecond
+	connectBackoffMax = time.Second
 	// storeRetryMax caps the wait between attempts to store a message that
-	// failed: short, so that the backlog drains soon after the store is back.
-	storeRetryMax = 5 * time.Second
-	storeRetryMin = 100 * time.Millisecond
+	// failed: short, so that storing resumes within about half a second of
+	// the store's return.
+	storeRetryMax = 500 * time.Millisecond
+	storeRetryMin = 50 * time.Millisecond
 )
 
 // brokerClient is the intake's persistent session at an external broker.
@@ -36,7 +42,9 @@ func newBrokerClient(in *Intake) *brokerClient {
 		SetPassword(cfg.Password).
 		SetCleanSession(false). // the broker keeps our subscriptions and unacknowledged messages
 		SetAutoReconnect(true).
-		SetMaxReconnectInterval(connectBackoffMax).
+		// paho retries at once, then every interval (doubling from 1 s up
+		// to it): 0.5 to 1.5 s here.
+		SetMaxReconnectInterval(jitter(connectBackoffMax)).
 		SetConnectTimeout(10 * time.Second).
 		SetKeepAlive(30 * time.Second).
 		SetAutoAckDisabled(true).
@@ -66,12 +74,17 @@ func (x *brokerClient) run(ctx context.Context) {
 		}
 		x.in.health.setConnected(false, fmt.Errorf("connect: %w", tok.Error()))
 		select {
-		case <-time.After(backoff):
+		case <-time.After(jitter(backoff)):
 		case <-ctx.Done():
 			return
 		}
 		backoff = min(2*backoff, connectBackoffMax)
 	}
+}
+
+// jitter returns a random duration between d/2 and 3d/2.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d)
 }
 
 // onConnect subscribes (again) to the device topics. With a persistent

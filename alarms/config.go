@@ -54,6 +54,8 @@ type Config struct {
 	Areas []AreaConfig `yaml:"areas"`
 	// Routing is the dispatch policy.
 	Routing RoutingConfig `yaml:"routing"`
+	// Limits bounds what one device can cost.
+	Limits Limits `yaml:"limits"`
 
 	// tick is the supervisor's scan period; it defaults to a tenth of the
 	// shortest supervision window, between 50 ms and 1 s.
@@ -215,6 +217,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	c.Routing.setDefaults()
+	c.Limits.setDefaults()
 	if c.tick == 0 {
 		shortest := time.Duration(math.MaxInt64)
 		for _, md := range c.Models {
@@ -280,6 +283,7 @@ func (c *Config) validate() error {
 	if c.DedupWindow < 0 {
 		add("dedup_window", "must not be negative")
 	}
+	errs = append(errs, c.Limits.validate()...)
 
 	seenModel := map[string]int{}
 	for i, md := range c.Models {

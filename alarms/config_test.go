@@ -42,6 +42,9 @@ func TestConfigValidate(t *testing.T) {
 		{"window", alarms.Config{Models: []alarms.ModelConfig{{Name: "m", Decoder: "skywatch",
 			Heartbeat: time.Minute, Supervision: time.Second}}}, "models[0].supervision: must be longer"},
 		{"unit", alarms.Config{Units: []alarms.UnitConfig{{ID: "u1"}}}, "units[0].password_hash: must be set"},
+		{"rate", alarms.Config{Limits: alarms.Limits{DeviceRate: -1}}, "alarms.device_rate: must not be negative"},
+		{"hold", alarms.Config{Limits: alarms.Limits{StoreHold: -time.Second}}, "alarms.store_hold: must not be negative"},
+		{"rejected", alarms.Config{Limits: alarms.Limits{RejectedMax: -1}}, "alarms.rejected_max: must not be negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

@@ -26,6 +26,55 @@ type device struct {
 	// snap is a copy of state for readers that must not wait for mu, which
 	// is held during store writes.
 	snap atomic.Pointer[DeviceState]
+
+	// rate is the device's publish rate at the embedded broker.
+	rate bucket
+	// costs counts what the device cost, for DeviceView.
+	costs deviceCosts
+	// holding counts the device's messages being held for the store, and
+	// heldAt (unix ns) is when the last hold ended: see heldLately.
+	holding atomic.Int32
+	heldAt  atomic.Int64
+}
+
+// deviceCosts counts, since the start, what the intake did to bound a
+// device.
+type deviceCosts struct {
+	throttled, throttledNS  atomic.Int64
+	storeHeld, storeHeldNS  atomic.Int64
+	disconnects, rejDropped atomic.Int64
+}
+
+// DeviceCosts tells what the intake did, since it started, to bound a
+// device: its messages held for its publish rate or while the store
+// failed, the times it was disconnected by Skywatch, and its older
+// rejected messages dropped to keep the rejected list bounded.
+type DeviceCosts struct {
+	// Throttled counts messages held back (unacknowledged) because the
+	// device was over alarms.device_rate; ThrottledSeconds is their wait.
+	Throttled        int64   `json:"throttled"`
+	ThrottledSeconds float64 `json:"throttled_seconds"`
+	// StoreHeld counts messages held unacknowledged while the store failed;
+	// StoreHeldSeconds is how long.
+	StoreHeld        int64   `json:"store_held"`
+	StoreHeldSeconds float64 `json:"store_held_seconds"`
+	// Disconnects counts the device's connections that Skywatch closed
+	// (the store failed past alarms.store_hold, or far over its rate).
+	Disconnects int64 `json:"disconnects"`
+	// RejectedDropped counts older rejected messages dropped to keep this
+	// device's (or all devices') rejected list within its bound.
+	RejectedDropped int64 `json:"rejected_dropped"`
+}
+
+func (c *deviceCosts) view() DeviceCosts {
+	return DeviceCosts{
+		Throttled:        c.throttled.Load(),
+		ThrottledSeconds: time.Duration(c.throttledNS.Load()).Seconds(),
+		StoreHeld:        c.storeHeld.Load(),
+		StoreHeldSeconds: time.Duration(c.storeHeldNS.Load()).Seconds(),
+		Disconnects:      c.disconnects.Load(),
+		RejectedDropped:  c.rejDropped.Load(),
+	}
 }
 
 // commit makes next the device's state, after it was saved. mu is held.
@@ -85,6 +134,8 @@ type DeviceView struct {
 	Lon   float64 `json:"lon"`
 	// State is the device's current state (State.ID is ID).
 	State DeviceState `json:"state"`
+	// Costs tells what bounding the device cost it since the start.
+	Costs DeviceCosts `json:"costs"`
 	// LastEvents are the device's latest events, newest first; only Device
 	// fills them.
 	LastEvents []Event `json:"last_events,omitempty"`
@@ -93,5 +144,5 @@ type DeviceView struct {
 func (d *device) view() DeviceView {
 	st := *d.snap.Load()
 	return DeviceView{ID: d.cfg.ID, Name: d.cfg.Name, Model: d.cfg.Model, Area: d.cfg.Area,
-		Lat: d.cfg.Lat, Lon: d.cfg.Lon, State: st}
+		Lat: d.cfg.Lat, Lon: d.cfg.Lon, State: st, Costs: d.costs.view()}
 }

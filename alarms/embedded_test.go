@@ -177,11 +177,13 @@ func TestEmbeddedACL(t *testing.T) {
 	}
 }
 
-// While the store fails, a device gets no PUBACK and is disconnected; it
+// While the store fails past alarms.store_hold, a device gets no PUBACK and is disconnected; it
 // resends when it reconnects, and once the store is back the event is
 // stored exactly once.
 func TestEmbeddedStoreFailingNoAck(t *testing.T) {
 	cfg := testConfig(t)
+	// Past the hold, the device is disconnected without PUBACK.
+	cfg.Limits.StoreHold = 200 * time.Millisecond
 	store := newStore(t)
 	in := startIntake(t, cfg, store)
 	store.fail.Store(true)
@@ -373,5 +375,45 @@ func TestEmbeddedLostStoreReply(t *testing.T) {
 	case e := <-live:
 		t.Fatalf("announced twice: %+v", e)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// An event whose store reply was lost is announced when a retry finds it;
+// when a later write of the same message fails (its device state) and the
+// message is taken again, a failed attempt in between must not make the
+// event look uncertain again: it is announced exactly once.
+func TestEmbeddedLostReplyAnnouncedOnce(t *testing.T) {
+	cfg := testConfig(t)
+	store := newStore(t)
+	in := startIntake(t, cfg, store)
+	live := in.Subscribe(t.Context())
+	// Attempt 1: stored, reply lost. Attempt 2: found (announced), then
+	// the device state fails. Attempt 3: fails. Attempt 4: found again,
+	// a duplicate now; the device gets its PUBACK.
+	store.planMu.Lock()
+	store.appendPlan = []string{"lose", "", "fail", ""}
+	store.putPlan = []string{"fail"}
+	store.planMu.Unlock()
+
+	c := connect(t, "tcp://"+in.BrokerAddr(), "d1", "pw-d1", nil)
+	publish(t, c, devTopic(cfg, "d1", "event"), `{"id":"once","class":"panic"}`)
+	n := 0
+	for {
+		select {
+		case e := <-live:
+			if e.ID != "once" {
+				t.Fatalf("announced %+v", e)
+			}
+			n++
+			continue
+		default:
+		}
+		break
+	}
+	if n != 1 {
+		t.Fatalf("the event was announced %d times, want once", n)
+	}
+	if got := withID(events(t, store, "d1"), "once"); len(got) != 1 {
+		t.Fatalf("%d events stored, want 1", len(got))
 	}
 }

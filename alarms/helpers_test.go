@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -39,6 +40,26 @@ type failStore struct {
 	// loseReply makes the next AppendEvent store the event and then fail,
 	// as Redis does when its reply is lost.
 	loseReply atomic.Bool
+	// failID, when set, makes AppendEvent fail for events of that id only.
+	failID atomic.Pointer[string]
+	// plans script the next calls of AppendEvent ("lose": store, then
+	// fail; "fail": fail without storing; "": pass) and of PutDevice
+	// ("fail" or "").
+	planMu     sync.Mutex
+	appendPlan []string
+	putPlan    []string
+}
+
+// next pops the next step of a plan.
+func (s *failStore) next(plan *[]string) string {
+	s.planMu.Lock()
+	defer s.planMu.Unlock()
+	if len(*plan) == 0 {
+		return ""
+	}
+	step := (*plan)[0]
+	*plan = (*plan)[1:]
+	return step
 }
 
 func (s *failStore) failing() error {
@@ -53,23 +74,34 @@ func (s *failStore) AppendEvent(ctx context.Context, e *alarms.Event, w time.Dur
 	if err := s.failing(); err != nil {
 		return false, err
 	}
+	if id := s.failID.Load(); id != nil && *id == e.ID {
+		s.writes.Add(1)
+		return false, errInjected
+	}
+	step := s.next(&s.appendPlan)
+	if step == "fail" {
+		return false, errInjected
+	}
 	stored, err := s.Store.AppendEvent(ctx, e, w)
-	if err == nil && s.loseReply.CompareAndSwap(true, false) {
+	if err == nil && (s.loseReply.CompareAndSwap(true, false) || step == "lose") {
 		return false, errInjected
 	}
 	return stored, err
 }
 
-func (s *failStore) AddRejected(ctx context.Context, r *alarms.Rejected) error {
+func (s *failStore) AddRejected(ctx context.Context, r *alarms.Rejected, lim alarms.RejectedLimits) (int, error) {
 	if err := s.failing(); err != nil {
-		return err
+		return 0, err
 	}
-	return s.Store.AddRejected(ctx, r)
+	return s.Store.AddRejected(ctx, r, lim)
 }
 
 func (s *failStore) PutDevice(ctx context.Context, d alarms.DeviceState) error {
 	if err := s.failing(); err != nil {
 		return err
+	}
+	if s.next(&s.putPlan) == "fail" {
+		return errInjected
 	}
 	return s.Store.PutDevice(ctx, d)
 }

@@ -164,6 +164,11 @@ func (in *Intake) Start(ctx context.Context) error {
 	in.life, in.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	in.mu.Unlock()
 
+	if dt, ok := in.store.(durabilityTeller); ok {
+		if d := dt.Durability(); d.Warning != "" {
+			in.logger.Warn("alarms: the store can lose acknowledged alarms: "+d.Warning, "store", d.Summary)
+		}
+	}
 	states, err := in.store.Devices(ctx)
 	in.health.storeResult(err)
 	if err != nil {
@@ -311,6 +316,10 @@ func (in *Intake) Status() IntakeStatus {
 		st.Address = u.Host
 	}
 	in.health.fill(&st)
+	if dt, ok := in.store.(durabilityTeller); ok {
+		d := dt.Durability()
+		st.StoreDurability, st.StoreWarning = d.Summary, d.Warning
+	}
 	for _, d := range in.order {
 		if d.lost.Load() {
 			st.SupervisionLost++

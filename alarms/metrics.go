@@ -14,6 +14,14 @@ type metrics struct {
 	restores    prometheus.Counter
 	storeTime   prometheus.Histogram
 
+	throttled       prometheus.Counter
+	throttledTime   prometheus.Counter
+	storeHeld       prometheus.Counter
+	storeHeldTime   prometheus.Counter
+	disconnects     *prometheus.CounterVec // by cause: store, rate
+	rejectedDropped prometheus.Counter
+	willsIgnored    prometheus.Counter
+
 	connected   *prometheus.Desc
 	storeOK     *prometheus.Desc
 	supervision *prometheus.Desc
@@ -65,6 +73,34 @@ func newMetrics() *metrics {
 			Help:    "Time from taking an event message to having it stored.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_throttled_total",
+			Help: "Device messages held unacknowledged because the device was over alarms.device_rate.",
+		}),
+		throttledTime: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_throttled_seconds_total",
+			Help: "Time device messages were held for their device's publish rate.",
+		}),
+		storeHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_store_held_total",
+			Help: "Device messages held unacknowledged while the store failed.",
+		}),
+		storeHeldTime: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_store_held_seconds_total",
+			Help: "Time device messages were held while the store failed.",
+		}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skywatch_alarms_disconnects_total",
+			Help: "Device connections closed by the intake, without PUBACK, by cause (store: failing past alarms.store_hold; rate: far over alarms.device_rate).",
+		}, []string{"cause"}),
+		rejectedDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_rejected_dropped_total",
+			Help: "Older rejected messages dropped to keep the rejected list within alarms.rejected_per_device and alarms.rejected_max.",
+		}),
+		willsIgnored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_wills_ignored_total",
+			Help: "Last wills of devices that gave up while the intake held their message for a failing store: no offline trouble raised.",
+		}),
 		connected: prometheus.NewDesc("skywatch_alarms_broker_connected",
 			"1 when the intake is connected to its broker (or the embedded broker serves).", nil, nil),
 		storeOK: prometheus.NewDesc("skywatch_alarms_store_ok",
@@ -96,6 +132,13 @@ var _ prometheus.Collector = collector{}
 //	skywatch_alarms_supervision_troubles_total{cause}
 //	skywatch_alarms_supervision_restores_total
 //	skywatch_alarms_store_seconds              message taken to event stored
+//	skywatch_alarms_throttled_total
+//	skywatch_alarms_throttled_seconds_total
+//	skywatch_alarms_store_held_total
+//	skywatch_alarms_store_held_seconds_total
+//	skywatch_alarms_disconnects_total{cause}
+//	skywatch_alarms_rejected_dropped_total
+//	skywatch_alarms_wills_ignored_total
 //	skywatch_alarms_broker_connected
 //	skywatch_alarms_store_ok
 //	skywatch_alarms_devices_supervision_lost
@@ -105,7 +148,8 @@ func (in *Intake) Collector() prometheus.Collector { return collector{in} }
 
 func (c collector) cs() []prometheus.Collector {
 	m := c.in.metrics
-	return []prometheus.Collector{m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.troubles, m.restores, m.storeTime}
+	return []prometheus.Collector{m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.troubles, m.restores, m.storeTime,
+		m.throttled, m.throttledTime, m.storeHeld, m.storeHeldTime, m.disconnects, m.rejectedDropped, m.willsIgnored}
 }
 
 // Describe implements prometheus.Collector.

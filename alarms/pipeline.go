@@ -237,13 +237,14 @@ func (in *Intake) append(ctx context.Context, e *Event, received time.Time) (boo
 	stored, err := in.store.AppendEvent(ctx, e, in.cfg.DedupWindow)
 	in.storeDone(err)
 	if err != nil {
-		in.uncertain.add(e.Key())
+		in.uncertain.failed(e.Key())
 		return false, fmt.Errorf("device %s: store event %s: %w", e.Device, e.ID, err)
 	}
-	if uncertain := in.uncertain.take(e.Key()); !stored && !uncertain {
+	if !stored && !in.uncertain.uncertain(e.Key()) {
 		in.metrics.duplicates.Inc()
 		return false, nil
 	}
+	in.uncertain.announced(e.Key())
 	in.metrics.stored.Inc()
 	in.metrics.storeTime.Observe(time.Since(received).Seconds())
 	in.hub.publish(*e)
@@ -262,12 +263,18 @@ func (in *Intake) reject(ctx context.Context, device string, m message, cause, r
 		r.Truncated = true
 	}
 	r.Payload = bytes.Clone(p)
-	err := in.store.AddRejected(ctx, &r)
+	dropped, err := in.store.AddRejected(ctx, &r, in.cfg.Limits.rejectedLimits())
 	in.storeDone(err)
 	if err != nil {
 		return fmt.Errorf("device %s: store rejected message: %w", device, err)
 	}
 	in.metrics.rejected.WithLabelValues(cause).Inc()
+	if dropped > 0 {
+		in.metrics.rejectedDropped.Add(float64(dropped))
+		if d := in.devices[device]; d != nil {
+			d.costs.rejDropped.Add(int64(dropped))
+		}
+	}
 	return nil
 }
 

@@ -34,6 +34,11 @@ type IntakeStatus struct {
 	StoreOK    bool      `json:"store_ok"`
 	StoreError string    `json:"store_error,omitempty"`
 	StoreSince time.Time `json:"store_since,omitzero"`
+	// StoreDurability says what the store keeps of acknowledged alarms
+	// when it crashes, and StoreWarning, when set, what it can lose (as
+	// "appendfsync everysec: a crash of Redis ... can lose ... 2 s").
+	StoreDurability string `json:"store_durability,omitempty"`
+	StoreWarning    string `json:"store_warning,omitempty"`
 
 	// Devices is the number of configured devices, SupervisionLost of
 	// those with an open supervision trouble.

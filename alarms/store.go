@@ -24,8 +24,11 @@ type Store interface {
 	// Events lists stored events, newest first, matching q.
 	Events(ctx context.Context, q EventQuery) (EventPage, error)
 
-	// AddRejected keeps a message that did not decode.
-	AddRejected(ctx context.Context, r *Rejected) error
+	// AddRejected keeps a message that did not decode and sets r.Offset.
+	// To stay within lim it drops the oldest rejected messages, first of
+	// r.Device past lim.PerDevice, then of any device past lim.Total, and
+	// reports how many it dropped. A zero limit does not bound.
+	AddRejected(ctx context.Context, r *Rejected, lim RejectedLimits) (dropped int, err error)
 	// Rejected lists rejected messages, newest first.
 	Rejected(ctx context.Context, q RejectedQuery) ([]Rejected, error)
 
@@ -40,6 +43,26 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the store; it is idempotent.
 	Close() error
+}
+
+// StoreDurability says in plain words what a store keeps of acknowledged
+// writes when its process or machine crashes. Stores that can tell have a
+// method Durability() StoreDurability; the intake logs Warning at start and
+// shows both in its status.
+type StoreDurability struct {
+	Summary string // e.g. "appendonly yes, appendfsync always: ..."
+	Warning string // non-empty when acknowledged alarms can be lost
+}
+
+// durabilityTeller is a store that can say what a crash loses.
+type durabilityTeller interface {
+	Durability() StoreDurability
+}
+
+// RejectedLimits bound the rejected messages a store keeps.
+type RejectedLimits struct {
+	PerDevice int // messages of one device
+	Total     int // messages of all devices
 }
 
 // ErrNotFound is returned for a device or record that is not stored.

@@ -42,6 +42,7 @@ type flood struct {
 	interval  time.Duration // pause after each acknowledged event
 
 	acked   []atomic.Int64 // per device: events 0 .. acked-1 have their PUBACK
+	lost    []atomic.Int64 // per device: connections that ended under it
 	resends atomic.Int64   // events sent again after a missing PUBACK
 	connErr atomic.Int64   // failed connection attempts
 
@@ -53,6 +54,7 @@ type flood struct {
 // startFlood starts the devices; the test's cleanup stops them.
 func startFlood(t *testing.T, f *flood) *flood {
 	f.acked = make([]atomic.Int64, len(f.devices))
+	f.lost = make([]atomic.Int64, len(f.devices))
 	f.done = make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
@@ -126,7 +128,7 @@ func (f *flood) device(ctx context.Context, i int) {
 	for k := 0; k < f.perDevice; {
 		if c == nil {
 			var err error
-			c, err = f.connect(ctx, id)
+			c, err = f.connect(ctx, i)
 			if err != nil {
 				f.connErr.Add(1)
 				if !sleepCtx(ctx, backoff) {
@@ -161,8 +163,19 @@ func (f *flood) device(ctx context.Context, i int) {
 	}
 }
 
-// connect opens a new connection for a device.
-func (f *flood) connect(ctx context.Context, id string) (paho.Client, error) {
+// disconnects is how many connections each device lost (closed by the
+// broker or the network, not by the device).
+func (f *flood) disconnects() []int64 {
+	out := make([]int64, len(f.lost))
+	for i := range f.lost {
+		out[i] = f.lost[i].Load()
+	}
+	return out
+}
+
+// connect opens a new connection for device i.
+func (f *flood) connect(ctx context.Context, i int) (paho.Client, error) {
+	id := f.devices[i]
 	opts := paho.NewClientOptions().
 		AddBroker(f.broker).
 		SetClientID(id).
@@ -172,7 +185,8 @@ func (f *flood) connect(ctx context.Context, id string) (paho.Client, error) {
 		SetConnectRetry(false).
 		SetConnectTimeout(floodConnTimeout).
 		SetWriteTimeout(floodConnTimeout).
-		SetKeepAlive(30 * time.Second)
+		SetKeepAlive(30 * time.Second).
+		SetConnectionLostHandler(func(paho.Client, error) { f.lost[i].Add(1) })
 	if f.passwords {
 		opts.SetUsername(id).SetPassword("pw-" + id)
 	}

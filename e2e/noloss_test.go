@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,9 @@ const (
 	nolossTimeout   = 3 * time.Minute  // for a flood to be acknowledged, or stored
 	nolossStall     = 45 * time.Second // without progress, a wait gives up early
 	redisOutage     = 10 * time.Second
+	// maxOutageDisconnects bounds the connections one device of the
+	// embedded broker loses during the outage (none expected).
+	maxOutageDisconnects = 2
 )
 
 // TestAlarmsNoLoss runs Skywatch as a separate process, kills it with
@@ -97,15 +101,16 @@ func killDuringExternalFlood(t *testing.T, sw *skywatchProc, st testStore, f *fl
 		return
 	}
 	if err := prog.waitFor(storedNow, want, allStored(t, st, want)); err != nil {
-		// The count is a lower bound (an event stored by a write that
-		// failed counts as a duplicate when retried): the store decides.
+		// The count is a lower bound (an event stored by a run killed
+		// before it counted it is a duplicate to the next): the store
+		// decides.
 		t.Logf("waiting for every event stored: %v; checking the store", err)
 		return
 	}
 	t.Logf("every event stored after %v; the last run saw %.0f duplicates (redeliveries, expected)",
 		time.Since(start).Round(time.Millisecond), prog.duplicates(t))
 	if n := storedNow(); n != want {
-		t.Logf("the runs counted %d events as stored, not %d: an event stored by a write that failed counts as a duplicate", n, want)
+		t.Logf("the runs counted %d events as stored, not %d: an event stored by a run killed before it counted it is a duplicate to the next", n, want)
 	}
 }
 
@@ -197,15 +202,27 @@ func stopRedisDuringFlood(t *testing.T, sw *skywatchProc, rs *redisServer, st te
 		t.Errorf("%d events stored while Redis was down", got-storedAtStop)
 	}
 	acked := f.snapshot()
-	t.Logf("redis down for %v, meanwhile %d more events acknowledged, %d sent again after a missing PUBACK",
-		time.Since(down).Round(time.Millisecond), sum(acked)-ackedAtStop, f.resends.Load())
+	lost := f.disconnects()
+	t.Logf("redis down for %v, meanwhile %d more events acknowledged, %d sent again after a missing PUBACK, "+
+		"%d device connections lost (at most %d for one device)",
+		time.Since(down).Round(time.Millisecond), sum(acked)-ackedAtStop, f.resends.Load(), sum(lost), slices.Max(lost))
 	switch {
 	case external && sum(acked) == ackedAtStop:
 		t.Error("the flood did not go on into Mosquitto while Redis was down")
-	case !external && f.resends.Load() == 0:
-		t.Error("no device had to send an event again while Redis was down")
+	case !external && sum(acked) != ackedAtStop:
+		t.Errorf("%d events acknowledged while Redis was down", sum(acked)-ackedAtStop)
+	case !external && slices.Max(lost) > maxOutageDisconnects:
+		// The intake holds a message without PUBACK while the store is
+		// retried (alarms.store_hold): the outage is quiet on the network.
+		t.Errorf("a device lost its connection %d times during the outage, want at most %d", slices.Max(lost), maxOutageDisconnects)
 	}
 	rs.start()
+	back := time.Now()
+	if err := prog.waitFor(storedNow, storedAtStop+1, nil); err != nil {
+		t.Errorf("waiting for the first event stored after Redis came back: %v", err)
+		return
+	}
+	t.Logf("storing resumed %v after Redis was started again", time.Since(back).Round(time.Millisecond))
 	if !external {
 		// Acknowledged before Redis came back, so stored before it went.
 		readStored(t, st).checkAcked(t, f.devices, acked)
@@ -218,10 +235,14 @@ func stopRedisDuringFlood(t *testing.T, sw *skywatchProc, rs *redisServer, st te
 		t.Logf("waiting for every event stored: %v; checking the store", err)
 		return
 	}
-	// A count short of want means events stored by a write whose reply
-	// was lost: the run took them for duplicates.
 	t.Logf("every event stored after %v; the run counted %d stored and %.0f duplicates",
 		time.Since(start).Round(time.Millisecond), storedNow(), prog.duplicates(t))
+	// Each stored event is announced (and counted) once, also one whose
+	// write's reply was lost as Redis stopped: the retry finds it and
+	// takes it as the intake's own, not as a duplicate.
+	if n := storedNow(); n != want {
+		t.Errorf("the run counted %d events as stored, want %d: a stored event was taken for a duplicate and never announced", n, want)
+	}
 	sw.waitReady()
 	if code, body, err := sw.get(t.Context(), "/api/alarms/status"); err == nil && code == http.StatusOK {
 		t.Logf("intake status at the end: %s", strings.Join(strings.Fields(body), " "))
@@ -365,10 +386,9 @@ type testStore struct {
 }
 
 // allStored asks a live store whether every flood event is in it, for a
-// count of stored events that may stay short: an event whose write failed
-// although Redis had applied it (the reply lost as Redis stopped) is a
-// duplicate when written again, and the run does not count it as stored.
-// It returns nil for a store that is not live.
+// count of stored events that may stay short across kills: a run killed
+// after storing an event and before counting it leaves the next run to
+// find it as a duplicate. It returns nil for a store that is not live.
 func allStored(t *testing.T, st testStore, want int64) func() bool {
 	if !st.live {
 		return nil

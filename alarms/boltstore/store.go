@@ -16,6 +16,7 @@
 //	index/device/{d}  the same, for device d; likewise index/area/{a}, index/class/{c}
 //	rejected          seq -> rejected JSON
 //	rejected_device/{d} seq -> nothing
+//	rejected_meta     "count" -> number of rejected messages (8 bytes)
 //	devices           device id -> state JSON
 //
 // An event's Offset is its seq in 16 hex digits; so is a rejected message's
@@ -57,7 +58,11 @@ var (
 	bucketIndex          = []byte("index")
 	bucketRejected       = []byte("rejected")
 	bucketRejectedDevice = []byte("rejected_device")
-	bucketDevices        = []byte("devices")
+	bucketRejectedMeta   = []byte("rejected_meta")
+	// keyRejectedCount in bucketRejectedMeta holds the number of rejected
+	// messages (8 bytes), so that bounding them needs no count.
+	keyRejectedCount = []byte("count")
+	bucketDevices    = []byte("devices")
 
 	indexAll    = []byte("all")
 	indexDevice = []byte("device")
@@ -146,6 +151,17 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	meta, err := tx.CreateBucketIfNotExists(bucketRejectedMeta)
+	if err != nil {
+		return err
+	}
+	if meta.Get(keyRejectedCount) == nil {
+		// A file from before the count was kept: count once.
+		n := uint64(tx.Bucket(bucketRejected).Stats().KeyN)
+		if err := meta.Put(keyRejectedCount, binary.BigEndian.AppendUint64(nil, n)); err != nil {
+			return err
+		}
+	}
 	now := s.opts.now().UnixNano()
 	dedup := tx.Bucket(bucketDedup)
 	var expired [][]byte
@@ -164,6 +180,12 @@ func (s *Store) prepare(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// Durability says what the file keeps: every write is fsynced before it
+// returns, so before the device or broker gets its acknowledgement.
+func (s *Store) Durability() alarms.StoreDurability {
+	return alarms.StoreDurability{Summary: "embedded file: each write is fsynced before it is acknowledged"}
 }
 
 // Close closes the file. It is idempotent.
@@ -425,19 +447,25 @@ func decodeEvent(data, seq []byte) (alarms.Event, error) {
 	return e, nil
 }
 
-// AddRejected keeps a message that did not decode and sets r.Offset.
-func (s *Store) AddRejected(ctx context.Context, r *alarms.Rejected) error {
+// AddRejected keeps a message that did not decode and sets r.Offset,
+// dropping the oldest messages past lim; see alarms.Store.
+func (s *Store) AddRejected(ctx context.Context, r *alarms.Rejected, lim alarms.RejectedLimits) (int, error) {
 	if err := s.check(ctx); err != nil {
-		return fmt.Errorf("bolt store: add rejected: %w", err)
+		return 0, fmt.Errorf("bolt store: add rejected: %w", err)
 	}
 	rec := *r
 	rec.Offset = ""
 	data, err := json.Marshal(&rec)
 	if err != nil {
-		return fmt.Errorf("bolt store: add rejected: %w", err)
+		return 0, fmt.Errorf("bolt store: add rejected: %w", err)
 	}
-	var seq []byte
+	var (
+		seq     []byte
+		dropped int
+	)
 	err = s.db.Batch(func(tx *bolt.Tx) error {
+		// Batch may run this again: start afresh.
+		dropped = 0
 		b := tx.Bucket(bucketRejected)
 		n, err := b.NextSequence()
 		if err != nil {
@@ -447,17 +475,81 @@ func (s *Store) AddRejected(ctx context.Context, r *alarms.Rejected) error {
 		if err := b.Put(seq, data); err != nil {
 			return err
 		}
-		d, err := tx.Bucket(bucketRejectedDevice).CreateBucketIfNotExists([]byte(r.Device))
+		devs := tx.Bucket(bucketRejectedDevice)
+		d, err := devs.CreateBucketIfNotExists([]byte(r.Device))
 		if err != nil {
 			return err
 		}
-		return d.Put(seq, nil)
+		if err := d.Put(seq, nil); err != nil {
+			return err
+		}
+		meta := tx.Bucket(bucketRejectedMeta)
+		total := binary.BigEndian.Uint64(meta.Get(keyRejectedCount)) + 1
+		if lim.PerDevice > 0 {
+			// Stats would not see this transaction's writes: count.
+			for n := countKeys(d); n > lim.PerDevice; n-- {
+				k, _ := d.Cursor().First()
+				if err := dropRejected(b, d, k); err != nil {
+					return err
+				}
+				total--
+				dropped++
+			}
+		}
+		for lim.Total > 0 && total > uint64(lim.Total) {
+			k, v := b.Cursor().First()
+			var old struct {
+				Device string `json:"device"`
+			}
+			if err := json.Unmarshal(v, &old); err != nil {
+				return fmt.Errorf("rejected %s: %w", offset(k), err)
+			}
+			dev := devs.Bucket([]byte(old.Device))
+			if err := dropRejected(b, dev, k); err != nil {
+				return err
+			}
+			// Many device names (unknown devices at an external broker)
+			// must leave no empty buckets behind.
+			if dev != nil && old.Device != r.Device {
+				if first, _ := dev.Cursor().First(); first == nil {
+					if err := devs.DeleteBucket([]byte(old.Device)); err != nil {
+						return err
+					}
+				}
+			}
+			total--
+			dropped++
+		}
+		return meta.Put(keyRejectedCount, binary.BigEndian.AppendUint64(nil, total))
 	})
 	if err != nil {
-		return fmt.Errorf("bolt store: add rejected: %w", err)
+		return 0, fmt.Errorf("bolt store: add rejected: %w", err)
 	}
 	r.Offset = offset(seq)
-	return nil
+	return dropped, nil
+}
+
+// countKeys counts a (small) bucket's keys.
+func countKeys(b *bolt.Bucket) int {
+	n := 0
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		n++
+	}
+	return n
+}
+
+// dropRejected deletes the rejected message k from the list of all and
+// from its device's (dev may be nil).
+func dropRejected(all, dev *bolt.Bucket, k []byte) error {
+	k = slices.Clone(k)
+	if err := all.Delete(k); err != nil {
+		return err
+	}
+	if dev == nil {
+		return nil
+	}
+	return dev.Delete(k)
 }
 
 // Rejected lists rejected messages, newest first.

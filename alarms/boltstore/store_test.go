@@ -3,6 +3,7 @@ package boltstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -115,5 +116,33 @@ func BenchmarkAppendEvent(b *testing.B) {
 				return s
 			})
 		})
+	}
+}
+
+// Rejected messages of many device names (unknown devices at an external
+// broker) are bounded in all, and their emptied device buckets removed.
+func TestRejectedManyDevicesNoBuckets(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "alarms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	lim := alarms.RejectedLimits{PerDevice: 3, Total: 5}
+	for i := range 50 {
+		r := &alarms.Rejected{Device: fmt.Sprintf("unknown-%d", i), Payload: []byte("x"), ReceivedAt: time.Now()}
+		if _, err := s.AddRejected(ctx, r, lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := 0
+	err = s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketRejectedDevice).ForEachBucket(func([]byte) error { n++; return nil })
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 5 {
+		t.Fatalf("%d device buckets of rejected messages left, want 5 (the newest)", n)
 	}
 }

@@ -20,6 +20,10 @@ type Config struct {
 	// DedupRetention is how long a device's event id is remembered for
 	// deduplication. It defaults to 30 days.
 	DedupRetention time.Duration
+	// Durability is "normal" (the default: warn about what Redis's
+	// settings can lose) or "strict" (acknowledge an event only once it is
+	// on Redis's disk; see DurabilityStrict).
+	Durability string
 }
 
 // Defaults.
@@ -39,6 +43,9 @@ func (c *Config) setDefaults() {
 	if c.DedupRetention == 0 {
 		c.DedupRetention = DefaultDedupRetention
 	}
+	if c.Durability == "" {
+		c.Durability = DurabilityNormal
+	}
 }
 
 // Validate checks the config as Open would use it (after defaults). Its
@@ -57,6 +64,9 @@ func (c Config) options() (*redis.Options, error) {
 	}
 	if c.DedupRetention < time.Second {
 		return nil, errors.New("store.dedup_retention: must be at least 1s")
+	}
+	if c.Durability != DurabilityNormal && c.Durability != DurabilityStrict {
+		return nil, errors.New("store.redis_durability: must be normal or strict")
 	}
 	return opts, nil
 }

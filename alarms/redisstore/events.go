@@ -2,7 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -18,14 +20,27 @@ import (
 //
 //	KEYS: dedup key, events stream, index keys...
 //	ARGV: dedup ttl in ms ("0": no dedup), event JSON,
-//	      hex16 of the received time, member suffix (device NUL area NUL class)
+//	      hex16 of the received time, member suffix (device NUL area NUL class),
+//	      the write's token
 //
 // It returns {1, entry id} when stored, {0, stored entry id} for a duplicate.
+// The dedup key holds the entry id, a space and the token of the write that
+// stored it: when go-redis sends the script again because the reply to the
+// first run was lost, that run's own event is found with the same token and
+// reported as stored, not as a duplicate, so that it is announced once.
 const appendLua = `
 local ttl = ARGV[1]
 if ttl ~= '0' then
   local old = redis.call('GET', KEYS[1])
-  if old then return {0, old} end
+  if old then
+    local sp = string.find(old, ' ', 1, true)
+    if sp then
+      local id = string.sub(old, 1, sp - 1)
+      if string.sub(old, sp + 1) == ARGV[5] then return {1, id} end
+      return {0, id}
+    end
+    return {0, old}
+  end
 end
 local id = redis.call('XADD', KEYS[2], '*', 'e', ARGV[2])
 local dash = string.find(id, '-', 1, true)
@@ -34,7 +49,7 @@ for i = 3, #KEYS do
   redis.call('ZADD', KEYS[i], 0, member)
 end
 if ttl ~= '0' then
-  redis.call('SET', KEYS[1], id, 'PX', ttl)
+  redis.call('SET', KEYS[1], id .. ' ' .. ARGV[5], 'PX', ttl)
 end
 return {1, id}
 `
@@ -89,7 +104,15 @@ func (s *Store) AppendEvent(ctx context.Context, e *alarms.Event, window time.Du
 		keys = append(keys, s.key("idx:class:", string(e.Class)))
 	}
 	meta := e.Device + "\x00" + e.Area + "\x00" + string(e.Class)
-	res, err := s.scriptAppend.Run(ctx, s.rdb, keys, ttlMS, data, timeHex(e.ReceivedAt), meta).Slice()
+	// The token is fixed before the first try, so that go-redis's own
+	// retry of this call carries it too.
+	token := rand.Text()
+	var res []any
+	if s.waitAOF {
+		res, err = s.appendWaitAOF(ctx, keys, ttlMS, data, timeHex(e.ReceivedAt), meta, token)
+	} else {
+		res, err = s.scriptAppend.Run(ctx, s.rdb, keys, ttlMS, data, timeHex(e.ReceivedAt), meta, token).Slice()
+	}
 	if err != nil {
 		return false, fmt.Errorf("redis store: append event: %w", err)
 	}
@@ -106,6 +129,31 @@ func (s *Store) AppendEvent(ctx context.Context, e *alarms.Event, window time.Du
 	}
 	e.Offset = id
 	return stored == 1, nil
+}
+
+// appendWaitAOF runs the append script and WAITAOF on one connection (a
+// pipeline), so that WAITAOF waits for this write to be fsynced.
+func (s *Store) appendWaitAOF(ctx context.Context, keys []string, args ...any) ([]any, error) {
+	var (
+		ev   *redis.Cmd
+		wait *redis.Cmd
+	)
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ev = p.Eval(ctx, appendLua, keys, args...)
+		wait = p.Do(ctx, "WAITAOF", 1, 0, s.cfg.Timeout.Milliseconds())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	n, err := wait.Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("WAITAOF: %w", err)
+	}
+	if len(n) < 1 || n[0] < 1 {
+		return nil, errors.New("WAITAOF: not on Redis's disk within the timeout")
+	}
+	return ev.Slice()
 }
 
 func normLimit(n int) int {

@@ -10,34 +10,91 @@ import (
 )
 
 // rejectLua adds a rejected message to the stream of all and to the
-// device's, with the same entry id.
+// device's, with the same entry id, then drops the oldest messages past the
+// limits (0: none), from both streams.
 //
 //	KEYS: rejected stream, device's rejected stream
-//	ARGV: rejected JSON
+//	ARGV: rejected JSON, per-device limit, total limit,
+//	      prefix of the device streams' keys, device
+//
+// It returns {entry id, number of messages dropped}. The device streams
+// dropped for the total limit are named from the entry's d field (or its
+// JSON, for entries from before that field); a device stream left empty is
+// deleted, so that many device names (unknown devices at an external
+// broker) leave no keys behind.
 const rejectLua = `
-local id = redis.call('XADD', KEYS[1], '*', 'r', ARGV[1])
+local id = redis.call('XADD', KEYS[1], '*', 'r', ARGV[1], 'd', ARGV[5])
 redis.call('XADD', KEYS[2], id, 'r', ARGV[1])
-return id
+local dropped = 0
+local per = tonumber(ARGV[2])
+if per > 0 then
+  local n = redis.call('XLEN', KEYS[2]) - per
+  if n > 0 then
+    for _, e in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', n)) do
+      redis.call('XDEL', KEYS[1], e[1])
+      redis.call('XDEL', KEYS[2], e[1])
+      dropped = dropped + 1
+    end
+  end
+end
+local total = tonumber(ARGV[3])
+if total > 0 then
+  local n = redis.call('XLEN', KEYS[1]) - total
+  if n > 0 then
+    for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', n)) do
+      local f, dev = e[2], nil
+      for i = 1, #f, 2 do
+        if f[i] == 'd' then dev = f[i + 1] end
+      end
+      if not dev then
+        for i = 1, #f, 2 do
+          if f[i] == 'r' then dev = cjson.decode(f[i + 1]).device end
+        end
+      end
+      redis.call('XDEL', KEYS[1], e[1])
+      if type(dev) == 'string' then
+        local k = ARGV[4] .. dev
+        redis.call('XDEL', k, e[1])
+        if redis.call('XLEN', k) == 0 then redis.call('DEL', k) end
+      end
+      dropped = dropped + 1
+    end
+  end
+end
+return {id, dropped}
 `
 
-// AddRejected keeps a message that did not decode and sets r.Offset.
-func (s *Store) AddRejected(ctx context.Context, r *alarms.Rejected) error {
+// AddRejected keeps a message that did not decode and sets r.Offset,
+// dropping the oldest messages past lim; see alarms.Store.
+func (s *Store) AddRejected(ctx context.Context, r *alarms.Rejected, lim alarms.RejectedLimits) (int, error) {
 	if err := s.check(ctx); err != nil {
-		return fmt.Errorf("redis store: add rejected: %w", err)
+		return 0, fmt.Errorf("redis store: add rejected: %w", err)
 	}
 	rec := *r
 	rec.Offset = ""
 	data, err := json.Marshal(&rec)
 	if err != nil {
-		return fmt.Errorf("redis store: add rejected: %w", err)
+		return 0, fmt.Errorf("redis store: add rejected: %w", err)
 	}
 	keys := []string{s.key("rejected"), s.key("rejected:device:", r.Device)}
-	id, err := s.scriptReject.Run(ctx, s.rdb, keys, data).Text()
+	res, err := s.scriptReject.Run(ctx, s.rdb, keys, data, max(lim.PerDevice, 0), max(lim.Total, 0),
+		s.key("rejected:device:"), r.Device).Slice()
 	if err != nil {
-		return fmt.Errorf("redis store: add rejected: %w", err)
+		return 0, fmt.Errorf("redis store: add rejected: %w", err)
+	}
+	var (
+		id      string
+		dropped int64
+	)
+	if len(res) == 2 {
+		id, _ = res[0].(string)
+		dropped, _ = res[1].(int64)
+	}
+	if id == "" {
+		return 0, fmt.Errorf("redis store: add rejected: unexpected reply %v", res)
 	}
 	r.Offset = id
-	return nil
+	return int(dropped), nil
 }
 
 // validID reports whether id is a stream entry id, ms-seq.

@@ -2,10 +2,13 @@
 // production and for several Skywatch nodes sharing one state.
 //
 // Durability: a write returns once Redis has applied it. For no loss across
-// a Redis crash, run Redis with appendonly yes and appendfsync everysec (at
-// most a second of writes lost if the machine dies) or always (none).
-// Without the append-only file, a Redis restart loses what the last RDB
-// snapshot did not hold.
+// a Redis crash, run Redis with appendonly yes and appendfsync always;
+// everysec can lose about the last 2 s of writes when Redis or its machine
+// crashes (Redis delays a write while the previous fsync lasts). Without
+// the append-only file, a Redis restart loses what the last RDB snapshot
+// did not hold. Open reads these settings (Durability tells them), and in
+// strict mode (Config.Durability) refuses settings that can lose events, or
+// on Redis 7.2 and later sends WAITAOF after each event.
 //
 // Redis going away: operations fail within about the configured Timeout
 // (2 s by default; a refused connection fails at once) and work again when
@@ -15,19 +18,24 @@
 // Key layout, under the configurable prefix P (default "skywatch:"):
 //
 //	P events                 stream; field e = event JSON. Offset = entry id.
-//	P dedup:{device}/{id}    string = entry id; expires after the retention
-//	                         (30 days) or, for a synthetic id, the window.
+//	P dedup:{device}/{id}    string = entry id, space, token of the write;
+//	                         expires after the retention (30 days) or, for
+//	                         a synthetic id, the window.
 //	P idx:all                sorted set, all scores 0, ordered by member:
 //	P idx:device:{device}    hex16(received unix ns) hex16(entry ms) hex16(entry seq)
 //	P idx:area:{area}        then device NUL area NUL class, so that filters
 //	P idx:class:{class}      not served by the index need no event fetch.
-//	P rejected               stream; field r = rejected JSON (payload base64).
-//	P rejected:device:{d}    the same entries again, with the same ids.
+//	P rejected               stream; field r = rejected JSON (payload base64),
+//	                         field d = device.
+//	P rejected:device:{d}    the same entries again (field r), with the same
+//	                         ids. Both are bounded: AddRejected drops the
+//	                         oldest past its limits from both.
 //	P devices                hash; device id -> state JSON.
 //
 // An event is stored by one Lua script (dedup check, XADD, index ZADDs,
 // dedup key), so a crash or timeout leaves either all of it or nothing, and
-// a retry of an event whose reply was lost finds it by its dedup key. The
+// a retry of an event whose reply was lost finds it by its dedup key: go-redis's
+// own retry (same token) as stored, a later call as a duplicate. The
 // scripts touch keys they are given, but of different hash slots: Redis
 // Cluster is not supported.
 package redisstore
@@ -59,6 +67,10 @@ type Store struct {
 	scriptAppend *redis.Script
 	scriptReject *redis.Script
 	scriptSave   *redis.Script
+	// durability is read at Open; waitAOF sends WAITAOF after each event
+	// (strict mode on Redis 7.2 and later).
+	durability alarms.StoreDurability
+	waitAOF    bool
 }
 
 // Open connects to Redis and checks that it answers.
@@ -72,13 +84,18 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
-	return &Store{
+	s := &Store{
 		rdb:          rdb,
 		cfg:          cfg,
 		scriptAppend: redis.NewScript(appendLua),
 		scriptReject: redis.NewScript(rejectLua),
 		scriptSave:   redis.NewScript(saveLua),
-	}, nil
+	}
+	if err := s.setDurability(ctx); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	return s, nil
 }
 
 // Close closes the connections. It is idempotent.

@@ -1,13 +1,15 @@
 package redisstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -66,7 +68,7 @@ func TestKeyLayout(t *testing.T) {
 	if _, err := s.AppendEvent(ctx, e, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AddRejected(ctx, &alarms.Rejected{Device: "d1", Payload: []byte("x")}); err != nil {
+	if _, err := s.AddRejected(ctx, &alarms.Rejected{Device: "d1", Payload: []byte("x")}, alarms.RejectedLimits{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutDevice(ctx, alarms.DeviceState{ID: "d1"}); err != nil {
@@ -215,6 +217,12 @@ func TestRedisAway(t *testing.T) {
 
 // proxy forwards TCP connections to Redis until stopped.
 type proxy struct {
+	// loseReply, when set, makes the proxy forward the next script call
+	// (EVALSHA) to Redis and then cut the connection instead of passing
+	// Redis's reply: the write is applied, its reply lost.
+	loseReply atomic.Bool
+	// lost counts the replies so cut.
+	lost  atomic.Int64
 	addr  string
 	ln    net.Listener
 	wg    sync.WaitGroup
@@ -252,8 +260,45 @@ func startProxy(t *testing.T, addr, target string) *proxy {
 			if !p.track(c, up) {
 				return
 			}
-			p.wg.Go(func() { _, _ = io.Copy(up, c); up.Close() })
-			p.wg.Go(func() { _, _ = io.Copy(c, up); c.Close() })
+			var script atomic.Bool // a script call was forwarded on this connection
+			p.wg.Go(func() {
+				defer up.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						if p.loseReply.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("evalsha")) {
+							script.Store(true)
+						}
+						if _, werr := up.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
+			p.wg.Go(func() {
+				defer c.Close()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := up.Read(buf)
+					if n > 0 && script.Swap(false) && p.loseReply.CompareAndSwap(true, false) {
+						p.lost.Add(1)
+						up.Close()
+						return
+					}
+					if n > 0 {
+						if _, werr := c.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			})
 		}
 	})
 	return p
@@ -287,6 +332,84 @@ func (p *proxy) stop() {
 		p.mu.Unlock()
 		p.wg.Wait()
 	})
+}
+
+// TestLostReplyRetried cuts the connection after Redis ran the append
+// script and before its reply reached the store, so that go-redis sends the
+// script again: that retry must report the event as stored (it is this
+// call's own write, to be announced), not as a duplicate, and the event must
+// be stored once. A later append of the same event is a duplicate.
+func TestLostReplyRetried(t *testing.T) {
+	url := testURL(t)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startProxy(t, "127.0.0.1:0", opts.Addr)
+	defer p.stop()
+	cfg := Config{URL: strings.Replace(url, opts.Addr, p.addr, 1), KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
+	ctx := context.Background()
+	s, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ev := func(id string) *alarms.Event {
+		return &alarms.Event{ID: id, Device: "d1", Class: alarms.ClassAlarm, Qualifier: alarms.QualifierNew, ReceivedAt: time.Now()}
+	}
+	// The first append loads the script, so that the next one is an EVALSHA.
+	if stored, err := s.AppendEvent(ctx, ev("e1"), time.Minute); err != nil || !stored {
+		t.Fatalf("append e1: stored %v, err %v", stored, err)
+	}
+	p.loseReply.Store(true)
+	e2 := ev("e2")
+	stored, err := s.AppendEvent(ctx, e2, time.Minute)
+	if p.lost.Load() != 1 {
+		t.Fatalf("%d replies cut, want 1", p.lost.Load())
+	}
+	if err != nil || !stored {
+		t.Fatalf("append e2 whose first reply was lost: stored %v, err %v; want stored, as go-redis's retry found its own write", stored, err)
+	}
+	if e2.Offset == "" {
+		t.Error("e2: no offset")
+	}
+	if stored, err := s.AppendEvent(ctx, ev("e2"), time.Minute); err != nil || stored {
+		t.Fatalf("append e2 again: stored %v, err %v; want a duplicate", stored, err)
+	}
+	page, err := s.Events(ctx, alarms.EventQuery{Device: "d1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Events) != 2 {
+		t.Fatalf("%d events stored, want 2 (e1 and e2 once)", len(page.Events))
+	}
+}
+
+// Rejected messages of many device names (unknown devices at an external
+// broker) are bounded in all, and their emptied device streams removed.
+func TestRejectedManyDevicesNoKeys(t *testing.T) {
+	url := testURL(t)
+	prefix := testredis.Prefix(t, url, "skywatch-test:")
+	ctx := context.Background()
+	s, err := Open(ctx, Config{URL: url, KeyPrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	lim := alarms.RejectedLimits{PerDevice: 3, Total: 5}
+	for i := range 50 {
+		r := &alarms.Rejected{Device: "unknown-" + strconv.Itoa(i), Payload: []byte("x"), ReceivedAt: time.Now()}
+		if _, err := s.AddRejected(ctx, r, lim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := s.rdb.Keys(ctx, prefix+"rejected:device:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 5 {
+		t.Fatalf("%d device streams of rejected messages left, want 5 (the newest): %v", len(keys), keys)
+	}
 }
 
 func TestClosedStoreError(t *testing.T) {

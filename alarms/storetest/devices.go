@@ -67,7 +67,7 @@ func testDurability(t *testing.T, open func() alarms.Store) {
 	mustAppend(t, s, own, time.Hour, true)
 	mustAppend(t, s, synth, time.Hour, true)
 	r := newRejected("d1", 1)
-	if err := s.AddRejected(ctx, r); err != nil {
+	if _, err := s.AddRejected(ctx, r, alarms.RejectedLimits{PerDevice: 10, Total: 10}); err != nil {
 		t.Fatal(err)
 	}
 	dev := newDevice("d1", true)
@@ -95,7 +95,7 @@ func testDurability(t *testing.T, open func() alarms.Store) {
 	newer := newEvent("d1", "e2", alarms.ClassAlarm, base.Add(time.Minute))
 	mustAppend(t, s, newer, time.Hour, true)
 	r2 := newRejected("d1", 2)
-	if err := s.AddRejected(ctx, r2); err != nil {
+	if _, err := s.AddRejected(ctx, r2, alarms.RejectedLimits{PerDevice: 10, Total: 10}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

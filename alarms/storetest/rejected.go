@@ -54,8 +54,8 @@ func testRejected(t *testing.T, open func() alarms.Store) {
 	offsets := map[string]bool{}
 	for i := range 25 {
 		r := newRejected(fmt.Sprintf("d%d", i%2+1), i)
-		if err := s.AddRejected(ctx, r); err != nil {
-			t.Fatalf("add rejected: %v", err)
+		if dropped, err := s.AddRejected(ctx, r, alarms.RejectedLimits{}); err != nil || dropped != 0 {
+			t.Fatalf("add rejected without limits: dropped %d, err %v", dropped, err)
 		}
 		if r.Offset == "" || offsets[r.Offset] {
 			t.Fatalf("rejected %d: offset %q is empty or not unique", i, r.Offset)
@@ -102,5 +102,65 @@ func testRejected(t *testing.T, open func() alarms.Store) {
 		if _, err := s.Rejected(ctx, alarms.RejectedQuery{Before: b}); err == nil {
 			t.Errorf("before %q: no error", b)
 		}
+	}
+}
+
+// testRejectedBounded floods the rejected list of one device and then of
+// many: each device keeps its newest PerDevice messages, all devices
+// together their newest Total, the oldest are dropped from every listing
+// and counted, and the bounds hold across a restart.
+func testRejectedBounded(t *testing.T, open func() alarms.Store) {
+	ctx := context.Background()
+	lim := alarms.RejectedLimits{PerDevice: 5, Total: 12}
+	s := open()
+	add := func(s alarms.Store, device string, i int) (*alarms.Rejected, int) {
+		t.Helper()
+		r := newRejected(device, i)
+		dropped, err := s.AddRejected(ctx, r, lim)
+		if err != nil {
+			t.Fatalf("add rejected %s %d: %v", device, i, err)
+		}
+		return r, dropped
+	}
+	kept := map[string][]alarms.Rejected{} // per device, newest first
+	var all []alarms.Rejected              // newest first
+	drops := 0
+	note := func(r *alarms.Rejected, dropped int) {
+		drops += dropped
+		kept[r.Device] = append([]alarms.Rejected{*r}, kept[r.Device]...)
+		all = append([]alarms.Rejected{*r}, all...)
+	}
+	// One device floods: only its newest five stay.
+	for i := range 9 {
+		note(add(s, "flood", i))
+	}
+	if drops != 4 {
+		t.Fatalf("flood of 9 with 5 per device: %d dropped, want 4", drops)
+	}
+	sameJSON(t, "flooding device's rejected", listRejected(t, s, alarms.RejectedQuery{Device: "flood"}), kept["flood"][:5])
+	sameJSON(t, "all rejected after one device's flood", listRejected(t, s, alarms.RejectedQuery{}), kept["flood"][:5])
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Many devices, three messages each: the total bound drops the oldest
+	// of any device, after a restart too.
+	s = openT(t, open)
+	all = all[:5]
+	drops = 0
+	for i := range 4 {
+		for j := range 3 {
+			note(add(s, fmt.Sprintf("m%d", i), 100+3*i+j))
+		}
+	}
+	if drops != 5 {
+		t.Fatalf("17 messages kept within a total of 12: %d dropped, want 5", drops)
+	}
+	sameJSON(t, "all rejected past the total", listRejected(t, s, alarms.RejectedQuery{Limit: 5}), all[:12])
+	if got := listRejected(t, s, alarms.RejectedQuery{Device: "flood"}); len(got) != 0 {
+		t.Fatalf("the oldest device keeps %d rejected past the total, want 0", len(got))
+	}
+	if got := listRejected(t, s, alarms.RejectedQuery{Device: "m3"}); len(got) != 3 {
+		t.Fatalf("the newest device keeps %d rejected, want 3", len(got))
 	}
 }

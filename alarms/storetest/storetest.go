@@ -54,6 +54,7 @@ func Run(t *testing.T, newStorage Storage) {
 		{"Limits", testLimits},
 		{"BadCursor", testBadCursor},
 		{"Rejected", testRejected},
+		{"RejectedBounded", testRejectedBounded},
 		{"Devices", testDevices},
 		{"Durability", testDurability},
 		{"Close", testClose},

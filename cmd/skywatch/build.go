@@ -110,6 +110,7 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		Units:       fc.Units,
 		Areas:       fc.Areas,
 		Routing:     fc.Routing,
+		Limits:      fc.Alarms.Limits,
 	}
 	if err := ac.Validate(); err != nil {
 		errs = append(errs, prefixErrors("", err)...)
@@ -120,13 +121,14 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		if fc.Store.Path != "" {
 			errs = append(errs, errors.New("store.path: give either redis_url or path, not both"))
 		}
-		ss.redis = redisstore.Config{URL: fc.Store.RedisURL, KeyPrefix: fc.Store.RedisKeyPrefix, Timeout: fc.Store.RedisTimeout}
+		ss.redis = redisstore.Config{URL: fc.Store.RedisURL, KeyPrefix: fc.Store.RedisKeyPrefix, Timeout: fc.Store.RedisTimeout,
+			Durability: fc.Store.RedisDurability}
 		if err := ss.redis.Validate(); err != nil {
 			errs = append(errs, prefixErrors("", err)...)
 		}
 	} else {
-		if fc.Store.RedisKeyPrefix != "" || fc.Store.RedisTimeout != 0 {
-			errs = append(errs, errors.New("store.redis_url: redis_key_prefix and redis_timeout need redis_url"))
+		if fc.Store.RedisKeyPrefix != "" || fc.Store.RedisTimeout != 0 || fc.Store.RedisDurability != "" {
+			errs = append(errs, errors.New("store.redis_url: redis_key_prefix, redis_timeout and redis_durability need redis_url"))
 		}
 		if ss.path == "" {
 			ss.path = defaultStorePath

@@ -44,6 +44,9 @@ type mapConfig struct {
 
 type alarmsConfig struct {
 	DedupWindow time.Duration `yaml:"dedup_window"`
+	// The bounds of one device: store_hold, device_rate, device_burst,
+	// rejected_per_device, rejected_max.
+	alarms.Limits `yaml:",inline"`
 }
 
 // storeConfig chooses the alarm store: Redis when redis_url is set, else
@@ -52,7 +55,10 @@ type storeConfig struct {
 	RedisURL       string        `yaml:"redis_url"`
 	RedisKeyPrefix string        `yaml:"redis_key_prefix"`
 	RedisTimeout   time.Duration `yaml:"redis_timeout"`
-	Path           string        `yaml:"path"`
+	// RedisDurability is normal (warn about what Redis's settings can
+	// lose) or strict (acknowledge an alarm only once on Redis's disk).
+	RedisDurability string `yaml:"redis_durability"`
+	Path            string `yaml:"path"`
 	// RecordsDir holds the audit log and operators' preferences when the
 	// store is the embedded file; with Redis they are kept in Redis.
 	RecordsDir string `yaml:"records_dir"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -35,8 +36,12 @@ func openStore(ctx context.Context, s storeSettings, logger *slog.Logger) (alarm
 	for {
 		st, err := redisstore.Open(ctx, s.redis)
 		if err == nil {
-			logger.Info("alarm store: redis", "key_prefix", s.redis.KeyPrefix)
+			logger.Info("alarm store: redis", "key_prefix", s.redis.KeyPrefix, "durability", st.Durability().Summary)
 			return st, nil
+		}
+		if errors.Is(err, redisstore.ErrDurability) {
+			// Redis answers, but its settings must change first.
+			return nil, err
 		}
 		logger.Warn("alarm store: redis unavailable, retrying", "error", err, "retry_in", backoff)
 		select {
