@@ -85,6 +85,9 @@ type MQTTConfig struct {
 	// TopicPrefix is the first level of every topic. It defaults to
 	// "skywatch".
 	TopicPrefix string `yaml:"topic_prefix"`
+
+	// BrokerLimits bound the embedded broker's peers.
+	BrokerLimits `yaml:",inline"`
 }
 
 // Embedded reports whether the embedded broker is used.
@@ -166,6 +169,7 @@ func (c *Config) setDefaults() {
 	if m.TopicPrefix == "" {
 		m.TopicPrefix = DefaultTopicPrefix
 	}
+	m.BrokerLimits.setDefaults()
 	if c.DedupWindow == 0 {
 		c.DedupWindow = DefaultDedupWindow
 	}
@@ -280,6 +284,7 @@ func (c *Config) validate() error {
 	if c.DedupWindow < 0 {
 		add("dedup_window", "must not be negative")
 	}
+	m.BrokerLimits.validate(add)
 
 	seenModel := map[string]int{}
 	for i, md := range c.Models {
@@ -390,6 +395,9 @@ func (c *Config) validate() error {
 			} else {
 				seenUnit[u.ID] = i
 			}
+		}
+		if j, dup := seenDev[u.ID]; dup && m.Embedded() {
+			add(key+".id", "%q is also devices[%d].id: at the embedded broker an id is one client id", u.ID, j)
 		}
 		checkUser(key+".username", u.Username)
 		checkSecret(key, u.PasswordHash, u.Password)
