@@ -83,15 +83,13 @@ func newBroker(in *Intake) (*broker, error) {
 		}
 	}
 	if cfg.WSAddress != "" {
-		// mochi's WebSocket listener binds only when it serves and merely
-		// logs a failure: try the address first to report a taken port.
-		probe, err := net.Listen("tcp", cfg.WSAddress)
+		ln, err := net.Listen("tcp", cfg.WSAddress)
 		if err != nil {
 			b.close()
 			return nil, fmt.Errorf("mqtt.ws_address: %w", err)
 		}
-		_ = probe.Close()
-		if err := server.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: cfg.WSAddress})); err != nil {
+		if err := server.AddListener(newWSListener("ws", b.lim.listen(ln), b.lim)); err != nil {
+			_ = ln.Close()
 			b.close()
 			return nil, fmt.Errorf("mqtt.ws_address: %w", err)
 		}

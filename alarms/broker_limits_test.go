@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -12,8 +13,10 @@ import (
 
 	paho5 "github.com/eclipse/paho.golang/paho"
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
 
 	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/internal/testcert"
 )
 
 // Only a device's small state is retained; other retained publishes keep
@@ -203,4 +206,35 @@ func dialIdle(t *testing.T, addr string, n int) []net.Conn {
 func isReset(err error) bool {
 	var op *net.OpError
 	return errors.As(err, &op) && !errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// The TLS and WebSocket listeners close connections that send no CONNECT
+// too: one that never starts TLS or HTTP, and one that upgrades to a
+// WebSocket and stays silent.
+func TestBrokerIdleTLSAndWebSocket(t *testing.T) {
+	certFile, keyFile, _ := testcert.Write(t)
+	cfg := testConfig(t)
+	cfg.MQTT.ConnectTimeout = time.Second
+	cfg.MQTT.TLSAddress = freeAddr(t)
+	cfg.MQTT.CertFile, cfg.MQTT.KeyFile = certFile, keyFile
+	cfg.MQTT.WSAddress = freeAddr(t)
+	in := startIntake(t, cfg, newStore(t))
+
+	conns := append(dialIdle(t, cfg.MQTT.TLSAddress, 1), dialIdle(t, cfg.MQTT.WSAddress, 1)...)
+	ws, _, err := websocket.DefaultDialer.DialContext(t.Context(), "ws://"+cfg.MQTT.WSAddress+"/mqtt",
+		http.Header{"Sec-WebSocket-Protocol": {"mqtt"}})
+	if err != nil {
+		t.Fatalf("websocket: %v", err)
+	}
+	t.Cleanup(func() { _ = ws.Close() })
+	conns = append(conns, ws.NetConn())
+	for i, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(failAfter))
+		if _, err := io.ReadAll(c); err != nil && !isReset(err) {
+			t.Fatalf("idle connection %d: %v, want closed by the broker", i, err)
+		}
+	}
+	waitFor(t, "3 connect timeouts", func() bool {
+		return metric(t, in, "skywatch_alarms_mqtt_connect_timeouts_total", "") == 3
+	})
 }

@@ -59,6 +59,7 @@ func (l *connLimiter) release(c *limitedConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	delete(l.connecting, c)
+	c.released = true
 	l.open--
 	if l.byAddr[addr] <= 1 {
 		delete(l.byAddr, addr)
@@ -167,6 +168,7 @@ type limitedConn struct {
 	accepted   time.Time
 	connecting atomic.Bool
 	closeOnce  sync.Once
+	released   bool // guarded by lim.mu
 }
 
 // armConnectDeadline bounds the wait for CONNECT from the time of accept.
@@ -176,9 +178,25 @@ func (c *limitedConn) armConnectDeadline() {
 	}
 }
 
+// awaitConnect waits for CONNECT again, after a WebSocket upgrade cleared
+// the deadline.
+func (c *limitedConn) awaitConnect() {
+	c.lim.mu.Lock()
+	defer c.lim.mu.Unlock()
+	if c.released {
+		return
+	}
+	c.lim.connecting[c] = struct{}{}
+	c.connecting.Store(true)
+	c.armConnectDeadline()
+}
+
 func (c *limitedConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && c.connecting.CompareAndSwap(true, false) {
+	// Only the CONNECT deadline counts, not net/http's own deadlines before
+	// a WebSocket upgrade.
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(c.accepted.Add(c.lim.timeout)) &&
+		c.connecting.CompareAndSwap(true, false) {
 		c.lim.timedOut.Add(1)
 	}
 	return n, err
