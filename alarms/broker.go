@@ -12,7 +12,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -29,7 +28,7 @@ const (
 // broker is the embedded mochi broker with the intake's hook.
 type broker struct {
 	server *mqtt.Server
-	tcp    *listeners.Net
+	tcp    *netListener
 	lim    *connLimiter
 }
 
@@ -58,7 +57,7 @@ func newBroker(in *Intake) (*broker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mqtt.address: %w", err)
 	}
-	b.tcp = listeners.NewNet("tcp", b.lim.listen(ln))
+	b.tcp = &netListener{id: "tcp", ln: b.lim.listen(ln), close: closeClients(server)}
 	if err := server.AddListener(b.tcp); err != nil {
 		_ = ln.Close()
 		return nil, fmt.Errorf("mqtt.address: %w", err)
@@ -76,7 +75,8 @@ func newBroker(in *Intake) (*broker, error) {
 			return nil, fmt.Errorf("mqtt.tls_address: %w", err)
 		}
 		// Limited below TLS: a refused connection costs no handshake.
-		if err := server.AddListener(listeners.NewNet("tls", tls.NewListener(b.lim.listen(ln), tlsCfg))); err != nil {
+		tl := &netListener{id: "tls", ln: tls.NewListener(b.lim.listen(ln), tlsCfg), close: closeClients(server)}
+		if err := server.AddListener(tl); err != nil {
 			_ = ln.Close()
 			b.close()
 			return nil, fmt.Errorf("mqtt.tls_address: %w", err)
@@ -88,7 +88,7 @@ func newBroker(in *Intake) (*broker, error) {
 			b.close()
 			return nil, fmt.Errorf("mqtt.ws_address: %w", err)
 		}
-		if err := server.AddListener(newWSListener("ws", b.lim.listen(ln), b.lim)); err != nil {
+		if err := server.AddListener(newWSListener("ws", b.lim.listen(ln), b.lim, closeClients(server))); err != nil {
 			_ = ln.Close()
 			b.close()
 			return nil, fmt.Errorf("mqtt.ws_address: %w", err)

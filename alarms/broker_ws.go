@@ -27,13 +27,14 @@ type wsListener struct {
 	upgrader  websocket.Upgrader
 	establish listeners.EstablishFn
 	log       *slog.Logger
+	close     func(listener string) // closes the listener's clients
 	closeOnce sync.Once
 }
 
 var _ listeners.Listener = (*wsListener)(nil)
 
-func newWSListener(id string, ln net.Listener, lim *connLimiter) *wsListener {
-	l := &wsListener{id: id, ln: ln, upgrader: websocket.Upgrader{
+func newWSListener(id string, ln net.Listener, lim *connLimiter, closeClients func(string)) *wsListener {
+	l := &wsListener{id: id, ln: ln, close: closeClients, upgrader: websocket.Upgrader{
 		Subprotocols: []string{"mqtt"},
 		// Devices are not browsers: no origin to check.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -72,12 +73,12 @@ func (l *wsListener) Serve(establish listeners.EstablishFn) {
 	_ = l.srv.Serve(l.ln)
 }
 
-// Close implements listeners.Listener. Closing the server closes the
-// limited listener, which closes the connections that have not sent
-// CONNECT; mochi closes the others.
-func (l *wsListener) Close(closeClients listeners.CloseFn) {
+// Close implements listeners.Listener, ignoring mochi's client closer (see
+// netListener). Closing the server closes the limited listener, which
+// closes the connections that have not sent CONNECT.
+func (l *wsListener) Close(listeners.CloseFn) {
 	l.closeOnce.Do(func() { _ = l.srv.Close() })
-	closeClients(l.id)
+	l.close(l.id)
 }
 
 func (l *wsListener) handle(w http.ResponseWriter, r *http.Request) {
