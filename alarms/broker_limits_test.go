@@ -157,8 +157,9 @@ func TestBrokerIdleConnections(t *testing.T) {
 	if got := withID(events(t, store, "d1"), "after-idle"); len(got) != 1 {
 		t.Fatalf("event after the idle connections stored %d times, want 1", len(got))
 	}
-	if st := in.Status(); !st.Connected || st.Clients != 1 {
-		t.Fatalf("status %+v, want connected with 1 client", st)
+	if st := in.Status(); !st.Connected || st.Clients != 1 || st.Connections != 1 ||
+		st.ConnectionsRefused != 50 || st.ConnectTimeouts != 200 {
+		t.Fatalf("status %+v, want connected with 1 client and connection, 50 refused, 200 timed out", st)
 	}
 }
 
