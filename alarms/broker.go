@@ -38,6 +38,10 @@ func newBroker(in *Intake) (*broker, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = maxPacket
 	caps.MaximumClientWritesPending = clientWritesPending
+	// No topic aliases: each would keep a topic of up to 64 KiB per alias
+	// and client before any hook sees it, and a device publishing by alias
+	// alone is refused by the access list anyway.
+	caps.TopicAliasMaximum = 0
 	server := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		// mochi logs every failed connection; per-client errors are counted

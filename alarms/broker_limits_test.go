@@ -239,3 +239,37 @@ func TestBrokerIdleTLSAndWebSocket(t *testing.T) {
 		return metric(t, in, "skywatch_alarms_mqtt_connect_timeouts_total", "") == 3
 	})
 }
+
+// Topic aliases are refused: mochi would keep each aliased topic, of up
+// to 64 KiB, before any hook sees it.
+func TestBrokerNoTopicAliases(t *testing.T) {
+	cfg := testConfig(t)
+	in := startIntake(t, cfg, newStore(t))
+	conn, err := net.Dial("tcp", in.BrokerAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := make(chan byte, 1)
+	c5 := paho5.NewClient(paho5.ClientConfig{Conn: conn,
+		OnServerDisconnect: func(d *paho5.Disconnect) { refused <- d.ReasonCode }})
+	ctx, cancel := context.WithTimeout(t.Context(), failAfter)
+	defer cancel()
+	if _, err := c5.Connect(ctx, &paho5.Connect{ClientID: "d1", KeepAlive: 30, CleanStart: true,
+		Username: "d1", UsernameFlag: true, Password: []byte("pw-d1"), PasswordFlag: true}); err != nil {
+		t.Fatalf("MQTT 5 connect: %v", err)
+	}
+	defer c5.Disconnect(&paho5.Disconnect{})
+	alias := uint16(1)
+	go func() {
+		_, _ = c5.Publish(ctx, &paho5.Publish{Topic: devTopic(cfg, "d1", "x"+strings.Repeat("y", 30000)), QoS: 1,
+			Payload: []byte("{}"), Properties: &paho5.PublishProperties{TopicAlias: &alias}})
+	}()
+	select {
+	case code := <-refused:
+		if code != 0x94 {
+			t.Fatalf("disconnected with 0x%x, want 0x94 (topic alias invalid)", code)
+		}
+	case <-ctx.Done():
+		t.Fatal("a publish with a topic alias did not end the connection")
+	}
+}
