@@ -12,7 +12,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
@@ -29,7 +28,8 @@ const (
 // broker is the embedded mochi broker with the intake's hook.
 type broker struct {
 	server *mqtt.Server
-	tcp    *listeners.TCP
+	tcp    *netListener
+	lim    *connLimiter
 }
 
 // newBroker starts the embedded broker with the intake's hook.
@@ -38,6 +38,10 @@ func newBroker(in *Intake) (*broker, error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = maxPacket
 	caps.MaximumClientWritesPending = clientWritesPending
+	// No topic aliases: each would keep a topic of up to 64 KiB per alias
+	// and client before any hook sees it, and a device publishing by alias
+	// alone is refused by the access list anyway.
+	caps.TopicAliasMaximum = 0
 	server := mqtt.New(&mqtt.Options{
 		Capabilities: caps,
 		// mochi logs every failed connection; per-client errors are counted
@@ -45,11 +49,21 @@ func newBroker(in *Intake) (*broker, error) {
 		Logger:       slog.New(minLevel{in.logger.Handler(), slog.LevelError}),
 		InlineClient: true, // for publishing to units (dispatch)
 	})
+	// The limits run first: the intake's hook never sees what they refuse.
+	if err := server.AddHook(&limitsHook{in: in, server: server}, nil); err != nil {
+		return nil, fmt.Errorf("mqtt: add hook: %w", err)
+	}
 	if err := server.AddHook(&hook{in: in, server: server}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: add hook: %w", err)
 	}
-	b := &broker{server: server, tcp: listeners.NewTCP(listeners.Config{ID: "tcp", Address: cfg.Address})}
+	b := &broker{server: server, lim: newConnLimiter(in.maxConnections(), cfg.MaxConnectionsPerAddress, cfg.ConnectTimeout)}
+	ln, err := net.Listen("tcp", cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt.address: %w", err)
+	}
+	b.tcp = &netListener{id: "tcp", ln: b.lim.listen(ln), close: closeClients(server)}
 	if err := server.AddListener(b.tcp); err != nil {
+		_ = ln.Close()
 		return nil, fmt.Errorf("mqtt.address: %w", err)
 	}
 	if cfg.TLSAddress != "" {
@@ -59,22 +73,27 @@ func newBroker(in *Intake) (*broker, error) {
 			return nil, fmt.Errorf("mqtt.cert_file: %w", err)
 		}
 		tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		l := listeners.NewTCP(listeners.Config{ID: "tls", Address: cfg.TLSAddress, TLSConfig: tlsCfg})
-		if err := server.AddListener(l); err != nil {
+		ln, err := net.Listen("tcp", cfg.TLSAddress)
+		if err != nil {
+			b.close()
+			return nil, fmt.Errorf("mqtt.tls_address: %w", err)
+		}
+		// Limited below TLS: a refused connection costs no handshake.
+		tl := &netListener{id: "tls", ln: tls.NewListener(b.lim.listen(ln), tlsCfg), close: closeClients(server)}
+		if err := server.AddListener(tl); err != nil {
+			_ = ln.Close()
 			b.close()
 			return nil, fmt.Errorf("mqtt.tls_address: %w", err)
 		}
 	}
 	if cfg.WSAddress != "" {
-		// mochi's WebSocket listener binds only when it serves and merely
-		// logs a failure: try the address first to report a taken port.
-		probe, err := net.Listen("tcp", cfg.WSAddress)
+		ln, err := net.Listen("tcp", cfg.WSAddress)
 		if err != nil {
 			b.close()
 			return nil, fmt.Errorf("mqtt.ws_address: %w", err)
 		}
-		_ = probe.Close()
-		if err := server.AddListener(listeners.NewWebsocket(listeners.Config{ID: "ws", Address: cfg.WSAddress})); err != nil {
+		if err := server.AddListener(newWSListener("ws", b.lim.listen(ln), b.lim, closeClients(server))); err != nil {
+			_ = ln.Close()
 			b.close()
 			return nil, fmt.Errorf("mqtt.ws_address: %w", err)
 		}
@@ -119,9 +138,10 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
 }
 
-// OnConnectAuthenticate accepts devices and units with their password.
+// OnConnectAuthenticate accepts devices and units with their password and
+// their own client id.
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	return h.in.creds.check(string(pk.Connect.Username), pk.Connect.Password) != nil
+	return h.admit(cl, pk, h.in.creds.check(string(pk.Connect.Username), pk.Connect.Password))
 }
 
 // OnACLCheck lets a device publish only under {prefix}/dev/{id}/ (and

@@ -53,7 +53,7 @@ func TestCheckUnit(t *testing.T) {
 			{"ghost", "x", "", false},
 		} {
 			if id, ok := in.CheckUnit(tt.user, tt.pass); id != tt.id || ok != tt.ok {
-				t.Errorf("%s %s/%s: %q %v, want %q %v", mqtt, tt.user, tt.pass, id, ok, tt.id, tt.ok)
+				t.Errorf("%v %s/%s: %q %v, want %q %v", mqtt, tt.user, tt.pass, id, ok, tt.id, tt.ok)
 			}
 		}
 		_ = in.Close()

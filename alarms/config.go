@@ -87,6 +87,9 @@ type MQTTConfig struct {
 	// TopicPrefix is the first level of every topic. It defaults to
 	// "skywatch".
 	TopicPrefix string `yaml:"topic_prefix"`
+
+	// BrokerLimits bound the embedded broker's peers.
+	BrokerLimits `yaml:",inline"`
 }
 
 // Embedded reports whether the embedded broker is used.
@@ -168,6 +171,7 @@ func (c *Config) setDefaults() {
 	if m.TopicPrefix == "" {
 		m.TopicPrefix = DefaultTopicPrefix
 	}
+	m.BrokerLimits.setDefaults()
 	if c.DedupWindow == 0 {
 		c.DedupWindow = DefaultDedupWindow
 	}
@@ -284,6 +288,7 @@ func (c *Config) validate() error {
 		add("dedup_window", "must not be negative")
 	}
 	errs = append(errs, c.Limits.validate()...)
+	m.BrokerLimits.validate(add)
 
 	seenModel := map[string]int{}
 	for i, md := range c.Models {
@@ -394,6 +399,9 @@ func (c *Config) validate() error {
 			} else {
 				seenUnit[u.ID] = i
 			}
+		}
+		if j, dup := seenDev[u.ID]; dup && m.Embedded() {
+			add(key+".id", "%q is also devices[%d].id: at the embedded broker an id is one client id", u.ID, j)
 		}
 		checkUser(key+".username", u.Username)
 		checkSecret(key, u.PasswordHash, u.Password)

@@ -187,11 +187,18 @@ func startIntake(t *testing.T, cfg alarms.Config, store alarms.Store) *alarms.In
 // connect connects a paho client as user to the broker at url.
 func connect(t *testing.T, url, user, pass string, mod func(*paho.ClientOptions)) paho.Client {
 	t.Helper()
-	o := paho.NewClientOptions().AddBroker(url).SetClientID(uniq("c-")).
+	// At the embedded broker a client's id is its user's (they are the
+	// same in the tests), or "{id}:..." for a session that ends with the
+	// connection.
+	id := uniq(user + ":")
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(id).
 		SetUsername(user).SetPassword(pass).SetAutoReconnect(false).
 		SetConnectTimeout(5 * time.Second)
 	if mod != nil {
 		mod(o)
+	}
+	if !o.CleanSession && o.ClientID == id {
+		o.SetClientID(user)
 	}
 	c := paho.NewClient(o)
 	tok := c.Connect()

@@ -311,6 +311,10 @@ func (in *Intake) Status() IntakeStatus {
 		if in.broker != nil {
 			st.Address = in.broker.addr()
 			st.Clients = in.broker.clients()
+			lim := in.broker.lim
+			st.Connections = lim.count()
+			st.ConnectionsRefused = lim.refusedTotal.Load() + lim.refusedAddr.Load()
+			st.ConnectTimeouts = lim.timedOut.Load()
 		}
 	} else if u, err := url.Parse(in.cfg.MQTT.URL); err == nil {
 		st.Address = u.Host

@@ -27,6 +27,8 @@ type metrics struct {
 	supervision *prometheus.Desc
 	dropped     *prometheus.Desc
 	subscribers *prometheus.Desc
+
+	broker *brokerMetrics
 }
 
 // Causes of rejected messages, as metric labels.
@@ -111,6 +113,7 @@ func newMetrics() *metrics {
 			"Events that slow live subscribers missed.", nil, nil),
 		subscribers: prometheus.NewDesc("skywatch_alarms_subscribers",
 			"Live event subscribers.", nil, nil),
+		broker: newBrokerMetrics(),
 	}
 }
 
@@ -144,6 +147,7 @@ var _ prometheus.Collector = collector{}
 //	skywatch_alarms_devices_supervision_lost
 //	skywatch_alarms_subscriber_dropped_total
 //	skywatch_alarms_subscribers
+//	skywatch_alarms_mqtt_*                     the embedded broker's limits (see brokerMetrics)
 func (in *Intake) Collector() prometheus.Collector { return collector{in} }
 
 func (c collector) cs() []prometheus.Collector {
@@ -161,6 +165,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.connected, m.storeOK, m.supervision, m.dropped, m.subscribers} {
 		ch <- d
 	}
+	m.broker.describe(ch)
 }
 
 // Collect implements prometheus.Collector.
@@ -175,6 +180,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.supervision, prometheus.GaugeValue, float64(st.SupervisionLost))
 	ch <- prometheus.MustNewConstMetric(m.dropped, prometheus.CounterValue, float64(c.in.hub.dropped.Load()))
 	ch <- prometheus.MustNewConstMetric(m.subscribers, prometheus.GaugeValue, float64(c.in.hub.count()))
+	m.broker.collect(ch, c.in.limiter())
 }
 
 func b2f(b bool) float64 {

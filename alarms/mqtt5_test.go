@@ -26,7 +26,7 @@ func TestEmbeddedMQTT5(t *testing.T) {
 		}
 		c := paho5.NewClient(paho5.ClientConfig{Conn: conn})
 		ack, err := c.Connect(ctx, &paho5.Connect{
-			ClientID: uniq("v5-"), KeepAlive: 30, CleanStart: true,
+			ClientID: uniq(user + ":"), KeepAlive: 30, CleanStart: true,
 			Username: user, UsernameFlag: true, Password: []byte(pass), PasswordFlag: true,
 		})
 		if err != nil {

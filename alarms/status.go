@@ -28,6 +28,13 @@ type IntakeStatus struct {
 	LastError string `json:"last_error,omitempty"`
 	// Clients is the number of clients of the embedded broker.
 	Clients int `json:"clients"`
+	// Connections is the embedded broker's open sockets, those that have not
+	// sent CONNECT included; ConnectionsRefused counts those closed at
+	// accept past mqtt.max_connections or mqtt.max_connections_per_address,
+	// ConnectTimeouts those closed for no CONNECT within mqtt.connect_timeout.
+	Connections        int    `json:"connections"`
+	ConnectionsRefused uint64 `json:"connections_refused"`
+	ConnectTimeouts    uint64 `json:"connect_timeouts"`
 
 	// StoreOK is false while writes to the store fail; StoreError says why
 	// (as "redis: connection refused") and StoreSince since when.

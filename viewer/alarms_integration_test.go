@@ -49,7 +49,7 @@ func startIntake(t *testing.T) (*alarms.Intake, alarms.Config) {
 // mqttDevice connects a paho client as a device.
 func mqttDevice(t *testing.T, in *alarms.Intake, id string) paho.Client {
 	t.Helper()
-	o := paho.NewClientOptions().AddBroker("tcp://" + in.BrokerAddr()).SetClientID("test-" + id).
+	o := paho.NewClientOptions().AddBroker("tcp://" + in.BrokerAddr()).SetClientID(id + ":test").
 		SetUsername(id).SetPassword("pw-" + id).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 	c := paho.NewClient(o)
 	if tok := c.Connect(); !tok.WaitTimeout(testTimeout) || tok.Error() != nil {

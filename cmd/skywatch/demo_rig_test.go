@@ -143,11 +143,11 @@ func (r *demoRig) device(t *testing.T, root string) hardware.SimDevice {
 }
 
 // connectDevice connects to the demo's broker as d, beside the simulator's
-// own connection (another client id), so that a test publishes when it
+// own connection (a second clean session, "{id}:test"), so that a test publishes when it
 // chooses.
 func (r *demoRig) connectDevice(t *testing.T, d hardware.SimDevice) paho.Client {
 	t.Helper()
-	o := paho.NewClientOptions().AddBroker(r.broker).SetClientID("test-" + d.ID).
+	o := paho.NewClientOptions().AddBroker(r.broker).SetClientID(d.ID + ":test").
 		SetUsername(d.Username).SetPassword(d.Password).SetAutoReconnect(false).
 		SetConnectTimeout(5 * time.Second)
 	c := paho.NewClient(o)
