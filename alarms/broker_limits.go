@@ -30,7 +30,8 @@ func (h *limitsHook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnPublish, mqtt.OnSubscribe}, []byte{b})
 }
 
-// OnPublish refuses a payload over its topic kind's cap (MQTT 5: PUBACK
+// OnPublish refuses a payload over its topic kind's cap, but for a device's
+// event, which the intake keeps in the rejected list (MQTT 5: PUBACK
 // "packet too large"; MQTT 3.1.1 at QoS 1: the client is disconnected
 // without a PUBACK, as mochi does for a topic it may not publish) and
 // clears the retain flag outside a device's state topic. Clearing rather
@@ -41,7 +42,7 @@ func (h *limitsHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Pack
 		return pk, nil
 	}
 	lim := &h.in.cfg.MQTT.BrokerLimits
-	if len(pk.TopicName) > maxTopic || len(pk.Payload) > h.in.topics.payloadLimit(lim.MaxPayload, pk.TopicName) {
+	if len(pk.TopicName) > maxTopic || len(pk.Payload) > h.in.topics.payloadLimit(lim.MaxPayload, pk.TopicName) && !h.in.topics.isEvent(pk.TopicName) {
 		h.in.metrics.broker.publishRefused.Inc()
 		switch {
 		case pk.FixedHeader.Qos == 0:

@@ -97,7 +97,7 @@ func TestBrokerRetainedAndPayloadCaps(t *testing.T) {
 		t.Fatal("d1's retained state was not delivered")
 	}
 
-	// MQTT 5: PUBACK "packet too large" (0x95), and the connection stays.
+	// MQTT 5: PUBACK "packet too large" (0x95) but for an event, which is kept as rejected; the connection stays.
 	conn, err := net.Dial("tcp", in.BrokerAddr())
 	if err != nil {
 		t.Fatal(err)
@@ -113,7 +113,12 @@ func TestBrokerRetainedAndPayloadCaps(t *testing.T) {
 	for _, m := range []struct {
 		kind, payload string
 		code          byte
-	}{{"event", strings.Repeat("x", alarms.DefaultMaxEventPayload+1), 0x95}, {"event", `{"id":"v5-ok","class":"panic"}`, 0}} {
+	}{
+		{"hb", strings.Repeat("x", alarms.DefaultMaxHeartbeatPayload+1), 0x95},
+		// An oversized event is acknowledged and kept in the rejected list.
+		{"event", strings.Repeat("x", alarms.DefaultMaxEventPayload+1), 0},
+		{"event", `{"id":"v5-ok","class":"panic"}`, 0},
+	} {
 		resp, err := c5.Publish(ctx, &paho5.Publish{Topic: devTopic(cfg, "d1", m.kind), QoS: 1, Payload: []byte(m.payload)})
 		if err != nil && resp == nil {
 			t.Fatalf("MQTT 5 publish: %v", err)
@@ -122,6 +127,18 @@ func TestBrokerRetainedAndPayloadCaps(t *testing.T) {
 			t.Fatalf("MQTT 5 publish of %d bytes: reason 0x%x, want 0x%x", len(m.payload), resp.ReasonCode, m.code)
 		}
 	}
+	rej, err := in.Rejected(ctx, alarms.RejectedQuery{Device: "d1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, r := range rej {
+		if strings.Contains(r.Reason, "mqtt.max_payload.event") && r.Truncated {
+			return
+		}
+		reasons = append(reasons, r.Reason)
+	}
+	t.Fatalf("no oversized event in the rejected list: %q", reasons)
 }
 
 // Connections that never send CONNECT are capped in all and closed after

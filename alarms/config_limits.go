@@ -6,7 +6,7 @@ import "time"
 const (
 	DefaultConnectTimeout           = 10 * time.Second
 	DefaultMaxConnections           = 20000
-	DefaultMaxConnectionsPerAddress = 64
+	DefaultMaxConnectionsPerAddress = 1000
 	DefaultReservedFDs              = 512
 	DefaultMaxSubscriptions         = 8
 	DefaultMaxEventPayload          = 16 << 10
@@ -29,8 +29,10 @@ type BrokerLimits struct {
 	// process's file limit to the rest of the server.
 	MaxConnections int `yaml:"max_connections"`
 	// MaxConnectionsPerAddress caps the open connections from one source
-	// address. It defaults to 64; raise it when many devices reach the
-	// broker through one carrier NAT address.
+	// address. It defaults to 1,000: devices on a carrier's mobile network
+	// often share a few NAT addresses, and a device refused here cannot
+	// raise its alarm; the CONNECT timeout bounds what one address holds
+	// without credentials.
 	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
 	// ReservedFDs is how many of the process's file descriptors MQTT
 	// connections leave to HTTP, WebRTC, RTSP and the store. It defaults
@@ -133,4 +135,10 @@ func (t topics) payloadLimit(p PayloadLimits, topic string) int {
 func (t topics) retainable(topic string) bool {
 	_, kind, ok := t.deviceTopic(topic)
 	return ok && kind == kindState
+}
+
+// isEvent reports whether topic is a device's event topic.
+func (t topics) isEvent(topic string) bool {
+	_, kind, ok := t.deviceTopic(topic)
+	return ok && kind == kindEvent
 }

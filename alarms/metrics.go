@@ -38,6 +38,7 @@ const (
 	causeDecode        = "decode"
 	causeInvalid       = "invalid"
 	causeHeartbeat     = "heartbeat"
+	causeTooLarge      = "too_large"
 )
 
 func newMetrics() *metrics {

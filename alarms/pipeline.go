@@ -72,9 +72,18 @@ func (in *Intake) handle(ctx context.Context, m message) error {
 
 // handleEvent decodes and stores a device's events. d.mu is held.
 func (in *Intake) handleEvent(ctx context.Context, d *device, m message) error {
-	evs, err := decode(d.decoder, m.payload)
+	var evs []Event
+	err := fmt.Errorf("payload of %d bytes is over mqtt.max_payload.event (%d)", len(m.payload), in.cfg.MQTT.MaxPayload.Event)
+	cause := causeTooLarge
+	if len(m.payload) <= in.cfg.MQTT.MaxPayload.Event {
+		evs, err = decode(d.decoder, m.payload)
+		cause = causeDecode
+	}
 	if err != nil {
-		if rerr := in.reject(ctx, d.cfg.ID, m, causeDecode, err.Error()); rerr != nil {
+		// An oversized event is kept (truncated) and acknowledged like any
+		// that does not decode: refusing it would make the device send it
+		// again for ever, and the operator would never see why.
+		if rerr := in.reject(ctx, d.cfg.ID, m, cause, err.Error()); rerr != nil {
 			return rerr
 		}
 		// An undecodable message still shows the device is alive.
