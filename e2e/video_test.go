@@ -217,8 +217,8 @@ func TestTwoViewersOneCameraSession(t *testing.T) {
 }
 
 // TestWrongPasswordStaysSecret: with a wrong camera password the camera's
-// state says authentication failed, and neither password appears in any
-// log line or API answer.
+// state says authentication failed (the API and WHEP say it as the code
+// "auth"), and neither password appears in any log line or API answer.
 func TestWrongPasswordStaysSecret(t *testing.T) {
 	const wrong = "Wr0ng-S3cret-77"
 	r := newRig(t, rigOptions{clip: hardware.ClipGOP1s, password: wrong, mode: ingest.ModeAlways})
@@ -228,19 +228,20 @@ func TestWrongPasswordStaysSecret(t *testing.T) {
 
 	var answers []string
 	resp, list := do(t, http.MethodGet, r.url("/api/cameras"), "", "")
-	if resp.StatusCode != 200 || !strings.Contains(list, "authentication failed") {
+	const authCode = `"last_error_code": "auth"`
+	if resp.StatusCode != 200 || !strings.Contains(list, authCode) {
 		t.Errorf("GET /api/cameras: %d %s", resp.StatusCode, list)
 	}
 	answers = append(answers, list)
 	resp, one := do(t, http.MethodGet, r.url("/api/cameras/"+camID), "", "")
-	if resp.StatusCode != 200 || !strings.Contains(one, "authentication failed") {
+	if resp.StatusCode != 200 || !strings.Contains(one, authCode) {
 		t.Errorf("GET /api/cameras/%s: %d %s", camID, resp.StatusCode, one)
 	}
 	answers = append(answers, one)
 
 	peer := newViewerPeer(t)
 	code, body := peer.join(t, r.url("/whep/"+camID))
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "authentication failed") {
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"code": "auth"`) {
 		t.Errorf("POST /whep: %d %s, want 503 with the authentication failure", code, body)
 	}
 	answers = append(answers, body)
