@@ -119,9 +119,11 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
 }
 
-// OnConnectAuthenticate accepts devices and units with their password.
+// OnConnectAuthenticate accepts devices and units with their password or
+// token, under the login limits and bounded bcrypt work of credentials.
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	return h.in.creds.check(string(pk.Connect.Username), pk.Connect.Password) != nil
+	idn, _ := h.in.creds.login(string(pk.Connect.Username), pk.Connect.Password, cl.Net.Remote, "", viaMQTT)
+	return idn != nil
 }
 
 // OnACLCheck lets a device publish only under {prefix}/dev/{id}/ (and

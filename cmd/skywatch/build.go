@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -45,6 +46,23 @@ const defaultStorePath = "skywatch.db"
 
 // defaultRecordsDir is the audit log's directory, beside the store's file.
 const defaultRecordsDir = "skywatch-records"
+
+// defaultAuthCacheFile keeps the verified device credentials, beside the
+// store's file (or where it would be, with Redis).
+const defaultAuthCacheFile = "skywatch-mqtt-auth.json"
+
+// authCacheFile is mqtt.auth.cache_file: its default beside the store's
+// file, or "" (memory only) for "off".
+func authCacheFile(fc *fileConfig) string {
+	switch f := fc.MQTT.Auth.CacheFile; f {
+	case "off":
+		return ""
+	case "":
+		return filepath.Join(filepath.Dir(cmp.Or(fc.Store.Path, defaultStorePath)), defaultAuthCacheFile)
+	default:
+		return f
+	}
+}
 
 // buildSettings maps the file onto each package's config and validates them
 // all, so that `check` can print every problem at once, each with its key.
@@ -99,8 +117,10 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	mqtt := fc.MQTT
+	mqtt.Auth.CacheFile = authCacheFile(fc)
 	ac := alarms.Config{
-		MQTT:        fc.MQTT,
+		MQTT:        mqtt,
 		DedupWindow: fc.Alarms.DedupWindow,
 		Models:      fc.Models,
 		Devices:     fc.Devices,
