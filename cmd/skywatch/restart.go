@@ -338,7 +338,11 @@ func restartRun(ctx context.Context, s restartSettings, run int, logger *slog.Lo
 	if err != nil {
 		return res, err
 	}
-	defer func() { proc.stop(syscall.SIGTERM) }()
+	defer func() {
+		if proc != nil {
+			proc.stop(syscall.SIGTERM)
+		}
+	}()
 	base := "http://" + httpAddr
 	if err := waitHealthy(ctx, base, proc.done, time.Minute); err != nil {
 		return res, fmt.Errorf("first start (see %s): %w", logPath, err)
@@ -378,7 +382,7 @@ func restartRun(ctx context.Context, s restartSettings, run int, logger *slog.Lo
 	start := time.Now()
 	proc, err = startSkywatch(s.binary, cfgPath, logPath)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("restart: %w", err)
 	}
 	pid := proc.pid()
 	cpu0 := procCPU(pid)
