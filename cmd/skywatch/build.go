@@ -48,16 +48,19 @@ const defaultStorePath = "skywatch.db"
 const defaultRecordsDir = "skywatch-records"
 
 // defaultAuthCacheFile keeps the verified device credentials, beside the
-// store's file (or where it would be, with Redis).
+// store's file.
 const defaultAuthCacheFile = "skywatch-mqtt-auth.json"
 
-// authCacheFile is mqtt.auth.cache_file: its default beside the store's
-// file, or "" (memory only) for "off".
+// authCacheFile is mqtt.auth.cache_file: by default beside the store's
+// file; with Redis (no data directory of ours) and for "off", "" (memory
+// only).
 func authCacheFile(fc *fileConfig) string {
-	switch f := fc.MQTT.Auth.CacheFile; f {
-	case "off":
+	switch f := fc.MQTT.Auth.CacheFile; {
+	case f == "off":
 		return ""
-	case "":
+	case f == "" && fc.Store.RedisURL != "":
+		return ""
+	case f == "":
 		return filepath.Join(filepath.Dir(cmp.Or(fc.Store.Path, defaultStorePath)), defaultAuthCacheFile)
 	default:
 		return f
