@@ -19,6 +19,7 @@ const (
 	DefaultMaxTracked      = 10000
 	DefaultBcryptQueue     = 1024
 	DefaultBcryptWait      = 10 * time.Second
+	DefaultAddressPending  = 16
 )
 
 // DefaultBcryptWorkers is half the CPUs, at least one: bcrypt checks never
@@ -63,6 +64,11 @@ type AuthConfig struct {
 	// BcryptQueue bounds the checks waiting for a worker; more are refused
 	// at once (the device retries). It defaults to 1,024.
 	BcryptQueue int `yaml:"bcrypt_queue"`
+	// AddressPending bounds the bcrypt checks of one address in progress
+	// at once (waiting or running): failures count only once checked, so
+	// without it one address could fill the queue before its first
+	// failure. Cached passwords and tokens do not count. It defaults to 16.
+	AddressPending int `yaml:"address_pending"`
 	// BcryptWait bounds how long a check waits for a worker; then it is
 	// refused (the device retries), rather than answered after the device
 	// gave up waiting. It defaults to 10 s.
@@ -103,6 +109,7 @@ func (c *AuthConfig) setDefaults() {
 	setInt(&c.BcryptWorkers, DefaultBcryptWorkers())
 	setInt(&c.BcryptQueue, DefaultBcryptQueue)
 	setDur(&c.BcryptWait, DefaultBcryptWait)
+	setInt(&c.AddressPending, DefaultAddressPending)
 	if c.CacheFile != "" && c.CacheKeyFile == "" {
 		c.CacheKeyFile = c.CacheFile + ".key"
 	}
@@ -126,6 +133,7 @@ func (c *AuthConfig) validate() error {
 	positive("bcrypt_workers", c.BcryptWorkers > 0)
 	positive("bcrypt_queue", c.BcryptQueue > 0)
 	positive("bcrypt_wait", c.BcryptWait > 0)
+	positive("address_pending", c.AddressPending > 0)
 	if c.MaxDelay > 0 && c.MaxDelay < c.BaseDelay {
 		errs = append(errs, errors.New("mqtt.auth.max_delay: must not be shorter than base_delay"))
 	}

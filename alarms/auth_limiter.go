@@ -30,6 +30,10 @@ type authLimiter struct {
 	addrs map[string]*backoff
 	users map[string]*backoff
 	good  map[string]string // user name -> the address it last logged in from
+	// pending counts each address's checks in progress; an address is in
+	// it only while it has some, so it holds at most one entry per
+	// check in progress.
+	pending map[string]int
 }
 
 type backoff struct {
@@ -41,7 +45,27 @@ type backoff struct {
 func newAuthLimiter(cfg AuthConfig) *authLimiter {
 	return &authLimiter{cfg: cfg, now: time.Now,
 		pairs: map[string]*backoff{}, addrs: map[string]*backoff{},
-		users: map[string]*backoff{}, good: map[string]string{}}
+		users: map[string]*backoff{}, good: map[string]string{}, pending: map[string]int{}}
+}
+
+// begin counts a check from addr in progress, unless addr already has
+// address_pending of them; end ends it.
+func (l *authLimiter) begin(addr string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending[addr] >= l.cfg.AddressPending {
+		return false
+	}
+	l.pending[addr]++
+	return true
+}
+
+func (l *authLimiter) end(addr string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.pending[addr]--; l.pending[addr] <= 0 {
+		delete(l.pending, addr)
+	}
 }
 
 // Limits that refuse an attempt, as metric labels.

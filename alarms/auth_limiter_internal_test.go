@@ -127,3 +127,34 @@ func TestCredentialsWaitBounded(t *testing.T) {
 	}
 	<-c.workers
 }
+
+// One address may have at most address_pending checks in progress: it
+// cannot fill the bcrypt queue before its first failure is counted.
+func TestCredentialsAddressPending(t *testing.T) {
+	cfg := AuthConfig{BcryptWorkers: 1, AddressPending: 2}
+	cfg.setDefaults()
+	c := newCredentials([]DeviceConfig{{ID: "d", Username: "d", PasswordHash: dummyHash}}, nil, cfg)
+	defer c.close()
+	c.workers <- struct{}{} // the only worker is busy: checks wait
+	done := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := c.login("d", []byte("x"), "10.0.0.1:"+string(rune('1'+i)), "", viaMQTT)
+			done <- err
+		}()
+	}
+	for c.waiting.Load() != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := c.login("d", []byte("y"), "10.0.0.1:9", "", viaMQTT); !errors.Is(err, ErrLoginBusy) {
+		t.Errorf("a third check from the address: %v, want ErrLoginBusy", err)
+	}
+	c.close()
+	for range 2 {
+		<-done
+	}
+	<-c.workers
+	if len(c.limits.pending) != 0 {
+		t.Errorf("pending checks left: %v", c.limits.pending)
+	}
+}

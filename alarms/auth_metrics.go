@@ -15,7 +15,7 @@ func newAuthMetrics() *authMetrics {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "skywatch_alarms_logins_refused_total",
 			Help: "Device and unit logins refused, by where (mqtt, patrol) and reason " +
-				"(wrong, busy, backoff_user_address, backoff_address, backoff_user).",
+				"(wrong, busy, busy_address, backoff_user_address, backoff_address, backoff_user).",
 		}, []string{"via", "reason"}),
 		bcrypts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "skywatch_alarms_login_bcrypt_total",

@@ -184,7 +184,7 @@ func TestLoginBcryptBounded(t *testing.T) {
 	}
 	cfg := testConfig(t)
 	cfg.Devices[2].PasswordHash = string(hash)
-	cfg.MQTT.Auth = alarms.AuthConfig{BcryptWorkers: 1, PairFailures: 1000, AddressFailures: 1000, UserFailures: 1000}
+	cfg.MQTT.Auth = alarms.AuthConfig{BcryptWorkers: 1, PairFailures: 1000, AddressFailures: 1000, UserFailures: 1000, AddressPending: 1000}
 	in := startIntake(t, cfg, newStore(t))
 	url := "tcp://" + in.BrokerAddr()
 	var wg sync.WaitGroup

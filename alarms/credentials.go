@@ -142,7 +142,8 @@ func (c *credentials) user(name string) *identity { return c.byUser[name] }
 // login returns the identity whose user name and password these are,
 // seen from remote (host:port), or an error: ErrLoginThrottled while the
 // user name or the address is in back-off (refused at once, without a
-// bcrypt check), ErrLoginBusy when too many checks wait, else
+// bcrypt check), ErrLoginBusy when too many checks wait (in all, or from
+// this address), else
 // ErrBadCredentials. An unknown user name, or one of another kind than
 // kind (when kind is not ""), costs a check all the same and counts as a
 // wrong password.
@@ -156,10 +157,14 @@ func (c *credentials) login(user string, password []byte, remote, kind, via stri
 	if idn != nil && (kind != "" && idn.kind != kind || idn.secretless()) {
 		idn = nil
 	}
-	ok, err := c.verify(idn, user, password)
+	ok, err := c.verify(idn, user, password, addr)
 	if err != nil {
-		c.metrics.refused.WithLabelValues(via, "busy").Inc()
-		return nil, err
+		reason := "busy"
+		if errors.Is(err, errAddressBusy) {
+			reason = "busy_address"
+		}
+		c.metrics.refused.WithLabelValues(via, reason).Inc()
+		return nil, ErrLoginBusy
 	}
 	if !ok {
 		c.limits.failed(user, addr)
@@ -170,15 +175,20 @@ func (c *credentials) login(user string, password []byte, remote, kind, via stri
 	return idn, nil
 }
 
+// errAddressBusy: the address has address_pending bcrypt checks in
+// progress.
+var errAddressBusy = errors.New("too many checks from this address")
+
 // verify checks password against idn's secret, or against the dummy when
-// idn is nil.
-func (c *credentials) verify(idn *identity, user string, password []byte) (bool, error) {
+// idn is nil. A bcrypt check counts against addr's pending checks (a cache
+// hit or a token costs too little to need it).
+func (c *credentials) verify(idn *identity, user string, password []byte, addr string) (bool, error) {
 	switch {
 	case idn == nil && c.dummyToken:
 		tokenMatch(c.dummy, password)
 		return false, nil
 	case idn == nil:
-		_, err := c.bcrypt(c.dummy, password)
+		_, err := c.bcryptFrom(addr, c.dummy, password)
 		return false, err
 	case idn.token != nil:
 		return tokenMatch(idn.token, password), nil
@@ -190,11 +200,20 @@ func (c *credentials) verify(idn *identity, user string, password []byte) (bool,
 		c.metrics.cacheHits.Inc()
 		return true, nil
 	}
-	ok, err := c.bcrypt(idn.hash, password)
+	ok, err := c.bcryptFrom(addr, idn.hash, password)
 	if ok {
 		c.verified.put(user, sum)
 	}
 	return ok, err
+}
+
+// bcryptFrom is bcrypt as one of addr's pending checks.
+func (c *credentials) bcryptFrom(addr string, hash, password []byte) (bool, error) {
+	if !c.limits.begin(addr) {
+		return false, errAddressBusy
+	}
+	defer c.limits.end(addr)
+	return c.bcrypt(hash, password)
 }
 
 // bcrypt compares with at most cap(workers) comparisons running at once,
