@@ -138,10 +138,12 @@ func (h *hook) Provides(b byte) bool {
 	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
 }
 
-// OnConnectAuthenticate accepts devices and units with their password and
-// their own client id.
+// OnConnectAuthenticate accepts devices and units with their password or
+// token, under the login limits and bounded bcrypt work of credentials,
+// and with their own client id.
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	return h.admit(cl, pk, h.in.creds.check(string(pk.Connect.Username), pk.Connect.Password))
+	idn, _ := h.in.creds.login(string(pk.Connect.Username), pk.Connect.Password, cl.Net.Remote, "", viaMQTT)
+	return h.admit(cl, pk, idn)
 }
 
 // OnACLCheck lets a device publish only under {prefix}/dev/{id}/ (and

@@ -52,8 +52,9 @@ func TestCheckUnit(t *testing.T) {
 			{"d1", "pw-d1", "", false}, // a device is no unit
 			{"ghost", "x", "", false},
 		} {
-			if id, ok := in.CheckUnit(tt.user, tt.pass); id != tt.id || ok != tt.ok {
-				t.Errorf("%v %s/%s: %q %v, want %q %v", mqtt, tt.user, tt.pass, id, ok, tt.id, tt.ok)
+			id, err := in.CheckUnit(tt.user, tt.pass, "127.0.0.1:5000")
+			if ok := err == nil; id != tt.id || ok != tt.ok {
+				t.Errorf("%q %s/%s: %q %v, want %q %v", mqtt.URL, tt.user, tt.pass, id, ok, tt.id, tt.ok)
 			}
 		}
 		_ = in.Close()

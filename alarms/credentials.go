@@ -3,7 +3,10 @@ package alarms
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -15,101 +18,244 @@ const (
 	identityUnit   = "unit"
 )
 
+// Errors of a device's or unit's login, for the patrol page to tell apart.
+var (
+	// ErrBadCredentials: the user name or the password is wrong.
+	ErrBadCredentials = errors.New("wrong user name or password")
+	// ErrLoginThrottled: too many wrong passwords for this user name or
+	// from this address; the attempt was not checked.
+	ErrLoginThrottled = errors.New("too many wrong passwords: try again later")
+	// ErrLoginBusy: too many password checks are waiting; try again.
+	ErrLoginBusy = errors.New("too many logins at once: try again")
+)
+
+// Where a login came from, as a metric label.
+const (
+	viaMQTT   = "mqtt"
+	viaPatrol = "patrol"
+)
+
 // identity is a device or unit that may connect to the embedded broker.
 type identity struct {
 	kind  string // identityDevice or identityUnit
 	id    string
 	hash  []byte // bcrypt hash, or nil
+	token []byte // SHA-256 of a random token, or nil
 	plain []byte // plain password (demo only), or nil
 }
 
-// authCacheTTL is how long a successful password check is remembered, so
-// that a reconnect storm of thousands of devices does not cost a bcrypt
-// comparison each (tens of milliseconds of CPU).
-const authCacheTTL = 30 * time.Minute
-
-type authEntry struct {
-	sum     [sha256.Size]byte
-	expires time.Time
+func (idn *identity) secretless() bool {
+	return idn.hash == nil && idn.token == nil && len(idn.plain) == 0
 }
 
 // dummyHash is the bcrypt hash (cost 10) of a password nobody has: an
-// unknown user name is checked against it, so that a refusal takes as long
-// whether the user exists or not.
+// unknown user name is checked against a hash of the configured cost, so
+// that a refusal takes as long whether the user exists or not.
 const dummyHash = "$2a$10$T80HCw9e4s3OtfgG.e1rKOFmue5UH32h3tO2OWexywXzn/Xh99KiG"
 
-// credentials checks device and unit passwords.
+// credentials checks device and unit passwords: limits wrong passwords
+// (authLimiter), bounds the bcrypt work, and remembers verified passwords
+// as keyed hashes (verifiedCache).
 type credentials struct {
-	byUser map[string]*identity
+	byUser   map[string]*identity
+	limits   *authLimiter
+	verified *verifiedCache
+	metrics  *authMetrics
 
-	mu    sync.Mutex
-	cache map[string]authEntry // by user name
+	// dummy is what an unknown user name is checked against: a bcrypt
+	// hash of the configured cost, or, when most identities have tokens,
+	// a token's hash.
+	dummy      []byte
+	dummyToken bool
+
+	workers  chan struct{} // one per bcrypt check running
+	waiting  atomic.Int64
+	queueMax int64
+	maxWait  time.Duration
+	stop     chan struct{} // closed by close: waiting checks give up
+	stopOnce sync.Once
+
+	running, peak atomic.Int64 // bcrypt checks running, and the most at once
 }
 
-func newCredentials(devices []DeviceConfig, units []UnitConfig) *credentials {
-	c := &credentials{byUser: map[string]*identity{}, cache: map[string]authEntry{}}
-	add := func(kind, id, user, hash, plain string) {
+func newCredentials(devices []DeviceConfig, units []UnitConfig, cfg AuthConfig) *credentials {
+	c := &credentials{
+		byUser:   map[string]*identity{},
+		limits:   newAuthLimiter(cfg),
+		verified: newVerifiedCache(),
+		metrics:  newAuthMetrics(),
+		workers:  make(chan struct{}, cfg.BcryptWorkers),
+		queueMax: int64(cfg.BcryptQueue),
+		maxWait:  cfg.BcryptWait,
+		stop:     make(chan struct{}),
+	}
+	costs := map[int]int{}
+	tokens := 0
+	add := func(kind, id, user, hash, token, plain string) {
 		idn := &identity{kind: kind, id: id}
-		if hash != "" {
+		switch {
+		case hash != "":
 			idn.hash = []byte(hash)
-		} else {
+			if cost, err := bcrypt.Cost(idn.hash); err == nil {
+				costs[cost]++
+			}
+		case token != "":
+			idn.token, _ = hex.DecodeString(token) // validated
+			tokens++
+		default:
 			idn.plain = []byte(plain)
 		}
 		c.byUser[user] = idn
 	}
 	for _, d := range devices {
-		add(identityDevice, d.ID, d.Username, d.PasswordHash, d.Password)
+		add(identityDevice, d.ID, d.Username, d.PasswordHash, d.TokenSHA256, d.Password)
 	}
 	for _, u := range units {
-		add(identityUnit, u.ID, u.Username, u.PasswordHash, u.Password)
+		add(identityUnit, u.ID, u.Username, u.PasswordHash, u.TokenSHA256, u.Password)
+	}
+	cost, n := bcrypt.DefaultCost, 0
+	for k, v := range costs {
+		if v > n || v == n && k > cost {
+			cost, n = k, v
+		}
+	}
+	c.dummyToken = tokens > n
+	c.dummy = []byte(dummyHash)
+	if c.dummyToken {
+		sum := sha256.Sum256([]byte(dummyHash))
+		c.dummy = sum[:]
+	} else if cost != bcrypt.DefaultCost {
+		if h, err := bcrypt.GenerateFromPassword([]byte(dummyHash), cost); err == nil {
+			c.dummy = h
+		}
 	}
 	return c
 }
 
+// close makes checks waiting for a bcrypt worker give up; it is
+// idempotent.
+func (c *credentials) close() { c.stopOnce.Do(func() { close(c.stop) }) }
+
 // user returns the identity of a user name, or nil.
 func (c *credentials) user(name string) *identity { return c.byUser[name] }
 
-// check returns the identity whose user name and password these are, or
-// nil.
-func (c *credentials) check(user string, password []byte) *identity {
+// login returns the identity whose user name and password these are,
+// seen from remote (host:port), or an error: ErrLoginThrottled while the
+// user name or the address is in back-off (refused at once, without a
+// bcrypt check), ErrLoginBusy when too many checks wait (in all, or from
+// this address), else
+// ErrBadCredentials. An unknown user name, or one of another kind than
+// kind (when kind is not ""), costs a check all the same and counts as a
+// wrong password.
+func (c *credentials) login(user string, password []byte, remote, kind, via string) (*identity, error) {
+	addr := addrKey(remote)
+	if by := c.limits.blocked(user, addr); by != "" {
+		c.metrics.refused.WithLabelValues(via, "backoff_"+by).Inc()
+		return nil, ErrLoginThrottled
+	}
 	idn := c.byUser[user]
-	if idn == nil {
-		return nil
+	if idn != nil && (kind != "" && idn.kind != kind || idn.secretless()) {
+		idn = nil
 	}
-	if idn.hash == nil {
-		if len(idn.plain) == 0 || subtle.ConstantTimeCompare(idn.plain, password) != 1 {
-			return nil
+	ok, err := c.verify(idn, user, password, addr)
+	if err != nil {
+		reason := "busy"
+		if errors.Is(err, errAddressBusy) {
+			reason = "busy_address"
 		}
-		return idn
+		c.metrics.refused.WithLabelValues(via, reason).Inc()
+		return nil, ErrLoginBusy
 	}
-	sum := sha256.Sum256(password)
-	now := time.Now()
-	c.mu.Lock()
-	e, ok := c.cache[user]
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) && subtle.ConstantTimeCompare(e.sum[:], sum[:]) == 1 {
-		return idn
+	if !ok {
+		c.limits.failed(user, addr)
+		c.metrics.refused.WithLabelValues(via, "wrong").Inc()
+		return nil, ErrBadCredentials
 	}
-	if bcrypt.CompareHashAndPassword(idn.hash, password) != nil {
-		return nil
+	c.limits.succeeded(user, addr)
+	return idn, nil
+}
+
+// errAddressBusy: the address has address_pending bcrypt checks in
+// progress.
+var errAddressBusy = errors.New("too many checks from this address")
+
+// verify checks password against idn's secret, or against the dummy when
+// idn is nil. A bcrypt check counts against addr's pending checks (a cache
+// hit or a token costs too little to need it).
+func (c *credentials) verify(idn *identity, user string, password []byte, addr string) (bool, error) {
+	switch {
+	case idn == nil && c.dummyToken:
+		tokenMatch(c.dummy, password)
+		return false, nil
+	case idn == nil:
+		_, err := c.bcryptFrom(addr, c.dummy, password)
+		return false, err
+	case idn.token != nil:
+		return tokenMatch(idn.token, password), nil
+	case idn.hash == nil:
+		return subtle.ConstantTimeCompare(idn.plain, password) == 1, nil
 	}
-	c.mu.Lock()
-	c.cache[user] = authEntry{sum: sum, expires: now.Add(authCacheTTL)}
-	c.mu.Unlock()
-	return idn
+	sum := c.verified.sum(user, password, idn.hash)
+	if c.verified.has(user, sum) {
+		c.metrics.cacheHits.Inc()
+		return true, nil
+	}
+	ok, err := c.bcryptFrom(addr, idn.hash, password)
+	if ok {
+		c.verified.put(user, sum)
+	}
+	return ok, err
+}
+
+// bcryptFrom is bcrypt as one of addr's pending checks.
+func (c *credentials) bcryptFrom(addr string, hash, password []byte) (bool, error) {
+	if !c.limits.begin(addr) {
+		return false, errAddressBusy
+	}
+	defer c.limits.end(addr)
+	return c.bcrypt(hash, password)
+}
+
+// bcrypt compares with at most cap(workers) comparisons running at once,
+// and at most queueMax waiting, each for at most maxWait.
+func (c *credentials) bcrypt(hash, password []byte) (bool, error) {
+	if c.waiting.Add(1) > c.queueMax {
+		c.waiting.Add(-1)
+		return false, ErrLoginBusy
+	}
+	wait := time.NewTimer(c.maxWait)
+	defer wait.Stop()
+	select {
+	case c.workers <- struct{}{}:
+		c.waiting.Add(-1)
+	case <-wait.C:
+		c.waiting.Add(-1)
+		return false, ErrLoginBusy
+	case <-c.stop:
+		c.waiting.Add(-1)
+		return false, ErrLoginBusy
+	}
+	defer func() { <-c.workers }()
+	n := c.running.Add(1)
+	defer c.running.Add(-1)
+	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
+	}
+	c.metrics.bcrypts.Inc()
+	return bcrypt.CompareHashAndPassword(hash, password) == nil, nil
+}
+
+// tokenMatch compares a token's SHA-256 with sum in constant time.
+func tokenMatch(sum, token []byte) bool {
+	got := sha256.Sum256(token)
+	return subtle.ConstantTimeCompare(got[:], sum) == 1
 }
 
 // checkUnit returns the ID of the unit whose user name and password these
-// are. Anything else (an unknown name, a device, a unit without a password)
-// costs a bcrypt comparison all the same.
-func (c *credentials) checkUnit(user, password string) (string, bool) {
-	if idn := c.user(user); idn == nil || idn.kind != identityUnit || idn.hash == nil && len(idn.plain) == 0 {
-		_ = bcrypt.CompareHashAndPassword([]byte(dummyHash), []byte(password))
-		return "", false
+// are, for the patrol page, under the same limits as the broker's logins.
+func (c *credentials) checkUnit(user, password, remote string) (string, error) {
+	idn, err := c.login(user, []byte(password), remote, identityUnit, viaPatrol)
+	if err != nil {
+		return "", err
 	}
-	idn := c.check(user, []byte(password))
-	if idn == nil {
-		return "", false
-	}
-	return idn.id, true
+	return idn.id, nil
 }

@@ -124,7 +124,7 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 	}
 	// The embedded broker checks devices and units with them; the patrol
 	// page checks units with them whatever the broker.
-	in.creds = newCredentials(cfg.Devices, cfg.Units)
+	in.creds = newCredentials(cfg.Devices, cfg.Units, cfg.MQTT.Auth)
 	if in.embedded {
 		if plain > 0 {
 			logger.Warn("alarms: devices or units with a plain password: use password_hash outside the demo", "count", plain)
@@ -145,8 +145,9 @@ func (in *Intake) modelUsed(name string) bool {
 
 // Start loads the devices' saved states, gives every device a fresh
 // supervision window (a restart must not raise troubles for all devices at
-// once), and starts the broker (or the connection to the external broker)
-// and the supervisor. ctx bounds the start only. Start fails when the store
+// once), loads the verified-credential cache (mqtt.auth.cache_file), and
+// starts the broker (or the connection to the external broker) and the
+// supervisor. ctx bounds the start only. Start fails when the store
 // cannot be read or the embedded broker cannot listen; the error names the
 // config key ("mqtt.address: listen tcp :1883: bind: address already in
 // use").
@@ -184,6 +185,9 @@ func (in *Intake) Start(ctx context.Context) error {
 	now := time.Now()
 	for _, d := range in.order {
 		d.extend(now)
+	}
+	if err := in.openAuthCache(); err != nil {
+		return err
 	}
 
 	if in.embedded {
@@ -239,6 +243,7 @@ func (in *Intake) Close() error {
 		if cancel != nil {
 			cancel()
 		}
+		in.creds.close()
 		if in.broker != nil {
 			in.broker.close()
 		}
@@ -247,6 +252,7 @@ func (in *Intake) Close() error {
 			in.client.close()
 		}
 		in.hub.close()
+		in.saveAuthCache()
 		in.health.setConnected(false, nil)
 	})
 	return nil
@@ -273,10 +279,13 @@ func (in *Intake) publish(topic string, payload []byte) error {
 }
 
 // CheckUnit returns the ID of the patrol unit whose user name and password
-// these are (its password_hash, or its plain demo password), for the patrol
-// page. Successful checks are cached as at the broker.
-func (in *Intake) CheckUnit(username, password string) (unitID string, ok bool) {
-	return in.creds.checkUnit(username, password)
+// these are (its password_hash, token or plain demo password), for the
+// patrol page at remote (host:port). Wrong passwords count against the same
+// limits as the unit's MQTT logins (mqtt.auth), so that neither is a way
+// around the other's. The error is ErrBadCredentials, ErrLoginThrottled or
+// ErrLoginBusy.
+func (in *Intake) CheckUnit(username, password, remote string) (unitID string, err error) {
+	return in.creds.checkUnit(username, password, remote)
 }
 
 // BrokerAddr returns the embedded broker's TCP address once started (the

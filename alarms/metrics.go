@@ -149,12 +149,16 @@ var _ prometheus.Collector = collector{}
 //	skywatch_alarms_subscriber_dropped_total
 //	skywatch_alarms_subscribers
 //	skywatch_alarms_mqtt_*                     the embedded broker's limits (see brokerMetrics)
+//	skywatch_alarms_logins_refused_total{via,reason}
+//	skywatch_alarms_login_bcrypt_total
+//	skywatch_alarms_login_cache_hits_total
 func (in *Intake) Collector() prometheus.Collector { return collector{in} }
 
 func (c collector) cs() []prometheus.Collector {
 	m := c.in.metrics
-	return []prometheus.Collector{m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.troubles, m.restores, m.storeTime,
-		m.throttled, m.throttledTime, m.storeHeld, m.storeHeldTime, m.disconnects, m.rejectedDropped, m.willsIgnored}
+	return append([]prometheus.Collector{m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.troubles, m.restores, m.storeTime,
+		m.throttled, m.throttledTime, m.storeHeld, m.storeHeldTime, m.disconnects, m.rejectedDropped, m.willsIgnored},
+		c.in.creds.metrics.collectors()...)
 }
 
 // Describe implements prometheus.Collector.

@@ -162,10 +162,18 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("too many login attempts for this %s: try again in %d s", by, secs))
 		return
 	}
-	unitID, ok := s.deps.CheckUnit(b.Username, b.Password)
-	if !ok {
-		s.logger.Info("patrol login refused", "user", b.Username, "remote", clientAddr(r))
-		writeError(w, http.StatusUnauthorized, "wrong user name or password")
+	unitID, err := s.deps.CheckUnit(b.Username, b.Password, r.RemoteAddr)
+	if err != nil {
+		s.logger.Info("patrol login refused", "user", b.Username, "remote", clientAddr(r), "error", err)
+		switch {
+		case errors.Is(err, alarms.ErrLoginThrottled):
+			// The unit's MQTT logins and this page share the limit.
+			writeError(w, http.StatusTooManyRequests, "too many wrong passwords for this unit or from this address: try again later")
+		case errors.Is(err, alarms.ErrLoginBusy):
+			writeError(w, http.StatusServiceUnavailable, "too many logins at once: try again")
+		default:
+			writeError(w, http.StatusUnauthorized, "wrong user name or password")
+		}
 		return
 	}
 	view, err := s.deps.Patrol.Unit(r.Context(), unitID)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"strings"
@@ -100,12 +101,12 @@ func (p *patrolClient) mustDo(method, path string, body any, code int, v any) {
 }
 
 // plainUnits checks u1/pw-u1 and u2/pw-u2.
-func plainUnits() func(string, string) (string, bool) {
-	return func(user, pass string) (string, bool) {
+func plainUnits() func(string, string, string) (string, error) {
+	return func(user, pass, _ string) (string, error) {
 		if (user == "u1" || user == "u2") && pass == "pw-"+user {
-			return user, true
+			return user, nil
 		}
-		return "", false
+		return "", alarms.ErrBadCredentials
 	}
 }
 
@@ -174,7 +175,12 @@ func TestPatrolLoginSession(t *testing.T) {
 func TestPatrolLoginRateLimit(t *testing.T) {
 	// A check without bcrypt, and buckets that do not refill while the
 	// test runs, however slow the machine.
-	check := func(user, pass string) (string, bool) { return user, user == "u2" && pass == "pw-u2" }
+	check := func(user, pass, _ string) (string, error) {
+		if user == "u2" && pass == "pw-u2" {
+			return user, nil
+		}
+		return "", alarms.ErrBadCredentials
+	}
 	srv := startIncidentServer(t, &fakeIncidents{unit: unitViews(30, 120)}, func(d *Deps) { d.CheckUnit = check })
 	srv.loginLimiter.mu.Lock()
 	srv.loginLimiter.unitRule.Every, srv.loginLimiter.addrRule.Every = time.Hour, time.Hour
@@ -509,5 +515,36 @@ func TestPatrolStream(t *testing.T) {
 		case <-time.After(testTimeout):
 			t.Fatalf("no line %d", i)
 		}
+	}
+}
+
+// A login that the alarms' shared limit refuses unchecked answers 429 (and
+// 503 when too many checks wait), not "wrong password": an officer with the
+// right password must know to wait. The check gets the client's address.
+func TestPatrolLoginSharedLimit(t *testing.T) {
+	var remote string
+	check := func(user, pass, addr string) (string, error) {
+		remote = addr
+		switch user {
+		case "busy":
+			return "", alarms.ErrLoginBusy
+		case "u1":
+			return "", alarms.ErrLoginThrottled
+		}
+		return "", alarms.ErrBadCredentials
+	}
+	srv := startIncidentServer(t, &fakeIncidents{unit: unitViews(30, 120)}, func(d *Deps) { d.CheckUnit = check })
+	p := newPatrolClient(t, baseURL(srv))
+	if code, body := p.login("u1", "pw-u1"); code != 429 || !strings.Contains(body, "too many wrong passwords") {
+		t.Errorf("throttled: %d %s", code, body)
+	}
+	if host, _, err := net.SplitHostPort(remote); err != nil || host != "127.0.0.1" {
+		t.Errorf("remote given to CheckUnit: %q", remote)
+	}
+	if code, body := p.login("busy", "x"); code != 503 {
+		t.Errorf("busy: %d %s", code, body)
+	}
+	if code, body := p.login("u2", "x"); code != 401 {
+		t.Errorf("wrong: %d %s", code, body)
 	}
 }

@@ -43,9 +43,11 @@ type Deps struct {
 	// Nil: the patrol API answers 503 (the page itself is still served).
 	Patrol PatrolSource
 	// CheckUnit checks a patrol unit's user name and password (as the
-	// alarm config's units give them) and returns the unit's ID; the patrol
+	// alarm config's units give them) from a client's remote address and
+	// returns the unit's ID, or an error (alarms.ErrLoginThrottled and
+	// alarms.ErrLoginBusy are told apart from a wrong password); the patrol
 	// page's login uses it. Nil: the login answers 503.
-	CheckUnit func(username, password string) (unitID string, ok bool)
+	CheckUnit func(username, password, remote string) (unitID string, err error)
 	// Accounts checks operators' logins. With it every API, WHEP and event
 	// stream request needs a logged-in operator and is held to the
 	// operator's role and area. Nil: no accounts, and the console and the

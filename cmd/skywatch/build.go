@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -45,6 +46,26 @@ const defaultStorePath = "skywatch.db"
 
 // defaultRecordsDir is the audit log's directory, beside the store's file.
 const defaultRecordsDir = "skywatch-records"
+
+// defaultAuthCacheFile keeps the verified device credentials, beside the
+// store's file.
+const defaultAuthCacheFile = "skywatch-mqtt-auth.json"
+
+// authCacheFile is mqtt.auth.cache_file: by default beside the store's
+// file; with Redis (no data directory of ours) and for "off", "" (memory
+// only).
+func authCacheFile(fc *fileConfig) string {
+	switch f := fc.MQTT.Auth.CacheFile; {
+	case f == "off":
+		return ""
+	case f == "" && fc.Store.RedisURL != "":
+		return ""
+	case f == "":
+		return filepath.Join(filepath.Dir(cmp.Or(fc.Store.Path, defaultStorePath)), defaultAuthCacheFile)
+	default:
+		return f
+	}
+}
 
 // buildSettings maps the file onto each package's config and validates them
 // all, so that `check` can print every problem at once, each with its key.
@@ -102,8 +123,10 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	mqtt := fc.MQTT
+	mqtt.Auth.CacheFile = authCacheFile(fc)
 	ac := alarms.Config{
-		MQTT:        fc.MQTT,
+		MQTT:        mqtt,
 		DedupWindow: fc.Alarms.DedupWindow,
 		Models:      fc.Models,
 		Devices:     fc.Devices,

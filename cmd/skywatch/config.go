@@ -152,12 +152,17 @@ func parseConfig(data []byte) (*fileConfig, error) {
 //
 // SKYWATCH_REDIS_URL and SKYWATCH_MQTT_PASSWORD override the store's Redis
 // URL and the intake's password at an external broker.
+// SKYWATCH_MQTT_AUTH_KEY (64 hex digits) is the key of the verified-credential
+// cache, in place of mqtt.auth.cache_key_file.
 func (c *fileConfig) applyEnv(lookup func(string) (string, bool)) {
 	if v, ok := lookup("SKYWATCH_REDIS_URL"); ok {
 		c.Store.RedisURL = v
 	}
 	if v, ok := lookup("SKYWATCH_MQTT_PASSWORD"); ok {
 		c.MQTT.Password = v
+	}
+	if v, ok := lookup("SKYWATCH_MQTT_AUTH_KEY"); ok {
+		c.MQTT.Auth.CacheKey = v
 	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]

@@ -17,6 +17,7 @@ commands:
   sim devices          run simulated alarm devices against a broker
   sim units            run simulated patrol units against a broker
   sim load             measure the alarm intake under a flood (see sim load -h)
+  sim restart          measure a restart with thousands of devices (see sim restart -h)
 `
 
 // run executes one subcommand and returns the process exit code.
@@ -37,6 +38,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "sim":
 		if len(args) > 1 && args[1] == "load" {
 			return runLoad(ctx, args[2:], stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "restart" {
+			return runRestart(ctx, args[2:], stdout, stderr)
 		}
 		return runSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
