@@ -24,7 +24,8 @@ import (
 // 127.0.0.2) and tells whether the broker accepted.
 func tryConnect(t *testing.T, url, from, user, pass string) bool {
 	t.Helper()
-	o := paho.NewClientOptions().AddBroker(url).SetClientID(uniq("c-")).
+	// The test config's ids are its user names; a clean session may add ":...".
+	o := paho.NewClientOptions().AddBroker(url).SetClientID(user + ":" + uniq("c-")).
 		SetUsername(user).SetPassword(pass).SetAutoReconnect(false).
 		SetConnectTimeout(30 * time.Second).
 		SetProtocolVersion(4). // no second try with MQTT 3.1 after a refusal
