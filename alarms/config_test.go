@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/hardware"
@@ -85,21 +84,7 @@ func TestCollector(t *testing.T) {
 	publish(t, c, devTopic(cfg, "d1", "event"), `{"id":"m1","class":"alarm"}`)
 	publish(t, c, devTopic(cfg, "d1", "event"), `nope`)
 
-	reg := prometheus.NewPedanticRegistry()
-	if err := reg.Register(in.Collector()); err != nil {
-		t.Fatal(err)
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			got[mf.GetName()] += v
-		}
-	}
+	got := metricValues(t, in)
 	for name, want := range map[string]float64{
 		"skywatch_alarms_events_stored_total":    1,
 		"skywatch_alarms_events_duplicate_total": 1,
