@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -358,6 +359,25 @@ func TestAuthConfigValidate(t *testing.T) {
 		tt.mod(&cfg)
 		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("got %v, want %q", err, tt.want)
+		}
+	}
+}
+
+// Without a cache file (the Redis store has no default one), NewIntake
+// says that every restart will check each hashed password again; with one
+// it says nothing.
+func TestLoginWarnsWithoutCacheFile(t *testing.T) {
+	for _, file := range []string{"", filepath.Join(t.TempDir(), "auth.json")} {
+		cfg := testConfig(t) // d3 has a password_hash
+		cfg.MQTT.Auth.CacheFile = file
+		var logs strings.Builder
+		in, err := alarms.NewIntake(cfg, newStore(t), hardware.Decoders(), slog.New(slog.NewTextHandler(&logs, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = in.Close()
+		if warned := strings.Contains(logs.String(), "no mqtt.auth.cache_file"); warned != (file == "") {
+			t.Errorf("cache_file %q: warned %v: %s", file, warned, logs.String())
 		}
 	}
 }

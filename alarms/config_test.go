@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/hardware"
 )

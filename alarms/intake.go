@@ -106,7 +106,7 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 			return nil, fmt.Errorf("models[%d].decoder: no decoder %q was given", i, md.Decoder)
 		}
 	}
-	plain := 0
+	plain, hashed := 0, 0
 	for _, dc := range cfg.Devices {
 		md := cfg.model(dc.Model)
 		d := &device{cfg: dc, window: md.Supervision, decoder: decoders[md.Decoder], source: md.Decoder}
@@ -116,10 +116,16 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 		if dc.Password != "" {
 			plain++
 		}
+		if dc.PasswordHash != "" {
+			hashed++
+		}
 	}
 	for _, u := range cfg.Units {
 		if u.Password != "" {
 			plain++
+		}
+		if u.PasswordHash != "" {
+			hashed++
 		}
 	}
 	// The embedded broker checks devices and units with them; the patrol
@@ -128,6 +134,11 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 	if in.embedded {
 		if plain > 0 {
 			logger.Warn("alarms: devices or units with a plain password: use password_hash outside the demo", "count", plain)
+		}
+		if hashed > 0 && cfg.MQTT.Auth.CacheFile == "" {
+			// A county's fleet would wait minutes for its alarms after each
+			// restart (about 70 ms of CPU per cost-10 check).
+			logger.Warn("alarms: no mqtt.auth.cache_file: after every restart each device or unit with a password_hash costs a bcrypt check again; set the file (with the Redis store there is no default) or use token_sha256", "count", hashed)
 		}
 	}
 	in.health.storeResult(nil)
