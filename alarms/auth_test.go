@@ -157,22 +157,40 @@ func TestLoginBackoffPerUser(t *testing.T) {
 	}
 }
 
-// An unknown user name costs a bcrypt check like a known one, so that the
-// time of a refusal does not tell which names exist.
-func TestLoginUnknownUserCostsBcrypt(t *testing.T) {
-	in := startIntake(t, testConfig(t), newStore(t))
-	url := "tcp://" + in.BrokerAddr()
-	if tryConnect(t, url, "127.0.0.1", "d3", "guess") {
-		t.Fatal("guess accepted")
+// An unknown user name costs what a known one of the most common kind
+// costs: a bcrypt check where most identities have password hashes, a
+// plain compare (and no bcrypt) where most have plain passwords, as in the
+// demo, so that the time of a refusal does not tell which names exist.
+func TestLoginUnknownUserCostsTheSame(t *testing.T) {
+	hashed := testConfig(t)
+	for i := range hashed.Devices {
+		hashed.Devices[i].Password, hashed.Devices[i].PasswordHash = "", hashD3
 	}
-	if got := metricValues(t, in)["skywatch_alarms_login_bcrypt_total"]; got != 1 {
-		t.Fatalf("bcrypt checks for a known name: %v, want 1", got)
-	}
-	if tryConnect(t, url, "127.0.0.1", "nobody", "guess") {
-		t.Fatal("unknown name accepted")
-	}
-	if got := metricValues(t, in)["skywatch_alarms_login_bcrypt_total"]; got != 2 {
-		t.Fatalf("bcrypt checks after an unknown name: %v, want 2", got)
+	for _, c := range []struct {
+		name       string
+		cfg        alarms.Config
+		known      string
+		perRefusal float64
+	}{
+		{"most hashed", hashed, "d1", 1},
+		{"most plain", testConfig(t), "d1", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in := startIntake(t, c.cfg, newStore(t))
+			url := "tcp://" + in.BrokerAddr()
+			if tryConnect(t, url, "127.0.0.1", c.known, "guess") {
+				t.Fatal("guess accepted")
+			}
+			if got := metricValues(t, in)["skywatch_alarms_login_bcrypt_total"]; got != c.perRefusal {
+				t.Fatalf("bcrypt checks for a known name: %v, want %v", got, c.perRefusal)
+			}
+			if tryConnect(t, url, "127.0.0.1", "nobody", "guess") {
+				t.Fatal("unknown name accepted")
+			}
+			if got := metricValues(t, in)["skywatch_alarms_login_bcrypt_total"]; got != 2*c.perRefusal {
+				t.Fatalf("bcrypt checks after an unknown name: %v, want %v", got, 2*c.perRefusal)
+			}
+		})
 	}
 }
 
@@ -379,5 +397,25 @@ func TestLoginWarnsWithoutCacheFile(t *testing.T) {
 		if warned := strings.Contains(logs.String(), "no mqtt.auth.cache_file"); warned != (file == "") {
 			t.Errorf("cache_file %q: warned %v: %s", file, warned, logs.String())
 		}
+	}
+}
+
+// A login refused because too many checks wait is answered "server
+// unavailable" (MQTT 3.1.1 return code 3), not "not authorized": a device
+// that gives up on a wrong password must try again later.
+func TestLoginBusyIsServerUnavailable(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MQTT.Auth = alarms.AuthConfig{BcryptWorkers: 1, BcryptWait: time.Millisecond}
+	in := startIntake(t, cfg, newStore(t))
+	release := alarms.HoldBcryptWorkers(in)
+	defer release()
+	o := paho.NewClientOptions().AddBroker("tcp://" + in.BrokerAddr()).SetClientID("d3").
+		SetUsername("d3").SetPassword("pw-d3").SetAutoReconnect(false).SetProtocolVersion(4)
+	tok := paho.NewClient(o).Connect()
+	if !tok.WaitTimeout(failAfter) {
+		t.Fatal("connect: timeout")
+	}
+	if code := tok.(*paho.ConnectToken).ReturnCode(); code != 3 {
+		t.Fatalf("CONNACK return code %d (%v), want 3 (server unavailable)", code, tok.Error())
 	}
 }

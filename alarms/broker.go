@@ -142,7 +142,12 @@ func (h *hook) Provides(b byte) bool {
 // token, under the login limits and bounded bcrypt work of credentials,
 // and with their own client id.
 func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
-	idn, _ := h.in.creds.login(string(pk.Connect.Username), pk.Connect.Password, cl.Net.Remote, "", viaMQTT)
+	idn, err := h.in.creds.login(string(pk.Connect.Username), pk.Connect.Password, cl.Net.Remote, "", viaMQTT)
+	if errors.Is(err, ErrLoginBusy) {
+		// Not a wrong password: a device that gives up on "not
+		// authorized" must try again later.
+		return h.refuse(cl, packets.ErrServerUnavailable)
+	}
 	return h.admit(cl, pk, idn)
 }
 

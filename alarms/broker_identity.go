@@ -31,14 +31,21 @@ func (h *hook) admit(cl *mqtt.Client, pk packets.Packet, idn *identity) bool {
 	case strings.HasPrefix(id, idn.id+":") && sessionEnds(cl):
 	default:
 		h.in.metrics.broker.clientIDRefused.Inc()
-		_ = h.server.SendConnack(cl, packets.ErrClientIdentifierNotValid, false, nil)
-		// Stopped, the client cannot be sent mochi's own refusal next.
-		cl.Stop(packets.ErrClientIdentifierNotValid)
-		return false
+		return h.refuse(cl, packets.ErrClientIdentifierNotValid)
 	}
 	h.checkWill(cl)
 	h.dropUnreadable(cl)
 	return true
+}
+
+// refuse answers a CONNECT with code (mochi maps it to MQTT 3.1.1's
+// return codes) instead of mochi's own "bad user name or password", and
+// returns false for OnConnectAuthenticate.
+func (h *hook) refuse(cl *mqtt.Client, code packets.Code) bool {
+	_ = h.server.SendConnack(cl, code, false, nil)
+	// Stopped, the client cannot be sent mochi's own refusal next.
+	cl.Stop(code)
+	return false
 }
 
 // sessionEnds reports whether the client's session ends with its

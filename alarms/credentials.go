@@ -62,11 +62,11 @@ type credentials struct {
 	verified *verifiedCache
 	metrics  *authMetrics
 
-	// dummy is what an unknown user name is checked against: a bcrypt
-	// hash of the configured cost, or, when most identities have tokens,
-	// a token's hash.
-	dummy      []byte
-	dummyToken bool
+	// unknown is what an unknown user name is checked against: a secret
+	// of the kind most identities have (a bcrypt hash of the most common
+	// cost, a token, or a plain password), so that a refusal takes as long
+	// whether the name exists or not.
+	unknown *identity
 
 	workers  chan struct{} // one per bcrypt check running
 	waiting  atomic.Int64
@@ -90,7 +90,7 @@ func newCredentials(devices []DeviceConfig, units []UnitConfig, cfg AuthConfig) 
 		stop:     make(chan struct{}),
 	}
 	costs := map[int]int{}
-	tokens := 0
+	tokens, plains := 0, 0
 	add := func(kind, id, user, hash, token, plain string) {
 		idn := &identity{kind: kind, id: id}
 		switch {
@@ -104,6 +104,7 @@ func newCredentials(devices []DeviceConfig, units []UnitConfig, cfg AuthConfig) 
 			tokens++
 		default:
 			idn.plain = []byte(plain)
+			plains++
 		}
 		c.byUser[user] = idn
 	}
@@ -119,14 +120,16 @@ func newCredentials(devices []DeviceConfig, units []UnitConfig, cfg AuthConfig) 
 			cost, n = k, v
 		}
 	}
-	c.dummyToken = tokens > n
-	c.dummy = []byte(dummyHash)
-	if c.dummyToken {
+	c.unknown = &identity{hash: []byte(dummyHash)}
+	switch {
+	case plains > n && plains >= tokens:
+		c.unknown = &identity{plain: []byte(dummyHash)}
+	case tokens > n:
 		sum := sha256.Sum256([]byte(dummyHash))
-		c.dummy = sum[:]
-	} else if cost != bcrypt.DefaultCost {
+		c.unknown = &identity{token: sum[:]}
+	case cost != bcrypt.DefaultCost:
 		if h, err := bcrypt.GenerateFromPassword([]byte(dummyHash), cost); err == nil {
-			c.dummy = h
+			c.unknown.hash = h
 		}
 	}
 	return c
@@ -183,17 +186,12 @@ var errAddressBusy = errors.New("too many checks from this address")
 // idn is nil. A bcrypt check counts against addr's pending checks (a cache
 // hit or a token costs too little to need it).
 func (c *credentials) verify(idn *identity, user string, password []byte, addr string) (bool, error) {
-	switch {
-	case idn == nil && c.dummyToken:
-		tokenMatch(c.dummy, password)
-		return false, nil
-	case idn == nil:
-		_, err := c.bcryptFrom(addr, c.dummy, password)
+	if idn == nil {
+		_, err := c.compare(c.unknown, password, addr)
 		return false, err
-	case idn.token != nil:
-		return tokenMatch(idn.token, password), nil
-	case idn.hash == nil:
-		return subtle.ConstantTimeCompare(idn.plain, password) == 1, nil
+	}
+	if idn.hash == nil {
+		return c.compare(idn, password, addr)
 	}
 	sum := c.verified.sum(user, password, idn.hash)
 	if c.verified.has(user, sum) {
@@ -205,6 +203,17 @@ func (c *credentials) verify(idn *identity, user string, password []byte, addr s
 		c.verified.put(user, sum)
 	}
 	return ok, err
+}
+
+// compare checks password against idn's secret, whatever its kind.
+func (c *credentials) compare(idn *identity, password []byte, addr string) (bool, error) {
+	switch {
+	case idn.token != nil:
+		return tokenMatch(idn.token, password), nil
+	case idn.hash != nil:
+		return c.bcryptFrom(addr, idn.hash, password)
+	}
+	return subtle.ConstantTimeCompare(idn.plain, password) == 1, nil
 }
 
 // bcryptFrom is bcrypt as one of addr's pending checks.
