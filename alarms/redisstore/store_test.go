@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/storetest"
 
+	"github.com/skywatch/skywatch/internal/testproxy"
 	"github.com/skywatch/skywatch/internal/testredis"
 )
 
@@ -161,9 +161,8 @@ func TestRedisAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, "127.0.0.1:0", opts.Addr)
-	defer p.stop()
-	cfg := Config{URL: strings.Replace(url, opts.Addr, p.addr, 1), KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
+	p := testproxy.Start(t, "127.0.0.1:0", opts.Addr, nil)
+	cfg := Config{URL: strings.Replace(url, opts.Addr, p.Addr(), 1), KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
 	ctx := context.Background()
 	s, err := Open(ctx, cfg)
 	if err != nil {
@@ -177,7 +176,7 @@ func TestRedisAway(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p.stop()
+	p.Stop()
 	start := time.Now()
 	if _, err := s.AppendEvent(ctx, ev("e2"), time.Minute); err == nil {
 		t.Fatal("append with Redis away: no error")
@@ -194,8 +193,7 @@ func TestRedisAway(t *testing.T) {
 		t.Errorf("failing took %v", d)
 	}
 
-	p = startProxy(t, p.addr, opts.Addr)
-	defer p.stop()
+	testproxy.Start(t, p.Addr(), opts.Addr, nil)
 	deadline := time.Now().Add(10 * time.Second)
 	for s.Ping(ctx) != nil {
 		if time.Now().After(deadline) {
@@ -215,125 +213,6 @@ func TestRedisAway(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to Redis until stopped.
-type proxy struct {
-	// loseReply, when set, makes the proxy forward the next script call
-	// (EVALSHA) to Redis and then cut the connection instead of passing
-	// Redis's reply: the write is applied, its reply lost.
-	loseReply atomic.Bool
-	// lost counts the replies so cut.
-	lost  atomic.Int64
-	addr  string
-	ln    net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]bool
-	once  sync.Once
-}
-
-func startProxy(t *testing.T, addr, target string) *proxy {
-	t.Helper()
-	var ln net.Listener
-	var err error
-	// The port of a stopped proxy may take a moment to be free again.
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{addr: ln.Addr().String(), ln: ln, conns: map[net.Conn]bool{}}
-	p.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			if !p.track(c, up) {
-				return
-			}
-			var script atomic.Bool // a script call was forwarded on this connection
-			p.wg.Go(func() {
-				defer up.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						if p.loseReply.Load() && bytes.Contains(bytes.ToLower(buf[:n]), []byte("evalsha")) {
-							script.Store(true)
-						}
-						if _, werr := up.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			})
-			p.wg.Go(func() {
-				defer c.Close()
-				buf := make([]byte, 64<<10)
-				for {
-					n, err := up.Read(buf)
-					if n > 0 && script.Swap(false) && p.loseReply.CompareAndSwap(true, false) {
-						p.lost.Add(1)
-						up.Close()
-						return
-					}
-					if n > 0 {
-						if _, werr := c.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			})
-		}
-	})
-	return p
-}
-
-// track records live connections so that stop can cut them; it reports
-// false (and closes them) once stopped.
-func (p *proxy) track(cs ...net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.conns == nil {
-		for _, c := range cs {
-			c.Close()
-		}
-		return false
-	}
-	for _, c := range cs {
-		p.conns[c] = true
-	}
-	return true
-}
-
-func (p *proxy) stop() {
-	p.once.Do(func() {
-		p.ln.Close()
-		p.mu.Lock()
-		for c := range p.conns {
-			c.Close()
-		}
-		p.conns = nil
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
-}
-
 // TestLostReplyRetried cuts the connection after Redis ran the append
 // script and before its reply reached the store, so that go-redis sends the
 // script again: that retry must report the event as stored (it is this
@@ -345,9 +224,18 @@ func TestLostReplyRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := startProxy(t, "127.0.0.1:0", opts.Addr)
-	defer p.stop()
-	cfg := Config{URL: strings.Replace(url, opts.Addr, p.addr, 1), KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
+	// Arm loseReply to cut the reply to the next script call (EVALSHA):
+	// Redis runs it, the store never hears back.
+	var loseReply atomic.Bool
+	var lost atomic.Int64 // replies so cut
+	p := testproxy.Start(t, "127.0.0.1:0", opts.Addr, func(sent []byte) bool {
+		if bytes.Contains(bytes.ToLower(sent), []byte("evalsha")) && loseReply.CompareAndSwap(true, false) {
+			lost.Add(1)
+			return true
+		}
+		return false
+	})
+	cfg := Config{URL: strings.Replace(url, opts.Addr, p.Addr(), 1), KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
 	ctx := context.Background()
 	s, err := Open(ctx, cfg)
 	if err != nil {
@@ -361,11 +249,11 @@ func TestLostReplyRetried(t *testing.T) {
 	if stored, err := s.AppendEvent(ctx, ev("e1"), time.Minute); err != nil || !stored {
 		t.Fatalf("append e1: stored %v, err %v", stored, err)
 	}
-	p.loseReply.Store(true)
+	loseReply.Store(true)
 	e2 := ev("e2")
 	stored, err := s.AppendEvent(ctx, e2, time.Minute)
-	if p.lost.Load() != 1 {
-		t.Fatalf("%d replies cut, want 1", p.lost.Load())
+	if lost.Load() != 1 {
+		t.Fatalf("%d replies cut, want 1", lost.Load())
 	}
 	if err != nil || !stored {
 		t.Fatalf("append e2 whose first reply was lost: stored %v, err %v; want stored, as go-redis's retry found its own write", stored, err)
