@@ -3,15 +3,12 @@ package ingest
 import (
 	"context"
 	"log/slog"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v4"
 	"github.com/bluenviron/gortsplib/v4/pkg/base"
-	"github.com/bluenviron/gortsplib/v4/pkg/description"
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"go.uber.org/goleak"
 )
@@ -53,40 +50,9 @@ func (c *silentCamera) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response
 }
 
 func TestReadTimeoutReconnects(t *testing.T) {
-	defer goleak.VerifyNone(t)
-	var mu sync.Mutex
-	var addr string
-	cam := &silentCamera{}
-	cam.server = &gortsplib.Server{
-		Handler:     cam,
-		RTSPAddress: "127.0.0.1:0",
-		Listen: func(network, address string) (net.Listener, error) {
-			l, err := net.Listen(network, address)
-			if err == nil {
-				mu.Lock()
-				addr = l.Addr().String()
-				mu.Unlock()
-			}
-			return l, err
-		},
-	}
-	if err := cam.server.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cam.server.Close()
-	cam.stream = &gortsplib.ServerStream{Server: cam.server, Desc: &description.Session{
-		Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{
-			PayloadTyp: 96, PacketizationMode: 1, SPS: testSPS352, PPS: testPPS,
-		}}}},
-	}}
-	if err := cam.stream.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	defer cam.stream.Close()
-
-	mu.Lock()
-	u := "rtsp://" + addr + "/silent"
-	mu.Unlock()
+	// A cleanup, so that it runs after the camera's own cleanups.
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	u := startSilentCamera(t, &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: testSPS352, PPS: testPPS})
 	cfg := Config{ReadTimeout: 1500 * time.Millisecond, minBackoff: 100 * time.Millisecond, Cameras: []CameraConfig{
 		{ID: "c", URL: u, Transport: TransportTCP},
 	}}
