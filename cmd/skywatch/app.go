@@ -12,6 +12,7 @@ import (
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/hardware"
 	"github.com/skywatch/skywatch/ingest"
+	"github.com/skywatch/skywatch/recorder"
 	"github.com/skywatch/skywatch/viewer"
 )
 
@@ -25,8 +26,11 @@ type app struct {
 	intake  *alarms.Intake
 	engine  *alarms.Engine
 	warmer  *incidentWarmer // nil when ingest.warm_on_alarm is 0
-	web     *viewer.Server
-	records records
+	// recorder records cameras and keeps evidence clips; with no camera
+	// that records it starts nothing.
+	recorder *recorder.Recorder
+	web      *viewer.Server
+	records  records
 }
 
 // records is the audit log and preference store the console writes to.
@@ -46,10 +50,17 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 	if err := reg.Register(a.cameras.Collector()); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	var err error
+
+	a.recorder, err = recorder.New(s.recorder, a.cameras, reg, logger.With("component", "recorder"))
+	if err != nil {
+		a.cameras.Close()
+		return nil, err
+	}
 
 	store, err := openStore(ctx, s.store, logger.With("component", "store"))
 	if err != nil {
-		a.cameras.Close()
+		a.closeAll()
 		return nil, err
 	}
 	a.store = store
@@ -105,6 +116,10 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 // start starts the parts in order; if one fails, the ones started are closed.
 func (a *app) start(ctx context.Context) error {
 	a.cameras.Start()
+	if err := a.recorder.Start(ctx); err != nil {
+		a.closeAll()
+		return err
+	}
 	if err := a.intake.Start(ctx); err != nil {
 		a.closeAll()
 		return err
@@ -161,6 +176,11 @@ func (a *app) closeAll() {
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			a.logger.Warn("close alarm store", "error", err)
+		}
+	}
+	if a.recorder != nil {
+		if err := a.recorder.Close(); err != nil {
+			a.logger.Warn("close recorder", "error", err)
 		}
 	}
 	a.cameras.Close()

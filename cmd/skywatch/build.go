@@ -13,6 +13,7 @@ import (
 	"github.com/skywatch/skywatch/alarms/redisstore"
 	"github.com/skywatch/skywatch/hardware"
 	"github.com/skywatch/skywatch/ingest"
+	"github.com/skywatch/skywatch/recorder"
 	"github.com/skywatch/skywatch/viewer"
 )
 
@@ -30,6 +31,9 @@ type settings struct {
 	// places are the cameras' areas and positions, for the console.
 	places []viewer.CameraPlace
 	users  []accounts.UserConfig
+	// recorder is the recordings and evidence config, with each camera's
+	// record settings.
+	recorder recorder.Config
 }
 
 // storeSettings say which alarm store to open.
@@ -211,11 +215,21 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		}
 	}
 
+	rc := fc.Recordings
+	rc.Evidence = fc.Evidence
+	for _, cam := range fc.Cameras {
+		rc.Cameras = append(rc.Cameras, recorder.CameraConfig{ID: cam.ID, Record: cam.Record, Stream: cam.RecordStream})
+	}
+	rc.SetDefaults()
+	if err := rc.Validate(); err != nil {
+		errs = append(errs, prefixErrors("", err)...)
+	}
+
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return &settings{log: fc.Log, ingest: ic, warm: warm, viewer: vc, alarms: ac, store: ss, sites: sites,
-		places: places, users: fc.Users}, nil
+		places: places, users: fc.Users, recorder: rc}, nil
 }
 
 // cameraSettings turns one camera entry into ingest's form, building the

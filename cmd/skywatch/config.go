@@ -13,6 +13,7 @@ import (
 
 	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/recorder"
 )
 
 // fileConfig is the config file as written by an operator. It is mapped onto
@@ -35,6 +36,9 @@ type fileConfig struct {
 
 	Users []accounts.UserConfig `yaml:"users"`
 	Map   mapConfig             `yaml:"map"`
+
+	Recordings recorder.Config         `yaml:"recordings"`
+	Evidence   recorder.EvidenceConfig `yaml:"evidence"`
 }
 
 // mapConfig is the console map's optional on-premises tile server.
@@ -119,6 +123,10 @@ type cameraConfig struct {
 	Password  string  `yaml:"password"`
 	Transport string  `yaml:"transport"`
 	Mode      string  `yaml:"mode"`
+	// Record is off (default), always or alarms; RecordStream main
+	// (default) or sub.
+	Record       string `yaml:"record"`
+	RecordStream string `yaml:"record_stream"`
 }
 
 // loadConfig reads a config file strictly: an unknown key is an error.

@@ -167,6 +167,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(dir)
 	fc.Store.Path = filepath.Join(dir, "alarms.db")
+	// The demo records every camera, so that the console's timeline and
+	// the incidents' evidence clips have something to show.
+	fc.Recordings.Path = filepath.Join(dir, "recordings")
+	for i := range fc.Cameras {
+		fc.Cameras[i].Record = "always"
+	}
 	fc.MQTT.Address = freeIfTaken("tcp", *mqttAddr)
 	fleet := demoFleet(*deviceCount)
 	for i, d := range fleet {
