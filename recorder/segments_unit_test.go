@@ -535,3 +535,32 @@ func TestNoSpaceStopsWhenOnlyEvidenceIsLeft(t *testing.T) {
 	set(0, 512<<10) // below min_free, nothing to delete
 	waitUntil(t, "stopped again", func() bool { return log.count(NoticeFault, "cam1") == 2 })
 }
+
+func TestTimestampJumpStartsANewSegment(t *testing.T) {
+	dir := t.TempDir()
+	r, _ := newTestRecorder(t, testConfig(dir, "cam1"), deadSource{}, nil, nil)
+	clip := loadTestClip(t, "gop1s")
+	feed := newUnitFeed(t, clip, testBase, true)
+	rd := &feedReader{t: t, feed: feed, tracks: clip.tracks(true), frames: 200, edit: func(u *ingest.Unit) {
+		if u.Track == 0 && feed.frame-1 >= 110 {
+			for _, p := range u.Packets {
+				p.Timestamp += 3600 * 90000 // an hour ahead, in the middle of a GOP
+			}
+		}
+	}}
+	cr := newCamRecorder(r.segments, CameraConfig{ID: "cam1", Record: RecordAlways})
+	if err := cr.record(context.Background(), rd); !errors.Is(err, ingest.ErrReaderClosed) {
+		t.Fatal(err)
+	}
+	spans, _ := r.Spans("cam1", testBase.Add(-time.Hour), testBase.Add(2*time.Hour))
+	if len(spans) != 1 || !spans[0].Start.Equal(testBase) || !spans[0].End.Equal(testBase.Add(8*time.Second)) {
+		t.Errorf("spans %v", spans)
+	}
+	var starts []string
+	for _, f := range segmentFiles(t, dir, "cam1") {
+		starts = append(starts, filepath.Base(f)[9:15])
+	}
+	if strings.Join(starts, " ") != "100000 100002 100004 100005 100007" {
+		t.Errorf("segments start at %v", starts)
+	}
+}
