@@ -138,4 +138,3 @@ func cameraIncidentID(cameraID string, now time.Time) string {
 	id := contentID([]byte(CameraDevicePrefix+cameraID+"\x00"+now.UTC().Format(time.RFC3339Nano)), 0)
 	return "inc-" + now.UTC().Format("20060102") + "-" + id[2:18]
 }
-
