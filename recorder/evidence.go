@@ -230,6 +230,12 @@ func (e *evidence) startClips(incident string, cameras []string, alarm time.Time
 		e.mu.Unlock()
 		return
 	}
+	if e.now().After(alarm.Add(post + e.lateGrace)) {
+		// The clip would have ended already (an incident seen first after
+		// a restart): the ring no longer holds its video.
+		e.mu.Unlock()
+		return
+	}
 	recs := e.index[incident]
 	for _, cam := range cameras {
 		if len(recs) >= e.r.cfg.Evidence.CamerasPerIncident {

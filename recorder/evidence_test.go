@@ -278,6 +278,11 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	if _, _, err := r.ClipFile("inc-dead", "cam1"); err == nil {
 		t.Error("ClipFile of no such clip: no error")
 	}
+	// An alarm whose clip would have ended already opens nothing.
+	r.StartClips("inc-old", []string{"cam1"}, time.Now().Add(-time.Hour))
+	if got := r.Clips("inc-old"); len(got) != 0 {
+		t.Errorf("clips of an old alarm: %+v", got)
+	}
 }
 
 // TestClipAcrossARestart: a recorder stopped in the middle of a clip, and
