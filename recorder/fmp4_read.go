@@ -52,6 +52,17 @@ type fileScan struct {
 	valid    int64 // end of the last complete fragment (initSize when none)
 }
 
+// videoEnd returns the end of the file's last picture, in ticks from the
+// file's start.
+func (s *fileScan) videoEnd() (int64, bool) {
+	for i := len(s.frags) - 1; i >= 0; i-- {
+		if t := s.frags[i].track(1); t != nil {
+			return int64(t.base + t.duration), true
+		}
+	}
+	return 0, false
+}
+
 // boxHeader reads the box header at off: its size and type.
 func boxHeader(r io.ReaderAt, off, limit int64) (size int64, typ string, hdr int64, err error) {
 	var b [16]byte
