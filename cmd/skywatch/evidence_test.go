@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -311,5 +312,66 @@ devices:
 	after, _ := os.ReadFile(filepath.Join(recordings, "evidence", name, "gate.mp4"))
 	if sum := sha256.Sum256(after); hex.EncodeToString(sum[:]) != m[1] {
 		t.Error("the clip changed after the restart")
+	}
+}
+
+// noteCalls records what the wiring asks of the engine; fail makes the
+// next calls fail.
+type noteCalls struct {
+	calls []string
+	fail  []error
+}
+
+func (n *noteCalls) next(call string) (alarms.Incident, error) {
+	n.calls = append(n.calls, call)
+	if len(n.fail) > 0 {
+		err := n.fail[0]
+		n.fail = n.fail[1:]
+		return alarms.Incident{}, err
+	}
+	return alarms.Incident{}, nil
+}
+
+func (n *noteCalls) SubscribeIncidents(context.Context) <-chan alarms.IncidentChange { return nil }
+func (n *noteCalls) Note(_ context.Context, id, action, reason string) (alarms.Incident, error) {
+	return n.next("note " + id + " " + action + ": " + reason)
+}
+func (n *noteCalls) CameraTrouble(_ context.Context, cam, reason string) (alarms.Incident, error) {
+	return n.next("trouble " + cam + ": " + reason)
+}
+func (n *noteCalls) CameraRestored(_ context.Context, cam, reason string) (alarms.Incident, error) {
+	return n.next("restored " + cam + ": " + reason)
+}
+
+// TestEvidenceNotices: a clip's notice becomes a timeline line with its
+// span and hash (or why it failed), a fault a camera trouble, a recovery a
+// restore; a failing engine is asked again, a missing incident is not.
+func TestEvidenceNotices(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	eng := &noteCalls{fail: []error{alarms.ErrEngineClosed}}
+	v := newIncidentEvidence(&clipCalls{}, eng, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	v.retryWait = time.Millisecond
+	ctx := context.Background()
+	complete := recorder.Clip{ID: "cam-1", Incident: "i1", Camera: "cam-1", Start: t0, End: t0.Add(90 * time.Second),
+		Status: recorder.ClipComplete, SHA256: strings.Repeat("ab", 32), Bytes: 1234}
+	failed := recorder.Clip{ID: "cam-2", Incident: "i1", Camera: "cam-2", Start: t0, End: t0.Add(time.Minute),
+		Status: recorder.ClipFailed, Reason: "the camera delivered no video from 10:00:00 to 10:01:00"}
+	v.notice(ctx, recorder.Notice{Kind: recorder.NoticeClip, Camera: "cam-1", Clip: &complete}) // closed engine: not again
+	eng.fail = []error{errors.New("store away"), errors.New("store away")}
+	v.notice(ctx, recorder.Notice{Kind: recorder.NoticeClip, Camera: "cam-1", Clip: &complete})
+	v.notice(ctx, recorder.Notice{Kind: recorder.NoticeClip, Camera: "cam-2", Clip: &failed})
+	v.notice(ctx, recorder.Notice{Kind: recorder.NoticeFault, Camera: "cam-1", Reason: "no space"})
+	eng.fail = []error{fmt.Errorf("x: %w", alarms.ErrNotFound)}
+	v.notice(ctx, recorder.Notice{Kind: recorder.NoticeRecovered, Camera: "cam-1", Reason: "space is back"})
+	line := "note i1 evidence: camera cam-1 clip 10:00:00-10:01:30 UTC complete, 1234 bytes, sha256 " + strings.Repeat("ab", 32)
+	want := []string{
+		line,
+		line, line, line,
+		"note i1 evidence: camera cam-2 clip 10:00:00-10:01:00 UTC failed: the camera delivered no video from 10:00:00 to 10:01:00",
+		"trouble cam-1: recording stopped: no space",
+		"restored cam-1: recording again: space is back",
+	}
+	if !slices.Equal(eng.calls, want) {
+		t.Errorf("calls:\n%s\nwant:\n%s", strings.Join(eng.calls, "\n"), strings.Join(want, "\n"))
 	}
 }
