@@ -276,6 +276,10 @@ func (e *evidence) startClips(incident string, cameras []string, alarm time.Time
 // extendClips moves the end of the incident's open clips.
 func (e *evidence) extendClips(incident string, last time.Time) {
 	e.mu.Lock()
+	if !e.started || e.closed {
+		e.mu.Unlock()
+		return
+	}
 	var cams []string
 	for _, rec := range e.index[incident] {
 		if rec.Status == ClipRecording {

@@ -453,7 +453,7 @@ func TestEvidenceSurvivesSegmentRetention(t *testing.T) {
 	dir := t.TempDir()
 	cfg := evidenceConfig(dir)
 	cfg.Cameras[0].Record = RecordAlways
-	cfg.Segment, cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, time.Second, 3*time.Second
+	cfg.Segment, cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, time.Second, 20*time.Second
 	var mu sync.Mutex
 	free := uint64(10 << 30)
 	r, reg := startRecorderWith(t, rig, cfg, func(r *Recorder) {
@@ -471,9 +471,18 @@ func TestEvidenceSurvivesSegmentRetention(t *testing.T) {
 		t.Fatalf("clip %+v with %d segments", c, len(segmentFiles(t, dir, "cam1")))
 	}
 
+	// A clip in progress when the disk fills keeps what it has and stops.
+	r.StartClips("inc-full", []string{"cam1"}, time.Now())
+	r.ExtendClips("inc-full", time.Now().Add(15*time.Second))
+	time.Sleep(time.Second)
 	mu.Lock()
 	free = 0 // the disk is full
 	mu.Unlock()
+	full := waitClip(t, r, "inc-full", "cam1")
+	if full.Status != ClipComplete || !strings.Contains(full.Reason, "no space") || full.End.Sub(full.Start) > 10*time.Second {
+		t.Errorf("clip when the disk filled: %+v", full)
+	}
+	checkHash(t, r, dir, full)
 	deadline := time.Now().Add(failAfter)
 	for len(segmentFiles(t, dir, "cam1")) > 0 {
 		if time.Now().After(deadline) {
@@ -485,7 +494,7 @@ func TestEvidenceSurvivesSegmentRetention(t *testing.T) {
 	if got := r.Clips("inc-keep"); len(got) != 1 || got[0].Status != ClipComplete {
 		t.Errorf("clips after the disk filled: %+v", got)
 	}
-	if got := r.evidence.bytes(); got != c.Bytes {
-		t.Errorf("evidence bytes %d, want %d", got, c.Bytes)
+	if got := r.evidence.bytes(); got != c.Bytes+full.Bytes {
+		t.Errorf("evidence bytes %d, want %d", got, c.Bytes+full.Bytes)
 	}
 }
