@@ -272,7 +272,7 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	dir := t.TempDir()
 	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
-	cfg.Evidence.CamerasPerIncident = 1
+	cfg.Evidence.CamerasPerIncident, cfg.Evidence.MaxOpenClips = 1, 1
 	r, _ := startRecorder(t, rig, cfg)
 	r.StartClips("inc-dead", []string{"dead", "cam1"}, time.Now())
 	c := waitClip(t, r, "inc-dead", "dead")
@@ -288,6 +288,16 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	if _, _, err := r.ClipFile("inc-dead", "cam1"); err == nil {
 		t.Error("ClipFile of no such clip: no error")
 	}
+	// One camera writes at most max_open_clips at once.
+	r.StartClips("inc-a", []string{"cam1"}, time.Now())
+	r.StartClips("inc-b", []string{"cam1"}, time.Now())
+	if c := waitClip(t, r, "inc-b", "cam1"); c.Status != ClipFailed || !strings.Contains(c.Reason, "max_open_clips") {
+		t.Errorf("a clip past max_open_clips: %+v", c)
+	}
+	if c := waitClip(t, r, "inc-a", "cam1"); c.Status != ClipComplete {
+		t.Errorf("the clip within max_open_clips: %+v", c)
+	}
+
 	// An alarm whose clip would have ended already opens nothing.
 	r.StartClips("inc-old", []string{"cam1"}, time.Now().Add(-time.Hour))
 	if got := r.Clips("inc-old"); len(got) != 0 {
