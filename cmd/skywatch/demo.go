@@ -14,7 +14,6 @@ import (
 	"github.com/skywatch/skywatch/alarms"
 
 	"github.com/skywatch/skywatch/hardware"
-	"github.com/skywatch/skywatch/recorder"
 )
 
 // demoHeartbeat is the simulated devices' heartbeat interval.
@@ -79,7 +78,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	deviceCount := fs.Int("devices", 40, "number of simulated alarm devices")
 	alarmEvery := fs.Duration("alarm-every", 3*time.Minute, "mean interval between one simulated device's alarms (0: none)")
 	unitCount := fs.Int("units", 12, "number of simulated patrol units")
-	record := fs.String("record", recorder.RecordAlways, "record mode of every simulated camera: always, alarms or off, as cameras[].record")
+	record := fs.String("record", "always", "what the demo records of every camera: always, alarms or off (off leaves on-demand cameras unpulled until watched)")
 	warm := fs.Duration("warm-on-alarm", defaultWarmOnAlarm, "how long a new incident's cameras are pulled before anyone watches them (0: not at all), as ingest.warm_on_alarm")
 	knobs := demoKnobs{unitDelay: hardware.DurationRange{Min: 2 * time.Second, Max: 15 * time.Second}}
 	fs.StringVar(&knobs.dispatch, "dispatch", string(alarms.DispatchAuto), demoDispatchUsage)
@@ -169,9 +168,8 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(dir)
 	fc.Store.Path = filepath.Join(dir, "alarms.db")
-	// The demo records every camera (unless -record says otherwise), so
-	// that the console's timeline and the incidents' evidence clips have
-	// something to show.
+	// The demo records every camera, so that the console's timeline and
+	// the incidents' evidence clips have something to show.
 	fc.Recordings.Path = filepath.Join(dir, "recordings")
 	for i := range fc.Cameras {
 		fc.Cameras[i].Record = *record
