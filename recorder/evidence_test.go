@@ -105,7 +105,11 @@ func startRecorderWith(t *testing.T, rig *testRig, cfg Config, tweak func(r *Rec
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	r, err := New(cfg, rig.src, reg, testLogger(t))
+	var src Source = rig.src
+	if rig.src == nil {
+		src = deadSource{}
+	}
+	r, err := New(cfg, src, reg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
