@@ -2,29 +2,266 @@ package recorder
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// evidence is the pre-alarm rings and the clips. (Skeleton: the evidence
-// part replaces this file.)
-type evidence struct{ r *Recorder }
+// evidence is the pre-alarm rings and the clips: one feed per camera that
+// records (its own ingest reader, ring and open clips, owned by one
+// goroutine), an index of every clip on disk, and the sweep that deletes
+// clips past their keep_until.
+type evidence struct {
+	r       *Recorder
+	root    string // {path}/evidence
+	metrics *evidenceMetrics
+	total   atomic.Int64 // bytes of clips on disk
 
-func newEvidence(r *Recorder, reg prometheus.Registerer) (*evidence, error) {
-	return &evidence{r: r}, nil
+	// retry is how long a feed waits before asking ingest again for a
+	// camera that did not deliver; sweepEvery how often expired clips are
+	// looked for; lateGrace how long after a clip's end its camera may
+	// still deliver units of before it. Fields so that tests can shorten
+	// them.
+	retry      time.Duration
+	sweepEvery time.Duration
+	lateGrace  time.Duration
+	now        func() time.Time
+
+	feeds map[string]*feed // set by start, read-only after
+
+	// mu guards the index and the sidecars' writes.
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	index   map[string][]*clipRecord // by incident, in the order opened
+	counts  map[ClipStatus]int
 }
 
-func (e *evidence) start(ctx context.Context) error                               { return nil }
-func (e *evidence) close()                                                        {}
-func (e *evidence) startClips(incident string, cameras []string, alarm time.Time) {}
-func (e *evidence) extendClips(incident string, last time.Time)                   {}
-func (e *evidence) endIncident(incident string, ended time.Time)                  {}
-func (e *evidence) clips(incident string) []Clip                                  { return nil }
-func (e *evidence) clipFile(incident, clip string) (io.ReadSeekCloser, Clip, error) {
-	return nil, Clip{}, ErrUnknownClip
+// clipRecord is one clip as the index knows it.
+type clipRecord struct {
+	Clip
+	written time.Time // how far the file was flushed, while recording
+	paths   clipPaths
+}
+
+func (c *clipRecord) sidecar() sidecar { return sidecar{Clip: c.Clip, Written: c.written} }
+
+func newEvidence(r *Recorder, reg prometheus.Registerer) (*evidence, error) {
+	e := &evidence{
+		r:          r,
+		root:       filepath.Join(r.cfg.Path, evidenceDir),
+		retry:      3 * time.Second,
+		sweepEvery: time.Minute,
+		lateGrace:  3 * time.Second,
+		now:        time.Now,
+		index:      map[string][]*clipRecord{},
+		counts:     map[ClipStatus]int{},
+	}
+	var err error
+	if e.metrics, err = newEvidenceMetrics(reg, func() float64 { return float64(e.total.Load()) }); err != nil {
+		return nil, fmt.Errorf("recorder metrics: %w", err)
+	}
+	return e, nil
+}
+
+// start loads the clips on disk (completing those a crash or a stop left
+// recording), then starts a feed per camera and the sweep.
+func (e *evidence) start(ctx context.Context) error {
+	if err := os.MkdirAll(e.root, 0o750); err != nil {
+		return fmt.Errorf("recordings.path: %w", err)
+	}
+	repaired, err := e.load()
+	if err != nil {
+		return err
+	}
+	e.feeds = make(map[string]*feed, len(e.r.cameras))
+	for id, cam := range e.r.cameras {
+		e.feeds[id] = newFeed(e, cam)
+	}
+	e.mu.Lock()
+	e.started = true
+	e.mu.Unlock()
+	for _, f := range e.feeds {
+		e.r.wg.Add(1)
+		go func() {
+			defer e.r.wg.Done()
+			f.run(ctx)
+		}()
+	}
+	e.r.wg.Add(1)
+	go func() {
+		defer e.r.wg.Done()
+		// The notices of clips completed at start wait for the reader of
+		// Notices, which starts after the recorder.
+		for _, n := range repaired {
+			e.r.notify(ctx, n)
+		}
+		e.sweepLoop(ctx)
+	}()
+	return nil
+}
+
+// close marks the evidence closed: no clip opens after it. The feeds stop
+// with the recorder's context.
+func (e *evidence) close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+}
+
+// startClips opens the incident's clips; see Recorder.StartClips.
+func (e *evidence) startClips(incident string, cameras []string, alarm time.Time) {
+	pre, post := e.r.cfg.PreAlarm, e.r.cfg.PostAlarm
+	var runs []*clipRun
+	e.mu.Lock()
+	if !e.started || e.closed {
+		e.mu.Unlock()
+		return
+	}
+	if e.now().After(alarm.Add(post + e.lateGrace)) {
+		// The clip would have ended already (an incident seen first after
+		// a restart): the ring no longer holds its video.
+		e.mu.Unlock()
+		return
+	}
+	recs := e.index[incident]
+	for _, cam := range cameras {
+		if len(recs) >= e.r.cfg.Evidence.CamerasPerIncident {
+			break
+		}
+		if e.feeds[cam] == nil || slices.ContainsFunc(recs, func(r *clipRecord) bool { return r.Camera == cam }) {
+			continue
+		}
+		p, err := e.paths(incident, cam)
+		if err == nil {
+			err = os.MkdirAll(p.dir, 0o750)
+		}
+		rec := &clipRecord{Clip: Clip{ID: cam, Incident: incident, Camera: cam, Start: alarm.Add(-pre),
+			End: alarm.Add(post), Status: ClipRecording, Alarm: alarm}, paths: p}
+		if err == nil {
+			// Saved before anything is recorded, so that the incident
+			// seen again after a restart does not open it twice.
+			err = writeSidecar(p.sidecar, rec.sidecar(), true)
+		}
+		if err != nil {
+			e.r.logger.Warn("evidence: clip not opened", "incident", incident, "camera", cam, "error", err)
+			continue
+		}
+		recs = append(recs, rec)
+		e.counts[ClipRecording]++
+		runs = append(runs, newClipRun(rec, e.r.cfg.ClipMax))
+	}
+	if len(runs) > 0 {
+		e.index[incident] = recs
+		e.publishCounts()
+	}
+	e.mu.Unlock()
+	for _, run := range runs {
+		e.feeds[run.camera].send(feedReq{open: run})
+	}
+}
+
+// extendClips moves the end of the incident's open clips.
+func (e *evidence) extendClips(incident string, last time.Time) {
+	e.mu.Lock()
+	if !e.started || e.closed {
+		e.mu.Unlock()
+		return
+	}
+	var cams []string
+	for _, rec := range e.index[incident] {
+		if rec.Status == ClipRecording {
+			cams = append(cams, rec.Camera)
+		}
+	}
+	e.mu.Unlock()
+	for _, cam := range cams {
+		if f := e.feeds[cam]; f != nil {
+			f.send(feedReq{extend: incident, end: last.Add(e.r.cfg.PostAlarm)})
+		}
+	}
+}
+
+// endIncident sets keep_until on the incident's clips.
+func (e *evidence) endIncident(incident string, ended time.Time) {
+	until := ended.Add(e.r.cfg.Evidence.Keep)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, rec := range e.index[incident] {
+		if rec.KeepUntil.Equal(until) {
+			continue
+		}
+		rec.KeepUntil = until
+		if err := writeSidecar(rec.paths.sidecar, rec.sidecar(), true); err != nil {
+			e.r.logger.Warn("evidence: keep_until not saved", "incident", incident, "camera", rec.Camera, "error", err)
+		}
+	}
+}
+
+// update changes a clip's record and saves its sidecar (synced when the
+// change is final), keeping the counts and the byte total right.
+func (e *evidence) update(rec *clipRecord, sync bool, fn func(c *clipRecord)) Clip {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	status, bytes := rec.Status, rec.Bytes
+	fn(rec)
+	e.total.Add(rec.Bytes - bytes)
+	if rec.Status != status {
+		e.counts[status]--
+		e.counts[rec.Status]++
+		e.publishCounts()
+	}
+	if err := writeSidecar(rec.paths.sidecar, rec.sidecar(), sync); err != nil {
+		e.r.logger.Warn("evidence: sidecar not saved", "incident", rec.Incident, "camera", rec.Camera, "error", err)
+	}
+	return rec.Clip
+}
+
+// clips returns copies of the incident's clips.
+func (e *evidence) clips(incident string) []Clip {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Clip
+	for _, rec := range e.index[incident] {
+		out = append(out, rec.Clip)
+	}
+	return out
+}
+
+// clipFile opens a clip's MP4.
+func (e *evidence) clipFile(incident, clipID string) (io.ReadSeekCloser, Clip, error) {
+	e.mu.Lock()
+	var rec *clipRecord
+	for _, r := range e.index[incident] {
+		if r.ID == clipID {
+			rec = r
+		}
+	}
+	var c Clip
+	if rec != nil {
+		c = rec.Clip
+	}
+	e.mu.Unlock()
+	if rec == nil {
+		return nil, Clip{}, fmt.Errorf("incident %q clip %q: %w", incident, clipID, ErrUnknownClip)
+	}
+	f, err := os.Open(rec.paths.mp4)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, c, fmt.Errorf("incident %s clip %s has no video: %w", incident, clipID, ErrNotRecorded)
+	}
+	if err != nil {
+		return nil, c, fmt.Errorf("incident %s clip %s: %w", incident, clipID, err)
+	}
+	return f, c, nil
 }
 
 // bytes is what evidence holds on disk, which counts against max_bytes.
-func (e *evidence) bytes() int64 { return 0 }
+func (e *evidence) bytes() int64 { return e.total.Load() }
