@@ -296,6 +296,17 @@ func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
 		s.recordingError(w, r, camera, err)
 		return
 	}
+	if r.Method == http.MethodHead {
+		// What the span would be, without reading it: the console maps
+		// the player's time to the wall clock with X-Recording-Start.
+		h := w.Header()
+		h.Set("Content-Type", "video/mp4")
+		h.Set("Cache-Control", "no-store")
+		h.Set(headerStart, plan.Start.UTC().Format(time.RFC3339Nano))
+		h.Set(headerEnd, plan.End.UTC().Format(time.RFC3339Nano))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
 	action := "playback"
 	var announced string
 	if download {

@@ -211,6 +211,14 @@ func TestVideoSpansAndExport(t *testing.T) {
 		return r.Outcome == "ok" && strings.Contains(r.Detail, "sha256 "+sha256Hex(body)) && strings.Contains(r.Detail, "span 2026-05-01T08:01:30Z/2026-05-01T08:03:00Z")
 	})
 
+	// HEAD: the span's start and end without the body.
+	req, _ := http.NewRequest(http.MethodHead, op.base+"/api/cameras/yard/video.mp4?"+span(f, 90*time.Second+500*time.Millisecond, 3*time.Minute), nil)
+	if hr, err := op.c.Do(req); err != nil || hr.StatusCode != 200 || hr.Header.Get(headerStart) != wantStart.Format(time.RFC3339Nano) {
+		t.Errorf("HEAD: %v %v", err, hr)
+	} else {
+		hr.Body.Close()
+	}
+
 	// Export: Content-Disposition, the hash before the body, audited.
 	resp, body = op.get("/api/cameras/yard/video.mp4?" + span(f, 0, 10*time.Minute) + "&download=1")
 	if resp.StatusCode != 200 {
