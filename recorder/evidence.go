@@ -189,16 +189,16 @@ func (e *evidence) load() ([]Notice, error) {
 }
 
 // repair completes a clip that was recording when the server stopped: its
-// file is cut after the last complete fragment and hashed; its end is how
-// far the sidecar last saw it written.
+// file is cut after the last complete fragment and hashed; it ends where
+// that fragment ends.
 func (e *evidence) repair(rec *clipRecord, now time.Time) Notice {
-	size, sum, err := repairClipFile(rec.paths.mp4)
+	size, sum, length, err := repairClipFile(rec.paths.mp4)
 	switch {
-	case err == nil && !rec.written.IsZero():
+	case err == nil:
 		rec.Status, rec.SHA256, rec.Bytes = ClipComplete, sum, size
-		rec.End = rec.written
-		rec.Reason = "cut short by a stop of the server at " + clock(now)
-	case err == nil || errors.Is(err, errNothingPlayable):
+		rec.End = rec.Start.Add(length)
+		rec.Reason = "cut short by a stop of the server (completed at " + clock(now) + ")"
+	case errors.Is(err, errNothingPlayable):
 		rec.Status, rec.Reason = ClipFailed, "nothing playable was written before a stop of the server"
 	default:
 		rec.Status, rec.Reason = ClipFailed, "repair after a stop of the server: "+err.Error()

@@ -250,6 +250,8 @@ func TestClipExtendedAndCapped(t *testing.T) {
 	}
 	checkHash(t, r, dir, ext)
 	checkHash(t, r, dir, capped)
+	checkFirstSample(t, filepath.Join(dir, "evidence", "inc-ext", "cam1.mp4"), ext)
+	checkFirstSample(t, filepath.Join(dir, "evidence", "inc-cap", "cam1.mp4"), capped)
 }
 
 // TestClipOfACameraThatDoesNotDeliver: the clip fails with a reason, and
@@ -323,6 +325,7 @@ func TestClipAcrossARestart(t *testing.T) {
 			continue
 		}
 		checkHash(t, r2, dir, c)
+		checkFirstSample(t, filepath.Join(dir, "evidence", "inc-r", cam+".mp4"), c)
 	}
 	r2.StartClips("inc-r", []string{"cam1", "cam4"}, alarm)
 	if got := r2.Clips("inc-r"); len(got) != 2 || got[0].Status != ClipComplete || got[1].Status != ClipComplete {
@@ -377,9 +380,29 @@ func TestEvidenceKeep(t *testing.T) {
 	}
 }
 
-// checkFirstSample checks what the clip's file starts with. (With the
-// stand-in muxer there is nothing to parse.)
-func checkFirstSample(t *testing.T, path string, c Clip) {}
+// checkFirstSample checks that the clip's file starts with a keyframe at
+// its time 0, which is the clip's Start, and ends at its End.
+func checkFirstSample(t *testing.T, path string, c Clip) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	scan, err := scanFile(f, st.Size())
+	if err != nil || len(scan.frags) == 0 || scan.valid != st.Size() {
+		t.Fatalf("clip file: %v, %d fragments, %d of %d bytes whole", err, len(scan.frags), scan.valid, st.Size())
+	}
+	v := scan.frags[0].track(1)
+	if v == nil || !v.sync || v.base != 0 {
+		t.Errorf("first fragment's video %+v, want a sync sample at time 0 (the clip's start)", v)
+	}
+	last := scan.frags[len(scan.frags)-1].track(1)
+	if end := c.Start.Add(ticksToDuration(int64(last.base+last.duration), videoTimescale)); !end.Equal(c.End) {
+		t.Errorf("the file's video ends at %s, the clip says %s", end, c.End)
+	}
+}
 
 // metricValue reads a gauge or counter from reg: the one whose labels
 // include want (a label value), or the only one.
