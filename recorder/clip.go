@@ -82,6 +82,12 @@ func (f *feed) feedClip(ctx context.Context, c *clipRun, ru ringUnit) bool {
 		f.finish(ctx, c, "")
 		return false
 	}
+	if f.e.r.segments.noSpace.Load() {
+		// Only evidence is left on a disk still short of space: what the
+		// clip holds is kept, and it writes no more.
+		f.finish(ctx, c, "no space left for recordings at "+clock(ru.at))
+		return false
+	}
 	switch err := c.w.write(ru.u, ru.at); {
 	case err == nil:
 	case errors.Is(err, errNewInit):

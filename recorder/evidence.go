@@ -230,6 +230,12 @@ func (e *evidence) startClips(incident string, cameras []string, alarm time.Time
 		e.mu.Unlock()
 		return
 	}
+	if e.now().After(alarm.Add(post + e.lateGrace)) {
+		// The clip would have ended already (an incident seen first after
+		// a restart): the ring no longer holds its video.
+		e.mu.Unlock()
+		return
+	}
 	recs := e.index[incident]
 	for _, cam := range cameras {
 		if len(recs) >= e.r.cfg.Evidence.CamerasPerIncident {
@@ -270,6 +276,10 @@ func (e *evidence) startClips(incident string, cameras []string, alarm time.Time
 // extendClips moves the end of the incident's open clips.
 func (e *evidence) extendClips(incident string, last time.Time) {
 	e.mu.Lock()
+	if !e.started || e.closed {
+		e.mu.Unlock()
+		return
+	}
 	var cams []string
 	for _, rec := range e.index[incident] {
 		if rec.Status == ClipRecording {

@@ -80,9 +80,9 @@ func startRig(t *testing.T) *testRig {
 	return &testRig{cam: cam, src: m}
 }
 
-// testConfig records cam1, cam4 and dead for alarms only, with short
+// evidenceConfig records cam1, cam4 and dead for alarms only, with short
 // pre- and post-alarm times.
-func testConfig(path string) Config {
+func evidenceConfig(path string) Config {
 	cfg := Config{Path: path, PreAlarm: 2 * time.Second, PostAlarm: 2 * time.Second, ClipMax: time.Minute,
 		Cameras: []CameraConfig{{ID: "cam1", Record: RecordAlarms}, {ID: "cam4", Record: RecordAlarms},
 			{ID: "dead", Record: RecordAlarms}, {ID: "off", Record: RecordOff}}}
@@ -94,6 +94,13 @@ func testConfig(path string) Config {
 // waits shortened.
 func startRecorder(t *testing.T, rig *testRig, cfg Config) (*Recorder, *prometheus.Registry) {
 	t.Helper()
+	return startRecorderWith(t, rig, cfg, nil)
+}
+
+// startRecorderWith is startRecorder with a change to the recorder's
+// parts before it starts.
+func startRecorderWith(t *testing.T, rig *testRig, cfg Config, tweak func(r *Recorder)) (*Recorder, *prometheus.Registry) {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +111,9 @@ func startRecorder(t *testing.T, rig *testRig, cfg Config) (*Recorder, *promethe
 	}
 	r.evidence.retry = 200 * time.Millisecond
 	r.evidence.lateGrace = time.Second
+	if tweak != nil {
+		tweak(r)
+	}
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +189,7 @@ func TestClipStartsBeforeTheAlarm(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceConfig(dir)
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", cfg.PreAlarm+2*time.Second)
 	waitRing(t, reg, r, "cam4", 0)
@@ -223,7 +233,7 @@ func TestClipExtendedAndCapped(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, 2*time.Second, 6*time.Second
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", 2*time.Second)
@@ -260,9 +270,9 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
-	cfg.Evidence.CamerasPerIncident = 1
+	cfg.Evidence.CamerasPerIncident, cfg.Evidence.MaxOpenClips = 1, 1
 	r, _ := startRecorder(t, rig, cfg)
 	r.StartClips("inc-dead", []string{"dead", "cam1"}, time.Now())
 	c := waitClip(t, r, "inc-dead", "dead")
@@ -278,6 +288,21 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	if _, _, err := r.ClipFile("inc-dead", "cam1"); err == nil {
 		t.Error("ClipFile of no such clip: no error")
 	}
+	// One camera writes at most max_open_clips at once.
+	r.StartClips("inc-a", []string{"cam1"}, time.Now())
+	r.StartClips("inc-b", []string{"cam1"}, time.Now())
+	if c := waitClip(t, r, "inc-b", "cam1"); c.Status != ClipFailed || !strings.Contains(c.Reason, "max_open_clips") {
+		t.Errorf("a clip past max_open_clips: %+v", c)
+	}
+	if c := waitClip(t, r, "inc-a", "cam1"); c.Status != ClipComplete {
+		t.Errorf("the clip within max_open_clips: %+v", c)
+	}
+
+	// An alarm whose clip would have ended already opens nothing.
+	r.StartClips("inc-old", []string{"cam1"}, time.Now().Add(-time.Hour))
+	if got := r.Clips("inc-old"); len(got) != 0 {
+		t.Errorf("clips of an old alarm: %+v", got)
+	}
 }
 
 // TestClipAcrossARestart: a recorder stopped in the middle of a clip, and
@@ -288,7 +313,7 @@ func TestClipAcrossARestart(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceConfig(dir)
 	cfg.PostAlarm, cfg.ClipMax = 20*time.Second, time.Minute
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", time.Second)
@@ -339,7 +364,7 @@ func TestEvidenceKeep(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", time.Second)
@@ -427,4 +452,59 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, want string) floa
 		}
 	}
 	return 0
+}
+
+// TestEvidenceSurvivesSegmentRetention: a camera recorded always whose
+// disk runs out loses its segments, oldest first and then all, but never
+// its evidence, which counts against the space.
+func TestEvidenceSurvivesSegmentRetention(t *testing.T) {
+	t.Parallel()
+	rig := startRig(t)
+	dir := t.TempDir()
+	cfg := evidenceConfig(dir)
+	cfg.Cameras[0].Record = RecordAlways
+	cfg.Segment, cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, time.Second, 20*time.Second
+	var mu sync.Mutex
+	free := uint64(10 << 30)
+	r, reg := startRecorderWith(t, rig, cfg, func(r *Recorder) {
+		r.segments.retentionEvery = 50 * time.Millisecond
+		r.segments.statfs = func(string) (uint64, uint64, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return free, 20 << 30, nil
+		}
+	})
+	waitRing(t, reg, r, "cam1", 2*time.Second)
+	r.StartClips("inc-keep", []string{"cam1"}, time.Now())
+	c := waitClip(t, r, "inc-keep", "cam1")
+	if c.Status != ClipComplete || len(segmentFiles(t, dir, "cam1")) == 0 {
+		t.Fatalf("clip %+v with %d segments", c, len(segmentFiles(t, dir, "cam1")))
+	}
+
+	// A clip in progress when the disk fills keeps what it has and stops.
+	r.StartClips("inc-full", []string{"cam1"}, time.Now())
+	r.ExtendClips("inc-full", time.Now().Add(15*time.Second))
+	time.Sleep(time.Second)
+	mu.Lock()
+	free = 0 // the disk is full
+	mu.Unlock()
+	full := waitClip(t, r, "inc-full", "cam1")
+	if full.Status != ClipComplete || !strings.Contains(full.Reason, "no space") || full.End.Sub(full.Start) > 10*time.Second {
+		t.Errorf("clip when the disk filled: %+v", full)
+	}
+	checkHash(t, r, dir, full)
+	deadline := time.Now().Add(failAfter)
+	for len(segmentFiles(t, dir, "cam1")) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("segments left: %v", segmentFiles(t, dir, "cam1"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkHash(t, r, dir, c)
+	if got := r.Clips("inc-keep"); len(got) != 1 || got[0].Status != ClipComplete {
+		t.Errorf("clips after the disk filled: %+v", got)
+	}
+	if got := r.evidence.bytes(); got != c.Bytes+full.Bytes {
+		t.Errorf("evidence bytes %d, want %d", got, c.Bytes+full.Bytes)
+	}
 }

@@ -78,6 +78,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	deviceCount := fs.Int("devices", 40, "number of simulated alarm devices")
 	alarmEvery := fs.Duration("alarm-every", 3*time.Minute, "mean interval between one simulated device's alarms (0: none)")
 	unitCount := fs.Int("units", 12, "number of simulated patrol units")
+	record := fs.String("record", "always", "what the demo records of every camera: always, alarms or off (off leaves on-demand cameras unpulled until watched)")
 	warm := fs.Duration("warm-on-alarm", defaultWarmOnAlarm, "how long a new incident's cameras are pulled before anyone watches them (0: not at all), as ingest.warm_on_alarm")
 	segment := fs.Duration("record-segment", 0, "length of a recording segment (0: recordings.segment's default), as recordings.segment")
 	preAlarm := fs.Duration("pre-alarm", 0, "video kept before an alarm in its evidence clips (0: the default), as recordings.pre_alarm")
@@ -175,7 +176,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fc.Recordings.Path = filepath.Join(dir, "recordings")
 	fc.Recordings.Segment, fc.Recordings.PreAlarm, fc.Recordings.PostAlarm = *segment, *preAlarm, *postAlarm
 	for i := range fc.Cameras {
-		fc.Cameras[i].Record = "always"
+		fc.Cameras[i].Record = *record
 	}
 	fc.MQTT.Address = freeIfTaken("tcp", *mqttAddr)
 	fleet := demoFleet(*deviceCount)
