@@ -49,6 +49,7 @@ func TestChromiumConsole(t *testing.T) {
 	t.Run("AdminUnlock", c.adminUnlock)
 	t.Run("PatrolPage", c.patrol)
 	t.Run("Playback", c.playback)
+	t.Run("IncidentClip", c.incidentClip)
 	t.Run("NoCameraCredentials", c.noCredentials)
 	t.Run("NoConsoleErrors", c.noConsoleErrors)
 }

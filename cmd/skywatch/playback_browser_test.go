@@ -205,10 +205,22 @@ func (c *consoleCase) playback(t *testing.T) {
 
 	// Drag a span of about 20 s, well before the end (its segments are
 	// flushed), and export it: the SHA-256 shown is that of the bytes.
+	// Within the longest span (a camera's recording may have gaps); its
+	// end is flushed, so the same span exported again has the same bytes.
 	spans = c.recordedSpans(t)
-	last = spans[len(spans)-1]
-	x1, y := c.trackX(t, last[1].Add(-30*time.Second))
-	x2, _ := c.trackX(t, last[1].Add(-12*time.Second))
+	longest := spans[0]
+	for _, sp := range spans {
+		if sp[1].Sub(sp[0]) > longest[1].Sub(longest[0]) {
+			longest = sp
+		}
+	}
+	to := longest[1].Add(-2 * time.Second)
+	from := to.Add(-18 * time.Second)
+	if from.Before(longest[0].Add(time.Second)) {
+		from = longest[0].Add(time.Second)
+	}
+	x1, y := c.trackX(t, from)
+	x2, _ := c.trackX(t, to)
 	b.mouse(t, "mousePressed", x1, y)
 	for i := 1; i <= 4; i++ {
 		b.mouse(t, "mouseMoved", x1+(x2-x1)*float64(i)/4, y)

@@ -24,6 +24,7 @@
   const REFRESH_MS = 10000;
   const DRAG_PX = 4; // a smaller move is a click
   const DEFAULT_EXPORT_MS = 5 * 60 * 1000;
+  const PRE_INCIDENT_MS = 30 * 1000; // an incident's mark plays from this long before it
 
   S.addStrings({
     'zh-CN': {
@@ -258,7 +259,10 @@
       this.track.addEventListener('pointerdown', (ev) => {
         if (ev.button !== 0) return;
         ev.preventDefault();
-        down = { x: ev.clientX, t: this.timeAt(ev.clientX) };
+        // A press on an incident's mark that does not drag plays from
+        // before that incident.
+        const mark = ev.target.closest('.pb-mark');
+        down = { x: ev.clientX, t: this.timeAt(ev.clientX), mark: mark ? Number(mark.dataset.at) : 0 };
         this.track.setPointerCapture(ev.pointerId);
       });
       this.track.addEventListener('pointermove', (ev) => {
@@ -273,7 +277,7 @@
         down = null;
         if (Math.abs(ev.clientX - d.x) < DRAG_PX) {
           this.selection = null;
-          this.playAt(d.t);
+          this.playAt(d.mark ? d.mark - PRE_INCIDENT_MS : d.t);
         } else {
           const t = this.timeAt(ev.clientX);
           this.selection = [Math.min(d.t, t), Math.max(d.t, t)];
@@ -424,13 +428,15 @@
         h('div', { class: 'pb-span', 'data-testid': 'pb-span', 'data-start': iso(a), 'data-end': iso(b), style: { left: pct(a), width: width(a, b) } })));
       this.marksEl.replaceChildren(...this.incidents.filter((i) => i.at >= from && i.at <= to).map((i) =>
         h('button', {
-          type: 'button', class: 'pb-mark', 'data-testid': 'pb-incident', 'data-incident': i.id, style: { left: pct(i.at) },
+          type: 'button', class: 'pb-mark', 'data-testid': 'pb-incident', 'data-incident': i.id, 'data-at': String(i.at), style: { left: pct(i.at) },
           title: S.t('pb.incident', { id: i.id, time: S.fmtDateTime(i.at) }), 'aria-label': S.t('pb.incident', { id: i.id, time: S.fmtDateTime(i.at) }),
-          onpointerdown: (ev) => ev.stopPropagation(),
+          // The track takes the pointer (a drag may start on a mark); a
+          // key press on the mark plays from before the incident.
           onclick: (ev) => {
             ev.stopPropagation();
+            if (ev.detail !== 0) return;
             this.selection = null;
-            this.playAt(i.at - 30000);
+            this.playAt(i.at - PRE_INCIDENT_MS);
           },
         })));
       const sel = this.selection;
