@@ -105,7 +105,11 @@ func startRecorderWith(t *testing.T, rig *testRig, cfg Config, tweak func(r *Rec
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	r, err := New(cfg, rig.src, reg, testLogger(t))
+	var src Source = rig.src
+	if rig.src == nil {
+		src = deadSource{}
+	}
+	r, err := New(cfg, src, reg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +277,7 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
 	cfg.Evidence.CamerasPerIncident, cfg.Evidence.MaxOpenClips = 1, 1
-	r, _ := startRecorder(t, rig, cfg)
+	r, reg := startRecorder(t, rig, cfg)
 	r.StartClips("inc-dead", []string{"dead", "cam1"}, time.Now())
 	c := waitClip(t, r, "inc-dead", "dead")
 	if c.Status != ClipFailed || !strings.Contains(c.Reason, "delivered no video") {
@@ -296,6 +300,18 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	}
 	if c := waitClip(t, r, "inc-a", "cam1"); c.Status != ClipComplete {
 		t.Errorf("the clip within max_open_clips: %+v", c)
+	}
+
+	// A clip whose file cannot be written fails with the error, counted.
+	if err := os.MkdirAll(filepath.Join(dir, "evidence", "inc-err", "cam1.mp4"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	r.StartClips("inc-err", []string{"cam1"}, time.Now())
+	if c := waitClip(t, r, "inc-err", "cam1"); c.Status != ClipFailed || !strings.Contains(c.Reason, "create") {
+		t.Errorf("a clip that cannot be written: %+v", c)
+	}
+	if v := metricValue(t, reg, "skywatch_recorder_clip_write_errors_total", ""); v != 1 {
+		t.Errorf("clip write errors %v, want 1", v)
 	}
 
 	// An alarm whose clip would have ended already opens nothing.
