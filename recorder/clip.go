@@ -165,10 +165,12 @@ func (f *feed) flush(ctx context.Context, c *clipRun, now time.Time) {
 // hash goes into the sidecar, and a notice out.
 func (f *feed) finish(ctx context.Context, c *clipRun, reason string) {
 	f.remove(c)
-	err := c.w.flush()
-	if err == nil && !c.w.started() {
-		err = errors.New("no decodable picture")
+	if !c.w.started() {
+		// Only units the muxer could not use reached the clip.
+		f.fail(ctx, c, "the camera delivered no decodable picture from "+clock(c.from)+" to "+clock(c.end), false)
+		return
 	}
+	err := c.w.flush()
 	if err == nil {
 		err = c.file.Sync()
 	}
