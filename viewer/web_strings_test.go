@@ -11,6 +11,7 @@ import (
 
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/ingest"
+	rec "github.com/skywatch/skywatch/recorder"
 )
 
 // pageStrings reads the keys that the page's files add with
@@ -90,10 +91,29 @@ func timelineActions(t *testing.T) []string {
 			out = append(out, m[1]+m[2]+m[3])
 		}
 	}
+	// Lines that cmd/skywatch puts on timelines through the engine's Note
+	// (an evidence clip complete or failed).
+	notes, err := filepath.Glob(filepath.Join("..", "cmd", "skywatch", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noted := regexp.MustCompile(`\.Note\(\w+, [^,]+, "(\w+)"`)
+	for _, f := range notes {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range noted.FindAllStringSubmatch(string(data), -1) {
+			out = append(out, m[1])
+		}
+	}
 	slices.Sort(out)
 	out = slices.Compact(out)
 	// The reading finds what is known to be there.
-	for _, known := range []string{"opened", "joined", "restore", "event", "escalated", "no_unit", "new_round", "awaiting_operator", "timeout"} {
+	for _, known := range []string{"opened", "joined", "restore", "event", "escalated", "no_unit", "new_round", "awaiting_operator", "timeout", "evidence"} {
 		if !slices.Contains(out, known) {
 			t.Fatalf("the engine's source no longer shows timeline action %q (found %v): update this test", known, out)
 		}
@@ -104,8 +124,8 @@ func timelineActions(t *testing.T) []string {
 // TestPageTranslatesServerValues: every value of an enumeration the server
 // sends to the console (incident states and kinds of timeline entry,
 // event classes and qualifiers, unit statuses and kinds, dispositions,
-// operator actions, camera statuses and reasons of failure) has a Chinese
-// and an English string.
+// operator actions, camera statuses and reasons of failure, recording
+// states and clip statuses) has a Chinese and an English string.
 func TestPageTranslatesServerValues(t *testing.T) {
 	have := pageStrings(t)
 	var want []string
@@ -150,6 +170,12 @@ func TestPageTranslatesServerValues(t *testing.T) {
 	for _, r := range ingest.Reasons() {
 		add("camera.error.", string(r))
 	}
+	// Recording: a camera's recording state and an evidence clip's status.
+	add("pb.recState.", rec.StateOff, rec.StateRecording, rec.StateWaiting, rec.StateStopped)
+	for _, st := range []rec.ClipStatus{rec.ClipRecording, rec.ClipComplete, rec.ClipFailed} {
+		add("clip.status.", string(st))
+	}
+	add("player.state.", "playback")
 	for _, key := range want {
 		for _, lang := range []string{"zh-CN", "en"} {
 			if !have[lang][key] {
