@@ -26,7 +26,17 @@ type feed struct {
 	tracks    []ingest.Track
 	clips     []*clipRun
 	ringBytes prometheus.Gauge
+	// lastUnit is when the latest unit was taken, by e.now.
+	lastUnit time.Time
 }
+
+// evidenceClockSkew is how far a unit's time from RTP timestamps may be
+// from its arrival before the feed re-anchors its clock. It is tighter than
+// the segments' (which must start a new file to re-anchor): a camera whose
+// clock runs slow, or that sends late, would otherwise label a clip's
+// pictures seconds earlier than they were taken, and the clip would wait
+// in vain for a picture past its end.
+const evidenceClockSkew = 2 * time.Second
 
 // feedReq asks the feed to open a clip, or to move the end of an
 // incident's clips.
@@ -134,13 +144,25 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 			if err != nil {
 				break
 			}
+			at := anchoredAt(&clock, u, tracks)
 			select {
-			case out <- feedUnit{u: u, at: clock.at(u, tracks), gen: gen, tracks: tracks}:
+			case out <- feedUnit{u: u, at: at, gen: gen, tracks: tracks}:
 			case <-ctx.Done():
 			}
 		}
 		rd.Close()
 	}
+}
+
+// anchoredAt is clock.at, re-anchored on u's arrival when the two are
+// further apart than evidenceClockSkew.
+func anchoredAt(clock *unitClock, u *ingest.Unit, tracks []ingest.Track) time.Time {
+	at := clock.at(u, tracks)
+	if d := at.Sub(u.Received); d > evidenceClockSkew || d < -evidenceClockSkew {
+		*clock = unitClock{}
+		at = clock.at(u, tracks)
+	}
+	return at
 }
 
 // addReader adds a reader of the camera's record_stream, the main one when
@@ -168,6 +190,7 @@ func (f *feed) take(ctx context.Context, fu feedUnit) {
 			}
 		}
 	}
+	f.lastUnit = f.e.now()
 	ru := ringUnit{u: fu.u, at: fu.at, video: f.tracks[fu.u.Track].Kind == ingest.KindVideo, size: unitSize(fu.u)}
 	f.ring.push(ru)
 	f.ringBytes.Set(float64(f.ring.bytes))
@@ -214,7 +237,10 @@ func (f *feed) serve(ctx context.Context, req feedReq) {
 // camera stopped delivering.
 func (f *feed) tick(ctx context.Context, now time.Time) {
 	for _, c := range f.running() {
-		if now.Before(c.end.Add(f.e.lateGrace)) {
+		// A camera still delivering, whose pictures are labelled a little
+		// behind our clock, gets until its skew bound to pass the end.
+		delivering := now.Sub(f.lastUnit) < f.e.lateGrace && now.Before(c.end.Add(evidenceClockSkew+f.e.lateGrace))
+		if now.Before(c.end.Add(f.e.lateGrace)) || delivering {
 			f.flush(ctx, c, now)
 			continue
 		}
