@@ -42,13 +42,15 @@ func ParseSize(s string) (Size, error) {
 func (s *Size) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseSize(n.Value)
 	if err != nil {
-		return err
+		// yaml does not say where an Unmarshaler's error is.
+		return fmt.Errorf("line %d: %w", n.Line, err)
 	}
 	*s = v
 	return nil
 }
 
-// String formats the size with the largest binary unit that keeps it above 1.
+// String formats the size with the largest binary unit that keeps it above
+// 1, to one decimal.
 func (s Size) String() string {
 	f := float64(s)
 	for _, u := range []struct {
@@ -56,7 +58,7 @@ func (s Size) String() string {
 		mult   float64
 	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
 		if f >= u.mult {
-			return strconv.FormatFloat(f/u.mult, 'f', -1, 64) + u.suffix
+			return strings.TrimSuffix(strconv.FormatFloat(f/u.mult, 'f', 1, 64), ".0") + u.suffix
 		}
 	}
 	return strconv.FormatInt(int64(s), 10) + "B"
