@@ -22,6 +22,7 @@ type pathFeeder struct {
 	stream   *gortsplib.ServerStream
 	clip     *clipData
 	interval time.Duration
+	start    int // the clip's first frame
 	logger   *slog.Logger
 
 	video    *description.Media
@@ -38,6 +39,7 @@ func newPathFeeder(
 	p CameraPath,
 	clip *clipData,
 	interval time.Duration,
+	packetSize int,
 	logger *slog.Logger,
 ) (*pathFeeder, error) {
 	desc := newStreamDescription(clip, p.Audio)
@@ -45,12 +47,23 @@ func newPathFeeder(
 		path:     p.Path,
 		clip:     clip,
 		interval: interval,
+		start:    p.StartFrame % len(clip.aus),
 		logger:   logger,
 		video:    desc.Medias[0],
 	}
 
 	var err error
-	f.videoEnc, err = f.video.Formats[0].(*format.H264).CreateEncoder()
+	if packetSize != 0 {
+		// The 12-byte RTP header is not part of the payload.
+		f.videoEnc = &rtph264.Encoder{
+			PayloadType:       96,
+			PacketizationMode: 1,
+			PayloadMaxSize:    packetSize - 12,
+		}
+		err = f.videoEnc.Init()
+	} else {
+		f.videoEnc, err = f.video.Formats[0].(*format.H264).CreateEncoder()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +95,7 @@ func (f *pathFeeder) run(ctx context.Context) {
 	// Random starting timestamps, as real senders use (RFC 3550).
 	videoTS := randomUint32()
 	audioTS := randomUint32()
-	frame := 0
+	frame := f.start
 	failed := 0
 
 	for {
