@@ -182,3 +182,20 @@ func parseAnnexB(buf []byte) (*clipData, error) {
 	}
 	return d, nil
 }
+
+// ByteRate returns how many bytes of H.264 the clip carries per second of
+// video: its NAL units, without start codes, parameter sets included. A
+// camera path sends that plus the RTP headers.
+func (c Clip) ByteRate() (float64, error) {
+	d, err := loadClip(c)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, au := range d.aus {
+		for _, nalu := range au {
+			total += len(nalu)
+		}
+	}
+	return float64(total) * clipFPS / float64(len(d.aus)), nil
+}

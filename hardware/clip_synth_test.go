@@ -51,6 +51,9 @@ func TestSynthClip(t *testing.T) {
 	if total != 2_500_000 {
 		t.Fatalf("GOP of %d bytes, want 2,500,000", total)
 	}
+	if rate, err := ClipSynth2M.ByteRate(); err != nil || rate != 250_000 {
+		t.Fatalf("ByteRate() = %v, %v; want 250,000 bytes/s", rate, err)
+	}
 	again, _ := loadClip(ClipSynth2M)
 	if !bytes.Equal(again.aus[7][0], d.aus[7][0]) {
 		t.Fatal("the stream differs between two loads")
