@@ -89,8 +89,14 @@ func newPathFeeder(
 // run streams until ctx is done. Write errors (a stream closed under it)
 // are counted and reported once at the end.
 func (f *pathFeeder) run(ctx context.Context) {
-	ticker := time.NewTicker(f.interval)
-	defer ticker.Stop()
+	// Frames are due at fixed times from the start, as an encoder makes
+	// them: a feeder that was late (a busy machine, many paths) catches up
+	// instead of losing frames as a ticker would, so that a path sends its
+	// clip's bitrate. More than a second behind, it drops the backlog.
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	next := time.Now()
 
 	// Random starting timestamps, as real senders use (RFC 3550).
 	videoTS := randomUint32()
@@ -104,13 +110,19 @@ func (f *pathFeeder) run(ctx context.Context) {
 		audioTS += toneSamplesPerFrame
 		frame = (frame + 1) % len(f.clip.aus)
 
+		next = next.Add(f.interval)
+		wait := time.Until(next)
+		if wait < -time.Second {
+			next, wait = time.Now(), 0
+		}
+		timer.Reset(max(wait, 0))
 		select {
 		case <-ctx.Done():
 			if failed > 0 {
 				f.logger.Warn("camera path had write errors", "path", f.path, "count", failed)
 			}
 			return
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
 }
