@@ -30,6 +30,12 @@ package alarms
 //	eng.SubscribeIncidents(ctx) <-chan IncidentChange  // every change, in order (Seq)
 //	eng.DispatchMessages(ctx, unitID) <-chan DispatchMessage // what a unit is sent, for the patrol page
 //
+// Other parts of the server (cmd/skywatch passes the recorder's notices):
+//
+//	eng.Note(ctx, incidentID, "evidence", reason) (Incident, error)    // a system line on the timeline
+//	eng.CameraTrouble(ctx, cameraID, reason) (Incident, error)         // a camera's maintenance ticket
+//	eng.CameraRestored(ctx, cameraID, reason) (Incident, error)        // its fault is over (a restore)
+//
 // Errors callers branch on: ErrNotFound (unknown incident), ErrUnknownUnit,
 // ErrUnitUnavailable (assign to a busy, offered, off-duty or silent unit),
 // ErrNotAssigned (a reply from a unit the incident is not with),

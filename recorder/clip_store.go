@@ -1,0 +1,152 @@
+package recorder
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Evidence on disk: {path}/evidence/{incident}/{camera}.mp4 with its
+// sidecar {camera}.json beside it. The incident's directory name is its ID
+// with every byte outside [A-Za-z0-9_-] written %XX, so that no ID can
+// climb out of the directory or name a hidden file; the sidecar holds the
+// real ID.
+
+// evidenceDir is the directory under recordings.path.
+const evidenceDir = "evidence"
+
+// maxIncidentID bounds the incident IDs the recorder takes (the engine's
+// are about 30 bytes).
+const maxIncidentID = 200
+
+// incidentDirName escapes an incident ID into one path element.
+func incidentDirName(id string) (string, error) {
+	if id == "" || len(id) > maxIncidentID {
+		return "", fmt.Errorf("incident id of %d bytes (1 to %d)", len(id), maxIncidentID)
+	}
+	var b strings.Builder
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String(), nil
+}
+
+// validCameraID tells whether a camera ID can be a file name (ingest
+// allows [A-Za-z0-9._-]; "." and ".." are refused here as well).
+func validCameraID(id string) bool {
+	if id == "" || id == "." || id == ".." || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// clipPaths are a clip's two files.
+type clipPaths struct{ dir, mp4, sidecar string }
+
+func (e *evidence) paths(incident, camera string) (clipPaths, error) {
+	name, err := incidentDirName(incident)
+	if err != nil {
+		return clipPaths{}, err
+	}
+	if !validCameraID(camera) {
+		return clipPaths{}, fmt.Errorf("camera id %q cannot name a file", camera)
+	}
+	dir := filepath.Join(e.root, name)
+	return clipPaths{dir: dir, mp4: filepath.Join(dir, camera+".mp4"), sidecar: filepath.Join(dir, camera+".json")}, nil
+}
+
+// sidecar is what the JSON file beside a clip holds: the clip, and how far
+// its file was written (flushed) while it was recording, which is its end
+// if a crash cuts it short.
+type sidecar struct {
+	Clip
+	Written time.Time `json:"written,omitzero"`
+}
+
+// writeSidecar replaces a clip's sidecar atomically (a temporary file
+// renamed over it), synced when sync is set (a clip's final state).
+func writeSidecar(path string, sc sidecar, sync bool) error {
+	data, err := json.MarshalIndent(sc, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("sidecar: %w", err)
+	}
+	_, err = f.Write(append(data, '\n'))
+	if err == nil && sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("sidecar: %w", err)
+	}
+	if sync {
+		syncDir(filepath.Dir(path))
+	}
+	return nil
+}
+
+// syncDir makes a rename in dir durable; a failure is not an error worth
+// stopping for (the file itself was synced).
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+}
+
+// maxSidecar bounds what is read of a sidecar: they are a few hundred
+// bytes.
+const maxSidecar = 64 << 10
+
+// readSidecar reads one sidecar; the error says what is wrong with it.
+func readSidecar(path string) (sidecar, error) {
+	var sc sidecar
+	st, err := os.Stat(path)
+	if err != nil {
+		return sc, err
+	}
+	if st.Size() > maxSidecar {
+		return sc, fmt.Errorf("%d bytes", st.Size())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return sc, err
+	}
+	if err := json.Unmarshal(data, &sc); err != nil {
+		return sc, err
+	}
+	if sc.Incident == "" || !validCameraID(sc.Camera) || sc.ID != sc.Camera {
+		return sc, errors.New("incident or camera missing or invalid")
+	}
+	switch sc.Status {
+	case ClipRecording, ClipComplete, ClipFailed:
+	default:
+		return sc, fmt.Errorf("status %q", sc.Status)
+	}
+	return sc, nil
+}

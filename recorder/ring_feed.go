@@ -1,0 +1,241 @@
+package recorder
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/skywatch/skywatch/ingest"
+)
+
+// feed is one camera's evidence: its own ingest reader (which keeps the
+// camera pulled), its pre-alarm ring and its open clips. One goroutine
+// (run) owns all three; StartClips and ExtendClips reach it through reqs.
+type feed struct {
+	e    *evidence
+	cam  CameraConfig
+	reqs chan feedReq
+	done chan struct{} // closed when run returns
+
+	// Owned by run.
+	ring      *ring
+	gen       uint64 // of the reader the ring's units came from
+	tracks    []ingest.Track
+	clips     []*clipRun
+	ringBytes prometheus.Gauge
+}
+
+// feedReq asks the feed to open a clip, or to move the end of an
+// incident's clips.
+type feedReq struct {
+	open   *clipRun
+	extend string // incident
+	end    time.Time
+}
+
+// feedUnit is a unit from the pump, with its wall-clock time and the
+// reader (generation) it came from.
+type feedUnit struct {
+	u      *ingest.Unit
+	at     time.Time
+	gen    uint64
+	tracks []ingest.Track
+}
+
+// feedRequests bounds the requests waiting for a feed; StartClips waits
+// when it is full.
+const feedRequests = 64
+
+func newFeed(e *evidence, cam CameraConfig) *feed {
+	return &feed{
+		e:         e,
+		cam:       cam,
+		reqs:      make(chan feedReq, feedRequests),
+		done:      make(chan struct{}),
+		ring:      newRing(e.r.cfg.PreAlarm, int64(e.r.cfg.PreAlarmMaxBytes)),
+		ringBytes: e.metrics.ring.WithLabelValues(cam.ID),
+	}
+}
+
+// send hands a request to the feed; it is dropped if the feed has
+// stopped.
+func (f *feed) send(req feedReq) {
+	select {
+	case f.reqs <- req:
+	case <-f.done:
+	}
+}
+
+// run is the feed's goroutine.
+func (f *feed) run(ctx context.Context) {
+	defer close(f.done)
+	units := make(chan feedUnit, 8)
+	pumpDone := make(chan struct{})
+	go func() {
+		defer close(pumpDone)
+		f.pump(ctx, units)
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			<-pumpDone
+			f.stop()
+			f.ring.reset()
+			f.ringBytes.Set(0)
+			return
+		case req := <-f.reqs:
+			f.serve(ctx, req)
+		case fu := <-units:
+			f.take(ctx, fu)
+		case <-tick.C:
+			f.tick(ctx, f.e.now())
+		}
+	}
+}
+
+// pump reads the camera's units and hands them to run. It holds a reader
+// as long as the camera delivers, adds one again when it is closed (the
+// camera came back with other tracks), and retries every e.retry while the
+// camera cannot deliver.
+func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
+	var gen uint64
+	failing := false
+	for ctx.Err() == nil {
+		rd, err := f.addReader(ctx)
+		if err != nil {
+			if errors.Is(err, ingest.ErrManagerClosed) || ctx.Err() != nil {
+				return
+			}
+			if !failing {
+				f.e.r.logger.Warn("evidence: camera not delivering; retrying", "camera", f.cam.ID, "error", err)
+			}
+			failing = true
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(f.e.retry):
+			}
+			continue
+		}
+		if failing {
+			f.e.r.logger.Info("evidence: camera delivering again", "camera", f.cam.ID)
+		}
+		failing = false
+		gen++
+		tracks := rd.Tracks()
+		var clock unitClock
+		for {
+			u, err := rd.Read(ctx)
+			if err != nil {
+				break
+			}
+			select {
+			case out <- feedUnit{u: u, at: clock.at(u, tracks), gen: gen, tracks: tracks}:
+			case <-ctx.Done():
+			}
+		}
+		rd.Close()
+	}
+}
+
+// addReader adds a reader of the camera's record_stream, the main one when
+// the camera has no sub stream.
+func (f *feed) addReader(ctx context.Context) (*ingest.Reader, error) {
+	if f.cam.Stream == StreamSub {
+		rd, err := f.e.r.src.AddSubReader(ctx, f.cam.ID)
+		if !errors.Is(err, ingest.ErrNoSubStream) {
+			return rd, err
+		}
+	}
+	return f.e.r.src.AddReader(ctx, f.cam.ID)
+}
+
+// take puts a unit into the ring and into every open clip.
+func (f *feed) take(ctx context.Context, fu feedUnit) {
+	if fu.gen != f.gen {
+		// Another reader: the tracks may differ, and the ring's units and
+		// the clips' files are of the old ones.
+		f.gen, f.tracks = fu.gen, fu.tracks
+		f.ring.reset()
+		for _, c := range f.running() {
+			if c.started {
+				f.finish(ctx, c, "the camera's stream changed at "+clock(fu.at))
+			}
+		}
+	}
+	ru := ringUnit{u: fu.u, at: fu.at, video: f.tracks[fu.u.Track].Kind == ingest.KindVideo, size: unitSize(fu.u)}
+	f.ring.push(ru)
+	f.ringBytes.Set(float64(f.ring.bytes))
+	for _, c := range f.running() {
+		f.feedClip(ctx, c, ru)
+	}
+}
+
+// running returns a copy of the open clips, which finish and fail remove
+// from f.clips.
+func (f *feed) running() []*clipRun { return append([]*clipRun(nil), f.clips...) }
+
+// serve opens a clip or moves clips' ends.
+func (f *feed) serve(ctx context.Context, req feedReq) {
+	if c := req.open; c != nil {
+		f.clips = append(f.clips, c)
+		units := f.ring.from(c.from)
+		if len(units) == 0 {
+			return // it starts at the camera's next keyframe
+		}
+		if !units[0].at.Before(c.end) {
+			f.fail(ctx, c, "the pre-alarm ring no longer holds video from "+clock(c.from)+" to "+clock(c.end), false)
+			return
+		}
+		for _, ru := range units {
+			if !f.feedClip(ctx, c, ru) {
+				return
+			}
+		}
+		return
+	}
+	for _, c := range f.clips {
+		if c.rec.Incident == req.extend {
+			f.extend(c, req.end)
+		}
+	}
+}
+
+// tick flushes what clips hold and ends the clips past their end whose
+// camera stopped delivering.
+func (f *feed) tick(ctx context.Context, now time.Time) {
+	for _, c := range f.running() {
+		if now.Before(c.end.Add(f.e.lateGrace)) {
+			f.flush(ctx, c, now)
+			continue
+		}
+		if !c.started {
+			f.fail(ctx, c, "the camera delivered no video from "+clock(c.from)+" to "+clock(c.end), false)
+			continue
+		}
+		f.finish(ctx, c, "the camera stopped delivering at "+clock(c.lastAt))
+	}
+}
+
+// stop leaves the open clips playable, still recording: the next start
+// completes them.
+func (f *feed) stop() {
+	for _, c := range f.clips {
+		f.suspend(c)
+	}
+	f.clips = nil
+}
+
+// remove forgets an open clip.
+func (f *feed) remove(c *clipRun) {
+	for i, x := range f.clips {
+		if x == c {
+			f.clips = append(f.clips[:i], f.clips[i+1:]...)
+			return
+		}
+	}
+}
