@@ -110,15 +110,6 @@ func writeSidecar(path string, sc sidecar, sync bool) error {
 	return nil
 }
 
-// syncDir makes a rename in dir durable; a failure is not an error worth
-// stopping for (the file itself was synced).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-}
-
 // maxSidecar bounds what is read of a sidecar: they are a few hundred
 // bytes.
 const maxSidecar = 64 << 10

@@ -82,7 +82,7 @@ func startRig(t *testing.T) *testRig {
 
 // testConfig records cam1, cam4 and dead for alarms only, with short
 // pre- and post-alarm times.
-func testConfig(path string) Config {
+func evidenceTestConfig(path string) Config {
 	cfg := Config{Path: path, PreAlarm: 2 * time.Second, PostAlarm: 2 * time.Second, ClipMax: time.Minute,
 		Cameras: []CameraConfig{{ID: "cam1", Record: RecordAlarms}, {ID: "cam4", Record: RecordAlarms},
 			{ID: "dead", Record: RecordAlarms}, {ID: "off", Record: RecordOff}}}
@@ -179,7 +179,7 @@ func TestClipStartsBeforeTheAlarm(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceTestConfig(dir)
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", cfg.PreAlarm+2*time.Second)
 	waitRing(t, reg, r, "cam4", 0)
@@ -223,7 +223,7 @@ func TestClipExtendedAndCapped(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceTestConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, 2*time.Second, 6*time.Second
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", 2*time.Second)
@@ -258,7 +258,7 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceTestConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
 	cfg.Evidence.CamerasPerIncident = 1
 	r, _ := startRecorder(t, rig, cfg)
@@ -286,7 +286,7 @@ func TestClipAcrossARestart(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceTestConfig(dir)
 	cfg.PostAlarm, cfg.ClipMax = 20*time.Second, time.Minute
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", time.Second)
@@ -336,7 +336,7 @@ func TestEvidenceKeep(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := testConfig(dir)
+	cfg := evidenceTestConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", time.Second)
