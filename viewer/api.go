@@ -47,6 +47,9 @@ type cameraJSON struct {
 	// HeldUntil is when the hold of an alarm's warm-up ends (on either
 	// stream); absent when none holds the camera.
 	HeldUntil *time.Time `json:"held_until,omitempty"`
+	// Recording is the camera's recording status; absent when it records
+	// nothing.
+	Recording *recordingJSON `json:"recording,omitempty"`
 }
 
 type trackJSON struct {
@@ -145,5 +148,6 @@ func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 func (s *Server) placed(j cameraJSON) cameraJSON {
 	pl := s.places[j.ID]
 	j.Area, j.Lat, j.Lon = pl.Area, pl.Lat, pl.Lon
+	j.Recording = s.recordingOf(j.ID)
 	return j
 }

@@ -60,6 +60,13 @@ type Config struct {
 	// (two such consoles behind one address).
 	VideoSessionsPerUser, VideoSessionsPerAddr int
 
+	// ExportsPerUser and ExportsTotal bound the recorded MP4s (playback,
+	// exports, evidence clips) being sent at once for one user and in
+	// all; past them a request is answered 429. They default to 4 (a
+	// span playing, an incident's clip and a download, with room for a
+	// player that re-requests) and 16.
+	ExportsPerUser, ExportsTotal int
+
 	// MapTileURL is an optional template of an on-premises map server's
 	// tiles ("https://tiles.local/{z}/{x}/{y}.png"); without it the map
 	// draws only the configured areas and positions.
@@ -80,6 +87,8 @@ const (
 	DefaultAuditUnauthTotal     = 100
 	DefaultVideoSessionsPerUser = 24
 	DefaultVideoSessionsPerAddr = 48
+	DefaultExportsPerUser       = 4
+	DefaultExportsTotal         = 16
 )
 
 // DefaultConfig returns the configuration used when the file says nothing.
@@ -115,6 +124,8 @@ func (c Config) withDefaults() Config {
 		{&c.AuditUnauthTotal, DefaultAuditUnauthTotal},
 		{&c.VideoSessionsPerUser, DefaultVideoSessionsPerUser},
 		{&c.VideoSessionsPerAddr, DefaultVideoSessionsPerAddr},
+		{&c.ExportsPerUser, DefaultExportsPerUser},
+		{&c.ExportsTotal, DefaultExportsTotal},
 	} {
 		if *f.v == 0 {
 			*f.v = f.def
@@ -164,6 +175,8 @@ func (c Config) Validate() error {
 		{"http.audit_unauthenticated_total", c.AuditUnauthTotal},
 		{"webrtc.sessions_per_user", c.VideoSessionsPerUser},
 		{"webrtc.sessions_per_address", c.VideoSessionsPerAddr},
+		{"http.exports_per_user", c.ExportsPerUser},
+		{"http.exports_total", c.ExportsTotal},
 	} {
 		if f.v < 1 {
 			errs = append(errs, fmt.Errorf("%s: %d: must be at least 1", f.key, f.v))

@@ -70,6 +70,9 @@ type incidentJSON struct {
 	// UnitsNearby are the units in scope nearest the incident (detail
 	// only).
 	UnitsNearby []nearbyUnitJSON `json:"units_nearby,omitempty"`
+	// Clips are the incident's evidence clips (detail only, with a
+	// recorder).
+	Clips []clipJSON `json:"clips,omitempty"`
 }
 
 // incidentsJSON is a page of incidents; Next is empty on the last page.
@@ -222,6 +225,7 @@ func (s *Server) handleIncident(w http.ResponseWriter, r *http.Request) {
 	}
 	j := s.forUser(p, s.incidentToJSON(inc, true))
 	j.UnitsNearby = s.unitsNearby(r.Context(), p, inc)
+	j.Clips = s.clipsOf(inc.ID)
 	writeJSON(w, http.StatusOK, j)
 }
 

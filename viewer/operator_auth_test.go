@@ -44,6 +44,8 @@ type authOpts struct {
 	users   []accounts.UserConfig
 	// cameras replaces the camera source, which has no readers.
 	cameras CameraSource
+	// recordings is the recorder; nil: none.
+	recordings Recordings
 }
 
 func testUsers(t *testing.T) []accounts.UserConfig {
@@ -149,6 +151,7 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 		Accounts:     dir,
 		Records:      records,
 		CameraPlaces: []CameraPlace{{ID: "yard", Area: "v1"}, {ID: "gate", Area: "t2"}},
+		Recordings:   opts.recordings,
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -60,6 +60,9 @@ type Deps struct {
 	// CameraPlaces say where cameras are: their area decides who may see
 	// them. A camera without a place is seen only from the top of the tree.
 	CameraPlaces []CameraPlace
+	// Recordings serves recorded video and incidents' evidence clips
+	// (AdaptRecorder). Nil: the playback routes answer 503.
+	Recordings Recordings
 }
 
 // CameraPlace is a camera's area and position, from the config.
@@ -96,6 +99,7 @@ type Server struct {
 	opLimiter   *operatorLimiter
 	auditBudget *auditBudget
 	videoSlots  *videoSlots
+	exportSlots *exportSlots
 	places      map[string]CameraPlace
 	tls         *tls.Config // nil: plain HTTP
 	sweepDone   chan struct{}
@@ -138,6 +142,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		defaultOperatorAddrRule, defaultAccountWideRule)
 	s.auditBudget = newAuditBudget(s.cfg.AuditUnauthPerAddr, s.cfg.AuditUnauthTotal)
 	s.videoSlots = newVideoSlots(s.cfg.VideoSessionsPerUser, s.cfg.VideoSessionsPerAddr)
+	s.exportSlots = newExportSlots(s.cfg.ExportsPerUser, s.cfg.ExportsTotal)
 	for _, p := range deps.CameraPlaces {
 		s.places[p.ID] = p
 	}
@@ -173,6 +178,7 @@ func (s *Server) routes() http.Handler {
 	s.adminRoutes(mux)
 	s.alarmRoutes(mux)
 	s.incidentRoutes(mux)
+	s.recordingRoutes(mux)
 	s.patrolRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/ingest"
+	rec "github.com/skywatch/skywatch/recorder"
 )
 
 // pageStrings reads the keys that the page's files add with
@@ -104,8 +105,8 @@ func timelineActions(t *testing.T) []string {
 // TestPageTranslatesServerValues: every value of an enumeration the server
 // sends to the console (incident states and kinds of timeline entry,
 // event classes and qualifiers, unit statuses and kinds, dispositions,
-// operator actions, camera statuses and reasons of failure) has a Chinese
-// and an English string.
+// operator actions, camera statuses and reasons of failure, recording
+// states and clip statuses) has a Chinese and an English string.
 func TestPageTranslatesServerValues(t *testing.T) {
 	have := pageStrings(t)
 	var want []string
@@ -150,6 +151,12 @@ func TestPageTranslatesServerValues(t *testing.T) {
 	for _, r := range ingest.Reasons() {
 		add("camera.error.", string(r))
 	}
+	// Recording: a camera's recording state and an evidence clip's status.
+	add("pb.recState.", rec.StateOff, rec.StateRecording, rec.StateWaiting, rec.StateStopped)
+	for _, st := range []rec.ClipStatus{rec.ClipRecording, rec.ClipComplete, rec.ClipFailed} {
+		add("clip.status.", string(st))
+	}
+	add("player.state.", "playback")
 	for _, key := range want {
 		for _, lang := range []string{"zh-CN", "en"} {
 			if !have[lang][key] {

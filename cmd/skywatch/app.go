@@ -105,6 +105,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		Patrol:       a.engine,
 		CheckUnit:    a.intake.CheckUnit,
 		Registry:     reg,
+		Recordings:   viewer.AdaptRecorder(a.recorder, s.recorder.MaxExport),
 	}, logger.With("component", "viewer"))
 	if err != nil {
 		a.closeAll()

@@ -123,6 +123,7 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	vc.LoginFailures, vc.LoginLockout = fc.HTTP.LoginFailures, fc.HTTP.LoginLockout
 	vc.AuditUnauthPerAddr, vc.AuditUnauthTotal = fc.HTTP.AuditUnauthPerAddr, fc.HTTP.AuditUnauthTotal
 	vc.VideoSessionsPerUser, vc.VideoSessionsPerAddr = fc.WebRTC.SessionsPerUser, fc.WebRTC.SessionsPerAddress
+	vc.ExportsPerUser, vc.ExportsTotal = fc.HTTP.ExportsPerUser, fc.HTTP.ExportsTotal
 	vc.MapTileURL = fc.Map.TileURL
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)

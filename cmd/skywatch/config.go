@@ -84,6 +84,10 @@ type httpConfig struct {
 	LoginLockout       time.Duration `yaml:"login_lockout"`
 	AuditUnauthPerAddr int           `yaml:"audit_unauthenticated_per_address"`
 	AuditUnauthTotal   int           `yaml:"audit_unauthenticated_total"`
+	// Recorded MP4s (playback, exports, clips) sent at once per user and
+	// in all.
+	ExportsPerUser int `yaml:"exports_per_user"`
+	ExportsTotal   int `yaml:"exports_total"`
 }
 
 type webrtcConfig struct {

@@ -101,6 +101,15 @@
       'tl.new_round': '重新轮派',
       'tl.awaiting_operator': '待人工派单',
       'tl.event': '事件',
+      'clip.title': '报警录像',
+      'clip.before': '自报警前 {s} 秒起',
+      'clip.status.recording': '录制中',
+      'clip.status.complete': '已完成',
+      'clip.status.failed': '失败',
+      'clip.download': '下载录像',
+      'clip.sha256': 'SHA-256：{sha}',
+      'clip.downloaded': '已下载 {name}',
+      'clip.failed': '下载失败：{message}',
     },
     en: {
       'incident.back': '← Alarm queue',
@@ -194,6 +203,15 @@
       'tl.new_round': 'New round',
       'tl.awaiting_operator': 'Awaiting operator',
       'tl.event': 'Event',
+      'clip.title': 'Alarm clip',
+      'clip.before': 'from {s} s before the alarm',
+      'clip.status.recording': 'recording',
+      'clip.status.complete': 'complete',
+      'clip.status.failed': 'failed',
+      'clip.download': 'Download the clip',
+      'clip.sha256': 'SHA-256: {sha}',
+      'clip.downloaded': 'Downloaded {name}',
+      'clip.failed': 'Download failed: {message}',
     },
   });
 
@@ -212,6 +230,7 @@
     busy: false,
     parts: null, // {head, actions, message, cameras, units, timeline}
     players: [], // {id, player, tile}
+    clip: null, // the alarm clip's panel: {url, video, state, sha, dl, clip}
     cameraKey: '',
     refetchTimer: null,
     loadSeq: 0,
@@ -275,6 +294,7 @@
     view.inc = O.incidents.merge(prev, inc);
     if (prev && !inc.units_nearby) view.inc.units_nearby = prev.units_nearby;
     if (prev && !inc.cameras) view.inc.cameras = prev.cameras;
+    if (prev && !inc.clips) view.inc.clips = prev.clips;
     else if (prev && inc.cameras) view.inc.cameras = mergeCameras(prev.cameras, inc.cameras);
     render();
     clearTimeout(view.refetchTimer);
@@ -560,13 +580,34 @@
       try { p.player.stop(); } catch (e) { /* already stopped */ }
     }
     view.players = [];
+    if (view.clip) {
+      view.clip.video.pause();
+      view.clip.video.removeAttribute('src');
+      view.clip.video.load();
+      view.clip = null;
+    }
+  }
+
+  // alarmClip is the clip the view opens with: the first camera's, else
+  // the first one; a failed clip only when there is no other.
+  function alarmClip(inc, cams) {
+    const clips = (inc.clips || []).filter((c) => c && c.url);
+    const usable = clips.filter((c) => c.status !== 'failed');
+    const pool = usable.length ? usable : clips;
+    const first = cams.length ? pool.find((c) => c.camera === cams[0].id) : null;
+    return first || pool[0] || null;
   }
 
   function renderCameras(inc) {
     const box = view.parts.cameras;
     const cams = (inc.cameras || []).slice(0, MAX_PLAYING);
-    const key = cams.map((c) => c.id).join(',');
-    if (cams.length && key === view.cameraKey && box.firstChild) {
+    const clip = alarmClip(inc, cams);
+    const key = cams.map((c) => c.id).join(',') + '|' + (clip ? clip.url : '');
+    if (view.clip && clip && view.clip.url === clip.url) {
+      view.clip.clip = clip;
+      renderClip();
+    }
+    if ((cams.length || clip) && key === view.cameraKey && box.firstChild) {
       // The same cameras: keep them playing, refresh the words only.
       box.firstChild.textContent = S.t('incident.cameras');
       for (const p of view.players) {
@@ -583,12 +624,13 @@
     view.cameraKey = key;
     stopPlayers();
     clear(box).append(el('h3', {}, S.t('incident.cameras')));
-    if (!cams.length) {
+    if (!cams.length && !clip) {
       box.append(el('p', { class: 'muted' }, S.t('incident.no_cameras')));
       return;
     }
-    const grid = el('div', { class: 'ops-cams ops-cams-' + Math.min(cams.length, 4) });
+    const grid = el('div', { class: 'ops-cams ops-cams-' + Math.min(cams.length, 4) + (clip ? ' ops-cams-clip' : '') });
     box.append(grid);
+    if (clip && !cams.length) grid.append(clipTile(clip));
     cams.forEach((c, i) => {
       const video = el('video', { muted: true, autoplay: true, playsinline: true });
       video.muted = true;
@@ -608,6 +650,8 @@
         dist, state, fs),
       el('div', { class: 'ops-cam-screen' }, video));
       grid.append(tile);
+      // The alarm clip, from before the alarm, beside the live picture.
+      if (i === 0 && clip) grid.append(clipTile(clip));
       let player = null;
       try {
         player = new S.Player(video, c.id, {
@@ -625,6 +669,81 @@
       }
       if (player) view.players.push({ id: c.id, player, tile, dist, state, fs });
     });
+  }
+
+  function clipTile(clip) {
+    const video = el('video', { muted: true, autoplay: true, playsinline: true, controls: true, 'data-testid': 'incident-clip-video' });
+    video.muted = true;
+    video.src = clip.url;
+    const name = el('span', { class: 'ops-cam-name' });
+    const meta = el('span', { class: 'ops-cam-meta' });
+    const state = el('span', { class: 'ops-cam-state' });
+    const dl = el('button', { type: 'button', class: 'btn btn-ghost btn-small btn-icon ops-cam-fs', 'data-testid': 'incident-clip-download',
+      onclick: () => downloadClip() }, S.icon('download') || '↓');
+    const sha = el('div', { class: 'ops-clip-sha mono', 'data-testid': 'incident-clip-sha256' });
+    const tile = el('div', { class: 'ops-cam ops-clip', 'data-testid': 'incident-clip', tabindex: '0' },
+      el('div', { class: 'ops-cam-bar' }, name, meta, state, dl),
+      el('div', { class: 'ops-cam-screen' }, video), sha);
+    view.clip = { url: clip.url, clip, video, name, meta, state, dl, sha, tile, downloaded: null, error: '' };
+    renderClip();
+    return tile;
+  }
+
+  function renderClip() {
+    const p = view.clip;
+    if (!p) return;
+    const c = p.clip;
+    const cam = (view.inc && view.inc.cameras || []).find((x) => x.id === c.camera);
+    p.tile.setAttribute('data-camera', c.camera);
+    p.tile.setAttribute('data-start', c.start);
+    p.tile.setAttribute('data-alarm', c.alarm || '');
+    p.tile.setAttribute('data-status', c.status);
+    p.tile.setAttribute('data-url', c.url);
+    p.name.textContent = S.t('clip.title') + ' · ' + (cam && cam.name ? cam.name : c.camera);
+    const before = c.alarm ? Math.round((Date.parse(c.alarm) - Date.parse(c.start)) / 1000) : 0;
+    p.meta.textContent = before > 0 ? S.t('clip.before', { s: before }) : '';
+    p.state.textContent = S.tv('clip.status.', c.status);
+    p.state.className = 'ops-cam-state ops-clip-' + c.status;
+    p.dl.title = S.t('clip.download');
+    p.dl.setAttribute('aria-label', p.dl.title);
+    p.dl.hidden = !S.noAuth && !S.can('act');
+    const sha = p.downloaded ? p.downloaded.sha : c.sha256 || '';
+    p.sha.setAttribute('data-sha256', sha);
+    p.sha.textContent = p.error ? S.t('clip.failed', { message: p.error })
+      : (p.downloaded ? S.t('clip.downloaded', { name: p.downloaded.name }) + '  ' : '') + (sha ? S.t('clip.sha256', { sha }) : '');
+  }
+
+  // downloadClip downloads the clip's MP4 and shows the SHA-256 the server
+  // sends before it (the recorded one, for a complete clip).
+  async function downloadClip() {
+    const p = view.clip;
+    if (!p) return;
+    const url = p.url;
+    try {
+      const resp = await fetch(url + '?download=1', { credentials: 'same-origin', cache: 'no-store' });
+      if (!resp.ok) {
+        let msg = S.t('error.http', { status: resp.status });
+        try { msg = (await resp.json()).error || msg; } catch (_) { /* not JSON */ }
+        throw new Error(msg);
+      }
+      const sha = resp.headers.get('X-Content-SHA256') || '';
+      const m = /filename="([^"]+)"/.exec(resp.headers.get('Content-Disposition') || '');
+      const name = m ? m[1] : 'clip.mp4';
+      const blob = await resp.blob();
+      const href = URL.createObjectURL(blob);
+      const a = el('a', { href, download: name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(href), 60000);
+      if (view.clip && view.clip.url === url) {
+        view.clip.downloaded = { sha, name };
+        view.clip.error = '';
+      }
+    } catch (err) {
+      if (view.clip && view.clip.url === url) view.clip.error = err.message || String(err);
+    }
+    renderClip();
   }
 
   function cameraMeta(c) {

@@ -102,7 +102,7 @@
   function stateClass(state) {
     switch (state) {
       case 'playing': return 'ok';
-      case 'connecting': return 'info';
+      case 'connecting': case 'playback': return 'info';
       case 'retrying': return 'warn';
       case 'offline': case 'denied': return 'err';
       default: return 'muted';
@@ -137,6 +137,17 @@
         this.msgEl,
         h('div', { class: 'tile-bottom' }, this.streamEl, h('span', { class: 'spacer' }), this.fullBtn, this.closeBtn),
       );
+      // The single view's timeline and recording player.
+      this.pb = new S.Playback({
+        el: this.el,
+        stopLive: () => {
+          this.stopPlayer();
+          this.state = 'playback';
+          this.render();
+          this.wall.renderInfo();
+        },
+        startLive: () => this.play(this.cameraId, 'main'),
+      });
       this.el.addEventListener('click', () => wall.select(index));
       this.el.addEventListener('dblclick', (ev) => {
         ev.preventDefault();
@@ -186,6 +197,8 @@
 
     // play shows camera id (null: empty) on the stream kind.
     play(id, stream) {
+      if (this.pb.open && (this.cameraId !== id || stream !== 'main')) this.pb.hide();
+      if (this.pb.mode === 'playback' && this.cameraId === id) return;
       if (this.player && this.cameraId === id) {
         this.player.setStream(stream);
         this.render();
@@ -245,6 +258,7 @@
       this.closeBtn.title = S.t('wall.close');
       this.closeBtn.setAttribute('aria-label', this.closeBtn.title);
       el.setAttribute('aria-label', S.t('wall.onWall', { n: this.index + 1 }) + (this.cameraId ? ' · ' + this.nameEl.textContent : ''));
+      this.pb.render();
     }
   }
 
@@ -344,7 +358,10 @@
       document.removeEventListener('keydown', this.onKey);
       document.removeEventListener('fullscreenchange', this.onFullscreen);
       if (document.fullscreenElement && this.el.contains(document.fullscreenElement)) document.exitFullscreen().catch(() => {});
-      this.tiles.forEach((t) => t.stopPlayer());
+      this.tiles.forEach((t) => {
+        t.pb.hide();
+        t.stopPlayer();
+      });
     }
 
     async refresh() {
@@ -452,6 +469,7 @@
       if (this.expanded === i && !id) this.collapseExpanded();
       this.assigned[i] = id || null;
       this.tiles[i].play(this.assigned[i], this.expanded === i ? 'main' : 'sub');
+      if (this.expanded === i && id) this.tiles[i].pb.show(id);
       this.save();
       this.renderChrome();
       this.renderTreeState();
@@ -540,6 +558,7 @@
           el.requestFullscreen().then(() => { this.wentFullscreen = true; }, () => {});
         }
         this.tiles[i].play(this.assigned[i], 'main');
+        this.tiles[i].pb.show(this.assigned[i]);
       }
       this.gridEl.classList.toggle('has-expanded', this.expanded >= 0);
       this.tiles.forEach((t, k) => t.el.classList.toggle('expanded', k === this.expanded));
@@ -554,6 +573,7 @@
       if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
       this.gridEl.classList.remove('has-expanded');
       this.tiles[i].el.classList.remove('expanded');
+      this.tiles[i].pb.hide();
       this.tiles[i].play(this.assigned[i], 'sub');
     }
 
