@@ -189,6 +189,8 @@ type recordResult struct {
 	cpu                float64 // cores
 	rss, rssPeak       float64 // bytes, at the end and the highest sample
 	heap               float64 // Go heap in use at the end (Skywatch only; -1 unknown)
+	live               float64 // Go heap live at the last GC before the end (-1 unknown)
+	ring               float64 // bytes in the pre-alarm rings at the end (-1 unknown)
 	recv, disk         float64 // bytes received (as the recorder counts them) and grown on disk
 	sent               float64 // H.264 bytes of the recorded streams over the measurement
 	files              int     // files under the recordings at the end
@@ -208,7 +210,10 @@ func (r recordResult) String() string {
 	s := fmt.Sprintf("%s, %d cameras, %s: cpu %.3f cores (%.2f ms/s per camera), rss %.0f MB (peak %.0f MB, %.2f MB per camera)",
 		r.recorder, r.n, roundDur(r.wall), r.cpu, perCam(r.cpu)*1000, r.rss/1e6, r.rssPeak/1e6, perCam(r.rss)/1e6)
 	if r.heap >= 0 {
-		s += fmt.Sprintf(", go heap %.0f MB", r.heap/1e6)
+		s += fmt.Sprintf(", go heap %.0f MB in use, %.0f MB live (%.2f MB per camera)", r.heap/1e6, r.live/1e6, perCam(r.live)/1e6)
+	}
+	if r.ring >= 0 {
+		s += fmt.Sprintf(", pre-alarm rings %.0f MB (%.2f MB per camera)", r.ring/1e6, perCam(r.ring)/1e6)
 	}
 	ratio := 0.0
 	if r.recv > 0 {
@@ -253,6 +258,12 @@ func medianRecord(rs []recordResult) string {
 	ratio := func(r recordResult) float64 { return r.disk / r.sent }
 	out := fmt.Sprintf("%s, %d cameras: cpu %.3f cores (%s), %.2f ms/s per camera; rss %.0f MB (%s), %.2f MB per camera; %.4f bytes on disk per H.264 byte sent (%s)",
 		rs[0].recorder, rs[0].n, med(cpu), rng(cpu, "%.3f"), med(cpu)/n*1000, med(rss), rng(rss, "%.0f"), med(rss)/n, med(ratio), rng(ratio, "%.4f"))
+	if rs[0].live >= 0 {
+		live := func(r recordResult) float64 { return r.live / 1e6 / n }
+		ring := func(r recordResult) float64 { return r.ring / 1e6 / n }
+		out += fmt.Sprintf("; go heap live %.2f MB per camera (%s), pre-alarm rings %.2f MB per camera (%s)",
+			med(live), rng(live, "%.2f"), med(ring), rng(ring, "%.2f"))
+	}
 	var ttfb, total []time.Duration
 	for _, r := range rs {
 		for _, e := range r.exports {
@@ -275,7 +286,7 @@ func medianRecord(rs []recordResult) string {
 // recordRun starts the recorder, waits for every camera, measures and
 // stops it.
 func recordRun(ctx context.Context, s recordBenchSettings, cams *hardware.Camera, run int, logger *slog.Logger) (recordResult, error) {
-	res := recordResult{n: s.n, heap: -1, dropped: -1, lost: -1}
+	res := recordResult{n: s.n, heap: -1, live: -1, ring: -1, dropped: -1, lost: -1}
 	runDir := filepath.Join(s.dir, fmt.Sprintf("run-%d", run))
 	recDir := filepath.Join(runDir, "recordings")
 	if err := os.MkdirAll(recDir, 0o700); err != nil {
@@ -336,7 +347,7 @@ func recordRun(ctx context.Context, s recordBenchSettings, cams *hardware.Camera
 	secs := res.wall.Seconds()
 	res.cpu = (after.cpu - before.cpu) / secs
 	res.driverCPU = (after.selfCPU - before.selfCPU) / secs
-	res.rss, res.rssPeak, res.heap = after.rss, peak, after.heap
+	res.rss, res.rssPeak, res.heap, res.live, res.ring = after.rss, peak, after.heap, after.live, after.ring
 	res.recv, res.disk, res.files = after.recv-before.recv, float64(after.disk-before.disk), after.files
 	res.sent = s.esRate * float64(s.n) * secs
 	res.writeCalls = float64(after.syscw-before.syscw) / secs

@@ -40,6 +40,8 @@ type recordSample struct {
 	cpu, selfCPU      float64 // seconds
 	rss               float64 // bytes
 	heap              float64 // bytes; -1 unknown
+	live              float64 // Go heap live after the last GC (next GC target / (1 + GOGC/100)); -1 unknown
+	ring              float64 // pre-alarm rings, as the recorder counts them; -1 unknown
 	recv              float64 // RTP bytes received from the cameras
 	dropped, lost     float64 // -1 unknown
 	disk              int64   // bytes of the files under the recordings
@@ -49,7 +51,7 @@ type recordSample struct {
 
 // baseSample reads what every recorder has: /proc and the disk.
 func baseSample(pid int, recDir string) (recordSample, error) {
-	s := recordSample{at: time.Now(), heap: -1, dropped: -1, lost: -1}
+	s := recordSample{at: time.Now(), heap: -1, live: -1, ring: -1, dropped: -1, lost: -1}
 	p := fmt.Sprint(pid)
 	s.cpu, s.selfCPU, s.rss = procCPU(p), procCPU("self"), procRSS(pid)
 	s.syscw, s.writeBytes = procIO(pid)
@@ -191,6 +193,10 @@ func (t *skywatchTarget) sample(ctx context.Context, pid int, recDir string) (re
 	}
 	s.recv = sumLines(lines, "skywatch_camera_received_bytes_total")
 	s.heap = sumLines(lines, "go_memstats_heap_inuse_bytes")
+	if gogc := sumLines(lines, "go_gc_gogc_percent"); gogc > 0 {
+		s.live = sumLines(lines, "go_memstats_next_gc_bytes") / (1 + gogc/100)
+	}
+	s.ring = sumLines(lines, "skywatch_recorder_prealarm_bytes")
 	s.dropped = sumLines(lines, "skywatch_camera_dropped_units_total")
 	s.lost = sumLines(lines, "skywatch_camera_lost_packets_total")
 	return s, err
