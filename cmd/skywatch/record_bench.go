@@ -29,7 +29,7 @@ directory, and its write calls. The recorder is Skywatch (-binary, this
 program by default), or MediaMTX with -mediamtx (a binary built elsewhere;
 its config records the same paths as fragmented MP4 with 1 s parts).
 
--export asks the recorder, at the end of each run, for exports of that length
+-export asks the recorder, right after the measurement, for exports of that length
 of -exports cameras (Skywatch: GET /api/cameras/{id}/video.mp4; MediaMTX: its
 playback server) and reports the time to the first byte and the total time;
 the run must have recorded that long (warmup + duration). -strace attaches
@@ -357,18 +357,19 @@ func recordRun(ctx context.Context, s recordBenchSettings, cams *hardware.Camera
 	}
 	logger.Info("measured", "run", run, "cpu_cores", fmt.Sprintf("%.3f", res.cpu))
 
-	if s.strace > 0 {
-		res.strace, res.straceWrites, res.straceFsync, res.straceWriteSeconds, err = straceCount(ctx, pid, s.strace, runDir)
-		if err != nil {
-			res.strace = "failed: " + err.Error()
-		}
-	}
 	if s.export > 0 {
 		end := time.Now().Add(-10 * time.Second)
 		for i := range s.exports {
 			// Cameras spread over the fleet.
 			id := benchCameraID(i * s.n / s.exports)
 			res.exports = append(res.exports, t.export(ctx, id, end.Add(-s.export), end))
+		}
+	}
+	// strace slows the process it follows: after the exports.
+	if s.strace > 0 {
+		res.strace, res.straceWrites, res.straceFsync, res.straceWriteSeconds, err = straceCount(ctx, pid, s.strace, runDir)
+		if err != nil {
+			res.strace = "failed: " + err.Error()
 		}
 	}
 	return res, nil
