@@ -45,6 +45,7 @@ type recordBenchSettings struct {
 	sub, udp, keep        bool
 	warmup, duration      time.Duration
 	segment, export       time.Duration
+	preAlarm              time.Duration // -1: the default
 	strace                time.Duration
 	// esRate is the H.264 bytes per second of one recorded stream.
 	esRate float64
@@ -69,6 +70,7 @@ func runRecordBench(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.DurationVar(&s.warmup, "warmup", 45*time.Second, "time from every camera online to the start of the measurement")
 	fs.DurationVar(&s.duration, "duration", time.Minute, "measurement")
 	fs.DurationVar(&s.segment, "segment", time.Minute, "recordings.segment")
+	fs.DurationVar(&s.preAlarm, "pre-alarm", -1, "recordings.pre_alarm, the pre-alarm ring's length (default: Skywatch's, 30 s)")
 	fs.DurationVar(&s.export, "export", 0, "length of the exports at the end of each run (0: none)")
 	fs.DurationVar(&s.strace, "strace", 0, "count system calls with strace -c for this long after the measurement (0: no)")
 	if err := fs.Parse(args); err != nil {
@@ -150,6 +152,8 @@ func (s recordBenchSettings) check() error {
 		return errors.New("-export must be at least 20 s shorter than -warmup plus -duration")
 	case s.export > 0 && (s.exports < 1 || s.exports > s.n):
 		return errors.New("-exports must be 1 to -n")
+	case s.preAlarm < -1 || s.preAlarm > 5*time.Minute:
+		return errors.New("-pre-alarm must be 0 to 5m")
 	case s.mediamtx != "" && s.record == "alarms":
 		return errors.New("MediaMTX has no pre-alarm ring: -record always or off")
 	}

@@ -115,19 +115,23 @@ func newSkywatchTarget(s recordBenchSettings, cams *hardware.Camera, runDir, rec
 	if s.udp {
 		transport = "udp"
 	}
+	preAlarm := ""
+	if s.preAlarm >= 0 {
+		preAlarm = fmt.Sprintf(", pre_alarm: %s", s.preAlarm)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `log: {level: warn}
 http: {address: %q}
 webrtc: {udp_address: "127.0.0.1:0", tcp_address: "off"}
 mqtt: {address: %q}
 store: {path: %q, records_dir: %q}
-recordings: {path: %q, segment: %s}
+recordings: {path: %q, segment: %s%s}
 users:
   - username: bench
     role: admin
     password_hash: %q
 cameras:
-`, httpAddr, mqttAddr, filepath.Join(runDir, "alarms.db"), filepath.Join(runDir, "records"), recDir, s.segment, hash)
+`, httpAddr, mqttAddr, filepath.Join(runDir, "alarms.db"), filepath.Join(runDir, "records"), recDir, s.segment, preAlarm, hash)
 	for i := range s.n {
 		id := benchCameraID(i)
 		fmt.Fprintf(&b, "  - {id: %s, url: %q, transport: %s, mode: always, record: %s, record_stream: %s",
@@ -145,6 +149,9 @@ cameras:
 }
 
 func (t *skywatchTarget) name() string {
+	if t.s.preAlarm >= 0 {
+		return fmt.Sprintf("skywatch (record %s, stream %s, pre_alarm %s)", t.s.record, t.s.stream, t.s.preAlarm)
+	}
 	return fmt.Sprintf("skywatch (record %s, stream %s)", t.s.record, t.s.stream)
 }
 

@@ -12,7 +12,7 @@ import (
 // a renamed key would otherwise show only when someone runs the benchmark.
 func TestRecordBenchConfig(t *testing.T) {
 	s := recordBenchSettings{n: 3, runs: 1, record: "always", stream: "sub", sub: true,
-		warmup: time.Second, duration: time.Second, segment: 5 * time.Second, binary: "skywatch"}
+		warmup: time.Second, duration: time.Second, segment: 5 * time.Second, preAlarm: 0, binary: "skywatch"}
 	if err := s.check(); err != nil {
 		t.Fatal(err)
 	}
@@ -37,9 +37,13 @@ func TestRecordBenchConfig(t *testing.T) {
 		fc.Cameras[2].RecordStream != "sub" || !strings.HasSuffix(fc.Cameras[2].SubURL, "/cam0003/sub") {
 		t.Fatalf("cameras %+v", fc.Cameras)
 	}
+	if fc.Recordings.PreAlarm != 0 || fc.Recordings.Segment != 5*time.Second {
+		t.Fatalf("recordings %+v", fc.Recordings)
+	}
 
 	for _, bad := range []recordBenchSettings{
 		{n: 0, runs: 1, record: "always", stream: "main", duration: time.Second},
+		{n: 1, runs: 1, record: "always", stream: "main", duration: time.Second, preAlarm: -2},
 		{n: 1, runs: 1, record: "sometimes", stream: "main", duration: time.Second},
 		{n: 1, runs: 1, record: "always", stream: "sub", duration: time.Second},
 		{n: 1, runs: 1, record: "always", stream: "main", duration: time.Minute, export: 50 * time.Second},
