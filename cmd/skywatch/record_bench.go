@@ -247,6 +247,9 @@ func medianRecord(rs []recordResult) string {
 			v = append(v, f(r))
 		}
 		slices.Sort(v)
+		if len(v)%2 == 0 {
+			return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		}
 		return v[len(v)/2]
 	}
 	rng := func(f func(recordResult) float64, format string) string {
