@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"os"
@@ -29,7 +30,7 @@ type clipRun struct {
 	w         *fmp4Writer
 	lastAt    time.Time // of the last unit written
 	unflushed bool
-	flushedAt time.Time // wall-clock time of the last flush
+	wroteAt   time.Time // wall-clock time of the last write
 	saved     time.Time // the end last saved in the sidecar
 }
 
@@ -81,11 +82,25 @@ func (f *feed) feedClip(ctx context.Context, c *clipRun, ru ringUnit) bool {
 		f.finish(ctx, c, "")
 		return false
 	}
-	if err := c.w.write(ru.u, ru.at); err != nil {
+	if f.e.r.segments.noSpace.Load() {
+		// Only evidence is left on a disk still short of space: what the
+		// clip holds is kept, and it writes no more.
+		f.finish(ctx, c, "no space left for recordings at "+clock(ru.at))
+		return false
+	}
+	switch err := c.w.write(ru.u, ru.at); {
+	case err == nil:
+	case errors.Is(err, errNewInit):
+		// A new resolution or profile cannot go on in this file.
+		f.finish(ctx, c, "the camera's picture changed at "+clock(ru.at))
+		return false
+	case errors.Is(err, errBadUnit), errors.Is(err, errNoKeyframe):
+		return true // nothing written; the clip goes on without the unit
+	default:
 		f.fail(ctx, c, fmt.Sprintf("write: %v", err), true)
 		return false
 	}
-	c.lastAt, c.unflushed = ru.at, true
+	c.lastAt, c.unflushed, c.wroteAt = ru.at, true, f.e.now()
 	return true
 }
 
@@ -102,7 +117,6 @@ func (f *feed) begin(c *clipRun, start time.Time) error {
 		return fmt.Errorf("write: %w", err)
 	}
 	c.started, c.file, c.out, c.w = true, file, out, w
-	c.flushedAt = f.e.now()
 	c.limit = start.Add(c.clipMax)
 	if c.end.After(c.limit) {
 		c.end = c.limit
@@ -124,19 +138,21 @@ func (f *feed) extend(c *clipRun, end time.Time) {
 	f.e.update(c.rec, false, func(r *clipRecord) { r.End = end })
 }
 
-// flush ends the fragment in progress once a second, so that what a
-// camera sent is in the file within a second, and saves how far the file
-// goes in the sidecar (a crash then loses at most that second).
+// flush ends the fragment in progress of a camera that has sent nothing
+// for a second (the writer ends one at each keyframe and every second of
+// video it gets), so that what a camera sent is in the file within about
+// a second, and saves how far the file goes in the sidecar: the end of a
+// clip a crash cuts short.
 func (f *feed) flush(ctx context.Context, c *clipRun, now time.Time) {
 	if !c.started {
 		return
 	}
-	if c.unflushed && now.Sub(c.flushedAt) >= time.Second {
+	if c.unflushed && now.Sub(c.wroteAt) >= time.Second {
 		if err := c.w.flush(); err != nil {
 			f.fail(ctx, c, fmt.Sprintf("write: %v", err), true)
 			return
 		}
-		c.unflushed, c.flushedAt = false, now
+		c.unflushed = false
 	}
 	if end := c.w.end(); end.After(c.saved) {
 		c.saved = end
@@ -149,6 +165,11 @@ func (f *feed) flush(ctx context.Context, c *clipRun, now time.Time) {
 // hash goes into the sidecar, and a notice out.
 func (f *feed) finish(ctx context.Context, c *clipRun, reason string) {
 	f.remove(c)
+	if !c.w.started() {
+		// Only units the muxer could not use reached the clip.
+		f.fail(ctx, c, "the camera delivered no decodable picture from "+clock(c.from)+" to "+clock(c.end), false)
+		return
+	}
 	err := c.w.flush()
 	if err == nil {
 		err = c.file.Sync()

@@ -31,6 +31,7 @@ const (
 	DefaultRingBytes  = Size(32 << 20)
 	DefaultEvidence   = 365 * 24 * time.Hour
 	DefaultClipCamera = 8
+	DefaultOpenClips  = 16
 )
 
 // Config is the recordings section of the configuration, with the
@@ -82,6 +83,10 @@ type EvidenceConfig struct {
 	// CamerasPerIncident bounds the clips of one incident: its first linked
 	// cameras that record. Default 8.
 	CamerasPerIncident int `yaml:"cameras_per_incident"`
+	// MaxOpenClips bounds the clips one camera writes at once (one per
+	// incident that links it): an alarm storm around one camera must not
+	// multiply its bitrate on the disk without end. Default 16.
+	MaxOpenClips int `yaml:"max_open_clips"`
 }
 
 // CameraConfig is one camera's record settings.
@@ -128,6 +133,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Evidence.CamerasPerIncident == 0 {
 		c.Evidence.CamerasPerIncident = DefaultClipCamera
+	}
+	if c.Evidence.MaxOpenClips == 0 {
+		c.Evidence.MaxOpenClips = DefaultOpenClips
 	}
 	for i := range c.Cameras {
 		if c.Cameras[i].Record == "" {
@@ -181,6 +189,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Evidence.CamerasPerIncident < 1 || c.Evidence.CamerasPerIncident > 64 {
 		add("evidence.cameras_per_incident", "%d is out of range (1 to 64)", c.Evidence.CamerasPerIncident)
+	}
+	if c.Evidence.MaxOpenClips < 1 || c.Evidence.MaxOpenClips > 1024 {
+		add("evidence.max_open_clips", "%d is out of range (1 to 1024)", c.Evidence.MaxOpenClips)
 	}
 	for _, cam := range c.Cameras {
 		switch cam.Record {

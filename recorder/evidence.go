@@ -8,8 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,114 +117,18 @@ func (e *evidence) close() {
 	e.mu.Unlock()
 }
 
-// load reads every sidecar under root into the index. A clip left
-// recording is completed from what its file holds, or failed if nothing
-// in it plays; the notices of those are returned.
-func (e *evidence) load() ([]Notice, error) {
-	dirs, err := os.ReadDir(e.root)
-	if err != nil {
-		return nil, fmt.Errorf("evidence: %w", err)
-	}
-	var notices []Notice
-	now := e.now()
-	for _, d := range dirs {
-		if !d.IsDir() {
-			continue
-		}
-		dir := filepath.Join(e.root, d.Name())
-		files, err := os.ReadDir(dir)
-		if err != nil {
-			e.r.logger.Warn("evidence: cannot read a directory", "dir", d.Name(), "error", err)
-			continue
-		}
-		for _, f := range files {
-			name := f.Name()
-			if strings.HasSuffix(name, ".json.tmp") {
-				_ = os.Remove(filepath.Join(dir, name)) // a sidecar write a crash interrupted
-				continue
-			}
-			if !strings.HasSuffix(name, ".json") {
-				continue
-			}
-			path := filepath.Join(dir, name)
-			sc, err := readSidecar(path)
-			if err == nil {
-				var p clipPaths
-				if p, err = e.paths(sc.Incident, sc.Camera); err == nil && p.sidecar != path {
-					err = errors.New("not where its incident and camera put it")
-				}
-			}
-			if err != nil {
-				e.r.logger.Warn("evidence: sidecar skipped", "file", filepath.Join(d.Name(), name), "error", err)
-				continue
-			}
-			rec := &clipRecord{Clip: sc.Clip, written: sc.Written}
-			rec.paths, _ = e.paths(sc.Incident, sc.Camera)
-			if rec.Status == ClipRecording {
-				notices = append(notices, e.repair(rec, now))
-			}
-			if st, err := os.Stat(rec.paths.mp4); err == nil {
-				rec.Bytes = st.Size()
-			} else {
-				rec.Bytes = 0
-			}
-			e.index[rec.Incident] = append(e.index[rec.Incident], rec)
-			e.counts[rec.Status]++
-			e.total.Add(rec.Bytes)
-		}
-	}
-	for _, recs := range e.index {
-		// Opened order: by start, then camera (several open at once).
-		sort.SliceStable(recs, func(i, j int) bool {
-			if !recs[i].Start.Equal(recs[j].Start) {
-				return recs[i].Start.Before(recs[j].Start)
-			}
-			return recs[i].Camera < recs[j].Camera
-		})
-	}
-	e.publishCounts()
-	return notices, nil
-}
-
-// repair completes a clip that was recording when the server stopped: its
-// file is cut after the last complete fragment and hashed; its end is how
-// far the sidecar last saw it written.
-func (e *evidence) repair(rec *clipRecord, now time.Time) Notice {
-	size, sum, err := repairClipFile(rec.paths.mp4)
-	switch {
-	case err == nil && !rec.written.IsZero():
-		rec.Status, rec.SHA256, rec.Bytes = ClipComplete, sum, size
-		rec.End = rec.written
-		rec.Reason = "cut short by a stop of the server at " + clock(now)
-	case err == nil || errors.Is(err, errNothingPlayable):
-		rec.Status, rec.Reason = ClipFailed, "nothing playable was written before a stop of the server"
-	default:
-		rec.Status, rec.Reason = ClipFailed, "repair after a stop of the server: "+err.Error()
-	}
-	if err := writeSidecar(rec.paths.sidecar, rec.sidecar(), true); err != nil {
-		e.r.logger.Warn("evidence: repaired clip's sidecar not saved", "incident", rec.Incident, "camera", rec.Camera, "error", err)
-	}
-	e.r.logger.Info("evidence: clip left recording completed", "incident", rec.Incident, "camera", rec.Camera,
-		"status", rec.Status, "reason", rec.Reason)
-	c := rec.Clip
-	return Notice{Kind: NoticeClip, Camera: rec.Camera, Clip: &c, At: now}
-}
-
-// clock formats a time for a reason or a log line.
-func clock(t time.Time) string { return t.UTC().Format("15:04:05") }
-
-func (e *evidence) publishCounts() {
-	for _, s := range []ClipStatus{ClipRecording, ClipComplete, ClipFailed} {
-		e.metrics.clips.WithLabelValues(string(s)).Set(float64(e.counts[s]))
-	}
-}
-
 // startClips opens the incident's clips; see Recorder.StartClips.
 func (e *evidence) startClips(incident string, cameras []string, alarm time.Time) {
 	pre, post := e.r.cfg.PreAlarm, e.r.cfg.PostAlarm
 	var runs []*clipRun
 	e.mu.Lock()
 	if !e.started || e.closed {
+		e.mu.Unlock()
+		return
+	}
+	if e.now().After(alarm.Add(post + e.lateGrace)) {
+		// The clip would have ended already (an incident seen first after
+		// a restart): the ring no longer holds its video.
 		e.mu.Unlock()
 		return
 	}
@@ -270,6 +172,10 @@ func (e *evidence) startClips(incident string, cameras []string, alarm time.Time
 // extendClips moves the end of the incident's open clips.
 func (e *evidence) extendClips(incident string, last time.Time) {
 	e.mu.Lock()
+	if !e.started || e.closed {
+		e.mu.Unlock()
+		return
+	}
 	var cams []string
 	for _, rec := range e.index[incident] {
 		if rec.Status == ClipRecording {
@@ -359,57 +265,3 @@ func (e *evidence) clipFile(incident, clipID string) (io.ReadSeekCloser, Clip, e
 
 // bytes is what evidence holds on disk, which counts against max_bytes.
 func (e *evidence) bytes() int64 { return e.total.Load() }
-
-// sweepLoop deletes expired clips every sweepEvery until ctx ends.
-func (e *evidence) sweepLoop(ctx context.Context) {
-	t := time.NewTicker(e.sweepEvery)
-	defer t.Stop()
-	for {
-		e.sweep()
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// sweep deletes the clips whose keep_until has passed: the only way
-// evidence leaves the disk.
-func (e *evidence) sweep() {
-	now := e.now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for incident, recs := range e.index {
-		kept := recs[:0]
-		for _, rec := range recs {
-			if rec.KeepUntil.IsZero() || now.Before(rec.KeepUntil) || rec.Status == ClipRecording {
-				kept = append(kept, rec)
-				continue
-			}
-			err := os.Remove(rec.paths.mp4)
-			if err == nil || errors.Is(err, os.ErrNotExist) {
-				err = os.Remove(rec.paths.sidecar)
-			}
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				e.r.logger.Warn("evidence: expired clip not deleted", "incident", incident, "camera", rec.Camera, "error", err)
-				kept = append(kept, rec)
-				continue
-			}
-			e.r.logger.Info("evidence: expired clip deleted", "incident", incident, "camera", rec.Camera,
-				"keep_until", rec.KeepUntil.UTC().Format(time.RFC3339))
-			e.total.Add(-rec.Bytes)
-			e.counts[rec.Status]--
-		}
-		if len(kept) == 0 {
-			delete(e.index, incident)
-			if len(recs) > 0 {
-				_ = os.Remove(recs[0].paths.dir) // only if empty
-			}
-			continue
-		}
-		clear(recs[len(kept):])
-		e.index[incident] = kept
-	}
-	e.publishCounts()
-}

@@ -80,9 +80,9 @@ func startRig(t *testing.T) *testRig {
 	return &testRig{cam: cam, src: m}
 }
 
-// testConfig records cam1, cam4 and dead for alarms only, with short
+// evidenceConfig records cam1, cam4 and dead for alarms only, with short
 // pre- and post-alarm times.
-func evidenceTestConfig(path string) Config {
+func evidenceConfig(path string) Config {
 	cfg := Config{Path: path, PreAlarm: 2 * time.Second, PostAlarm: 2 * time.Second, ClipMax: time.Minute,
 		Cameras: []CameraConfig{{ID: "cam1", Record: RecordAlarms}, {ID: "cam4", Record: RecordAlarms},
 			{ID: "dead", Record: RecordAlarms}, {ID: "off", Record: RecordOff}}}
@@ -94,16 +94,30 @@ func evidenceTestConfig(path string) Config {
 // waits shortened.
 func startRecorder(t *testing.T, rig *testRig, cfg Config) (*Recorder, *prometheus.Registry) {
 	t.Helper()
+	return startRecorderWith(t, rig, cfg, nil)
+}
+
+// startRecorderWith is startRecorder with a change to the recorder's
+// parts before it starts.
+func startRecorderWith(t *testing.T, rig *testRig, cfg Config, tweak func(r *Recorder)) (*Recorder, *prometheus.Registry) {
+	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	r, err := New(cfg, rig.src, reg, testLogger(t))
+	var src Source = rig.src
+	if rig.src == nil {
+		src = deadSource{}
+	}
+	r, err := New(cfg, src, reg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.evidence.retry = 200 * time.Millisecond
 	r.evidence.lateGrace = time.Second
+	if tweak != nil {
+		tweak(r)
+	}
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +193,7 @@ func TestClipStartsBeforeTheAlarm(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := evidenceTestConfig(dir)
+	cfg := evidenceConfig(dir)
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", cfg.PreAlarm+2*time.Second)
 	waitRing(t, reg, r, "cam4", 0)
@@ -223,7 +237,7 @@ func TestClipExtendedAndCapped(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := evidenceTestConfig(dir)
+	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, 2*time.Second, 6*time.Second
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", 2*time.Second)
@@ -250,6 +264,8 @@ func TestClipExtendedAndCapped(t *testing.T) {
 	}
 	checkHash(t, r, dir, ext)
 	checkHash(t, r, dir, capped)
+	checkFirstSample(t, filepath.Join(dir, "evidence", "inc-ext", "cam1.mp4"), ext)
+	checkFirstSample(t, filepath.Join(dir, "evidence", "inc-cap", "cam1.mp4"), capped)
 }
 
 // TestClipOfACameraThatDoesNotDeliver: the clip fails with a reason, and
@@ -258,10 +274,10 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := evidenceTestConfig(dir)
+	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
-	cfg.Evidence.CamerasPerIncident = 1
-	r, _ := startRecorder(t, rig, cfg)
+	cfg.Evidence.CamerasPerIncident, cfg.Evidence.MaxOpenClips = 1, 1
+	r, reg := startRecorder(t, rig, cfg)
 	r.StartClips("inc-dead", []string{"dead", "cam1"}, time.Now())
 	c := waitClip(t, r, "inc-dead", "dead")
 	if c.Status != ClipFailed || !strings.Contains(c.Reason, "delivered no video") {
@@ -276,6 +292,33 @@ func TestClipOfACameraThatDoesNotDeliver(t *testing.T) {
 	if _, _, err := r.ClipFile("inc-dead", "cam1"); err == nil {
 		t.Error("ClipFile of no such clip: no error")
 	}
+	// One camera writes at most max_open_clips at once.
+	r.StartClips("inc-a", []string{"cam1"}, time.Now())
+	r.StartClips("inc-b", []string{"cam1"}, time.Now())
+	if c := waitClip(t, r, "inc-b", "cam1"); c.Status != ClipFailed || !strings.Contains(c.Reason, "max_open_clips") {
+		t.Errorf("a clip past max_open_clips: %+v", c)
+	}
+	if c := waitClip(t, r, "inc-a", "cam1"); c.Status != ClipComplete {
+		t.Errorf("the clip within max_open_clips: %+v", c)
+	}
+
+	// A clip whose file cannot be written fails with the error, counted.
+	if err := os.MkdirAll(filepath.Join(dir, "evidence", "inc-err", "cam1.mp4"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	r.StartClips("inc-err", []string{"cam1"}, time.Now())
+	if c := waitClip(t, r, "inc-err", "cam1"); c.Status != ClipFailed || !strings.Contains(c.Reason, "create") {
+		t.Errorf("a clip that cannot be written: %+v", c)
+	}
+	if v := metricValue(t, reg, "skywatch_recorder_clip_write_errors_total", ""); v != 1 {
+		t.Errorf("clip write errors %v, want 1", v)
+	}
+
+	// An alarm whose clip would have ended already opens nothing.
+	r.StartClips("inc-old", []string{"cam1"}, time.Now().Add(-time.Hour))
+	if got := r.Clips("inc-old"); len(got) != 0 {
+		t.Errorf("clips of an old alarm: %+v", got)
+	}
 }
 
 // TestClipAcrossARestart: a recorder stopped in the middle of a clip, and
@@ -286,7 +329,7 @@ func TestClipAcrossARestart(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := evidenceTestConfig(dir)
+	cfg := evidenceConfig(dir)
 	cfg.PostAlarm, cfg.ClipMax = 20*time.Second, time.Minute
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", time.Second)
@@ -323,6 +366,7 @@ func TestClipAcrossARestart(t *testing.T) {
 			continue
 		}
 		checkHash(t, r2, dir, c)
+		checkFirstSample(t, filepath.Join(dir, "evidence", "inc-r", cam+".mp4"), c)
 	}
 	r2.StartClips("inc-r", []string{"cam1", "cam4"}, alarm)
 	if got := r2.Clips("inc-r"); len(got) != 2 || got[0].Status != ClipComplete || got[1].Status != ClipComplete {
@@ -336,7 +380,7 @@ func TestEvidenceKeep(t *testing.T) {
 	t.Parallel()
 	rig := startRig(t)
 	dir := t.TempDir()
-	cfg := evidenceTestConfig(dir)
+	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
 	r, reg := startRecorder(t, rig, cfg)
 	waitRing(t, reg, r, "cam1", time.Second)
@@ -377,9 +421,29 @@ func TestEvidenceKeep(t *testing.T) {
 	}
 }
 
-// checkFirstSample checks what the clip's file starts with. (With the
-// stand-in muxer there is nothing to parse.)
-func checkFirstSample(t *testing.T, path string, c Clip) {}
+// checkFirstSample checks that the clip's file starts with a keyframe at
+// its time 0, which is the clip's Start, and ends at its End.
+func checkFirstSample(t *testing.T, path string, c Clip) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	scan, err := scanFile(f, st.Size())
+	if err != nil || len(scan.frags) == 0 || scan.valid != st.Size() {
+		t.Fatalf("clip file: %v, %d fragments, %d of %d bytes whole", err, len(scan.frags), scan.valid, st.Size())
+	}
+	v := scan.frags[0].track(1)
+	if v == nil || !v.sync || v.base != 0 {
+		t.Errorf("first fragment's video %+v, want a sync sample at time 0 (the clip's start)", v)
+	}
+	last := scan.frags[len(scan.frags)-1].track(1)
+	if end := c.Start.Add(ticksToDuration(int64(last.base+last.duration), videoTimescale)); !end.Equal(c.End) {
+		t.Errorf("the file's video ends at %s, the clip says %s", end, c.End)
+	}
+}
 
 // metricValue reads a gauge or counter from reg: the one whose labels
 // include want (a label value), or the only one.
@@ -404,4 +468,59 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name, want string) floa
 		}
 	}
 	return 0
+}
+
+// TestEvidenceSurvivesSegmentRetention: a camera recorded always whose
+// disk runs out loses its segments, oldest first and then all, but never
+// its evidence, which counts against the space.
+func TestEvidenceSurvivesSegmentRetention(t *testing.T) {
+	t.Parallel()
+	rig := startRig(t)
+	dir := t.TempDir()
+	cfg := evidenceConfig(dir)
+	cfg.Cameras[0].Record = RecordAlways
+	cfg.Segment, cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, time.Second, 20*time.Second
+	var mu sync.Mutex
+	free := uint64(10 << 30)
+	r, reg := startRecorderWith(t, rig, cfg, func(r *Recorder) {
+		r.segments.retentionEvery = 50 * time.Millisecond
+		r.segments.statfs = func(string) (uint64, uint64, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return free, 20 << 30, nil
+		}
+	})
+	waitRing(t, reg, r, "cam1", 2*time.Second)
+	r.StartClips("inc-keep", []string{"cam1"}, time.Now())
+	c := waitClip(t, r, "inc-keep", "cam1")
+	if c.Status != ClipComplete || len(segmentFiles(t, dir, "cam1")) == 0 {
+		t.Fatalf("clip %+v with %d segments", c, len(segmentFiles(t, dir, "cam1")))
+	}
+
+	// A clip in progress when the disk fills keeps what it has and stops.
+	r.StartClips("inc-full", []string{"cam1"}, time.Now())
+	r.ExtendClips("inc-full", time.Now().Add(15*time.Second))
+	time.Sleep(time.Second)
+	mu.Lock()
+	free = 0 // the disk is full
+	mu.Unlock()
+	full := waitClip(t, r, "inc-full", "cam1")
+	if full.Status != ClipComplete || !strings.Contains(full.Reason, "no space") || full.End.Sub(full.Start) > 10*time.Second {
+		t.Errorf("clip when the disk filled: %+v", full)
+	}
+	checkHash(t, r, dir, full)
+	deadline := time.Now().Add(failAfter)
+	for len(segmentFiles(t, dir, "cam1")) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("segments left: %v", segmentFiles(t, dir, "cam1"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkHash(t, r, dir, c)
+	if got := r.Clips("inc-keep"); len(got) != 1 || got[0].Status != ClipComplete {
+		t.Errorf("clips after the disk filled: %+v", got)
+	}
+	if got := r.evidence.bytes(); got != c.Bytes+full.Bytes {
+		t.Errorf("evidence bytes %d, want %d", got, c.Bytes+full.Bytes)
+	}
 }

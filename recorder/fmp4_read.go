@@ -18,6 +18,10 @@ var errBadFile = errors.New("not a recording")
 // under 400 KB).
 const maxMoofBytes = 4 << 20
 
+// maxTrunSamples bounds the samples of one track run (a fragment of a
+// second holds a few dozen).
+const maxTrunSamples = 1 << 16
+
 // fragInfo is one fragment (moof+mdat) of a file.
 type fragInfo struct {
 	off, size int64 // of moof+mdat in the file
@@ -245,7 +249,7 @@ func parseTraf(b []byte, at int) (trafInfo, error) {
 					per += 4
 				}
 			}
-			if count < 0 || count*per > len(q) {
+			if count < 0 || count > maxTrunSamples || count*per > len(q) {
 				return bad("trun entries")
 			}
 			for i := 0; i < count; i++ {

@@ -150,7 +150,8 @@ func (r *Recorder) Export(cameraID string, start, end time.Time) (*Export, error
 // StartClips opens an evidence clip of incidentID on each of cameras that
 // records (the first evidence.cameras_per_incident of them), from
 // pre_alarm before alarm to post_alarm after it. A clip already open is
-// left as it is.
+// left as it is, and none opens once post_alarm after alarm has passed
+// (an incident seen again after a restart).
 func (r *Recorder) StartClips(incidentID string, cameras []string, alarm time.Time) {
 	r.evidence.startClips(incidentID, cameras, alarm)
 }

@@ -34,9 +34,20 @@ type ring struct {
 	keep     time.Duration
 	maxBytes int64
 
-	units []ringUnit // oldest first; units[0] is a video keyframe when not empty
+	units []ringUnit // oldest first; units[head] is a video keyframe when not empty
 	head  int        // units[head:] are live; the rest waits to be compacted
 	bytes int64
+	// keys are the live video keyframes, oldest first, by their sequence
+	// number (first is the live front's), so that trimming and from look
+	// at keyframes only, not at every unit.
+	keys        []ringKey
+	first, next uint64
+}
+
+// ringKey is a keyframe held in the ring.
+type ringKey struct {
+	seq uint64
+	at  time.Time
 }
 
 func newRing(keep time.Duration, maxBytes int64) *ring {
@@ -49,41 +60,39 @@ func (r *ring) live() []ringUnit { return r.units[r.head:] }
 // push adds a unit. A ring that is empty starts at a video keyframe: what
 // comes before one cannot be decoded.
 func (r *ring) push(ru ringUnit) {
-	if len(r.live()) == 0 && !(ru.video && ru.u.Keyframe) {
+	key := ru.video && ru.u.Keyframe
+	if len(r.live()) == 0 && !key {
 		return
 	}
+	if key {
+		r.keys = append(r.keys, ringKey{seq: r.next, at: ru.at})
+	}
 	r.units = append(r.units, ru)
+	r.next++
 	r.bytes += ru.size
-	r.trim()
+	r.trim(ru.at)
 }
 
-// trim drops whole keyframe groups from the front while the group after
-// them still reaches back keep, and while the ring holds more than
-// maxBytes (then, if the newest group alone is too big, everything).
-func (r *ring) trim() {
-	live := r.live()
-	newest := live[len(live)-1].at
-	cut := 0
-	for i := 1; i < len(live); i++ {
-		if !live[i].video || !live[i].u.Keyframe {
+// trim drops whole keyframe groups from the front while the keyframe after
+// them still reaches back keep from newest, and while the ring holds more
+// than maxBytes (then, if the newest group alone is too big, everything).
+func (r *ring) trim(newest time.Time) {
+	for len(r.keys) >= 2 && !r.keys[1].at.After(newest.Add(-r.keep)) {
+		r.dropTo(1)
+	}
+	for r.bytes > r.maxBytes {
+		if len(r.keys) >= 2 {
+			r.dropTo(1)
 			continue
 		}
-		if !live[i].at.After(newest.Add(-r.keep)) {
-			cut = i // this keyframe is old enough to start a clip keep ago
-		}
+		r.reset()
 	}
-	r.drop(cut)
-	for r.bytes > r.maxBytes {
-		live = r.live()
-		next := len(live)
-		for i := 1; i < len(live); i++ {
-			if live[i].video && live[i].u.Keyframe {
-				next = i
-				break
-			}
-		}
-		r.drop(next)
-	}
+}
+
+// dropTo forgets the units before keys[k].
+func (r *ring) dropTo(k int) {
+	r.drop(int(r.keys[k].seq - r.first))
+	r.keys = r.keys[k:]
 }
 
 // drop forgets the n oldest units.
@@ -97,6 +106,7 @@ func (r *ring) drop(n int) {
 		live[i] = ringUnit{} // let the unit go
 	}
 	r.head += n
+	r.first += uint64(n)
 	// Compact when the dead front is as large as the live part, so that
 	// appends reuse memory instead of growing the slice for ever.
 	if r.head >= len(r.units)-r.head {
@@ -111,6 +121,7 @@ func (r *ring) drop(n int) {
 func (r *ring) reset() {
 	clear(r.units)
 	r.units, r.head, r.bytes = r.units[:0], 0, 0
+	r.keys, r.first = r.keys[:0], r.next
 }
 
 // from returns the units from the latest keyframe at or before t, or from
@@ -118,14 +129,15 @@ func (r *ring) reset() {
 // slice is the ring's: read it before the next push.
 func (r *ring) from(t time.Time) []ringUnit {
 	live := r.live()
-	start := 0
-	for i, ru := range live {
-		if ru.at.After(t) {
+	if len(r.keys) == 0 {
+		return live
+	}
+	start := r.keys[0].seq
+	for _, k := range r.keys[1:] {
+		if k.at.After(t) {
 			break
 		}
-		if ru.video && ru.u.Keyframe {
-			start = i
-		}
+		start = k.seq
 	}
-	return live[start:]
+	return live[start-r.first:]
 }

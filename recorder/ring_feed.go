@@ -3,6 +3,7 @@ package recorder
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -182,6 +183,10 @@ func (f *feed) running() []*clipRun { return append([]*clipRun(nil), f.clips...)
 // serve opens a clip or moves clips' ends.
 func (f *feed) serve(ctx context.Context, req feedReq) {
 	if c := req.open; c != nil {
+		if max := f.e.r.cfg.Evidence.MaxOpenClips; len(f.clips) >= max {
+			f.fail(ctx, c, fmt.Sprintf("the camera already writes %d clips (evidence.max_open_clips)", max), false)
+			return
+		}
 		f.clips = append(f.clips, c)
 		units := f.ring.from(c.from)
 		if len(units) == 0 {

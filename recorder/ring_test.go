@@ -21,6 +21,7 @@ func TestRingKeepsBackToTheKeyframeBeforePreAlarm(t *testing.T) {
 	// A GOP of 1 s (25 frames); 10 s of video.
 	for i := range 250 {
 		r.push(testUnit(t0, i, i%25 == 0, 100))
+		checkRing(t, r)
 	}
 	live := r.live()
 	newest := live[len(live)-1].at
@@ -58,9 +59,7 @@ func TestRingBoundedByBytes(t *testing.T) {
 		if r.bytes > max {
 			t.Fatalf("ring holds %d bytes, more than %d", r.bytes, max)
 		}
-		if live := r.live(); len(live) > 0 && !live[0].u.Keyframe {
-			t.Fatal("the ring does not start at a keyframe")
-		}
+		checkRing(t, r)
 	}
 	if len(r.live()) == 0 {
 		t.Fatal("the ring is empty though a GOP fits")
@@ -70,6 +69,7 @@ func TestRingBoundedByBytes(t *testing.T) {
 	r = newRing(time.Minute, max)
 	for i := range 200 {
 		r.push(testUnit(t0, i, i%100 == 0, 5000))
+		checkRing(t, r)
 		if r.bytes > max {
 			t.Fatalf("ring holds %d bytes, more than %d", r.bytes, max)
 		}
@@ -91,5 +91,27 @@ func TestRingStartsAtAKeyframe(t *testing.T) {
 	r.reset()
 	if len(r.live()) != 0 || r.bytes != 0 {
 		t.Fatal("reset left units")
+	}
+}
+
+// checkRing checks the ring's invariants: it starts at a keyframe, its
+// keyframe index points at exactly its keyframes, its bytes add up.
+func checkRing(t *testing.T, r *ring) {
+	t.Helper()
+	live := r.live()
+	var keys int
+	var sum int64
+	for i, ru := range live {
+		sum += ru.size
+		if ru.video && ru.u.Keyframe {
+			if keys >= len(r.keys) || r.keys[keys].seq-r.first != uint64(i) {
+				t.Fatalf("keyframe %d at %d is not indexed: %+v (first %d)", keys, i, r.keys, r.first)
+			}
+			keys++
+		}
+	}
+	if keys != len(r.keys) || sum != r.bytes || (len(live) > 0 && !live[0].u.Keyframe) {
+		t.Fatalf("ring of %d units: %d keyframes indexed for %d, %d bytes for %d, starts at a keyframe: %v",
+			len(live), len(r.keys), keys, r.bytes, sum, len(live) == 0 || live[0].u.Keyframe)
 	}
 }

@@ -31,7 +31,8 @@ const (
 	spanGap = 1500 * time.Millisecond
 	// resumeRoom is the room that must be free again, beyond max_bytes and
 	// min_free, before cameras stopped for space record again, so that
-	// they do not stop and start every second.
+	// they do not stop and start every second: 32 MiB, or a quarter of
+	// min_free or a sixteenth of max_bytes when those are smaller.
 	resumeRoom = 32 << 20
 )
 
@@ -101,7 +102,7 @@ func newSegments(r *Recorder, reg prometheus.Registerer) (*segments, error) {
 		readerRetry:    readerRetry,
 		faultRetry:     faultRetry,
 		retentionEvery: retentionEvery,
-		resumeRoom:     resumeRoom,
+		resumeRoom:     resumeRoomFor(r.cfg),
 		now:            time.Now,
 		evidenceBytes:  func() int64 { return r.evidence.bytes() },
 		spaceBack:      make(chan struct{}),
@@ -128,6 +129,17 @@ func newSegments(r *Recorder, reg prometheus.Registerer) (*segments, error) {
 		}
 	}
 	return s, nil
+}
+
+func resumeRoomFor(cfg Config) int64 {
+	room := int64(resumeRoom)
+	if cfg.MinFree > 0 {
+		room = min(room, int64(cfg.MinFree)/4)
+	}
+	if cfg.MaxBytes > 0 {
+		room = min(room, int64(cfg.MaxBytes)/16)
+	}
+	return room
 }
 
 // cam returns the index entry of id, creating it; s.mu held or not yet

@@ -12,6 +12,10 @@ import (
 	"github.com/skywatch/skywatch/ingest"
 )
 
+// maxClockSkew is how far a unit's time from RTP timestamps may be from
+// its arrival before the clock is re-anchored.
+const maxClockSkew = 10 * time.Second
+
 // errNoSpace: retention stopped recording until space returns.
 var errNoSpace = errors.New("no space")
 
@@ -164,6 +168,16 @@ func (c *camRecorder) record(ctx context.Context, rd unitReader) (err error) {
 			return errNoSpace
 		}
 		at := clock.at(u, tracks)
+		if d := at.Sub(u.Received); d > maxClockSkew || d < -maxClockSkew {
+			// The camera's timestamps ran away from our clock (a jump, a
+			// wrong clock rate, days of drift): re-anchor them, and start a
+			// new segment as at a reconnect.
+			clock = unitClock{}
+			at = clock.at(u, tracks)
+			if err := c.closeSegment(); err != nil {
+				return err
+			}
+		}
 		key := u.Track == video && u.Keyframe
 		if c.seg != nil && (u.Epoch != c.seg.epoch || (key && at.Sub(c.seg.start) >= segLen)) {
 			// A new epoch is a reconnect: a gap, so a new segment.

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skywatch/skywatch/ingest"
@@ -143,8 +145,7 @@ func TestRecordSegmentsAtKeyframesParamsAndEpochs(t *testing.T) {
 	s := r.segments
 	clip := loadTestClip(t, "gop1s")
 	feed := newUnitFeed(t, clip, testBase, true)
-	sps := append([]byte(nil), clip.sps...)
-	sps[3]++ // another level: the decoder needs a new init
+	sps := clip.otherHeightSPS(t) // the camera changes its resolution at 7 s
 	rd := &feedReader{t: t, feed: feed, tracks: clip.tracks(true), frames: 400, edit: func(u *ingest.Unit) {
 		f := feed.frame - 1
 		if u.Track == 0 && f >= 175 && u.Keyframe {
@@ -192,6 +193,16 @@ func TestRecordSegmentsAtKeyframesParamsAndEpochs(t *testing.T) {
 	}
 	if !bytes.Equal(inits[2], inits[3]) || bytes.Equal(inits[3], inits[4]) || !bytes.Equal(inits[4], inits[5]) {
 		t.Error("the SPS change did not start a segment with its own init")
+	}
+	for i, want := range map[int]int{3: 360, 4: 362} {
+		var ini fmp4.Init
+		if err := ini.Unmarshal(bytes.NewReader(inits[i])); err != nil {
+			t.Fatal(err)
+		}
+		var sps h264.SPS
+		if err := sps.Unmarshal(ini.Tracks[0].Codec.(*mp4.CodecH264).SPS); err != nil || sps.Height() != want {
+			t.Errorf("segment %d: height %d, want %d (%v)", i, sps.Height(), want, err)
+		}
 	}
 	spans, err := r.Spans("cam1", testBase.Add(-time.Hour), testBase.Add(time.Hour))
 	if err != nil {
@@ -534,4 +545,33 @@ func TestNoSpaceStopsWhenOnlyEvidenceIsLeft(t *testing.T) {
 	})
 	set(0, 512<<10) // below min_free, nothing to delete
 	waitUntil(t, "stopped again", func() bool { return log.count(NoticeFault, "cam1") == 2 })
+}
+
+func TestTimestampJumpStartsANewSegment(t *testing.T) {
+	dir := t.TempDir()
+	r, _ := newTestRecorder(t, testConfig(dir, "cam1"), deadSource{}, nil, nil)
+	clip := loadTestClip(t, "gop1s")
+	feed := newUnitFeed(t, clip, testBase, true)
+	rd := &feedReader{t: t, feed: feed, tracks: clip.tracks(true), frames: 200, edit: func(u *ingest.Unit) {
+		if u.Track == 0 && feed.frame-1 >= 110 {
+			for _, p := range u.Packets {
+				p.Timestamp += 3600 * 90000 // an hour ahead, in the middle of a GOP
+			}
+		}
+	}}
+	cr := newCamRecorder(r.segments, CameraConfig{ID: "cam1", Record: RecordAlways})
+	if err := cr.record(context.Background(), rd); !errors.Is(err, ingest.ErrReaderClosed) {
+		t.Fatal(err)
+	}
+	spans, _ := r.Spans("cam1", testBase.Add(-time.Hour), testBase.Add(2*time.Hour))
+	if len(spans) != 1 || !spans[0].Start.Equal(testBase) || !spans[0].End.Equal(testBase.Add(8*time.Second)) {
+		t.Errorf("spans %v", spans)
+	}
+	var starts []string
+	for _, f := range segmentFiles(t, dir, "cam1") {
+		starts = append(starts, filepath.Base(f)[9:15])
+	}
+	if strings.Join(starts, " ") != "100000 100002 100004 100005 100007" {
+		t.Errorf("segments start at %v", starts)
+	}
 }

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -125,4 +126,30 @@ func (f *unitFeed) next(t testing.TB) *ingest.Unit {
 	u := &ingest.Unit{Track: 0, Epoch: f.epoch, Received: f.base.Add(vt), Packets: pkts, Keyframe: h264.IsRandomAccess(au)}
 	f.frame++
 	return u
+}
+
+// otherHeightSPS returns the clip's SPS with one bit of its frame cropping
+// flipped, so that the picture is 640x362 instead of 640x360: a camera
+// changing its resolution, as far as a muxer can tell.
+func (c *testClip) otherHeightSPS(t testing.TB) []byte {
+	t.Helper()
+	var orig h264.SPS
+	if err := orig.Unmarshal(c.sps); err != nil {
+		t.Fatal(err)
+	}
+	for i := 8; i < len(c.sps)*8; i++ {
+		sps := append([]byte(nil), c.sps...)
+		sps[i/8] ^= 0x80 >> (i % 8)
+		var s h264.SPS
+		if s.Unmarshal(sps) != nil || s.Width() != orig.Width() || s.Height() != orig.Height()+2 {
+			continue
+		}
+		s.FrameCropping, orig.FrameCropping = nil, nil
+		if reflect.DeepEqual(s, orig) {
+			return sps
+		}
+		_ = orig.Unmarshal(c.sps)
+	}
+	t.Fatal("no bit of the SPS changes only the height")
+	return nil
 }

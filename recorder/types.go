@@ -35,9 +35,12 @@ const (
 	ClipFailed    ClipStatus = "failed"
 )
 
-// Clip is one camera's evidence clip of one incident.
+// Clip is one camera's evidence clip of one incident. While it records,
+// Start is its first picture (pre_alarm before Alarm until it has one)
+// and End where it is to end (moved by ExtendClips); once complete, End is
+// the end of its last picture.
 type Clip struct {
-	ID       string     `json:"id"` // unique within the incident
+	ID       string     `json:"id"` // unique within the incident: the camera's ID
 	Incident string     `json:"incident"`
 	Camera   string     `json:"camera"`
 	Start    time.Time  `json:"start"`

@@ -250,7 +250,7 @@ func TestVideoSpansAndExport(t *testing.T) {
 	}
 	if resp, body := view.get("/api/cameras/yard/video.mp4?" + span(f, 0, time.Minute) + "&download=1"); resp.StatusCode != 403 ||
 		!strings.Contains(string(body), "may watch recordings but not download") {
-		t.Errorf("viewer download: %d %s", resp.StatusCode, body)
+		t.Errorf("viewer download: %d %s", resp.StatusCode, shortBody(body))
 	}
 	waitAudit(t, s, accounts.AuditQuery{User: "view1", Action: "denied", Target: "camera:yard"}, nil)
 	if len(f.exports) != before+1 {

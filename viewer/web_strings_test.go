@@ -91,10 +91,29 @@ func timelineActions(t *testing.T) []string {
 			out = append(out, m[1]+m[2]+m[3])
 		}
 	}
+	// Lines that cmd/skywatch puts on timelines through the engine's Note
+	// (an evidence clip complete or failed).
+	notes, err := filepath.Glob(filepath.Join("..", "cmd", "skywatch", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noted := regexp.MustCompile(`\.Note\(\w+, [^,]+, "(\w+)"`)
+	for _, f := range notes {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range noted.FindAllStringSubmatch(string(data), -1) {
+			out = append(out, m[1])
+		}
+	}
 	slices.Sort(out)
 	out = slices.Compact(out)
 	// The reading finds what is known to be there.
-	for _, known := range []string{"opened", "joined", "restore", "event", "escalated", "no_unit", "new_round", "awaiting_operator", "timeout"} {
+	for _, known := range []string{"opened", "joined", "restore", "event", "escalated", "no_unit", "new_round", "awaiting_operator", "timeout", "evidence"} {
 		if !slices.Contains(out, known) {
 			t.Fatalf("the engine's source no longer shows timeline action %q (found %v): update this test", known, out)
 		}

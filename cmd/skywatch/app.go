@@ -26,6 +26,9 @@ type app struct {
 	intake  *alarms.Intake
 	engine  *alarms.Engine
 	warmer  *incidentWarmer // nil when ingest.warm_on_alarm is 0
+	// evidence connects incidents and the recorder's clips; nil when no
+	// camera records.
+	evidence *incidentEvidence
 	// recorder records cameras and keeps evidence clips; with no camera
 	// that records it starts nothing.
 	recorder *recorder.Recorder
@@ -80,6 +83,9 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 	if s.warm > 0 {
 		a.warmer = newIncidentWarmer(a.cameras, s.warm, logger.With("component", "warm"))
 	}
+	if s.recorder.Recording() {
+		a.evidence = newIncidentEvidence(a.recorder, a.engine, logger.With("component", "evidence"))
+	}
 	if err := reg.Register(a.intake.Collector()); err != nil {
 		a.closeAll()
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -130,6 +136,10 @@ func (a *app) start(ctx context.Context) error {
 		// events stored meanwhile open.
 		a.warmer.start(a.engine)
 	}
+	if a.evidence != nil {
+		// Before the engine starts too, for the same reason.
+		a.evidence.start()
+	}
 	if err := a.engine.Start(ctx); err != nil {
 		a.closeAll()
 		return err
@@ -163,6 +173,9 @@ func (a *app) closeAll() {
 	}
 	if a.warmer != nil {
 		a.warmer.close()
+	}
+	if a.evidence != nil {
+		a.evidence.close()
 	}
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {

@@ -34,7 +34,9 @@ func TestChromiumConsole(t *testing.T) {
 	// queue to the test's own incidents.
 	// SKYWATCH_TEST_DEMO_ARGS adds demo flags, to compare settings (such as
 	// -warm-on-alarm 0) in the times the test logs.
-	args := append([]string{"-dispatch", "manual", "-unit-accept", "1", "-unit-delay", "2s", "-alarm-every", "0"},
+	// Short segments and clips keep the playback tests quick.
+	args := append([]string{"-dispatch", "manual", "-unit-accept", "1", "-unit-delay", "2s", "-alarm-every", "0",
+		"-record-segment", "2s", "-pre-alarm", "5s", "-post-alarm", "5s"},
 		strings.Fields(os.Getenv("SKYWATCH_TEST_DEMO_ARGS"))...)
 	demo := startDemo(t, args...)
 	c := &consoleCase{b: startBrowser(t, chromium, demo, os.Getenv("SKYWATCH_TEST_SCREENSHOTS"))}
@@ -46,6 +48,8 @@ func TestChromiumConsole(t *testing.T) {
 	t.Run("Lockout", c.lockout)
 	t.Run("AdminUnlock", c.adminUnlock)
 	t.Run("PatrolPage", c.patrol)
+	t.Run("Playback", c.playback)
+	t.Run("IncidentClip", c.incidentClip)
 	t.Run("NoCameraCredentials", c.noCredentials)
 	t.Run("NoConsoleErrors", c.noConsoleErrors)
 }

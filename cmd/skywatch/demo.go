@@ -78,7 +78,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	deviceCount := fs.Int("devices", 40, "number of simulated alarm devices")
 	alarmEvery := fs.Duration("alarm-every", 3*time.Minute, "mean interval between one simulated device's alarms (0: none)")
 	unitCount := fs.Int("units", 12, "number of simulated patrol units")
+	record := fs.String("record", "always", "what the demo records of every camera: always, alarms or off (off leaves on-demand cameras unpulled until watched)")
 	warm := fs.Duration("warm-on-alarm", defaultWarmOnAlarm, "how long a new incident's cameras are pulled before anyone watches them (0: not at all), as ingest.warm_on_alarm")
+	segment := fs.Duration("record-segment", 0, "length of a recording segment (0: recordings.segment's default), as recordings.segment")
+	preAlarm := fs.Duration("pre-alarm", 0, "video kept before an alarm in its evidence clips (0: the default), as recordings.pre_alarm")
+	postAlarm := fs.Duration("post-alarm", 0, "video kept after an incident's latest event in its clips (0: the default), as recordings.post_alarm")
 	knobs := demoKnobs{unitDelay: hardware.DurationRange{Min: 2 * time.Second, Max: 15 * time.Second}}
 	fs.StringVar(&knobs.dispatch, "dispatch", string(alarms.DispatchAuto), demoDispatchUsage)
 	fs.Float64Var(&knobs.unitAccept, "unit-accept", 0.85, demoUnitAcceptUsage)
@@ -170,8 +174,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// The demo records every camera, so that the console's timeline and
 	// the incidents' evidence clips have something to show.
 	fc.Recordings.Path = filepath.Join(dir, "recordings")
+	fc.Recordings.Segment, fc.Recordings.PreAlarm, fc.Recordings.PostAlarm = *segment, *preAlarm, *postAlarm
 	for i := range fc.Cameras {
-		fc.Cameras[i].Record = "always"
+		fc.Cameras[i].Record = *record
 	}
 	fc.MQTT.Address = freeIfTaken("tcp", *mqttAddr)
 	fleet := demoFleet(*deviceCount)

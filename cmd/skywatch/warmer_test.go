@@ -151,7 +151,8 @@ func TestDemoAlarmWarmsCameras(t *testing.T) {
 		warm string
 	}{{"warm", "2m"}, {"off", "0"}} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := startDemo(t, "-dispatch", "manual", "-alarm-every", "0", "-units", "2", "-warm-on-alarm", tc.warm)
+			// A camera that records is pulled always: record nothing here.
+			r := startDemo(t, "-dispatch", "manual", "-alarm-every", "0", "-units", "2", "-warm-on-alarm", tc.warm, "-record", "off")
 			cameras := func() map[string]demoCameraState {
 				var list []demoCameraState
 				r.admin.getJSON(t, "/api/cameras", &list)

@@ -1104,18 +1104,27 @@
     S.showLogin(why);
   }
 
+  // loggingOut is the logout on its way to the server: a login waits for
+  // it, so that the old session's POST /api/logout never goes out after
+  // (or beside) the next login's.
+  let loggingOut = null;
   async function logout(why) {
     if (!S.me || S.noAuth) return;
     savePrefs(true);
     const headers = csrfHeaders({});
     endSession();
     S.showLogin(why || 'login.loggedOut');
-    // The video sessions end first, by their own DELETE (the server ends
-    // what is left at logout anyway).
-    await Promise.race([Promise.allSettled([...deleting]), new Promise((r) => setTimeout(r, 2000))]);
-    try {
-      await fetch('/api/logout', { method: 'POST', headers, credentials: 'same-origin' });
-    } catch (_) { /* the session ends on the server by itself */ }
+    const done = (async () => {
+      // The video sessions end first, by their own DELETE (the server
+      // ends what is left at logout anyway).
+      await Promise.race([Promise.allSettled([...deleting]), new Promise((r) => setTimeout(r, 2000))]);
+      try {
+        await fetch('/api/logout', { method: 'POST', headers, credentials: 'same-origin' });
+      } catch (_) { /* the session ends on the server by itself */ }
+    })();
+    loggingOut = done;
+    await done;
+    if (loggingOut === done) loggingOut = null;
   }
   S.logout = () => logout('login.loggedOut');
 
@@ -1165,6 +1174,7 @@
       return;
     }
     setBusy(true);
+    if (loggingOut) await loggingOut;
     let me;
     try {
       me = await S.api('POST', '/api/login', { username, password });

@@ -1,6 +1,7 @@
 // Skywatch console: playback of recordings in the single (full-screen)
 // camera view. A timeline under the picture shows the spans the camera was
-// recorded in and its incidents over the last hours (1, 6 or 24); a click
+// recorded in and its incidents over the last 10 minutes or 1, 6 or 24
+// hours; a click
 // plays from there, a drag selects a span (played from its start, and what
 // Export downloads); 1x, 2x or 4x; Live goes back to the WebRTC picture.
 //
@@ -18,11 +19,12 @@
   const S = window.Skywatch;
   const h = S.h;
 
-  const RANGES = [1, 6, 24]; // hours
+  const RANGES = [10, 60, 360, 1440]; // minutes
   const SPEEDS = [1, 2, 4];
   const REFRESH_MS = 10000;
   const DRAG_PX = 4; // a smaller move is a click
   const DEFAULT_EXPORT_MS = 5 * 60 * 1000;
+  const PRE_INCIDENT_MS = 30 * 1000; // an incident's mark plays from this long before it
 
   S.addStrings({
     'zh-CN': {
@@ -30,6 +32,7 @@
       'pb.liveTitle': '回到实时画面',
       'pb.range': '时间范围',
       'pb.rangeN': '{n} 小时',
+      'pb.rangeMin': '{n} 分钟',
       'pb.speed': '倍速',
       'pb.export': '导出',
       'pb.exportTitle': '下载所选时段（未选时为播放位置起 5 分钟）的 MP4',
@@ -54,6 +57,7 @@
       'pb.liveTitle': 'Back to the live picture',
       'pb.range': 'Range',
       'pb.rangeN': '{n} h',
+      'pb.rangeMin': '{n} min',
       'pb.speed': 'Speed',
       'pb.export': 'Export',
       'pb.exportTitle': 'Download the selected span (or 5 minutes from the playhead) as MP4',
@@ -106,7 +110,7 @@
       this.camera = null;
       this.open = false;
       this.mode = 'live';
-      this.hours = 1;
+      this.minutes = 60;
       this.speed = 1;
       this.spans = [];
       this.incidents = [];
@@ -139,8 +143,8 @@
       }, n + '×'));
       this.speedGroup = h('div', { class: 'btn-group', role: 'group' }, this.speedBtns);
       this.rangeBtns = RANGES.map((n) => h('button', {
-        type: 'button', class: 'btn btn-small', 'data-testid': 'pb-range-' + n, 'data-hours': String(n),
-        onclick: () => { this.hours = n; this.refresh(); },
+        type: 'button', class: 'btn btn-small', 'data-testid': 'pb-range-' + n, 'data-minutes': String(n),
+        onclick: () => { this.minutes = n; this.refresh(); },
       }));
       this.rangeGroup = h('div', { class: 'btn-group', role: 'group' }, this.rangeBtns);
       this.timeEl = h('span', { class: 'pb-time num', 'data-testid': 'pb-time' });
@@ -210,7 +214,7 @@
 
     window() {
       const to = Date.now();
-      return [to - this.hours * 3600 * 1000, to];
+      return [to - this.minutes * 60 * 1000, to];
     }
 
     async refresh() {
@@ -255,7 +259,10 @@
       this.track.addEventListener('pointerdown', (ev) => {
         if (ev.button !== 0) return;
         ev.preventDefault();
-        down = { x: ev.clientX, t: this.timeAt(ev.clientX) };
+        // A press on an incident's mark that does not drag plays from
+        // before that incident.
+        const mark = ev.target.closest('.pb-mark');
+        down = { x: ev.clientX, t: this.timeAt(ev.clientX), mark: mark ? Number(mark.dataset.at) : 0 };
         this.track.setPointerCapture(ev.pointerId);
       });
       this.track.addEventListener('pointermove', (ev) => {
@@ -270,7 +277,7 @@
         down = null;
         if (Math.abs(ev.clientX - d.x) < DRAG_PX) {
           this.selection = null;
-          this.playAt(d.t);
+          this.playAt(d.mark ? d.mark - PRE_INCIDENT_MS : d.t);
         } else {
           const t = this.timeAt(ev.clientX);
           this.selection = [Math.min(d.t, t), Math.max(d.t, t)];
@@ -312,7 +319,7 @@
       this.video.src = url;
       this.video.defaultPlaybackRate = this.speed;
       this.video.playbackRate = this.speed;
-      this.video.play().catch(() => {});
+      this.video.play().catch((err) => { this.el.dataset.playError = err.name + ': ' + err.message; });
       this.render();
     }
 
@@ -385,9 +392,9 @@
       this.speedBtns.forEach((b) => b.setAttribute('aria-pressed', String(Number(b.dataset.speed) === this.speed)));
       this.rangeGroup.setAttribute('aria-label', S.t('pb.range'));
       this.rangeBtns.forEach((b) => {
-        const n = Number(b.dataset.hours);
-        b.textContent = S.t('pb.rangeN', { n });
-        b.setAttribute('aria-pressed', String(n === this.hours));
+        const n = Number(b.dataset.minutes);
+        b.textContent = n < 60 ? S.t('pb.rangeMin', { n }) : S.t('pb.rangeN', { n: n / 60 });
+        b.setAttribute('aria-pressed', String(n === this.minutes));
       });
       this.exportBtn.textContent = S.t('pb.export');
       this.exportBtn.title = S.t('pb.exportTitle');
@@ -421,13 +428,15 @@
         h('div', { class: 'pb-span', 'data-testid': 'pb-span', 'data-start': iso(a), 'data-end': iso(b), style: { left: pct(a), width: width(a, b) } })));
       this.marksEl.replaceChildren(...this.incidents.filter((i) => i.at >= from && i.at <= to).map((i) =>
         h('button', {
-          type: 'button', class: 'pb-mark', 'data-testid': 'pb-incident', 'data-incident': i.id, style: { left: pct(i.at) },
+          type: 'button', class: 'pb-mark', 'data-testid': 'pb-incident', 'data-incident': i.id, 'data-at': String(i.at), style: { left: pct(i.at) },
           title: S.t('pb.incident', { id: i.id, time: S.fmtDateTime(i.at) }), 'aria-label': S.t('pb.incident', { id: i.id, time: S.fmtDateTime(i.at) }),
-          onpointerdown: (ev) => ev.stopPropagation(),
+          // The track takes the pointer (a drag may start on a mark); a
+          // key press on the mark plays from before the incident.
           onclick: (ev) => {
             ev.stopPropagation();
+            if (ev.detail !== 0) return;
             this.selection = null;
-            this.playAt(i.at - 30000);
+            this.playAt(i.at - PRE_INCIDENT_MS);
           },
         })));
       const sel = this.selection;
@@ -437,7 +446,7 @@
         this.selEl.style.width = width(sel[0], sel[1]);
       }
       const ticks = [];
-      const step = this.hours * 3600 * 1000 / 6;
+      const step = (to - from) / 6;
       for (let k = 0; k <= 6; k++) ticks.push(h('span', { style: { left: (k / 6) * 100 + '%' } }, S.fmtTime(from + k * step)));
       this.axisEl.replaceChildren(...ticks);
     }
