@@ -29,12 +29,13 @@ directory, and its write calls. The recorder is Skywatch (-binary, this
 program by default), or MediaMTX with -mediamtx (a binary built elsewhere;
 its config records the same paths as fragmented MP4 with 1 s parts).
 
--export asks the recorder, right after the measurement, for exports of that length
-of -exports cameras (Skywatch: GET /api/cameras/{id}/video.mp4; MediaMTX: its
-playback server) and reports the time to the first byte and the total time;
-the run must have recorded that long (warmup + duration). -strace attaches
-strace -c for that long after the measurement to count write, fsync and
-fdatasync calls. Each run prints its figures; the last lines give medians.
+-export asks the recorder, right after the measurement, for exports of
+that length of -exports cameras (Skywatch: GET /api/cameras/{id}/video.mp4;
+MediaMTX: its playback server) and reports the time to the first byte and
+the total time; the run must have recorded that long (warmup + duration).
+-strace then attaches strace -c for that long to count write, fsync and
+fdatasync calls (it slows the recorder). Each run prints its figures; the
+last lines give medians.
 `
 
 // recordBenchSettings are the flags of sim record.
