@@ -24,6 +24,11 @@ type CameraConfig struct {
 	// port pair is chosen by the OS on the first Start and kept afterwards.
 	// With UDP off, clients that try UDP get 461 and fall back to TCP.
 	UDP bool
+	// PacketSize is the largest RTP packet the camera sends, its 12-byte
+	// header included; larger pictures are fragmented (FU-A). Cameras in
+	// the field send packets of up to 1,460 bytes or so. It defaults to
+	// 1,462 (gortsplib's 1,450-byte payload).
+	PacketSize int
 	// Paths are the streams the camera serves; at least one.
 	Paths []CameraPath
 	// Logger defaults to discarding.
@@ -40,6 +45,11 @@ type CameraPath struct {
 	// Audio adds a G.711 µ-law (PCMU, 8 kHz, mono) track: a 1 kHz beep
 	// during the first 200 ms of every clip second.
 	Audio bool
+	// StartFrame is the frame of the clip the path starts on (modulo the
+	// clip's length), so that the paths of a camera that stands for many
+	// do not all send their keyframes at the same moment. Default 0 (an
+	// IDR).
+	StartFrame int
 }
 
 // ProfilePaths returns the paths on which a simulated camera answers as the
@@ -73,6 +83,9 @@ func (cfg CameraConfig) Validate() error {
 	if cfg.Username == "" && cfg.Password != "" {
 		return errors.New("username: required when a password is set")
 	}
+	if cfg.PacketSize != 0 && (cfg.PacketSize < 100 || cfg.PacketSize > 65000) {
+		return fmt.Errorf("packet_size %d: out of range (100 to 65000)", cfg.PacketSize)
+	}
 	if len(cfg.Paths) == 0 {
 		return errors.New("paths: at least one path is required")
 	}
@@ -85,8 +98,11 @@ func (cfg CameraConfig) Validate() error {
 			return fmt.Errorf("paths[%d].path %q: duplicate", i, p.Path)
 		}
 		seen[p.Path] = true
-		if _, err := p.Clip.file(); err != nil {
+		if err := p.Clip.valid(); err != nil {
 			return fmt.Errorf("paths[%d].clip: %w", i, err)
+		}
+		if p.StartFrame < 0 {
+			return fmt.Errorf("paths[%d].start_frame %d: must not be negative", i, p.StartFrame)
 		}
 	}
 	return nil
@@ -160,6 +176,7 @@ func (c *Camera) Start() error {
 	s, err := startCameraServer(cameraServerConfig{
 		address:       addr,
 		udp:           c.cfg.UDP,
+		packetSize:    c.cfg.PacketSize,
 		rtpPort:       c.rtpPort,
 		username:      c.cfg.Username,
 		password:      c.cfg.Password,

@@ -21,6 +21,7 @@ import (
 type cameraServerConfig struct {
 	address       string
 	udp           bool
+	packetSize    int // 0: gortsplib's default
 	rtpPort       int // 0: let the OS choose a free even/odd pair
 	username      string
 	password      string
@@ -126,7 +127,7 @@ func startCameraServer(cfg cameraServerConfig) (*cameraServer, error) {
 
 	feeders := make([]*pathFeeder, 0, len(cfg.paths))
 	for _, p := range cfg.paths {
-		f, err := newPathFeeder(s.server, p, cfg.clips[p.Clip], cfg.frameInterval, cfg.logger)
+		f, err := newPathFeeder(s.server, p, cfg.clips[p.Clip], cfg.frameInterval, cfg.packetSize, cfg.logger)
 		if err != nil {
 			for _, st := range s.streams {
 				st.Close()

@@ -15,8 +15,9 @@ import (
 //go:embed clips/gop1s.h264 clips/gop4s.h264
 var clipFiles embed.FS
 
-// Clip selects one of the embedded test clips. Both are 640x360 H.264 at
-// 25 fps, 12 s long, with SPS/PPS before every IDR; they differ in GOP length.
+// Clip selects one of the test clips. The two embedded ones are 640x360
+// H.264 at 25 fps, 12 s long, with SPS/PPS before every IDR; they differ in
+// GOP length. ClipSynth2M is generated (see clip_synth.go).
 type Clip int
 
 // The embedded clips.
@@ -25,6 +26,11 @@ const (
 	ClipGOP1s Clip = iota
 	// ClipGOP4s has an IDR every 4 seconds (100 frames), like many cameras.
 	ClipGOP4s
+	// ClipSynth2M is a field camera's main stream: 1920x1080 at 25 fps,
+	// 2 Mbit/s, an IDR every 10 s (250 frames), generated rather than
+	// embedded. Its pictures do not decode: it is for measuring what
+	// records or relays a stream, not for watching.
+	ClipSynth2M
 )
 
 // Frame timing shared by both clips.
@@ -44,35 +50,43 @@ func (c Clip) String() string {
 		return "gop1s"
 	case ClipGOP4s:
 		return "gop4s"
+	case ClipSynth2M:
+		return "synth2m"
 	}
 	return fmt.Sprintf("clip(%d)", int(c))
 }
 
-// ParseClip returns the clip named name ("gop1s" or "gop4s").
+// ParseClip returns the clip named name ("gop1s", "gop4s" or "synth2m").
 func ParseClip(name string) (Clip, error) {
 	switch strings.ToLower(name) {
 	case "gop1s":
 		return ClipGOP1s, nil
 	case "gop4s":
 		return ClipGOP4s, nil
+	case "synth2m":
+		return ClipSynth2M, nil
 	}
-	return 0, fmt.Errorf("clip %q: %w (want gop1s or gop4s)", name, ErrUnknownClip)
+	return 0, fmt.Errorf("clip %q: %w (want gop1s, gop4s or synth2m)", name, ErrUnknownClip)
 }
 
 // GOPFrames returns the number of frames from one IDR to the next.
 func (c Clip) GOPFrames() int {
-	if c == ClipGOP4s {
+	switch c {
+	case ClipGOP4s:
 		return 4 * clipFPS
+	case ClipSynth2M:
+		return synthGOPFrames
 	}
 	return clipFPS
 }
 
-func (c Clip) file() (string, error) {
+// valid tells whether c is a known clip.
+func (c Clip) valid() error {
 	switch c {
-	case ClipGOP1s, ClipGOP4s:
-		return "clips/" + c.String() + ".h264", nil
+	case ClipGOP1s, ClipGOP4s, ClipSynth2M:
+		return nil
 	}
-	return "", fmt.Errorf("%v: %w", c, ErrUnknownClip)
+	return fmt.Errorf("%v: %w", c, ErrUnknownClip)
 }
 
 // clipData is a parsed clip: its access units in decode order and the
@@ -83,13 +97,15 @@ type clipData struct {
 	pps []byte
 }
 
-// loadClip reads and parses an embedded clip.
+// loadClip reads and parses an embedded clip, or generates ClipSynth2M.
 func loadClip(c Clip) (*clipData, error) {
-	name, err := c.file()
-	if err != nil {
+	if err := c.valid(); err != nil {
 		return nil, err
 	}
-	buf, err := clipFiles.ReadFile(name)
+	if c == ClipSynth2M {
+		return synthClip(), nil
+	}
+	buf, err := clipFiles.ReadFile("clips/" + c.String() + ".h264")
 	if err != nil {
 		return nil, fmt.Errorf("clip %v: %w", c, err)
 	}
@@ -165,4 +181,21 @@ func parseAnnexB(buf []byte) (*clipData, error) {
 		return nil, errors.New("first access unit is not an IDR")
 	}
 	return d, nil
+}
+
+// ByteRate returns how many bytes of H.264 the clip carries per second of
+// video: its NAL units, without start codes, parameter sets included. A
+// camera path sends that plus the RTP headers.
+func (c Clip) ByteRate() (float64, error) {
+	d, err := loadClip(c)
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, au := range d.aus {
+		for _, nalu := range au {
+			total += len(nalu)
+		}
+	}
+	return float64(total) * clipFPS / float64(len(d.aus)), nil
 }

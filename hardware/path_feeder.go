@@ -22,6 +22,7 @@ type pathFeeder struct {
 	stream   *gortsplib.ServerStream
 	clip     *clipData
 	interval time.Duration
+	start    int // the clip's first frame
 	logger   *slog.Logger
 
 	video    *description.Media
@@ -38,6 +39,7 @@ func newPathFeeder(
 	p CameraPath,
 	clip *clipData,
 	interval time.Duration,
+	packetSize int,
 	logger *slog.Logger,
 ) (*pathFeeder, error) {
 	desc := newStreamDescription(clip, p.Audio)
@@ -45,12 +47,23 @@ func newPathFeeder(
 		path:     p.Path,
 		clip:     clip,
 		interval: interval,
+		start:    p.StartFrame % len(clip.aus),
 		logger:   logger,
 		video:    desc.Medias[0],
 	}
 
 	var err error
-	f.videoEnc, err = f.video.Formats[0].(*format.H264).CreateEncoder()
+	if packetSize != 0 {
+		// The 12-byte RTP header is not part of the payload.
+		f.videoEnc = &rtph264.Encoder{
+			PayloadType:       96,
+			PacketizationMode: 1,
+			PayloadMaxSize:    packetSize - 12,
+		}
+		err = f.videoEnc.Init()
+	} else {
+		f.videoEnc, err = f.video.Formats[0].(*format.H264).CreateEncoder()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -76,13 +89,19 @@ func newPathFeeder(
 // run streams until ctx is done. Write errors (a stream closed under it)
 // are counted and reported once at the end.
 func (f *pathFeeder) run(ctx context.Context) {
-	ticker := time.NewTicker(f.interval)
-	defer ticker.Stop()
+	// Frames are due at fixed times from the start, as an encoder makes
+	// them: a feeder that was late (a busy machine, many paths) catches up
+	// instead of losing frames as a ticker would, so that a path sends its
+	// clip's bitrate. More than a second behind, it drops the backlog.
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	next := time.Now()
 
 	// Random starting timestamps, as real senders use (RFC 3550).
 	videoTS := randomUint32()
 	audioTS := randomUint32()
-	frame := 0
+	frame := f.start
 	failed := 0
 
 	for {
@@ -91,13 +110,19 @@ func (f *pathFeeder) run(ctx context.Context) {
 		audioTS += toneSamplesPerFrame
 		frame = (frame + 1) % len(f.clip.aus)
 
+		next = next.Add(f.interval)
+		wait := time.Until(next)
+		if wait < -time.Second {
+			next, wait = time.Now(), 0
+		}
+		timer.Reset(max(wait, 0))
 		select {
 		case <-ctx.Done():
 			if failed > 0 {
 				f.logger.Warn("camera path had write errors", "path", f.path, "count", failed)
 			}
 			return
-		case <-ticker.C:
+		case <-timer.C:
 		}
 	}
 }
