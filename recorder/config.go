@@ -56,7 +56,7 @@ type Config struct {
 	MaxExport time.Duration `yaml:"max_export"`
 	// PreAlarm is how much video before an alarm each recording camera
 	// keeps in memory and puts at the head of an evidence clip. Default
-	// 30 s.
+	// 30 s (0 means the default; 1 s is the least).
 	PreAlarm time.Duration `yaml:"pre_alarm"`
 	// PreAlarmMaxBytes bounds one camera's pre-alarm ring whatever the
 	// camera's bitrate. Default 32 MiB.
@@ -172,14 +172,16 @@ func (c *Config) Validate() error {
 	if c.MaxExport < time.Second || c.MaxExport > 24*time.Hour {
 		add("recordings.max_export", "%s is out of range (1s to 24h)", c.MaxExport)
 	}
-	if c.PreAlarm < 0 || c.PreAlarm > 5*time.Minute {
-		add("recordings.pre_alarm", "%s is out of range (0 to 5m)", c.PreAlarm)
+	// 0 took the default in SetDefaults: the ring cannot be turned off, only
+	// shortened (a camera recorded always keeps at least its last GOP).
+	if c.PreAlarm < time.Second || c.PreAlarm > 5*time.Minute {
+		add("recordings.pre_alarm", "%s is out of range (1s to 5m)", c.PreAlarm)
 	}
 	if c.PreAlarmMaxBytes < 1<<20 || c.PreAlarmMaxBytes > 1<<30 {
 		add("recordings.pre_alarm_max_bytes", "%s is out of range (1MiB to 1GiB)", c.PreAlarmMaxBytes)
 	}
-	if c.PostAlarm < 0 || c.PostAlarm > 30*time.Minute {
-		add("recordings.post_alarm", "%s is out of range (0 to 30m)", c.PostAlarm)
+	if c.PostAlarm < time.Second || c.PostAlarm > 30*time.Minute {
+		add("recordings.post_alarm", "%s is out of range (1s to 30m)", c.PostAlarm)
 	}
 	if c.ClipMax < c.PreAlarm+c.PostAlarm || c.ClipMax > 2*time.Hour {
 		add("recordings.clip_max", "%s must be at least pre_alarm + post_alarm and at most 2h", c.ClipMax)

@@ -153,8 +153,8 @@ func (s recordBenchSettings) check() error {
 		return errors.New("-export must be at least 20 s shorter than -warmup plus -duration")
 	case s.export > 0 && (s.exports < 1 || s.exports > s.n):
 		return errors.New("-exports must be 1 to -n")
-	case s.preAlarm < -1 || s.preAlarm > 5*time.Minute:
-		return errors.New("-pre-alarm must be 0 to 5m")
+	case s.preAlarm != -1 && (s.preAlarm < time.Second || s.preAlarm > 5*time.Minute):
+		return errors.New("-pre-alarm must be 1s to 5m")
 	case s.mediamtx != "" && s.record == "alarms":
 		return errors.New("MediaMTX has no pre-alarm ring: -record always or off")
 	}

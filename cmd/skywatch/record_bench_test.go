@@ -12,7 +12,7 @@ import (
 // a renamed key would otherwise show only when someone runs the benchmark.
 func TestRecordBenchConfig(t *testing.T) {
 	s := recordBenchSettings{n: 3, runs: 1, record: "always", stream: "sub", sub: true,
-		warmup: time.Second, duration: time.Second, segment: 5 * time.Second, preAlarm: 0, binary: "skywatch"}
+		warmup: time.Second, duration: time.Second, segment: 5 * time.Second, preAlarm: 2 * time.Second, binary: "skywatch"}
 	if err := s.check(); err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestRecordBenchConfig(t *testing.T) {
 		fc.Cameras[2].RecordStream != "sub" || !strings.HasSuffix(fc.Cameras[2].SubURL, "/cam0003/sub") {
 		t.Fatalf("cameras %+v", fc.Cameras)
 	}
-	if fc.Recordings.PreAlarm != 0 || fc.Recordings.Segment != 5*time.Second {
+	if fc.Recordings.PreAlarm != 2*time.Second || fc.Recordings.Segment != 5*time.Second {
 		t.Fatalf("recordings %+v", fc.Recordings)
 	}
 
