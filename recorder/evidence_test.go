@@ -58,25 +58,14 @@ type testRig struct {
 
 func startRig(t *testing.T) *testRig {
 	t.Helper()
-	cam := hardware.NewCamera(hardware.CameraConfig{Paths: []hardware.CameraPath{
-		{Path: "/gop1", Clip: hardware.ClipGOP1s},
-		{Path: "/gop4", Clip: hardware.ClipGOP4s, Audio: true},
-	}})
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cam.Close)
-	cfg := ingest.Config{Cameras: []ingest.CameraConfig{
+	cam := startTestCamera(t,
+		hardware.CameraPath{Path: "/gop1", Clip: hardware.ClipGOP1s},
+		hardware.CameraPath{Path: "/gop4", Clip: hardware.ClipGOP4s, Audio: true})
+	m := startSource(t, ingest.Config{Cameras: []ingest.CameraConfig{
 		{ID: "cam1", URL: cam.URL("/gop1")},
 		{ID: "cam4", URL: cam.URL("/gop4")},
 		{ID: "dead", URL: "rtsp://127.0.0.1:1/none"},
-	}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := ingest.NewManager(cfg, testLogger(t))
-	m.Start()
-	t.Cleanup(m.Close)
+	}}, testLogger(t))
 	return &testRig{cam: cam, src: m}
 }
 
