@@ -15,17 +15,23 @@ import (
 
 var testBase = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 
-// writeClip writes frames video frames of clip (and their audio) and
-// flushes.
+// writeClip writes frames video frames of clip (and their audio) from
+// testBase and flushes.
 func writeClip(t *testing.T, clip *testClip, frames int, audio bool) ([]byte, *fmp4Writer) {
+	t.Helper()
+	return writeClipAt(t, clip, testBase, frames, audio)
+}
+
+// writeClipAt is writeClip from start.
+func writeClipAt(t *testing.T, clip *testClip, start time.Time, frames int, audio bool) ([]byte, *fmp4Writer) {
 	t.Helper()
 	var buf bytes.Buffer
 	tracks := clip.tracks(audio)
-	w, err := newFMP4Writer(&buf, tracks, testBase)
+	w, err := newFMP4Writer(&buf, tracks, start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed := newUnitFeed(t, clip, testBase, audio)
+	feed := newUnitFeed(t, clip, start, audio)
 	var clock unitClock
 	for feed.frame < frames {
 		u := feed.next(t)
