@@ -69,7 +69,7 @@ func (c *camRecorder) run(ctx context.Context) {
 				return
 			}
 		}
-		rd, err := c.addReader(ctx)
+		rd, err := c.s.r.addReader(ctx, c.cfg)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -120,17 +120,6 @@ func writeReason(err error) string {
 		return "write error: " + pe.Err.Error()
 	}
 	return "write error"
-}
-
-func (c *camRecorder) addReader(ctx context.Context) (*ingest.Reader, error) {
-	src := c.s.r.src
-	if c.cfg.Stream == StreamSub {
-		rd, err := src.AddSubReader(ctx, c.cfg.ID)
-		if !errors.Is(err, ingest.ErrNoSubStream) {
-			return rd, err
-		}
-	}
-	return src.AddReader(ctx, c.cfg.ID)
 }
 
 // unitReader is what record needs of an *ingest.Reader.
