@@ -115,7 +115,7 @@ func startRecorderWith(t *testing.T, rig *testRig, cfg Config, tweak func(r *Rec
 }
 
 // waitRing waits until a camera's ring holds at least d of video.
-func waitRing(t *testing.T, reg *prometheus.Registry, _ *Recorder, camera string, d time.Duration) {
+func waitRing(t *testing.T, reg *prometheus.Registry, camera string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(failAfter)
 	for metricValue(t, reg, "skywatch_recorder_prealarm_bytes", camera) == 0 {
@@ -184,8 +184,8 @@ func TestClipStartsBeforeTheAlarm(t *testing.T) {
 	dir := t.TempDir()
 	cfg := evidenceConfig(dir)
 	r, reg := startRecorder(t, rig, cfg)
-	waitRing(t, reg, r, "cam1", cfg.PreAlarm+2*time.Second)
-	waitRing(t, reg, r, "cam4", 0)
+	waitRing(t, reg, "cam1", cfg.PreAlarm+2*time.Second)
+	waitRing(t, reg, "cam4", 0)
 
 	alarm := time.Now()
 	r.StartClips("inc-1", []string{"off", "unknown", "cam1"}, alarm)
@@ -229,7 +229,7 @@ func TestClipExtendedAndCapped(t *testing.T) {
 	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, 2*time.Second, 6*time.Second
 	r, reg := startRecorder(t, rig, cfg)
-	waitRing(t, reg, r, "cam1", 2*time.Second)
+	waitRing(t, reg, "cam1", 2*time.Second)
 
 	alarm := time.Now()
 	r.StartClips("inc-ext", []string{"cam1"}, alarm)
@@ -321,7 +321,7 @@ func TestClipAcrossARestart(t *testing.T) {
 	cfg := evidenceConfig(dir)
 	cfg.PostAlarm, cfg.ClipMax = 20*time.Second, time.Minute
 	r, reg := startRecorder(t, rig, cfg)
-	waitRing(t, reg, r, "cam1", time.Second)
+	waitRing(t, reg, "cam1", time.Second)
 	alarm := time.Now()
 	r.StartClips("inc-r", []string{"cam1", "cam4"}, alarm)
 	time.Sleep(3 * time.Second)
@@ -372,7 +372,7 @@ func TestEvidenceKeep(t *testing.T) {
 	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
 	r, reg := startRecorder(t, rig, cfg)
-	waitRing(t, reg, r, "cam1", time.Second)
+	waitRing(t, reg, "cam1", time.Second)
 	now := time.Now()
 	r.StartClips("inc-old", []string{"cam1"}, now)
 	r.StartClips("inc-new", []string{"cam1"}, now)
@@ -479,7 +479,7 @@ func TestEvidenceSurvivesSegmentRetention(t *testing.T) {
 			return free, 20 << 30, nil
 		}
 	})
-	waitRing(t, reg, r, "cam1", 2*time.Second)
+	waitRing(t, reg, "cam1", 2*time.Second)
 	r.StartClips("inc-keep", []string{"cam1"}, time.Now())
 	c := waitClip(t, r, "inc-keep", "cam1")
 	if c.Status != ClipComplete || len(segmentFiles(t, dir, "cam1")) == 0 {
