@@ -140,7 +140,7 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 			if err != nil {
 				break
 			}
-			at := anchoredAt(&clock, u, tracks)
+			at, _ := clock.anchoredAt(u, tracks, evidenceClockSkew)
 			select {
 			case out <- feedUnit{u: u, at: at, gen: gen, tracks: tracks}:
 			case <-ctx.Done():
@@ -148,17 +148,6 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 		}
 		rd.Close()
 	}
-}
-
-// anchoredAt is clock.at, re-anchored on u's arrival when the two are
-// further apart than evidenceClockSkew.
-func anchoredAt(clock *unitClock, u *ingest.Unit, tracks []ingest.Track) time.Time {
-	at := clock.at(u, tracks)
-	if d := at.Sub(u.Received); d > evidenceClockSkew || d < -evidenceClockSkew {
-		*clock = unitClock{}
-		at = clock.at(u, tracks)
-	}
-	return at
 }
 
 // take puts a unit into the ring and into every open clip.

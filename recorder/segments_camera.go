@@ -156,13 +156,11 @@ func (c *camRecorder) record(ctx context.Context, rd unitReader) (err error) {
 		if c.s.noSpace.Load() {
 			return errNoSpace
 		}
-		at := clock.at(u, tracks)
-		if d := at.Sub(u.Received); d > maxClockSkew || d < -maxClockSkew {
+		at, reanchored := clock.anchoredAt(u, tracks, maxClockSkew)
+		if reanchored {
 			// The camera's timestamps ran away from our clock (a jump, a
-			// wrong clock rate, days of drift): re-anchor them, and start a
-			// new segment as at a reconnect.
-			clock = unitClock{}
-			at = clock.at(u, tracks)
+			// wrong clock rate, days of drift): a new segment, as at a
+			// reconnect.
 			if err := c.closeSegment(); err != nil {
 				return err
 			}
