@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -438,22 +439,9 @@ func checkFirstSample(t *testing.T, path string, c Clip) {
 // include want (a label value), or the only one.
 func metricValue(t *testing.T, reg *prometheus.Registry, name, want string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := want == ""
-			for _, l := range m.GetLabel() {
-				match = match || l.GetValue() == want
-			}
-			if match {
-				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-			}
+	for labels, v := range gatherValues(t, reg, name) {
+		if want == "" || slices.Contains(strings.Split(labels, "/"), want) {
+			return v
 		}
 	}
 	return 0
