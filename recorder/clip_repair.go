@@ -49,10 +49,6 @@ func repairClipFile(path string) (int64, string, time.Duration, error) {
 	if _, err := io.Copy(h, io.NewSectionReader(f, 0, scan.valid)); err != nil {
 		return 0, "", 0, fmt.Errorf("hash: %w", err)
 	}
-	var length time.Duration
-	last := scan.frags[len(scan.frags)-1]
-	if v := last.track(1); v != nil { // fmp4Writer's video is track 1
-		length = ticksToDuration(int64(v.base+v.duration), videoTimescale)
-	}
-	return scan.valid, hex.EncodeToString(h.Sum(nil)), length, nil
+	endTicks, _ := scan.videoEnd()
+	return scan.valid, hex.EncodeToString(h.Sum(nil)), ticksToDuration(endTicks, videoTimescale), nil
 }

@@ -50,6 +50,18 @@ func (c *unitClock) at(u *ingest.Unit, tracks []ingest.Track) time.Time {
 	return t.base.Add(ticksToDuration(t.ext, rate))
 }
 
+// anchoredAt is at, re-anchored on u's arrival when the two are further
+// apart than skew (the camera's timestamps ran away from our clock); it
+// says whether it re-anchored.
+func (c *unitClock) anchoredAt(u *ingest.Unit, tracks []ingest.Track, skew time.Duration) (time.Time, bool) {
+	at := c.at(u, tracks)
+	if d := at.Sub(u.Received); d > skew || d < -skew {
+		*c = unitClock{}
+		return c.at(u, tracks), true
+	}
+	return at, false
+}
+
 // ticksToDuration converts ticks of a clock of rate Hz without overflow for
 // any span a camera can produce.
 func ticksToDuration(ticks, rate int64) time.Duration {

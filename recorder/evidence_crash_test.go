@@ -1,22 +1,18 @@
 package recorder
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/skywatch/skywatch/hardware"
-	"github.com/skywatch/skywatch/ingest"
 )
 
 const evidenceChildEnv = "SKYWATCH_TEST_EVIDENCE_CHILD" // dir|camera URL
@@ -25,17 +21,7 @@ const evidenceChildEnv = "SKYWATCH_TEST_EVIDENCE_CHILD" // dir|camera URL
 // it opens a long clip on one camera recorded for alarms only, and writes
 // it until it is killed.
 func TestChildClipsUntilKilled(t *testing.T) {
-	arg := os.Getenv(evidenceChildEnv)
-	if arg == "" {
-		t.Skip("run by TestClipSurvivesAKill")
-	}
-	dir, url, _ := strings.Cut(arg, "|")
-	cfg := ingest.Config{Cameras: []ingest.CameraConfig{{ID: "cam1", URL: url, Transport: "tcp"}}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := ingest.NewManager(cfg, slog.New(slog.DiscardHandler))
-	m.Start()
+	dir, m := childSource(t, evidenceChildEnv, "TestClipSurvivesAKill")
 	r, err := New(crashConfig(dir), m, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -62,28 +48,9 @@ func crashConfig(dir string) Config {
 // fragment, hashes it and completes the clip with a notice.
 func TestClipSurvivesAKill(t *testing.T) {
 	t.Parallel()
-	cam := hardware.NewCamera(hardware.CameraConfig{Paths: []hardware.CameraPath{{Path: "/live", Clip: hardware.ClipGOP1s, Audio: true}}})
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cam.Close)
+	cam := startTestCamera(t, hardware.CameraPath{Path: "/live", Clip: hardware.ClipGOP1s, Audio: true})
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestChildClipsUntilKilled$", "-test.count=1")
-	cmd.Env = append(os.Environ(), evidenceChildEnv+"="+dir+"|"+cam.URL("/live"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	child := startCrashChild(t, "TestChildClipsUntilKilled", evidenceChildEnv, dir, cam.URL("/live"))
 	clip := filepath.Join(dir, "evidence", "inc-kill", "cam1.mp4")
 	var first time.Time
 	deadline := time.Now().Add(failAfter)
@@ -92,16 +59,11 @@ func TestClipSurvivesAKill(t *testing.T) {
 			first = time.Now()
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the child wrote no clip; output:\n%s", out.String())
+			t.Fatalf("the child wrote no clip; output:\n%s", child.out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	killedAt := time.Now()
-	_ = cmd.Wait()
-	killed = true
+	killedAt := child.kill(t)
 
 	r, _ := startRecorder(t, &testRig{}, crashConfig(dir))
 	c := waitClip(t, r, "inc-kill", "cam1")

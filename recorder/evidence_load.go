@@ -41,8 +41,8 @@ func (e *evidence) load() ([]Notice, error) {
 			}
 			path := filepath.Join(dir, name)
 			sc, err := readSidecar(path)
+			var p clipPaths
 			if err == nil {
-				var p clipPaths
 				if p, err = e.paths(sc.Incident, sc.Camera); err == nil && p.sidecar != path {
 					err = errors.New("not where its incident and camera put it")
 				}
@@ -51,8 +51,7 @@ func (e *evidence) load() ([]Notice, error) {
 				e.r.logger.Warn("evidence: sidecar skipped", "file", filepath.Join(d.Name(), name), "error", err)
 				continue
 			}
-			rec := &clipRecord{Clip: sc.Clip, written: sc.Written}
-			rec.paths, _ = e.paths(sc.Incident, sc.Camera)
+			rec := &clipRecord{Clip: sc.Clip, written: sc.Written, paths: p}
 			if rec.Status == ClipRecording {
 				notices = append(notices, e.repair(rec, now))
 			}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -58,25 +59,14 @@ type testRig struct {
 
 func startRig(t *testing.T) *testRig {
 	t.Helper()
-	cam := hardware.NewCamera(hardware.CameraConfig{Paths: []hardware.CameraPath{
-		{Path: "/gop1", Clip: hardware.ClipGOP1s},
-		{Path: "/gop4", Clip: hardware.ClipGOP4s, Audio: true},
-	}})
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cam.Close)
-	cfg := ingest.Config{Cameras: []ingest.CameraConfig{
+	cam := startTestCamera(t,
+		hardware.CameraPath{Path: "/gop1", Clip: hardware.ClipGOP1s},
+		hardware.CameraPath{Path: "/gop4", Clip: hardware.ClipGOP4s, Audio: true})
+	m := startSource(t, ingest.Config{Cameras: []ingest.CameraConfig{
 		{ID: "cam1", URL: cam.URL("/gop1")},
 		{ID: "cam4", URL: cam.URL("/gop4")},
 		{ID: "dead", URL: "rtsp://127.0.0.1:1/none"},
-	}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := ingest.NewManager(cfg, testLogger(t))
-	m.Start()
-	t.Cleanup(m.Close)
+	}}, testLogger(t))
 	return &testRig{cam: cam, src: m}
 }
 
@@ -126,7 +116,7 @@ func startRecorderWith(t *testing.T, rig *testRig, cfg Config, tweak func(r *Rec
 }
 
 // waitRing waits until a camera's ring holds at least d of video.
-func waitRing(t *testing.T, reg *prometheus.Registry, _ *Recorder, camera string, d time.Duration) {
+func waitRing(t *testing.T, reg *prometheus.Registry, camera string, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(failAfter)
 	for metricValue(t, reg, "skywatch_recorder_prealarm_bytes", camera) == 0 {
@@ -195,8 +185,8 @@ func TestClipStartsBeforeTheAlarm(t *testing.T) {
 	dir := t.TempDir()
 	cfg := evidenceConfig(dir)
 	r, reg := startRecorder(t, rig, cfg)
-	waitRing(t, reg, r, "cam1", cfg.PreAlarm+2*time.Second)
-	waitRing(t, reg, r, "cam4", 0)
+	waitRing(t, reg, "cam1", cfg.PreAlarm+2*time.Second)
+	waitRing(t, reg, "cam4", 0)
 
 	alarm := time.Now()
 	r.StartClips("inc-1", []string{"off", "unknown", "cam1"}, alarm)
@@ -240,7 +230,7 @@ func TestClipExtendedAndCapped(t *testing.T) {
 	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, 2*time.Second, 6*time.Second
 	r, reg := startRecorder(t, rig, cfg)
-	waitRing(t, reg, r, "cam1", 2*time.Second)
+	waitRing(t, reg, "cam1", 2*time.Second)
 
 	alarm := time.Now()
 	r.StartClips("inc-ext", []string{"cam1"}, alarm)
@@ -332,7 +322,7 @@ func TestClipAcrossARestart(t *testing.T) {
 	cfg := evidenceConfig(dir)
 	cfg.PostAlarm, cfg.ClipMax = 20*time.Second, time.Minute
 	r, reg := startRecorder(t, rig, cfg)
-	waitRing(t, reg, r, "cam1", time.Second)
+	waitRing(t, reg, "cam1", time.Second)
 	alarm := time.Now()
 	r.StartClips("inc-r", []string{"cam1", "cam4"}, alarm)
 	time.Sleep(3 * time.Second)
@@ -383,7 +373,7 @@ func TestEvidenceKeep(t *testing.T) {
 	cfg := evidenceConfig(dir)
 	cfg.PreAlarm, cfg.PostAlarm, cfg.ClipMax = time.Second, time.Second, 2*time.Second
 	r, reg := startRecorder(t, rig, cfg)
-	waitRing(t, reg, r, "cam1", time.Second)
+	waitRing(t, reg, "cam1", time.Second)
 	now := time.Now()
 	r.StartClips("inc-old", []string{"cam1"}, now)
 	r.StartClips("inc-new", []string{"cam1"}, now)
@@ -449,22 +439,9 @@ func checkFirstSample(t *testing.T, path string, c Clip) {
 // include want (a label value), or the only one.
 func metricValue(t *testing.T, reg *prometheus.Registry, name, want string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := want == ""
-			for _, l := range m.GetLabel() {
-				match = match || l.GetValue() == want
-			}
-			if match {
-				return m.GetGauge().GetValue() + m.GetCounter().GetValue()
-			}
+	for labels, v := range gatherValues(t, reg, name) {
+		if want == "" || slices.Contains(strings.Split(labels, "/"), want) {
+			return v
 		}
 	}
 	return 0
@@ -490,7 +467,7 @@ func TestEvidenceSurvivesSegmentRetention(t *testing.T) {
 			return free, 20 << 30, nil
 		}
 	})
-	waitRing(t, reg, r, "cam1", 2*time.Second)
+	waitRing(t, reg, "cam1", 2*time.Second)
 	r.StartClips("inc-keep", []string{"cam1"}, time.Now())
 	c := waitClip(t, r, "inc-keep", "cam1")
 	if c.Status != ClipComplete || len(segmentFiles(t, dir, "cam1")) == 0 {

@@ -230,7 +230,18 @@ func (f *fmp4Writer) writeAudio(mt *muxTrack, u *ingest.Unit, at time.Time) erro
 	f.fragBytes += len(payload)
 	if f.fragBytes > fragmentMaxBytes {
 		// Only a camera sending audio without video gets here.
-		return f.writeFragment(f.mux[f.video].lastDTS + int64(f.mux[f.video].lastDur))
+		if err := f.writeFragment(f.mux[f.video].lastDTS + int64(f.mux[f.video].lastDur)); err != nil {
+			return err
+		}
+		if f.fragBytes > fragmentMaxBytes {
+			// What is left is sound past the last picture, which no
+			// fragment carries until a picture comes: dropped, as flush
+			// drops it, so that the cap holds while the picture stalls.
+			for _, s := range mt.samples {
+				f.fragBytes -= len(s.Payload)
+			}
+			mt.samples, mt.dts = nil, nil
+		}
 	}
 	return nil
 }

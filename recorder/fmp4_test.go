@@ -3,6 +3,7 @@ package recorder
 import (
 	"bytes"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -15,17 +16,23 @@ import (
 
 var testBase = time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 
-// writeClip writes frames video frames of clip (and their audio) and
-// flushes.
+// writeClip writes frames video frames of clip (and their audio) from
+// testBase and flushes.
 func writeClip(t *testing.T, clip *testClip, frames int, audio bool) ([]byte, *fmp4Writer) {
+	t.Helper()
+	return writeClipAt(t, clip, testBase, frames, audio)
+}
+
+// writeClipAt is writeClip from start.
+func writeClipAt(t *testing.T, clip *testClip, start time.Time, frames int, audio bool) ([]byte, *fmp4Writer) {
 	t.Helper()
 	var buf bytes.Buffer
 	tracks := clip.tracks(audio)
-	w, err := newFMP4Writer(&buf, tracks, testBase)
+	w, err := newFMP4Writer(&buf, tracks, start)
 	if err != nil {
 		t.Fatal(err)
 	}
-	feed := newUnitFeed(t, clip, testBase, audio)
+	feed := newUnitFeed(t, clip, start, audio)
 	var clock unitClock
 	for feed.frame < frames {
 		u := feed.next(t)
@@ -248,5 +255,39 @@ func TestDepacketizeH265(t *testing.T) {
 	}
 	if _, err := depacketize(ingest.CodecH265, []*rtp.Packet{fu(0x80, 1)}); !errors.Is(err, errBadUnit) {
 		t.Fatalf("unfinished FU: %v", err)
+	}
+}
+
+// TestFMP4WriterBoundsSoundPastThePicture: a camera whose picture stops
+// while its sound goes on does not grow the writer past fragmentMaxBytes.
+func TestFMP4WriterBoundsSoundPastThePicture(t *testing.T) {
+	clip := loadTestClip(t, "gop1s")
+	tracks := clip.tracks(true)
+	w, err := newFMP4Writer(io.Discard, tracks, testBase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := newUnitFeed(t, clip, testBase, true)
+	var clock unitClock
+	for feed.frame < 30 {
+		u := feed.next(t)
+		if err := w.write(u, clock.at(u, tracks)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Then sound alone, in big packets: three times the cap.
+	ts, at := feed.audioTS, feed.audioAt
+	payload := make([]byte, 1400)
+	for range 3 * fragmentMaxBytes / (2 * len(payload)) {
+		u := &ingest.Unit{Track: 1, Epoch: 1, Received: testBase.Add(at),
+			Packets: []*rtp.Packet{{Header: rtp.Header{Timestamp: ts, PayloadType: 0}, Payload: payload}}}
+		ts += uint32(len(payload))
+		at += time.Duration(len(payload)) * time.Second / 8000
+		if err := w.write(u, clock.at(u, tracks)); err != nil {
+			t.Fatal(err)
+		}
+		if w.fragBytes > fragmentMaxBytes {
+			t.Fatalf("the writer holds %d bytes of a fragment, past its cap of %d", w.fragBytes, fragmentMaxBytes)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -117,6 +118,19 @@ func (r *Recorder) notify(ctx context.Context, n Notice) {
 	case r.notices <- n:
 	case <-ctx.Done():
 	}
+}
+
+// addReader adds a reader of the camera's record_stream, the main one when
+// the camera has no sub stream. The segments and the evidence each add
+// their own.
+func (r *Recorder) addReader(ctx context.Context, cam CameraConfig) (*ingest.Reader, error) {
+	if cam.Stream == StreamSub {
+		rd, err := r.src.AddSubReader(ctx, cam.ID)
+		if !errors.Is(err, ingest.ErrNoSubStream) {
+			return rd, err
+		}
+	}
+	return r.src.AddReader(ctx, cam.ID)
 }
 
 // Records tells whether a camera is configured to record or keep evidence.

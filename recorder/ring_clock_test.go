@@ -25,7 +25,7 @@ func TestAnchoredAtFollowsLateCamera(t *testing.T) {
 			Epoch:    1,
 			Received: base.Add(time.Duration(i) * 44 * time.Millisecond),
 		}
-		at := anchoredAt(&clock, u, tracks)
+		at, _ := clock.anchoredAt(u, tracks, evidenceClockSkew)
 		worst = max(worst, u.Received.Sub(at))
 		if at.After(u.Received.Add(evidenceClockSkew)) {
 			t.Fatalf("frame %d labelled %s after its arrival", i, at.Sub(u.Received))

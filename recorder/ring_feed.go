@@ -116,7 +116,7 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 	var gen uint64
 	failing := false
 	for ctx.Err() == nil {
-		rd, err := f.addReader(ctx)
+		rd, err := f.e.r.addReader(ctx, f.cam)
 		if err != nil {
 			if errors.Is(err, ingest.ErrManagerClosed) || ctx.Err() != nil {
 				return
@@ -125,11 +125,7 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 				f.e.r.logger.Warn("evidence: camera not delivering; retrying", "camera", f.cam.ID, "error", err)
 			}
 			failing = true
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(f.e.retry):
-			}
+			sleep(ctx, f.e.retry)
 			continue
 		}
 		if failing {
@@ -144,7 +140,7 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 			if err != nil {
 				break
 			}
-			at := anchoredAt(&clock, u, tracks)
+			at, _ := clock.anchoredAt(u, tracks, evidenceClockSkew)
 			select {
 			case out <- feedUnit{u: u, at: at, gen: gen, tracks: tracks}:
 			case <-ctx.Done():
@@ -152,29 +148,6 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 		}
 		rd.Close()
 	}
-}
-
-// anchoredAt is clock.at, re-anchored on u's arrival when the two are
-// further apart than evidenceClockSkew.
-func anchoredAt(clock *unitClock, u *ingest.Unit, tracks []ingest.Track) time.Time {
-	at := clock.at(u, tracks)
-	if d := at.Sub(u.Received); d > evidenceClockSkew || d < -evidenceClockSkew {
-		*clock = unitClock{}
-		at = clock.at(u, tracks)
-	}
-	return at
-}
-
-// addReader adds a reader of the camera's record_stream, the main one when
-// the camera has no sub stream.
-func (f *feed) addReader(ctx context.Context) (*ingest.Reader, error) {
-	if f.cam.Stream == StreamSub {
-		rd, err := f.e.r.src.AddSubReader(ctx, f.cam.ID)
-		if !errors.Is(err, ingest.ErrNoSubStream) {
-			return rd, err
-		}
-	}
-	return f.e.r.src.AddReader(ctx, f.cam.ID)
 }
 
 // take puts a unit into the ring and into every open clip.

@@ -69,7 +69,7 @@ func (c *camRecorder) run(ctx context.Context) {
 				return
 			}
 		}
-		rd, err := c.addReader(ctx)
+		rd, err := c.s.r.addReader(ctx, c.cfg)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -122,17 +122,6 @@ func writeReason(err error) string {
 	return "write error"
 }
 
-func (c *camRecorder) addReader(ctx context.Context) (*ingest.Reader, error) {
-	src := c.s.r.src
-	if c.cfg.Stream == StreamSub {
-		rd, err := src.AddSubReader(ctx, c.cfg.ID)
-		if !errors.Is(err, ingest.ErrNoSubStream) {
-			return rd, err
-		}
-	}
-	return src.AddReader(ctx, c.cfg.ID)
-}
-
 // unitReader is what record needs of an *ingest.Reader.
 type unitReader interface {
 	Read(ctx context.Context) (*ingest.Unit, error)
@@ -167,13 +156,11 @@ func (c *camRecorder) record(ctx context.Context, rd unitReader) (err error) {
 		if c.s.noSpace.Load() {
 			return errNoSpace
 		}
-		at := clock.at(u, tracks)
-		if d := at.Sub(u.Received); d > maxClockSkew || d < -maxClockSkew {
+		at, reanchored := clock.anchoredAt(u, tracks, maxClockSkew)
+		if reanchored {
 			// The camera's timestamps ran away from our clock (a jump, a
-			// wrong clock rate, days of drift): re-anchor them, and start a
-			// new segment as at a reconnect.
-			clock = unitClock{}
-			at = clock.at(u, tracks)
+			// wrong clock rate, days of drift): a new segment, as at a
+			// reconnect.
 			if err := c.closeSegment(); err != nil {
 				return err
 			}

@@ -1,20 +1,15 @@
 package recorder
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/skywatch/skywatch/hardware"
-	"github.com/skywatch/skywatch/ingest"
 )
 
 const childEnv = "SKYWATCH_TEST_RECORDER_CHILD" // dir|camera URL
@@ -22,17 +17,7 @@ const childEnv = "SKYWATCH_TEST_RECORDER_CHILD" // dir|camera URL
 // TestChildRecordsUntilKilled is the process the crash test kills: it
 // records one camera into a directory until it is killed.
 func TestChildRecordsUntilKilled(t *testing.T) {
-	arg := os.Getenv(childEnv)
-	if arg == "" {
-		t.Skip("run by TestCrashLosesAtMostTheLastFragment")
-	}
-	dir, url, _ := strings.Cut(arg, "|")
-	cfg := ingest.Config{Cameras: []ingest.CameraConfig{{ID: "cam1", URL: url, Transport: "tcp"}}}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := ingest.NewManager(cfg, slog.New(slog.DiscardHandler))
-	m.Start()
+	dir, m := childSource(t, childEnv, "TestCrashLosesAtMostTheLastFragment")
 	rc := testConfig(dir, "cam1")
 	rc.Segment = time.Minute // the kill comes in the middle of a segment
 	r, err := New(rc, m, nil, slog.New(slog.DiscardHandler))
@@ -49,28 +34,9 @@ func TestChildRecordsUntilKilled(t *testing.T) {
 
 func TestCrashLosesAtMostTheLastFragment(t *testing.T) {
 	t.Parallel()
-	cam := hardware.NewCamera(hardware.CameraConfig{Paths: []hardware.CameraPath{{Path: "/live", Clip: hardware.ClipGOP4s, Audio: true}}})
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cam.Close)
+	cam := startTestCamera(t, hardware.CameraPath{Path: "/live", Clip: hardware.ClipGOP4s, Audio: true})
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestChildRecordsUntilKilled$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+dir+"|"+cam.URL("/live"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	child := startCrashChild(t, "TestChildRecordsUntilKilled", childEnv, dir, cam.URL("/live"))
 	// Wait until the child has written a few seconds into its first
 	// segment, then kill it without warning.
 	var first time.Time
@@ -84,15 +50,10 @@ func TestCrashLosesAtMostTheLastFragment(t *testing.T) {
 		}
 		return time.Since(first) > 6500*time.Millisecond
 	})
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	killedAt := time.Now()
-	_ = cmd.Wait()
-	killed = true
+	killedAt := child.kill(t)
 	files := segmentFiles(t, dir, "cam1")
 	if len(files) != 1 {
-		t.Fatalf("files %v, output:\n%s", files, out.String())
+		t.Fatalf("files %v, output:\n%s", files, child.out.String())
 	}
 	if _, length, _ := parseSegmentName(filepath.Base(files[0])); length >= 0 {
 		t.Fatalf("the segment was closed before the kill: %s", files[0])

@@ -35,21 +35,11 @@ func startCameras(t *testing.T, specs ...testCam) (*ingest.Manager, map[string]*
 	cams := map[string]*hardware.Camera{}
 	cfg := ingest.Config{ReadTimeout: 2 * time.Second}
 	for _, sp := range specs {
-		cam := hardware.NewCamera(hardware.CameraConfig{Paths: []hardware.CameraPath{{Path: "/live", Clip: sp.clip, Audio: sp.audio}}})
-		if err := cam.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(cam.Close)
+		cam := startTestCamera(t, hardware.CameraPath{Path: "/live", Clip: sp.clip, Audio: sp.audio})
 		cams[sp.id] = cam
 		cfg.Cameras = append(cfg.Cameras, ingest.CameraConfig{ID: sp.id, URL: cam.URL("/live"), Transport: "tcp"})
 	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := ingest.NewManager(cfg, slog.New(slog.DiscardHandler))
-	m.Start()
-	t.Cleanup(m.Close)
-	return m, cams
+	return startSource(t, cfg, slog.New(slog.DiscardHandler)), cams
 }
 
 // recordedFor waits until the camera's latest span lasts at least d, and
@@ -209,22 +199,11 @@ func TestRecordSubStreamOrMainWithoutOne(t *testing.T) {
 	t.Parallel()
 	// Main loops the 1 s GOP clip, sub the 4 s one: 1 s segments tell
 	// which stream was recorded.
-	cam := hardware.NewCamera(hardware.CameraConfig{Paths: []hardware.CameraPath{
-		{Path: "/main", Clip: hardware.ClipGOP1s}, {Path: "/sub", Clip: hardware.ClipGOP4s}}})
-	if err := cam.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cam.Close)
-	icfg := ingest.Config{Cameras: []ingest.CameraConfig{
+	cam := startTestCamera(t, hardware.CameraPath{Path: "/main", Clip: hardware.ClipGOP1s}, hardware.CameraPath{Path: "/sub", Clip: hardware.ClipGOP4s})
+	m := startSource(t, ingest.Config{Cameras: []ingest.CameraConfig{
 		{ID: "withsub", URL: cam.URL("/main"), SubURL: cam.URL("/sub"), Transport: "tcp"},
 		{ID: "nosub", URL: cam.URL("/main"), Transport: "tcp"},
-	}}
-	if err := icfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	m := ingest.NewManager(icfg, slog.New(slog.DiscardHandler))
-	m.Start()
-	t.Cleanup(m.Close)
+	}}, slog.New(slog.DiscardHandler))
 	dir := t.TempDir()
 	cfg := testConfig(dir)
 	cfg.Segment = time.Second

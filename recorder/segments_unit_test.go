@@ -367,23 +367,7 @@ func TestSpanAndExportErrors(t *testing.T) {
 // starting at start, and returns its path and size.
 func writeTestSegment(t *testing.T, dir, cam string, start time.Time, frames int, live bool) (string, int64) {
 	t.Helper()
-	clip := loadTestClip(t, "gop1s")
-	var buf bytes.Buffer
-	w, err := newFMP4Writer(&buf, clip.tracks(false), start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	feed := newUnitFeed(t, clip, start, false)
-	var clock unitClock
-	for feed.frame < frames {
-		u := feed.next(t)
-		if err := w.write(u, clock.at(u, clip.tracks(false))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.flush(); err != nil {
-		t.Fatal(err)
-	}
+	data, w := writeClipAt(t, loadTestClip(t, "gop1s"), start, frames, false)
 	length := w.end().Sub(start)
 	if live {
 		length = -1
@@ -392,10 +376,10 @@ func writeTestSegment(t *testing.T, dir, cam string, start time.Time, frames int
 	if err := os.MkdirAll(filepath.Dir(name), 0o750); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(name, buf.Bytes(), 0o640); err != nil {
+	if err := os.WriteFile(name, data, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	return name, int64(buf.Len())
+	return name, int64(len(data))
 }
 
 func TestStartRepairsOrSkipsDamagedSegments(t *testing.T) {

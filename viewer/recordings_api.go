@@ -228,16 +228,25 @@ func (s *Server) takeExport(w http.ResponseWriter, p *principal) (release func()
 	return func() { s.exportSlots.give(user) }
 }
 
-// mayExport checks that p's role may download (export) recordings:
-// operators and above. A viewer watches recordings in the console but
-// takes no copy away; the refusal is audited.
-func (s *Server) mayExport(w http.ResponseWriter, r *http.Request, target string) bool {
-	p := principalOf(r.Context())
-	if p.User.Role.CanAct() {
-		return true
+// admitMP4 lets p have an MP4 of target: a download only to a role that
+// may export recordings (operators and above; a viewer watches recordings
+// in the console but takes no copy away, and the refusal is audited), and
+// either only within the export slots. It returns the slot's release, or
+// nil when it answered a refusal.
+func (s *Server) admitMP4(w http.ResponseWriter, r *http.Request, p *principal, target string, download bool) (release func()) {
+	if download && !p.User.Role.CanAct() {
+		s.deny(w, r, target, fmt.Sprintf("your role (%s) may watch recordings but not download them", p.User.Role))
+		return nil
 	}
-	s.deny(w, r, target, fmt.Sprintf("your role (%s) may watch recordings but not download them", p.User.Role))
-	return false
+	return s.takeExport(w, p)
+}
+
+// setMP4Headers sets the headers of an MP4 answer covering [start, end].
+func setMP4Headers(h http.Header, start, end time.Time) {
+	h.Set("Content-Type", "video/mp4")
+	h.Set("Cache-Control", "no-store")
+	h.Set(headerStart, start.UTC().Format(time.RFC3339Nano))
+	h.Set(headerEnd, end.UTC().Format(time.RFC3339Nano))
 }
 
 // handleVideo serves [start, end] of a camera's recordings as one
@@ -283,10 +292,7 @@ func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := "camera:" + camera
-	if download && !s.mayExport(w, r, target) {
-		return
-	}
-	release := s.takeExport(w, p)
+	release := s.admitMP4(w, r, p, target, download)
 	if release == nil {
 		return
 	}
@@ -299,11 +305,7 @@ func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodHead {
 		// What the span would be, without reading it: the console maps
 		// the player's time to the wall clock with X-Recording-Start.
-		h := w.Header()
-		h.Set("Content-Type", "video/mp4")
-		h.Set("Cache-Control", "no-store")
-		h.Set(headerStart, plan.Start.UTC().Format(time.RFC3339Nano))
-		h.Set(headerEnd, plan.End.UTC().Format(time.RFC3339Nano))
+		setMP4Headers(w.Header(), plan.Start, plan.End)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
@@ -318,13 +320,9 @@ func (s *Server) handleVideo(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Disposition", attachment(camera, plan.Start, plan.End))
 	}
-	h := w.Header()
-	h.Set("Content-Type", "video/mp4")
-	h.Set("Cache-Control", "no-store")
-	h.Set(headerStart, plan.Start.UTC().Format(time.RFC3339Nano))
-	h.Set(headerEnd, plan.End.UTC().Format(time.RFC3339Nano))
+	setMP4Headers(w.Header(), plan.Start, plan.End)
 	if plan.Size >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(plan.Size, 10))
+		w.Header().Set("Content-Length", strconv.FormatInt(plan.Size, 10))
 	}
 	sw := newSendWriter(w)
 	_, err = plan.WriteTo(r.Context(), sw)
@@ -495,10 +493,7 @@ func (s *Server) handleClip(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	target := "incident:" + incident
-	if download && !s.mayExport(w, r, target) {
-		return
-	}
-	release := s.takeExport(w, p)
+	release := s.admitMP4(w, r, p, target, download)
 	if release == nil {
 		return
 	}
@@ -528,30 +523,33 @@ func (s *Server) handleClip(w http.ResponseWriter, r *http.Request) {
 		if !complete {
 			// Still recording (or failed): hash what there is now, then
 			// send exactly that.
-			hs := sha256.New()
-			if _, err := io.Copy(hs, io.LimitReader(f, size)); err != nil {
+			if expect, err = hashHead(f, size); err != nil {
 				s.recordingError(w, r, "", fmt.Errorf("clip %s: %w", clip, err))
 				return
 			}
-			if _, err := f.Seek(0, io.SeekStart); err != nil {
-				s.recordingError(w, r, "", fmt.Errorf("clip %s: %w", clip, err))
-				return
-			}
-			expect = hex.EncodeToString(hs.Sum(nil))
 		}
 		sum, _ := hex.DecodeString(expect)
 		announceSHA256(w, sum)
 		w.Header().Set("Content-Disposition", attachment(c.Camera+"_"+incident, c.Start, c.End))
 	}
-	h := w.Header()
-	h.Set("Content-Type", "video/mp4")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.FormatInt(size, 10))
-	h.Set(headerStart, c.Start.UTC().Format(time.RFC3339Nano))
-	h.Set(headerEnd, c.End.UTC().Format(time.RFC3339Nano))
+	setMP4Headers(w.Header(), c.Start, c.End)
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	sw := newSendWriter(w)
 	// A client that went away fails the next write.
 	_, err = io.Copy(sw, io.LimitReader(f, size))
 	detail := "clip " + c.ID + " of camera " + c.Camera + ", " + string(c.Status) + ", " + spanDetail(c.Start, c.End)
 	s.auditSent(p, action, target, detail, sw, expect, err)
+}
+
+// hashHead is the hex SHA-256 of f's first size bytes; f is left at its
+// start.
+func hashHead(f io.ReadSeeker, size int64) (string, error) {
+	hs := sha256.New()
+	if _, err := io.Copy(hs, io.LimitReader(f, size)); err != nil {
+		return "", err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(hs.Sum(nil)), nil
 }

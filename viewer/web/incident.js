@@ -722,22 +722,7 @@
     if (!p) return;
     const url = p.url;
     try {
-      const resp = await fetch(url + '?download=1', { credentials: 'same-origin', cache: 'no-store' });
-      if (!resp.ok) {
-        let msg = S.t('error.http', { status: resp.status });
-        try { msg = (await resp.json()).error || msg; } catch (_) { /* not JSON */ }
-        throw new Error(msg);
-      }
-      const sha = resp.headers.get('X-Content-SHA256') || '';
-      const m = /filename="([^"]+)"/.exec(resp.headers.get('Content-Disposition') || '');
-      const name = m ? m[1] : 'clip.mp4';
-      const blob = await resp.blob();
-      const href = URL.createObjectURL(blob);
-      const a = el('a', { href, download: name, hidden: true });
-      document.body.append(a);
-      a.click();
-      a.remove();
-      setTimeout(() => URL.revokeObjectURL(href), 60000);
+      const { sha, name } = await S.downloadMP4(url + '?download=1', 'clip.mp4');
       if (view.clip && view.clip.url === url) {
         view.clip.downloaded = { sha, name };
         view.clip.error = '';

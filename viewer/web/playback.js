@@ -102,6 +102,30 @@
     return S.t('error.http', { status: resp.status });
   }
 
+  // downloadMP4 saves the MP4 that url answers as a file (the name its
+  // Content-Disposition gives, else fallback) and resolves to its name,
+  // size and the SHA-256 the server sent before it; it throws an Error
+  // with the server's reason and the answer's status. The incident view
+  // downloads its clips with it too.
+  async function downloadMP4(url, fallback) {
+    const resp = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
+    if (!resp.ok) {
+      const err = new Error(await errorOf(resp));
+      err.status = resp.status;
+      throw err;
+    }
+    const sha = resp.headers.get('X-Content-SHA256') || '';
+    const name = filenameOf(resp.headers.get('Content-Disposition'), fallback);
+    const blob = await resp.blob();
+    const href = URL.createObjectURL(blob);
+    const a = h('a', { href, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(href), 60000);
+    return { name, size: blob.size, sha };
+  }
+
   // Playback is the timeline and the recording player of one tile. host
   // is the tile: {el, video, cameraId, stopLive(), startLive()}.
   class Playback {
@@ -360,21 +384,11 @@
       this.message = S.t('pb.exporting');
       this.render();
       try {
-        const resp = await fetch(url, { credentials: 'same-origin', cache: 'no-store' });
-        if (!resp.ok) throw new Error(resp.status === 404 ? S.t('pb.noRecording') : await errorOf(resp));
-        const sha = resp.headers.get('X-Content-SHA256') || '';
-        const name = filenameOf(resp.headers.get('Content-Disposition'), this.camera + '.mp4');
-        const blob = await resp.blob();
-        const href = URL.createObjectURL(blob);
-        const a = h('a', { href, download: name, hidden: true });
-        document.body.append(a);
-        a.click();
-        a.remove();
-        setTimeout(() => URL.revokeObjectURL(href), 60000);
-        this.exportInfo = { name, size: blob.size, sha };
+        this.exportInfo = await downloadMP4(url, this.camera + '.mp4');
         this.message = '';
       } catch (err) {
-        this.message = S.t('pb.error', { message: err.message || String(err) });
+        const message = err.status === 404 ? S.t('pb.noRecording') : err.message || String(err);
+        this.message = S.t('pb.error', { message });
       } finally {
         this.exporting = false;
         this.render();
@@ -469,4 +483,5 @@
   }
 
   S.Playback = Playback;
+  S.downloadMP4 = downloadMP4;
 })();
