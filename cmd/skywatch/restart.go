@@ -252,23 +252,7 @@ type skywatchProc struct {
 }
 
 func startSkywatch(binary, config, logPath string) (*skywatchProc, error) {
-	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(binary, "serve", "-config", config)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		_ = logf.Close()
-		return nil, err
-	}
-	p := &skywatchProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = logf.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return startBenchProc(logPath, binary, "serve", "-config", config)
 }
 
 // stop signals the process and waits for it, killing it after a minute.
