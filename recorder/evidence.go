@@ -206,6 +206,21 @@ func (e *evidence) endIncident(incident string, ended time.Time) {
 	}
 }
 
+// unended lists the incidents with a clip whose keep clock has not
+// started, sorted.
+func (e *evidence) unended() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for id, recs := range e.index {
+		if slices.ContainsFunc(recs, func(rec *clipRecord) bool { return rec.KeepUntil.IsZero() }) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // update changes a clip's record and saves its sidecar (synced when the
 // change is final), keeping the counts and the byte total right.
 func (e *evidence) update(rec *clipRecord, sync bool, fn func(c *clipRecord)) Clip {

@@ -381,8 +381,14 @@ func TestEvidenceKeep(t *testing.T) {
 	old := waitClip(t, r, "inc-old", "cam1")
 	waitClip(t, r, "inc-new", "cam1")
 	waitClip(t, r, "inc-open", "cam1")
+	if got := r.Unended(); !slices.Equal(got, []string{"inc-new", "inc-old", "inc-open"}) {
+		t.Errorf("unended %q before any end", got)
+	}
 	r.EndIncident("inc-old", now.Add(-cfg.Evidence.Keep-time.Minute))
 	r.EndIncident("inc-new", now)
+	if got := r.Unended(); !slices.Equal(got, []string{"inc-open"}) {
+		t.Errorf("unended %q, want only inc-open", got)
+	}
 	if got := r.Clips("inc-new"); !got[0].KeepUntil.Equal(now.Add(cfg.Evidence.Keep)) {
 		t.Errorf("keep_until %s, want %s", got[0].KeepUntil, now.Add(cfg.Evidence.Keep))
 	}

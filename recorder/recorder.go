@@ -181,6 +181,11 @@ func (r *Recorder) EndIncident(incidentID string, ended time.Time) {
 	r.evidence.endIncident(incidentID, ended)
 }
 
+// Unended lists the incidents that have a clip whose evidence.keep clock
+// has not started (EndIncident was not called), sorted: the caller
+// reconciles them with the incidents' states, since an end can be missed.
+func (r *Recorder) Unended() []string { return r.evidence.unended() }
+
 // Clips returns the incident's clips, in the order they were opened.
 func (r *Recorder) Clips(incidentID string) []Clip { return r.evidence.clips(incidentID) }
 

@@ -16,12 +16,14 @@ type evidenceRecorder interface {
 	StartClips(incidentID string, cameras []string, alarm time.Time)
 	ExtendClips(incidentID string, last time.Time)
 	EndIncident(incidentID string, ended time.Time)
+	Unended() []string
 	Notices() <-chan recorder.Notice
 }
 
 // evidenceEngine is what the evidence wiring needs of the incident engine.
 type evidenceEngine interface {
 	SubscribeIncidents(ctx context.Context) <-chan alarms.IncidentChange
+	Incident(ctx context.Context, id string) (alarms.Incident, error)
 	Note(ctx context.Context, incidentID, action, reason string) (alarms.Incident, error)
 	CameraTrouble(ctx context.Context, cameraID, reason string) (alarms.Incident, error)
 	CameraRestored(ctx context.Context, cameraID, reason string) (alarms.Incident, error)
@@ -45,6 +47,9 @@ type incidentEvidence struct {
 	// retryWait is how long a notice waits before the engine is asked
 	// again after a failure (a store outage).
 	retryWait time.Duration
+	// reconcileEvery is how often clips whose incident's end was not seen
+	// are checked against the engine (a slow subscriber misses changes).
+	reconcileEvery time.Duration
 
 	// seen is the latest event time handled of each open incident; touched
 	// only by the changes goroutine.
@@ -64,7 +69,8 @@ const evidenceForget = 24 * time.Hour
 const noticeTries = 5
 
 func newIncidentEvidence(rec evidenceRecorder, engine evidenceEngine, logger *slog.Logger) *incidentEvidence {
-	return &incidentEvidence{rec: rec, engine: engine, logger: logger, retryWait: 2 * time.Second, seen: map[string]time.Time{}}
+	return &incidentEvidence{rec: rec, engine: engine, logger: logger, retryWait: 2 * time.Second,
+		reconcileEvery: 10 * time.Minute, seen: map[string]time.Time{}}
 }
 
 // start subscribes to the engine's changes (before the engine starts, so
@@ -78,12 +84,16 @@ func (v *incidentEvidence) start() {
 	noticesDone := make(chan struct{})
 	go func() {
 		defer close(noticesDone)
+		reconcile := time.NewTicker(v.reconcileEvery)
+		defer reconcile.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case n := <-v.rec.Notices():
 				v.notice(ctx, n)
+			case <-reconcile.C:
+				v.reconcile(ctx)
 			}
 		}
 	}()
@@ -94,6 +104,36 @@ func (v *incidentEvidence) start() {
 		}
 		<-noticesDone
 	}()
+}
+
+// reconcile starts the keep clock of clips whose incident ended without
+// the wiring seeing it: the engine's subscriber misses changes when it
+// falls behind, and without this those clips would be kept for ever. An
+// incident the engine no longer has ends now.
+func (v *incidentEvidence) reconcile(ctx context.Context) {
+	for _, id := range v.rec.Unended() {
+		inc, err := v.engine.Incident(ctx, id)
+		switch {
+		case errors.Is(err, alarms.ErrNotFound):
+			v.rec.EndIncident(id, time.Now())
+		case err != nil:
+			// A store outage: the next round tries again.
+			v.logger.Debug("evidence: incident not read", "incident", id, "error", err)
+			return
+		case !inc.State.Open():
+			v.rec.EndIncident(id, endedAt(&inc))
+		}
+	}
+}
+
+// endedAt is when inc left the open states: its latest entry that did.
+func endedAt(inc *alarms.Incident) time.Time {
+	for i := len(inc.Timeline) - 1; i >= 0; i-- {
+		if to := inc.Timeline[i].To; to != "" && !to.Open() {
+			return inc.Timeline[i].At
+		}
+	}
+	return inc.Updated
 }
 
 // close stops both goroutines and waits for them. It is idempotent.

@@ -28,7 +28,10 @@ import (
 type clipCalls struct {
 	calls   []string
 	notices chan recorder.Notice
+	unended []string
 }
+
+func (c *clipCalls) Unended() []string { return c.unended }
 
 func (c *clipCalls) StartClips(id string, cams []string, alarm time.Time) {
 	c.calls = append(c.calls, fmt.Sprintf("start %s %v %s", id, cams, alarm.Format("15:04:05")))
@@ -320,6 +323,15 @@ devices:
 type noteCalls struct {
 	calls []string
 	fail  []error
+	// incidents answer Incident; an id not in it is alarms.ErrNotFound.
+	incidents map[string]alarms.Incident
+}
+
+func (n *noteCalls) Incident(_ context.Context, id string) (alarms.Incident, error) {
+	if inc, ok := n.incidents[id]; ok {
+		return inc, nil
+	}
+	return alarms.Incident{}, fmt.Errorf("incident %s: %w", id, alarms.ErrNotFound)
 }
 
 func (n *noteCalls) next(call string) (alarms.Incident, error) {
@@ -341,6 +353,29 @@ func (n *noteCalls) CameraTrouble(_ context.Context, cam, reason string) (alarms
 }
 func (n *noteCalls) CameraRestored(_ context.Context, cam, reason string) (alarms.Incident, error) {
 	return n.next("restored " + cam + ": " + reason)
+}
+
+// TestEvidenceReconcilesMissedEnds: clips whose incident ended without the
+// wiring seeing it (a slow subscriber misses changes) get their keep clock
+// from the incident's end; an incident still open is left alone, and one the
+// engine no longer has ends now.
+func TestEvidenceReconcilesMissedEnds(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)
+	eng := &noteCalls{incidents: map[string]alarms.Incident{
+		"open": {ID: "open", State: alarms.StateDispatched},
+		"closed": {ID: "closed", State: alarms.StateClosed, Updated: t0.Add(time.Hour), Timeline: []alarms.TimelineEntry{
+			{Action: "opened", To: alarms.StateNew, At: t0},
+			{Action: "resolve", From: alarms.StateOnScene, To: alarms.StateResolved, At: t0.Add(20 * time.Minute)},
+			{Action: "close", From: alarms.StateResolved, To: alarms.StateClosed, At: t0.Add(30 * time.Minute)},
+			{Action: "evidence", At: t0.Add(40 * time.Minute)},
+		}},
+	}}
+	rec := &clipCalls{unended: []string{"closed", "gone", "open"}}
+	v := newIncidentEvidence(rec, eng, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	v.reconcile(context.Background())
+	if len(rec.calls) != 2 || rec.calls[0] != "end closed 10:30:00" || !strings.HasPrefix(rec.calls[1], "end gone ") {
+		t.Fatalf("calls %q, want the closed incident ended at its close and the gone one now", rec.calls)
+	}
 }
 
 // TestEvidenceNotices: a clip's notice becomes a timeline line with its
