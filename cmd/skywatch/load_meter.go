@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -82,37 +80,6 @@ func (d loadUsageDelta) String() string {
 	}
 	parts = append(parts, fmt.Sprintf("loader cpu %.2f cores", d.selfCPU))
 	return strings.Join(parts, ", ")
-}
-
-// scrapeMetrics reads the unlabelled samples of a Prometheus text page;
-// nil when it cannot.
-func scrapeMetrics(ctx context.Context, url string) map[string]float64 {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
-			out[name] = v
-		}
-	}
-	return out
 }
 
 // procCPU is a process's user and system CPU time in seconds from

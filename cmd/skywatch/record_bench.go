@@ -81,13 +81,9 @@ func runRecordBench(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintln(stderr, "skywatch sim record:", err)
 		return 2
 	}
-	if s.binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			fmt.Fprintln(stderr, "skywatch sim record:", err)
-			return 1
-		}
-		s.binary = exe
+	if err := defaultBinary(&s.binary); err != nil {
+		fmt.Fprintln(stderr, "skywatch sim record:", err)
+		return 1
 	}
 	if s.dir == "" {
 		d, err := os.MkdirTemp("", "skywatch-record-bench-")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -66,6 +65,20 @@ func baseSample(pid int, recDir string) (recordSample, error) {
 		return nil
 	})
 	return s, err
+}
+
+// defaultBinary sets *binary, the Skywatch a benchmark runs, to this
+// program when it is empty.
+func defaultBinary(binary *string) error {
+	if *binary != "" {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	*binary = exe
+	return nil
 }
 
 // startBenchProc starts a recorder process with its output in logPath.
@@ -169,7 +182,7 @@ func (t *skywatchTarget) waitReady(ctx context.Context, exited <-chan struct{}, 
 	}
 	deadline := time.Now().Add(wait)
 	for {
-		lines := metricLines(ctx, t.metricsURL)
+		lines := metricLines(ctx, t.metricsURL, 10*time.Second)
 		ok := true
 		got := map[string]int{}
 		for stream, n := range want {
@@ -193,7 +206,7 @@ func (t *skywatchTarget) waitReady(ctx context.Context, exited <-chan struct{}, 
 }
 
 func (t *skywatchTarget) sample(ctx context.Context, pid int, recDir string) (recordSample, error) {
-	lines := metricLines(ctx, t.metricsURL)
+	lines := metricLines(ctx, t.metricsURL, 10*time.Second)
 	s, err := baseSample(pid, recDir)
 	if lines == nil {
 		return s, fmt.Errorf("cannot read %s", t.metricsURL)
@@ -359,53 +372,4 @@ func (t *mediaMTXTarget) export(ctx context.Context, camera string, start, end t
 	q := url.Values{"path": {camera}, "start": {start.UTC().Format(time.RFC3339)},
 		"duration": {fmt.Sprint(end.Sub(start).Seconds())}, "format": {"fmp4"}}
 	return timeExport(ctx, t.client, camera, end.Sub(start), t.playbackBase+"/get?"+q.Encode())
-}
-
-// metricLines reads a Prometheus text page; nil when it cannot.
-func metricLines(ctx context.Context, url string) []string {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return nil
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil
-	}
-	defer resp.Body.Close()
-	var lines []string
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if l := sc.Text(); l != "" && l[0] != '#' {
-			lines = append(lines, l)
-		}
-	}
-	return lines
-}
-
-// sumLines sums the samples of metric name whose labels hold every one of
-// labels (`key="value"`).
-func sumLines(lines []string, name string, labels ...string) float64 {
-	sum := 0.0
-	for _, l := range lines {
-		if !strings.HasPrefix(l, name+" ") && !strings.HasPrefix(l, name+"{") {
-			continue
-		}
-		match := true
-		for _, lb := range labels {
-			match = match && strings.Contains(l, lb)
-		}
-		if !match {
-			continue
-		}
-		if i := strings.LastIndexByte(l, ' '); i > 0 {
-			var v float64
-			if _, err := fmt.Sscan(l[i+1:], &v); err == nil {
-				sum += v
-			}
-		}
-	}
-	return sum
 }

@@ -82,13 +82,9 @@ func runRestart(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, "skywatch sim restart: -cache must be on, off or omit")
 		return 2
 	}
-	if s.binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			fmt.Fprintln(stderr, "skywatch sim restart:", err)
-			return 1
-		}
-		s.binary = exe
+	if err := defaultBinary(&s.binary); err != nil {
+		fmt.Fprintln(stderr, "skywatch sim restart:", err)
+		return 1
 	}
 	if s.dir == "" {
 		kind := fmt.Sprintf("cost%d", s.cost)

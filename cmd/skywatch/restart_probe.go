@@ -11,8 +11,6 @@ import (
 	"net/http/cookiejar"
 	"runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 )
@@ -158,35 +156,6 @@ func waitHealthy(ctx context.Context, base string, exited <-chan struct{}, wait 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// sumMetric sums every sample of a metric, labelled or not; -1 when the
-// page cannot be read.
-func sumMetric(ctx context.Context, url, name string) float64 {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return -1
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	sum := 0.0
-	for _, line := range strings.Split(string(body), "\n") {
-		if !strings.HasPrefix(line, name+" ") && !strings.HasPrefix(line, name+"{") {
-			continue
-		}
-		if i := strings.LastIndexByte(line, ' '); i > 0 {
-			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-				sum += v
-			}
-		}
-	}
-	return sum
 }
 
 // tokenOf is a simulated device's password used as its token, and the
