@@ -111,20 +111,7 @@ func TestEvidenceEndToEnd(t *testing.T) {
 	t.Cleanup(cam.Close)
 	dir := t.TempDir()
 	recordings := filepath.Join(dir, "recordings")
-	cfg := fmt.Sprintf(`
-http:
-  address: 127.0.0.1:0
-webrtc:
-  udp_address: 127.0.0.1:0
-  tcp_address: 127.0.0.1:0
-mqtt:
-  address: 127.0.0.1:0
-store:
-  path: %s
-users:
-  - username: admin
-    role: admin
-    password_hash: "%s"
+	path := writeServeConfig(t, dir, fmt.Sprintf(`
 recordings:
   path: %s
   pre_alarm: 3s
@@ -147,11 +134,7 @@ devices:
     lat: 30
     lon: 120
     cameras: [gate]
-`, filepath.Join(dir, "alarms.db"), testPasswordHash(t, "serve-secret"), recordings, cam.URL("/gate"))
-	path := filepath.Join(dir, "skywatch.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, recordings, cam.URL("/gate")))
 	serve := func() (base, broker string, stop func()) {
 		ctx, cancel := context.WithCancel(context.Background())
 		logs := &syncBuffer{}

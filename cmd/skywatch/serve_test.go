@@ -42,20 +42,7 @@ func TestServeShutsDownCleanly(t *testing.T) {
 	host, port, _ := strings.Cut(cam.Addr(), ":")
 
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`
-http:
-  address: 127.0.0.1:0
-webrtc:
-  udp_address: 127.0.0.1:0
-  tcp_address: 127.0.0.1:0
-mqtt:
-  address: 127.0.0.1:0
-store:
-  path: %s
-users:
-  - username: admin
-    role: admin
-    password_hash: "%s"
+	path := writeServeConfig(t, dir, fmt.Sprintf(`
 cameras:
   - id: gate
     vendor: hikvision
@@ -64,11 +51,7 @@ cameras:
     username: admin
     password: from-file-wrong
     mode: always
-`, filepath.Join(dir, "alarms.db"), testPasswordHash(t, "serve-secret"), host, port)
-	path := filepath.Join(dir, "skywatch.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+`, host, port))
 	// The right password comes from the environment, overriding the file.
 	t.Setenv("SKYWATCH_CAMERA_GATE_PASSWORD", "cam-secret-1")
 
@@ -176,4 +159,31 @@ func loginGet(t *testing.T, base, user, password string) func(url string) (strin
 		t.Fatalf("login as %s: %s", user, resp.Status)
 	}
 	return func(url string) (string, error) { return getWith(c, url) }
+}
+
+// writeServeConfig writes dir/skywatch.yaml for a serve on loopback ports
+// the system picks, with its store in dir and the user admin (password
+// serve-secret), followed by rest; it returns the file's path.
+func writeServeConfig(t *testing.T, dir, rest string) string {
+	t.Helper()
+	cfg := fmt.Sprintf(`
+http:
+  address: 127.0.0.1:0
+webrtc:
+  udp_address: 127.0.0.1:0
+  tcp_address: 127.0.0.1:0
+mqtt:
+  address: 127.0.0.1:0
+store:
+  path: %s
+users:
+  - username: admin
+    role: admin
+    password_hash: "%s"
+`, filepath.Join(dir, "alarms.db"), testPasswordHash(t, "serve-secret")) + rest
+	path := filepath.Join(dir, "skywatch.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
