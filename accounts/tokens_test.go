@@ -68,7 +68,12 @@ func TestValidateTokens(t *testing.T) {
 	if got := upper.Token().SHA256; got != sum {
 		t.Errorf("Token() keeps the sum as %q, want lower case", got)
 	}
-	mod := func(f func(*TokenConfig)) TokenConfig { c := good; c.Cameras = append([]string(nil), good.Cameras...); f(&c); return c }
+	mod := func(f func(*TokenConfig)) TokenConfig {
+		c := good
+		c.Cameras = append([]string(nil), good.Cameras...)
+		f(&c)
+		return c
+	}
 	tests := []struct {
 		name   string
 		tokens []TokenConfig
