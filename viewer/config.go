@@ -67,6 +67,18 @@ type Config struct {
 	// player that re-requests) and 16.
 	ExportsPerUser, ExportsTotal int
 
+	// MaxTokens bounds the API tokens, configured and made in the console
+	// together; past it an admin cannot make one more. It defaults to 200.
+	MaxTokens int
+
+	// TokenAuditInterval is how often an API token's reads of the API (and
+	// its refused requests) are written to the audit log: one record per
+	// token, kind and interval, with the count of those held back, so
+	// that a video wall that polls cannot flood the log. Each video
+	// session a token opens is written as a user's is. It defaults to a
+	// minute.
+	TokenAuditInterval time.Duration
+
 	// MapTileURL is an optional template of an on-premises map server's
 	// tiles ("https://tiles.local/{z}/{x}/{y}.png"); without it the map
 	// draws only the configured areas and positions.
@@ -89,6 +101,8 @@ const (
 	DefaultVideoSessionsPerAddr = 48
 	DefaultExportsPerUser       = 4
 	DefaultExportsTotal         = 16
+	DefaultMaxTokens            = 200
+	DefaultTokenAuditInterval   = time.Minute
 )
 
 // DefaultConfig returns the configuration used when the file says nothing.
@@ -126,6 +140,7 @@ func (c Config) withDefaults() Config {
 		{&c.VideoSessionsPerAddr, DefaultVideoSessionsPerAddr},
 		{&c.ExportsPerUser, DefaultExportsPerUser},
 		{&c.ExportsTotal, DefaultExportsTotal},
+		{&c.MaxTokens, DefaultMaxTokens},
 	} {
 		if *f.v == 0 {
 			*f.v = f.def
@@ -133,6 +148,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LoginLockout == 0 {
 		c.LoginLockout = DefaultLoginLockout
+	}
+	if c.TokenAuditInterval == 0 {
+		c.TokenAuditInterval = DefaultTokenAuditInterval
 	}
 	return c
 }
@@ -177,10 +195,14 @@ func (c Config) Validate() error {
 		{"webrtc.sessions_per_address", c.VideoSessionsPerAddr},
 		{"http.exports_per_user", c.ExportsPerUser},
 		{"http.exports_total", c.ExportsTotal},
+		{"http.max_tokens", c.MaxTokens},
 	} {
 		if f.v < 1 {
 			errs = append(errs, fmt.Errorf("%s: %d: must be at least 1", f.key, f.v))
 		}
+	}
+	if c.TokenAuditInterval < time.Second {
+		errs = append(errs, fmt.Errorf("http.token_audit_interval: %s is shorter than a second", c.TokenAuditInterval))
 	}
 	if c.LoginLockout < time.Second {
 		errs = append(errs, fmt.Errorf("http.login_lockout: %s is shorter than a second", c.LoginLockout))

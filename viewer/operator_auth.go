@@ -52,9 +52,10 @@ type Records interface {
 
 // guard lets a request to the API or to WHEP through only with a live
 // operator session, and a change (any method but GET, HEAD and OPTIONS)
-// only with the session's CSRF token from this server's own origin. It
-// puts the principal in the request's context. Without operator accounts
-// everyone is an anonymous admin.
+// only with the session's CSRF token from this server's own origin; or
+// with an API token (Authorization: Bearer, see guardBearer), for WHEP
+// and reads only. It puts the principal in the request's context. Without
+// operator accounts everyone is an anonymous admin.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
@@ -68,6 +69,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
 			return
 		}
+		if tok, ok := bearerToken(r); ok {
+			s.guardBearer(w, r, next, tok)
+			return
+		}
 		token := ""
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			token = c.Value
@@ -77,6 +82,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			s.sessionEnded(sess, "session_expired")
 		}
 		if !ok {
+			// Programs learn that a token is what they need.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="skywatch"`)
 			writeError(w, http.StatusUnauthorized, "not logged in")
 			return
 		}
@@ -112,7 +119,20 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, target, msg string
 // audit records what p did. A record that cannot be stored is logged as
 // an error; the request goes on (refusing service because the audit disk
 // is full would stop the command centre).
+//
+// An API token's records other than its video sessions are written at
+// most once per action and http.token_audit_interval, with the count of
+// those held back.
 func (s *Server) audit(p *principal, action, target, outcome, detail string) {
+	if p.Token != "" {
+		write, held := s.tokenAuditAdmit(p, action, time.Now())
+		if !write {
+			return
+		}
+		if held > 0 {
+			detail += fmt.Sprintf(" (and %d more since the last record)", held)
+		}
+	}
 	s.auditRecord(accounts.AuditRecord{User: p.User.Username, Role: string(p.User.Role), Addr: p.Addr,
 		Action: action, Target: target, Outcome: outcome, Detail: detail})
 }

@@ -124,5 +124,8 @@ func (s *Server) deviceAreas(ctx context.Context) (map[string]string, error) {
 // sessionAlive says whether the login behind p is still live (always,
 // without accounts): event streams end when it is not.
 func (s *Server) sessionAlive(p *principal) bool {
+	if p.Token != "" {
+		return s.tokens.valid(p.Token, time.Now())
+	}
 	return s.deps.Accounts == nil || s.opSessions.alive(p.Key, time.Now())
 }
