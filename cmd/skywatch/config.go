@@ -35,7 +35,9 @@ type fileConfig struct {
 	Routing alarms.RoutingConfig  `yaml:"routing"`
 
 	Users []accounts.UserConfig `yaml:"users"`
-	Map   mapConfig             `yaml:"map"`
+	// Tokens are API tokens for programs: WHEP players, video walls.
+	Tokens []accounts.TokenConfig `yaml:"tokens"`
+	Map    mapConfig              `yaml:"map"`
 
 	Recordings recorder.Config         `yaml:"recordings"`
 	Evidence   recorder.EvidenceConfig `yaml:"evidence"`
@@ -88,6 +90,10 @@ type httpConfig struct {
 	// in all.
 	ExportsPerUser int `yaml:"exports_per_user"`
 	ExportsTotal   int `yaml:"exports_total"`
+	// API tokens: how many (configured and made in the console), and how
+	// often a token's reads are written to the audit log.
+	MaxTokens          int           `yaml:"max_tokens"`
+	TokenAuditInterval time.Duration `yaml:"token_audit_interval"`
 }
 
 type webrtcConfig struct {

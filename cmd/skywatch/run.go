@@ -14,6 +14,8 @@ commands:
   check -config FILE   validate a config file and print every problem with its key
   demo                 run simulated cameras, alarm devices and Skywatch on embedded defaults
   passwd [-argon2id]   read a password on standard input, print its bcrypt (or argon2id) hash for password_hash
+  token [-name N -role R -area A -cameras C]
+                       print a new API token (for a WHEP player or video wall) and its tokens: lines
   sim devices          run simulated alarm devices against a broker
   sim units            run simulated patrol units against a broker
   sim load             measure the alarm intake under a flood (see sim load -h)
@@ -36,6 +38,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "passwd":
 		return runPasswd(args[1:], os.Stdin, stdout, stderr)
+	case "token":
+		return runToken(args[1:], stdout, stderr)
 	case "sim":
 		if len(args) > 1 && args[1] == "load" {
 			return runLoad(ctx, args[2:], stdout, stderr)
