@@ -190,20 +190,20 @@ func (s *RedisStore) SaveToken(ctx context.Context, t Token) error {
 		return fmt.Errorf("accounts redis store: save token %q: %w", t.Name, err)
 	}
 	key := tokenKey(t.Name)
-	// A new token starts its count afresh, whatever an old one of the same
-	// name left.
-	if err := s.rdb.HDel(ctx, s.tokenUsesHash(), key).Err(); err != nil {
-		return fmt.Errorf("accounts redis store: save token %q: %w", t.Name, err)
-	}
-	if err := s.rdb.HDel(ctx, s.tokenLastHash(), key).Err(); err != nil {
-		return fmt.Errorf("accounts redis store: save token %q: %w", t.Name, err)
-	}
 	ok, err := s.rdb.HSetNX(ctx, s.tokensHash(), key, data).Result()
 	if err != nil {
 		return fmt.Errorf("accounts redis store: save token %q: %w", t.Name, err)
 	}
 	if !ok {
 		return fmt.Errorf("accounts redis store: save token %q: %w", t.Name, ErrTokenExists)
+	}
+	// A new token starts its count afresh, whatever an old one of the same
+	// name left (nobody holds the new token yet).
+	if err := s.rdb.HDel(ctx, s.tokenUsesHash(), key).Err(); err != nil {
+		return fmt.Errorf("accounts redis store: save token %q: %w", t.Name, err)
+	}
+	if err := s.rdb.HDel(ctx, s.tokenLastHash(), key).Err(); err != nil {
+		return fmt.Errorf("accounts redis store: save token %q: %w", t.Name, err)
 	}
 	return nil
 }

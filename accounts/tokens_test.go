@@ -126,8 +126,14 @@ func testTokens(t *testing.T, open func() store) {
 	}
 	dup := b
 	dup.Name = "NVR"
+	if err := s.TouchToken(ctx, "nvr", at, 3); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.SaveToken(ctx, dup); !errors.Is(err, ErrTokenExists) {
 		t.Errorf("a second token named NVR: %v, want ErrTokenExists", err)
+	}
+	if got, _ := s.Tokens(ctx); len(got) != 2 || got[0].Name != "nvr" || got[0].Uses != 3 {
+		t.Errorf("a refused second nvr changed the first: %+v", got)
 	}
 	if err := s.SaveToken(ctx, Token{Name: "x", Role: RoleViewer, SHA256: "not-a-sum"}); err == nil {
 		t.Error("a token without a SHA-256 was saved")

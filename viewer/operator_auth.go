@@ -111,7 +111,11 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, target, msg string
 	p := principalOf(r.Context())
 	// The path is the client's: as long as a request line allows.
 	route := r.Method + " " + clipID(r.URL.Path)
-	s.logger.Warn("request denied", "user", p.User.Username, "target", target, "route", route, "reason", msg)
+	if p.Token == "" {
+		// A token's refusals are logged with its audit records, which
+		// are bounded: a polling wall must not flood the log either.
+		s.logger.Warn("request denied", "user", p.User.Username, "target", target, "route", route, "reason", msg)
+	}
 	s.audit(p, "denied", target, "denied", route+": "+msg)
 	writeError(w, http.StatusForbidden, msg)
 }

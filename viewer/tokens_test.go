@@ -410,3 +410,53 @@ func TestTokenExpiry(t *testing.T) {
 		t.Errorf("expired records: %+v", recs)
 	}
 }
+
+// tokenMay lets a token through to WHEP and the readable API only, and
+// bearerToken takes the scheme in any case and nothing but Bearer.
+func TestTokenMayAndBearerHeader(t *testing.T) {
+	for _, tc := range []struct {
+		method, path string
+		want         bool
+	}{
+		{"POST", "/whep/gate", true},
+		{"DELETE", "/whep/gate/abc", true},
+		{"PATCH", "/whep/gate/abc", true},
+		{"GET", "/api/cameras", true},
+		{"GET", "/api/cameras/gate/video.mp4", true},
+		{"HEAD", "/api/cameras/gate/video.mp4", true},
+		{"GET", "/api/incidents/in1/clips/c1", true},
+		{"GET", "/api/stream", true},
+		{"GET", "/api/me", true},
+		{"PUT", "/api/me/prefs", false},
+		{"GET", "/api/audit", false},
+		{"GET", "/api/audit.csv", false},
+		{"GET", "/api/admin/tokens", false},
+		{"GET", "/api/camerasx", false},
+		{"POST", "/api/incidents/in1/acknowledge", false},
+		{"POST", "/api/logout", false},
+		{"DELETE", "/api/admin/tokens/x", false},
+	} {
+		r, _ := http.NewRequest(tc.method, "http://x"+tc.path, nil)
+		if got := tokenMay(r); got != tc.want {
+			t.Errorf("%s %s: tokenMay = %v, want %v", tc.method, tc.path, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		header, token string
+		ok            bool
+	}{
+		{"Bearer swt_abc", "swt_abc", true},
+		{"bearer  swt_abc ", "swt_abc", true},
+		{"Basic YTpi", "", false},
+		{"Bearer", "", false},
+		{"", "", false},
+	} {
+		r, _ := http.NewRequest("GET", "http://x/api/cameras", nil)
+		if tc.header != "" {
+			r.Header.Set("Authorization", tc.header)
+		}
+		if tok, ok := bearerToken(r); tok != tc.token || ok != tc.ok {
+			t.Errorf("%q: %q %v, want %q %v", tc.header, tok, ok, tc.token, tc.ok)
+		}
+	}
+}
