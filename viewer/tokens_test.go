@@ -460,3 +460,48 @@ func TestTokenMayAndBearerHeader(t *testing.T) {
 		}
 	}
 }
+
+// Two nodes sharing a token store: a token made on one works on the other
+// after its sweep, and a revocation on one refuses it on the other and
+// ends its event stream there.
+func TestTokenSharedStoreAcrossNodes(t *testing.T) {
+	fs, err := accounts.OpenFileStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fs.Close() })
+	a := startAuthServerOpts(t, authOpts{records: fs})
+	b := startAuthServerOpts(t, authOpts{records: fs, server: func(s *Server) { s.streamHeartbeat = time.Hour }})
+	op := mustLogin(t, a.base, "admin")
+	code, body := op.do(http.MethodPost, "/api/admin/tokens", `{"name":"wall-3","role":"viewer","area":"t1"}`, true)
+	if code != http.StatusCreated {
+		t.Fatalf("create on a: %d %s", code, body)
+	}
+	var made createdTokenJSON
+	if err := json.Unmarshal([]byte(body), &made); err != nil {
+		t.Fatal(err)
+	}
+	onB := &bearer{t: t, base: b.base, token: made.Token}
+	if code, _, _ := onB.do(http.MethodGet, "/api/cameras", ""); code != http.StatusUnauthorized {
+		t.Errorf("b before its sweep: %d", code)
+	}
+	b.sweepTokens(time.Now())
+	if code, body, _ := onB.do(http.MethodGet, "/api/cameras", ""); code != http.StatusOK {
+		t.Fatalf("b after its sweep: %d %s", code, body)
+	}
+	stream := openStreamWith(t, &http.Client{Transport: bearerTransport{made.Token}}, b.base, "")
+	if ev := stream.nextAny(t); ev.name != "comment" {
+		t.Fatalf("stream: first %+v", ev)
+	}
+	if code, body := op.do(http.MethodDelete, "/api/admin/tokens/wall-3", "", true); code != http.StatusOK {
+		t.Fatalf("revoke on a: %d %s", code, body)
+	}
+	b.sweepTokens(time.Now())
+	stream.ended(t)
+	if code, _, _ := onB.do(http.MethodGet, "/api/cameras", ""); code != http.StatusUnauthorized {
+		t.Errorf("b after the revocation: %d", code)
+	}
+	if recs := auditActions(t, b, accounts.AuditQuery{Action: accounts.AuditTokenRevoked}); len(recs) != 2 {
+		t.Errorf("revoked records (a's by the admin, b's from the store): %+v", recs)
+	}
+}
