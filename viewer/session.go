@@ -149,12 +149,7 @@ func newSessionAPI(settings webrtc.SettingEngine, choices []codecChoice) (*webrt
 		}
 	}
 	ir := &interceptor.Registry{}
-	// NACK: resend what a viewer lost; RTCP reports: sender reports let the
-	// browser sync audio and video.
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := configureSendInterceptors(me, ir); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(
