@@ -125,6 +125,8 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	vc.AuditUnauthPerAddr, vc.AuditUnauthTotal = fc.HTTP.AuditUnauthPerAddr, fc.HTTP.AuditUnauthTotal
 	vc.VideoSessionsPerUser, vc.VideoSessionsPerAddr = fc.WebRTC.SessionsPerUser, fc.WebRTC.SessionsPerAddress
 	vc.ExportsPerUser, vc.ExportsTotal = fc.HTTP.ExportsPerUser, fc.HTTP.ExportsTotal
+	vc.TCPConnections, vc.TCPConnectionsPerAddr = fc.WebRTC.TCPConnections, fc.WebRTC.TCPConnectionsPerAddr
+	vc.TCPHandshakeTimeout = fc.WebRTC.TCPHandshakeTimeout
 	vc.MapTileURL = fc.Map.TileURL
 	vc.MaxTokens, vc.TokenAuditInterval = fc.HTTP.MaxTokens, fc.HTTP.TokenAuditInterval
 	if err := vc.Validate(); err != nil {
