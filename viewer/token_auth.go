@@ -91,7 +91,6 @@ func (s *Server) guardBearer(w http.ResponseWriter, r *http.Request, next http.H
 		// WHEP is audited session by session (watch_start, watch).
 		s.audit(p, accounts.AuditTokenUsed, "", "ok", r.Method+" "+clipID(r.URL.Path))
 	}
-	s.persistTokenUse(t.Name, now)
 	next.ServeHTTP(w, r)
 }
 
@@ -128,21 +127,17 @@ func (s *Server) tokenAuditAdmit(p *principal, action string, now time.Time) (wr
 	return s.tokens.admitAudit(p.Token, action, now, s.cfg.TokenAuditInterval)
 }
 
-// persistTokenUse writes a console token's use to the token store at most
-// once a minute, so that the admin's list shows it after a restart and
-// on every node.
-func (s *Server) persistTokenUse(name string, now time.Time) {
-	if s.deps.TokenStore == nil {
-		return
-	}
-	uses, due := s.tokens.persistDue(name, now, persistEvery)
-	if !due {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.deps.TokenStore.TouchToken(ctx, name, now, uses); err != nil {
-		s.logger.Warn("token use not stored", "token", name, "err", err)
+// persistTokenUses writes the console tokens' use to the token store, so
+// that the admin's list shows it after a restart and on every node. The
+// sweep calls it: a request never waits for the store.
+func (s *Server) persistTokenUses() {
+	for _, u := range s.tokens.takePending() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.deps.TokenStore.TouchToken(ctx, u.name, u.lastUsed, u.uses)
+		cancel()
+		if err != nil {
+			s.logger.Warn("token use not stored", "token", u.name, "err", err)
+		}
 	}
 }
 
@@ -187,6 +182,7 @@ func (s *Server) sweepTokens(now time.Time) {
 		s.tokenEnded(t, accounts.AuditTokenExpired, nil, "expired at "+t.Expires.UTC().Format(time.RFC3339))
 	}
 	if s.deps.TokenStore != nil {
+		s.persistTokenUses()
 		s.syncTokens(false)
 	}
 }

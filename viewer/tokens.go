@@ -44,12 +44,10 @@ type apiToken struct {
 	// cameras are Token.Cameras as a set; nil: every camera of its area.
 	cameras map[string]bool
 	// uses and lastUsed include the store's count at load; pending are
-	// the uses not yet written to the store, persisted when they last
-	// were.
-	uses      uint64
-	lastUsed  time.Time
-	pending   uint64
-	persisted time.Time
+	// the uses not yet written to the store.
+	uses     uint64
+	lastUsed time.Time
+	pending  uint64
 	// expiredEnded says the token's expiry has ended what it had open.
 	expiredEnded bool
 	// audits are the audit records of this token held back per action:
@@ -63,7 +61,7 @@ type heldAudit struct {
 }
 
 func newAPIToken(t accounts.Token) *apiToken {
-	a := &apiToken{Token: t, uses: t.Uses, lastUsed: t.LastUsed, persisted: time.Now(), audits: map[string]*heldAudit{}}
+	a := &apiToken{Token: t, uses: t.Uses, lastUsed: t.LastUsed, audits: map[string]*heldAudit{}}
 	if len(t.Cameras) > 0 {
 		a.cameras = make(map[string]bool, len(t.Cameras))
 		for _, c := range t.Cameras {
@@ -185,17 +183,27 @@ func (a *apiTokens) valid(name string, now time.Time) bool {
 	return ok && !x.Expired(now)
 }
 
-// persistDue returns the uses of a console token not yet written when they
-// were last written at least every ago, and marks them written.
-func (a *apiTokens) persistDue(name string, now time.Time, every time.Duration) (uses uint64, due bool) {
+// tokenUse is a console token's use not yet written to the token store.
+type tokenUse struct {
+	name     string
+	uses     uint64
+	lastUsed time.Time
+}
+
+// takePending returns the uses of console tokens not yet written to the
+// store and counts them as written.
+func (a *apiTokens) takePending() []tokenUse {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	x, ok := a.byName[strings.ToLower(name)]
-	if !ok || x.Configured || x.pending == 0 || now.Sub(x.persisted) < every {
-		return 0, false
+	var out []tokenUse
+	for _, x := range a.byName {
+		if x.Configured || x.pending == 0 {
+			continue
+		}
+		out = append(out, tokenUse{name: x.Name, uses: x.pending, lastUsed: x.lastUsed})
+		x.pending = 0
 	}
-	uses, x.pending, x.persisted = x.pending, 0, now
-	return uses, true
+	return out
 }
 
 // admitAudit says whether an audit record of action by the token may be

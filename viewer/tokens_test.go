@@ -493,6 +493,15 @@ func TestTokenSharedStoreAcrossNodes(t *testing.T) {
 	if ev := stream.nextAny(t); ev.name != "comment" {
 		t.Fatalf("stream: first %+v", ev)
 	}
+	// B's uses reach the store at its sweep, and A's list at A's.
+	b.sweepTokens(time.Now())
+	a.sweepTokens(time.Now())
+	if v := a.tokens.list(); len(v) != 1 || v[0].Uses != 2 || v[0].LastUsed.IsZero() {
+		t.Errorf("a's view of the token's use on b: %+v", v)
+	}
+	if stored, _ := fs.Tokens(t.Context()); len(stored) != 1 || stored[0].Uses != 2 {
+		t.Errorf("stored: %+v", stored)
+	}
 	if code, body := op.do(http.MethodDelete, "/api/admin/tokens/wall-3", "", true); code != http.StatusOK {
 		t.Fatalf("revoke on a: %d %s", code, body)
 	}
