@@ -84,9 +84,11 @@ func (s *Server) guardBearer(w http.ResponseWriter, r *http.Request, next http.H
 	}
 	r = r.WithContext(withPrincipal(r.Context(), p))
 	if !tokenMay(r) {
+		s.metrics.tokenRequests.WithLabelValues("refused_change").Inc()
 		s.deny(w, r, "token:"+t.Name, refusedChange)
 		return
 	}
+	s.metrics.tokenRequests.WithLabelValues("ok").Inc()
 	if !strings.HasPrefix(r.URL.Path, "/whep/") {
 		// WHEP is audited session by session (watch_start, watch).
 		s.audit(p, accounts.AuditTokenUsed, "", "ok", r.Method+" "+clipID(r.URL.Path))
@@ -103,6 +105,7 @@ func (s *Server) refuseToken(w http.ResponseWriter, r *http.Request, addr string
 	route := r.Method + " " + clipID(r.URL.Path)
 	if by, retry := s.opLimiter.allow(bearerAccount, addr, now); by != limitedNone {
 		secs := retrySeconds(retry)
+		s.metrics.tokenRequests.WithLabelValues("throttled").Inc()
 		s.auditUnauth(accounts.AuditRecord{User: user, Addr: addr, Action: accounts.AuditTokenRefused, Outcome: "denied",
 			Detail: route + ": " + detail + "; too many wrong tokens from this " + string(by)})
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
@@ -110,6 +113,11 @@ func (s *Server) refuseToken(w http.ResponseWriter, r *http.Request, addr string
 		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("too many wrong tokens from this %s: try again in %d s", by, secs))
 		return
 	}
+	result := "invalid"
+	if state == tokenExpired {
+		result = "expired"
+	}
+	s.metrics.tokenRequests.WithLabelValues(result).Inc()
 	s.auditUnauth(accounts.AuditRecord{User: user, Addr: addr, Action: accounts.AuditTokenRefused, Outcome: "denied",
 		Detail: route + ": " + detail})
 	w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)

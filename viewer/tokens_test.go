@@ -224,6 +224,9 @@ func TestTokenWrongIsThrottled(t *testing.T) {
 	if len(recs) != 2 {
 		t.Errorf("%d token_refused records, want 2 (the address's budget)", len(recs))
 	}
+	if _, body, _ := (&bearer{t: t, base: s.base}).do(http.MethodGet, "/metrics", ""); !strings.Contains(body, `skywatch_viewer_token_requests_total{result="throttled"} 5`) {
+		t.Errorf("throttled token requests not counted 5 in /metrics")
+	}
 	// The lockout is listed for the admin under the tokens' account.
 	op := mustLogin(t, s.base, "admin")
 	if code, body := op.do(http.MethodGet, "/api/admin/lockouts", "", false); code != 200 || !strings.Contains(body, bearerAccount) {
