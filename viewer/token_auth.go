@@ -45,7 +45,7 @@ func tokenMay(r *http.Request) bool {
 		return false
 	}
 	for _, p := range tokenReadable {
-		if path == p || strings.HasPrefix(path, p+"/") || strings.HasPrefix(path, p+".") {
+		if path == p || strings.HasPrefix(path, p+"/") {
 			return true
 		}
 	}

@@ -316,7 +316,7 @@ func (a *apiTokens) count() int {
 	return len(a.byName)
 }
 
-// describe says what a token may see, for the audit log.
+// describeToken says what a token may see, for the audit log.
 func describeToken(t accounts.Token) string {
 	area := t.Area
 	if area == "" {
