@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -515,5 +516,30 @@ func TestTokenSharedStoreAcrossNodes(t *testing.T) {
 	}
 	if recs := auditActions(t, b, accounts.AuditQuery{Action: accounts.AuditTokenRevoked}); len(recs) != 2 {
 		t.Errorf("revoked records (a's by the admin, b's from the store): %+v", recs)
+	}
+}
+
+// BenchmarkTokenLookup is what a request with a token costs to
+// authenticate: the shape check, one SHA-256 and the locked lookup among
+// http.max_tokens tokens.
+func BenchmarkTokenLookup(b *testing.B) {
+	a := newAPITokens(DefaultMaxTokens)
+	var tok string
+	for i := range DefaultMaxTokens {
+		t, sum := accounts.NewToken()
+		if err := a.add(accounts.Token{Name: "t" + strconv.Itoa(i), Role: accounts.RoleViewer, SHA256: sum}); err != nil {
+			b.Fatal(err)
+		}
+		tok = t
+	}
+	now := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !accounts.LooksLikeToken(tok) {
+			b.Fatal("shape")
+		}
+		if _, st := a.lookup(accounts.TokenSum(tok), now); st != tokenValid {
+			b.Fatal("not found")
+		}
 	}
 }
