@@ -212,6 +212,7 @@ func fanoutBench(ctx context.Context, s fanoutSettings, logger *slog.Logger) ([]
 type fanoutResult struct {
 	server           string
 	run, n, joined   int
+	retries          int // join attempts that were retried
 	window           time.Duration
 	cpu, idleCPU     float64 // server CPU-seconds over the window, with the viewers and with none
 	selfCPU          float64 // this process's CPU-seconds over the window
@@ -260,14 +261,14 @@ func measureFanout(ctx context.Context, s fanoutSettings, api *webrtc.API, srv f
 	if err != nil {
 		return fail("whep: %v", err)
 	}
-	viewers, joinErr := joinViewers(ctx, api, target, n, s.join)
+	viewers, retries, joinErr := joinViewers(ctx, api, target, n, s.join)
 	defer closeViewers(viewers)
-	res.joined = len(viewers)
+	res.joined, res.retries = len(viewers), retries
 	if len(viewers) == 0 {
 		return fail("no viewer joined: %v", joinErr)
 	}
 	if joinErr != nil {
-		logger.Warn("viewers failed to join", "server", srv.name(), "joined", len(viewers), "of", n, "err", joinErr)
+		logger.Warn("viewers failed to join", "server", srv.name(), "joined", len(viewers), "of", n, "retries", retries, "err", joinErr)
 	}
 	if err := sleepCtx(ctx, s.settle); err != nil {
 		return fail("%v", err)
@@ -339,15 +340,25 @@ func measureWindow(ctx context.Context, pid int, exited <-chan struct{}, d time.
 	return w
 }
 
+// Joining: a viewer not connected within joinAttemptWait tries again
+// with a new peer connection, joinAttempts times in all, as a player
+// would. On a loaded machine a few of many viewers joining at once fail
+// their ICE checks.
+const (
+	joinAttempts    = 3
+	joinAttemptWait = 20 * time.Second
+)
+
 // joinViewers starts n viewers spread over join and waits until they are
-// connected. It returns those that connected and the first error of the
-// others.
-func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int, join time.Duration) ([]*benchViewer, error) {
-	ctx, cancel := context.WithTimeout(ctx, join+time.Minute)
+// connected. It returns those that connected, the number of attempts that
+// were retried, and the first error of those that did not connect.
+func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int, join time.Duration) ([]*benchViewer, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, join+joinAttempts*joinAttemptWait+10*time.Second)
 	defer cancel()
 	var (
 		mu       sync.Mutex
 		viewers  []*benchViewer
+		retries  int
 		firstErr error
 		wg       sync.WaitGroup
 	)
@@ -359,10 +370,16 @@ func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int,
 			if err := sleepCtx(ctx, time.Until(start.Add(join*time.Duration(i)/time.Duration(n)))); err != nil {
 				return
 			}
-			v, err := startViewer(ctx, api, target)
-			if err == nil {
-				if err = v.waitConnected(ctx); err != nil {
-					v.close(context.Background())
+			var v *benchViewer
+			var err error
+			for attempt := range joinAttempts {
+				if v, err = joinOnce(ctx, api, target); err == nil || ctx.Err() != nil {
+					break
+				}
+				if attempt < joinAttempts-1 {
+					mu.Lock()
+					retries++
+					mu.Unlock()
 				}
 			}
 			mu.Lock()
@@ -377,7 +394,23 @@ func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int,
 		}()
 	}
 	wg.Wait()
-	return viewers, firstErr
+	return viewers, retries, firstErr
+}
+
+// joinOnce starts a viewer and waits up to joinAttemptWait for it to
+// connect.
+func joinOnce(ctx context.Context, api *webrtc.API, target whepTarget) (*benchViewer, error) {
+	v, err := startViewer(ctx, api, target)
+	if err != nil {
+		return nil, err
+	}
+	wait, cancel := context.WithTimeout(ctx, joinAttemptWait)
+	defer cancel()
+	if err := v.waitConnected(wait); err != nil {
+		v.close(context.Background())
+		return nil, err
+	}
+	return v, nil
 }
 
 // closeViewers ends every viewer, a few at a time.
