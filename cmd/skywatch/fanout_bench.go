@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/skywatch/skywatch/hardware"
 )
 
@@ -175,10 +173,6 @@ func fanoutBench(ctx context.Context, s fanoutSettings, logger *slog.Logger) ([]
 		return nil, fmt.Errorf("camera: %w", err)
 	}
 	defer cam.Close()
-	api, err := newViewerAPI()
-	if err != nil {
-		return nil, fmt.Errorf("viewers: %w", err)
-	}
 	counts := slices.Clone(s.viewers)
 	var results []fanoutResult
 	for run := 1; run <= s.runs; run++ {
@@ -190,7 +184,7 @@ func fanoutBench(ctx context.Context, s fanoutSettings, logger *slog.Logger) ([]
 					return nil, err
 				}
 				logger.Info("measuring", "run", run, "server", srv.name(), "viewers", n)
-				r := measureFanout(ctx, s, api, srv, cam.URL("/"+fanoutCamera), dir, n, logger)
+				r := measureFanout(ctx, s, srv, cam.URL("/"+fanoutCamera), dir, n, logger)
 				r.run = run
 				if r.err != "" {
 					logger.Error("measurement failed", "run", run, "server", srv.name(), "viewers", n, "err", r.err)
@@ -228,7 +222,7 @@ type fanoutResult struct {
 
 // measureFanout starts one server, measures it idle and with n viewers,
 // and stops it.
-func measureFanout(ctx context.Context, s fanoutSettings, api *webrtc.API, srv fanoutServer, cameraURL, dir string, n int, logger *slog.Logger) fanoutResult {
+func measureFanout(ctx context.Context, s fanoutSettings, srv fanoutServer, cameraURL, dir string, n int, logger *slog.Logger) fanoutResult {
 	res := fanoutResult{server: srv.name(), n: n}
 	fail := func(format string, args ...any) fanoutResult {
 		res.err = fmt.Sprintf(format, args...)
@@ -261,7 +255,7 @@ func measureFanout(ctx context.Context, s fanoutSettings, api *webrtc.API, srv f
 	if err != nil {
 		return fail("whep: %v", err)
 	}
-	viewers, retries, joinErr := joinViewers(ctx, api, target, n, s.join)
+	viewers, retries, joinErr := joinViewers(ctx, target, n, s.join)
 	defer closeViewers(viewers)
 	res.joined, res.retries = len(viewers), retries
 	if len(viewers) == 0 {
@@ -352,7 +346,7 @@ const (
 // joinViewers starts n viewers spread over join and waits until they are
 // connected. It returns those that connected, the number of attempts that
 // were retried, and the first error of those that did not connect.
-func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int, join time.Duration) ([]*benchViewer, int, error) {
+func joinViewers(ctx context.Context, target whepTarget, n int, join time.Duration) ([]*benchViewer, int, error) {
 	ctx, cancel := context.WithTimeout(ctx, join+joinAttempts*joinAttemptWait+10*time.Second)
 	defer cancel()
 	var (
@@ -373,7 +367,7 @@ func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int,
 			var v *benchViewer
 			var err error
 			for attempt := range joinAttempts {
-				if v, err = joinOnce(ctx, api, target); err == nil || ctx.Err() != nil {
+				if v, err = joinOnce(ctx, target); err == nil || ctx.Err() != nil {
 					break
 				}
 				if attempt < joinAttempts-1 {
@@ -399,8 +393,8 @@ func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int,
 
 // joinOnce starts a viewer and waits up to joinAttemptWait for it to
 // connect.
-func joinOnce(ctx context.Context, api *webrtc.API, target whepTarget) (*benchViewer, error) {
-	v, err := startViewer(ctx, api, target)
+func joinOnce(ctx context.Context, target whepTarget) (*benchViewer, error) {
+	v, err := startViewer(ctx, target)
 	if err != nil {
 		return nil, err
 	}
