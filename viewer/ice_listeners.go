@@ -72,6 +72,10 @@ func listenICE(cfg Config, logger *slog.Logger) (*iceListeners, error) {
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	s.SetNetworkTypes(networks)
+	if err := preferAESGCM(&s); err != nil {
+		_ = l.close()
+		return nil, err
+	}
 	s.SetIncludeLoopbackCandidate(includeLoopback)
 	// mDNS would hide our addresses from viewers and makes multicast noise.
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
