@@ -37,7 +37,12 @@ func listenICE(cfg Config, logger *slog.Logger) (*iceListeners, error) {
 		if udpHost != nil && udpHost.To4() != nil {
 			networks = networks[:1]
 		}
+		bn, err := newBatchNet()
+		if err != nil {
+			return nil, fmt.Errorf("webrtc.udp_address: %w", err)
+		}
 		mux, err := ice.NewMultiUDPMuxFromPort(udpPort,
+			ice.UDPMuxFromPortWithNet(bn),
 			ice.UDPMuxFromPortWithNetworks(networks...),
 			ice.UDPMuxFromPortWithLogger(loggers.NewLogger("udpmux")))
 		if err != nil {
@@ -49,7 +54,7 @@ func listenICE(cfg Config, logger *slog.Logger) (*iceListeners, error) {
 		if err != nil {
 			return nil, fmt.Errorf("webrtc.udp_address: %w", err)
 		}
-		l.udp = webrtc.NewICEUDPMux(loggers.NewLogger("udpmux"), conn)
+		l.udp = webrtc.NewICEUDPMux(loggers.NewLogger("udpmux"), newBatchConn(conn))
 	}
 
 	s := webrtc.SettingEngine{LoggerFactory: loggers}
