@@ -125,6 +125,9 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	vc.VideoSessionsPerUser, vc.VideoSessionsPerAddr = fc.WebRTC.SessionsPerUser, fc.WebRTC.SessionsPerAddress
 	vc.ExportsPerUser, vc.ExportsTotal = fc.HTTP.ExportsPerUser, fc.HTTP.ExportsTotal
 	vc.MapTileURL = fc.Map.TileURL
+	if fc.HTTP.Pprof != nil {
+		vc.Pprof = *fc.HTTP.Pprof
+	}
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)
 	}
