@@ -86,6 +86,9 @@ type Config struct {
 	// session a token opens is written as a user's is. It defaults to a
 	// minute.
 	TokenAuditInterval time.Duration
+	// Pprof serves Go's profiles under /debug/pprof/ to admins (audited).
+	// DefaultConfig turns it on.
+	Pprof bool
 
 	// MapTileURL is an optional template of an on-premises map server's
 	// tiles ("https://tiles.local/{z}/{x}/{y}.png"); without it the map
@@ -122,6 +125,7 @@ func DefaultConfig() Config {
 		HTTPAddress: DefaultHTTPAddress,
 		UDPAddress:  DefaultUDPAddress,
 		TCPAddress:  DefaultTCPAddress,
+		Pprof:       true,
 	}
 }
 

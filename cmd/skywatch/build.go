@@ -129,6 +129,9 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	vc.TCPHandshakeTimeout = fc.WebRTC.TCPHandshakeTimeout
 	vc.MapTileURL = fc.Map.TileURL
 	vc.MaxTokens, vc.TokenAuditInterval = fc.HTTP.MaxTokens, fc.HTTP.TokenAuditInterval
+	if fc.HTTP.Pprof != nil {
+		vc.Pprof = *fc.HTTP.Pprof
+	}
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)
 	}

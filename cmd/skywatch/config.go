@@ -94,6 +94,8 @@ type httpConfig struct {
 	// often a token's reads are written to the audit log.
 	MaxTokens          int           `yaml:"max_tokens"`
 	TokenAuditInterval time.Duration `yaml:"token_audit_interval"`
+	// Go's profiles under /debug/pprof/ for admins; default on.
+	Pprof *bool `yaml:"pprof"`
 }
 
 type webrtcConfig struct {
