@@ -27,14 +27,29 @@ func TestLargeCameraPacketsReachViewerSplit(t *testing.T) {
 		transport  string
 	}{
 		{"1460 over UDP", 1460, "udp"},
-		{"1472 over TCP", 1472, "tcp"},
+		{"4000 over TCP", 4000, "tcp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, rigOptions{clip: hardware.ClipGOP1s, packetSize: tc.packetSize, transport: tc.transport})
-			// What the camera sends, read beside Skywatch (the camera
-			// serves every session the same packets).
-			cam := recordCamera(t, r.cam.URL(camPath))
-			waitFor(t, "the camera's first pictures", func() bool { return cam.count() >= 2 })
+			var r *rig
+			var cam *cameraRecord
+			if tc.packetSize <= 1472 {
+				r = newRig(t, rigOptions{clip: hardware.ClipGOP1s, packetSize: tc.packetSize, transport: tc.transport})
+				// What the camera sends, read beside Skywatch (the camera
+				// serves every session the same packets).
+				cam = recordCamera(t, r.cam.URL(camPath), nil)
+				waitFor(t, "the camera's first pictures", func() bool { return cam.count() >= 2 })
+			} else {
+				// Larger than the simulated camera sends: the same
+				// pictures, packetized again by a camera of the test's.
+				big := startBigCamera(t, tc.packetSize)
+				r = newRig(t, rigOptions{clip: hardware.ClipGOP1s, transport: tc.transport, cameraURL: big.url()})
+				recordCamera(t, r.cam.URL(camPath), func(au [][]byte) {
+					if err := big.send(au); err != nil {
+						t.Log(err)
+					}
+				})
+				cam = &big.rec
+			}
 
 			peer := newViewerPeer(t)
 			if code, body := peer.join(t, r.url("/whep/"+camID)); code != http.StatusCreated {
@@ -84,8 +99,9 @@ type cameraRecord struct {
 	largest int
 }
 
-// recordCamera plays camURL over TCP until the test ends.
-func recordCamera(t *testing.T, camURL string) *cameraRecord {
+// recordCamera plays camURL over TCP until the test ends, and hands each
+// access unit to onAU when not nil.
+func recordCamera(t *testing.T, camURL string, onAU func([][]byte)) *cameraRecord {
 	t.Helper()
 	u, err := url.Parse(camURL)
 	if err != nil {
@@ -97,7 +113,9 @@ func recordCamera(t *testing.T, camURL string) *cameraRecord {
 		t.Fatal(err)
 	}
 	tcp := gortsplib.TransportTCP
-	c := &gortsplib.Client{Scheme: bu.Scheme, Host: bu.Host, Transport: &tcp}
+	c := &gortsplib.Client{Scheme: bu.Scheme, Host: bu.Host, Transport: &tcp,
+		// A gap would show as access units that differ; no log lines.
+		OnPacketsLost: func(uint64) {}, OnDecodeError: func(error) {}}
 	if err := c.Start2(); err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +145,9 @@ func recordCamera(t *testing.T, camURL string) *cameraRecord {
 		rec.largest = max(rec.largest, size)
 		if err != nil {
 			return // more packets needed
+		}
+		if onAU != nil {
+			onAU(au)
 		}
 		var b []byte
 		for _, nalu := range au {

@@ -54,6 +54,9 @@ type rigOptions struct {
 	transport string // ingest's camera transport; default auto (UDP first)
 	// packetSize is the camera's largest RTP packet; 0 for its default.
 	packetSize int
+	// cameraURL, when set, is what Skywatch pulls instead of the simulated
+	// camera (which still runs).
+	cameraURL string
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -74,10 +77,14 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	}
 	t.Cleanup(r.cam.Close)
 
+	camURL := r.cam.URL(camPath)
+	if o.cameraURL != "" {
+		camURL = o.cameraURL
+	}
 	cfg := ingest.Config{
 		QueueSize: o.queue,
 		Cameras: []ingest.CameraConfig{{
-			ID: camID, Name: "North gate", URL: r.cam.URL(camPath),
+			ID: camID, Name: "North gate", URL: camURL,
 			Username: camUser, Password: o.password, Mode: o.mode, Transport: o.transport,
 		}},
 	}
