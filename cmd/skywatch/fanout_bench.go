@@ -32,7 +32,8 @@ config that pulls the camera over RTSP (TCP) at once, without a viewer.
 For each run, each viewer count (-viewers) and each server in turn
 (Skywatch, MediaMTX, go2rtc, then again): start the server, wait for the
 camera, measure its CPU over -duration with no viewer (idle), join the
-viewers over -join, wait -settle, measure over -duration: CPU-seconds
+viewers over -join, wait until each has a keyframe and -settle more,
+measure over -duration: CPU-seconds
 (utime+stime from /proc) and, less the idle CPU, per viewer and per packet
 received; peak resident memory (VmRSS every 100 ms) and VmHWM; packets per
 viewer and losses; then stop it. The viewers and the camera run in this
@@ -264,6 +265,11 @@ func measureFanout(ctx context.Context, s fanoutSettings, srv fanoutServer, came
 	if joinErr != nil {
 		logger.Warn("viewers failed to join", "server", srv.name(), "joined", len(viewers), "of", n, "retries", retries, "err", joinErr)
 	}
+	// The window starts once every viewer has video: a server without a
+	// keyframe cache sends none before the camera's next keyframe.
+	if missing := waitKeyframes(ctx, viewers, s.gop+10*time.Second); missing > 0 {
+		logger.Warn("viewers without a keyframe", "server", srv.name(), "viewers", missing, "of", len(viewers))
+	}
 	if err := sleepCtx(ctx, s.settle); err != nil {
 		return fail("%v", err)
 	}
@@ -405,6 +411,23 @@ func joinOnce(ctx context.Context, target whepTarget) (*benchViewer, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// waitKeyframes waits up to wait for every viewer to have its first
+// keyframe and returns how many have none.
+func waitKeyframes(ctx context.Context, viewers []*benchViewer, wait time.Duration) int {
+	deadline := time.Now().Add(wait)
+	for {
+		missing := 0
+		for _, v := range viewers {
+			if _, _, ok := v.keyframe(); !ok {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) || sleepCtx(ctx, 100*time.Millisecond) != nil {
+			return missing
+		}
+	}
 }
 
 // closeViewers ends every viewer, a few at a time.
