@@ -154,7 +154,8 @@ func TestTokenRouteClasses(t *testing.T) {
 		}
 	}
 	// Reads that show people's doings: refused to tokens, even an admin's.
-	for _, path := range []string{"/api/audit", "/api/audit.csv", "/api/admin/sessions", "/api/admin/lockouts", "/api/admin/tokens"} {
+	for _, path := range []string{"/api/audit", "/api/audit.csv", "/api/admin/sessions", "/api/admin/lockouts", "/api/admin/tokens",
+		"/debug/pprof/heap"} {
 		if code, body, _ := admin.do(http.MethodGet, path, ""); code != http.StatusForbidden {
 			t.Errorf("GET %s with an admin token: %d %s", path, code, body)
 		}
