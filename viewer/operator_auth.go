@@ -307,6 +307,10 @@ func (s *Server) me(ctx context.Context, p *principal) meJSON {
 	if j.Name == "" {
 		j.Name = u.Username
 	}
+	if p.Token != "" {
+		// A token acts on nothing and reads no audit log, whatever its role.
+		j.Permissions = permissionsJSON{}
+	}
 	if s.deps.Incidents != nil && u.Area != "" {
 		if path := s.deps.Incidents.Areas().Path(u.Area); path != nil {
 			j.AreaPath = path

@@ -103,7 +103,8 @@ func TestTokenRouteClasses(t *testing.T) {
 			t.Errorf("GET %s: %d %s", path, code, body)
 		}
 	}
-	if code, body, _ := w.do(http.MethodGet, "/api/me", ""); !strings.Contains(body, `"username": "token:wall-1"`) || !strings.Contains(body, `"csrf": ""`) {
+	if code, body, _ := admin.do(http.MethodGet, "/api/me", ""); !strings.Contains(body, `"username": "token:nvr"`) || !strings.Contains(body, `"csrf": ""`) ||
+		!strings.Contains(body, `"audit": false`) || !strings.Contains(body, `"act": false`) {
 		t.Errorf("me: %d %s", code, body)
 	}
 	for _, path := range []string{"/api/cameras/gate", "/api/incidents/in2"} {
