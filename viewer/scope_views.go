@@ -19,11 +19,12 @@ type nearbyUnitJSON struct {
 }
 
 // forUser fits an incident to who asks: the actions their role allows in
-// its state, and only the cameras they may watch.
+// its state (none to an API token), and only the cameras they may watch.
 func (s *Server) forUser(p *principal, j incidentJSON) incidentJSON {
 	j.Actions = []alarms.ActionKind{}
 	for _, a := range j.Incident.AllowedActions() {
-		if mayAct(p.User.Role, a) {
+		// A token acts on nothing, whatever its role.
+		if p.Token == "" && mayAct(p.User.Role, a) {
 			j.Actions = append(j.Actions, a)
 		}
 	}

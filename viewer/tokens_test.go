@@ -117,7 +117,8 @@ func TestTokenRouteClasses(t *testing.T) {
 	if code != http.StatusOK || strings.Contains(body, `"yard"`) || !strings.Contains(body, `"gate"`) {
 		t.Errorf("cameras of a gate-only token: %d %s", code, body)
 	}
-	if code, body, _ := gate.do(http.MethodGet, "/api/incidents/in1", ""); code != http.StatusOK || strings.Contains(body, `"id": "yard"`) {
+	if code, body, _ := gate.do(http.MethodGet, "/api/incidents/in1", ""); code != http.StatusOK || strings.Contains(body, `"id": "yard"`) ||
+		!strings.Contains(body, `"actions": []`) {
 		t.Errorf("incident of a gate-only token shows another camera: %d %s", code, body)
 	}
 	if _, code, body := gate.watch("yard"); code != http.StatusForbidden {
