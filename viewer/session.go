@@ -242,6 +242,7 @@ func (s *session) stream(ctx context.Context) (reason string, sent uint64) {
 		return reasonConnectTimeout, 0
 	}
 	s.logger.Info("viewer connected", "srtp", srtpCipher(s.pc))
+	live := newAudioStart(s.reader.Tracks(), time.Now())
 
 	var writeErrs uint64
 	defer func() {
@@ -260,7 +261,7 @@ func (s *session) stream(ctx context.Context) (reason string, sent uint64) {
 			}
 			return reasonStreamEnded, sent
 		}
-		if u.Track < 0 || u.Track >= len(s.writers) || s.writers[u.Track] == nil {
+		if u.Track < 0 || u.Track >= len(s.writers) || s.writers[u.Track] == nil || live.stale(u) {
 			continue
 		}
 		n, err := s.writers[u.Track].writeUnit(u, time.Now())

@@ -99,6 +99,11 @@ type webrtcConfig struct {
 	// Video sessions open at once per user and per address.
 	SessionsPerUser    int `yaml:"sessions_per_user"`
 	SessionsPerAddress int `yaml:"sessions_per_address"`
+	// ICE-TCP connections open at once, in all and per address, and how
+	// long one may take to begin ICE.
+	TCPConnections        int           `yaml:"tcp_connections"`
+	TCPConnectionsPerAddr int           `yaml:"tcp_connections_per_address"`
+	TCPHandshakeTimeout   time.Duration `yaml:"tcp_handshake_timeout"`
 }
 
 type ingestConfig struct {
