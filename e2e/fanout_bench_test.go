@@ -39,6 +39,8 @@ const (
 	// fanoutProfileEnv a file for a CPU profile of the server during it.
 	fanoutSecondsEnv = "SKYWATCH_FANOUT_SECONDS"
 	fanoutProfileEnv = "SKYWATCH_FANOUT_CPUPROFILE"
+	// fanoutMemProfileEnv is a file for a heap profile at the window's end.
+	fanoutMemProfileEnv = "SKYWATCH_FANOUT_MEMPROFILE"
 )
 
 // BenchmarkFanout measures what the live send path costs per viewer: one
@@ -50,7 +52,7 @@ const (
 // not grow with N).
 //
 //	go test -run '^$' -bench Fanout -benchtime 1x ./e2e/
-//	SKYWATCH_FANOUT_CPUPROFILE=/tmp/cpu.out go test -run '^$' -bench 'Fanout/viewers=50$' -benchtime 1x ./e2e/
+//	SKYWATCH_FANOUT_CPUPROFILE=/tmp/cpu.out SKYWATCH_FANOUT_MEMPROFILE=/tmp/mem.out go test -run '^$' -bench 'Fanout/viewers=50$' -benchtime 1x ./e2e/
 //
 // Metrics: us-cpu/pkt is CPU time per packet per viewer; cpu-ms/s the
 // server's CPU use; MB-rss the resident memory at the end, MB-heap the
@@ -110,7 +112,7 @@ func benchFanout(b *testing.B, n int) {
 	cmd.Env = append(os.Environ(),
 		fanoutViewersEnv+"="+strconv.Itoa(n),
 		fanoutURLEnv+"=http://"+srv.Addr().String()+"/whep/"+camID,
-		fanoutProfileEnv+"=")
+		fanoutProfileEnv+"=", fanoutMemProfileEnv+"=")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -162,6 +164,9 @@ func benchFanout(b *testing.B, n int) {
 		if sent == 0 {
 			b.Fatal("no packets sent")
 		}
+		if path := os.Getenv(fanoutMemProfileEnv); path != "" {
+			writeHeapProfile(b, path)
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		b.ReportMetric(float64(cpu.Microseconds())/sent, "us-cpu/pkt")
@@ -169,6 +174,17 @@ func benchFanout(b *testing.B, n int) {
 		b.ReportMetric(sent/elapsed.Seconds()/float64(n), "pkt/s/viewer")
 		b.ReportMetric(float64(rssBytes(b))/1e6, "MB-rss")
 		b.ReportMetric(float64(ms.HeapAlloc)/1e6, "MB-heap")
+	}
+}
+
+func writeHeapProfile(b *testing.B, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 

@@ -75,6 +75,10 @@ type Config struct {
 	// player that re-requests) and 16.
 	ExportsPerUser, ExportsTotal int
 
+	// Pprof serves Go's profiles under /debug/pprof/ to admins (audited).
+	// DefaultConfig turns it on.
+	Pprof bool
+
 	// MapTileURL is an optional template of an on-premises map server's
 	// tiles ("https://tiles.local/{z}/{x}/{y}.png"); without it the map
 	// draws only the configured areas and positions.
@@ -108,6 +112,7 @@ func DefaultConfig() Config {
 		HTTPAddress: DefaultHTTPAddress,
 		UDPAddress:  DefaultUDPAddress,
 		TCPAddress:  DefaultTCPAddress,
+		Pprof:       true,
 	}
 }
 

@@ -38,7 +38,12 @@ func listenICE(cfg Config, logger *slog.Logger) (*iceListeners, error) {
 		if udpHost != nil && udpHost.To4() != nil {
 			networks = networks[:1]
 		}
+		bn, err := newBatchNet()
+		if err != nil {
+			return nil, fmt.Errorf("webrtc.udp_address: %w", err)
+		}
 		mux, err := ice.NewMultiUDPMuxFromPort(udpPort,
+			ice.UDPMuxFromPortWithNet(bn),
 			ice.UDPMuxFromPortWithNetworks(networks...),
 			ice.UDPMuxFromPortWithLogger(loggers.NewLogger("udpmux")))
 		if err != nil {
@@ -50,7 +55,7 @@ func listenICE(cfg Config, logger *slog.Logger) (*iceListeners, error) {
 		if err != nil {
 			return nil, fmt.Errorf("webrtc.udp_address: %w", err)
 		}
-		l.udp = webrtc.NewICEUDPMux(loggers.NewLogger("udpmux"), conn)
+		l.udp = webrtc.NewICEUDPMux(loggers.NewLogger("udpmux"), newBatchConn(conn))
 	}
 
 	s := webrtc.SettingEngine{LoggerFactory: loggers}
@@ -87,6 +92,10 @@ func listenICE(cfg Config, logger *slog.Logger) (*iceListeners, error) {
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	s.SetNetworkTypes(networks)
+	if err := preferAESGCM(&s); err != nil {
+		_ = l.close()
+		return nil, err
+	}
 	s.SetIncludeLoopbackCandidate(includeLoopback)
 	// mDNS would hide our addresses from viewers and makes multicast noise.
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

@@ -241,7 +241,7 @@ func (s *session) stream(ctx context.Context) (reason string, sent uint64) {
 	case <-timer.C:
 		return reasonConnectTimeout, 0
 	}
-	s.logger.Info("viewer connected")
+	s.logger.Info("viewer connected", "srtp", srtpCipher(s.pc))
 	live := newAudioStart(s.reader.Tracks(), time.Now())
 
 	var writeErrs uint64

@@ -127,6 +127,9 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	vc.TCPConnections, vc.TCPConnectionsPerAddr = fc.WebRTC.TCPConnections, fc.WebRTC.TCPConnectionsPerAddr
 	vc.TCPHandshakeTimeout = fc.WebRTC.TCPHandshakeTimeout
 	vc.MapTileURL = fc.Map.TileURL
+	if fc.HTTP.Pprof != nil {
+		vc.Pprof = *fc.HTTP.Pprof
+	}
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)
 	}

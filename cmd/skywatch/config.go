@@ -88,6 +88,8 @@ type httpConfig struct {
 	// in all.
 	ExportsPerUser int `yaml:"exports_per_user"`
 	ExportsTotal   int `yaml:"exports_total"`
+	// Go's profiles under /debug/pprof/ for admins; default on.
+	Pprof *bool `yaml:"pprof"`
 }
 
 type webrtcConfig struct {
