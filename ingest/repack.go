@@ -75,7 +75,14 @@ func (s splitter) split(pkts []*rtp.Packet) ([]*rtp.Packet, splitResult) {
 	// One buffer for the unit's new payloads, as large as what is cut
 	// plus headers.
 	b := pieceBuilder{arena: make([]byte, 0, need+8*extra+64), spare: make([]rtp.Packet, extra)}
-	for _, p := range pkts[first:] {
+	for i := first; i < len(pkts); i++ {
+		p := pkts[i]
+		if end, ok := s.fuRun(pkts, i); ok {
+			out = b.refragmentRun(pkts[i:end], s.fuHeaderLen(), out)
+			res.split += end - i
+			i = end - 1
+			continue
+		}
 		if len(p.Payload) <= maxPayload(p) {
 			out = append(out, p)
 			continue

@@ -111,11 +111,23 @@ func TestSplit(t *testing.T) {
 		{"exactly at the limit", false, [][]byte{nal(idr, maxPlain, 4)}, 1},
 		{"one byte over", false, [][]byte{nal(idr, maxPlain+1, 5)}, 2},
 		{"single NAL unit of 5,000 bytes", false, [][]byte{nal(idr, 5000, 6)}, 5},
+		// Cut again as a whole: 3,592 bytes in fragments of at most 1,186,
+		// not 5 (each 1,448 cut in two).
 		{"camera's FU-A of 1,448 bytes", false, [][]byte{
 			fuA(idr, true, false, noise(1446, 7)),
 			fuA(idr, false, false, noise(1446, 8)),
 			fuA(idr, false, true, noise(700, 9)),
-		}, 5},
+		}, 4},
+		{"camera's P picture in 7 FU-As", false, [][]byte{
+			fuA(slice, true, false, noise(1446, 30)), fuA(slice, false, false, noise(1446, 31)),
+			fuA(slice, false, false, noise(1446, 32)), fuA(slice, false, false, noise(1446, 33)),
+			fuA(slice, false, false, noise(1446, 34)), fuA(slice, false, false, noise(1446, 35)),
+			fuA(slice, false, true, noise(800, 36)),
+		}, 8}, // 9,476 bytes; 13 when each packet is cut in two
+		{"FU-A without its start is cut packet by packet", false, [][]byte{
+			fuA(slice, false, false, noise(1446, 37)),
+			fuA(slice, false, true, noise(1446, 38)),
+		}, 4},
 		{"FU-A start and end in one", false, [][]byte{fuA(slice, true, true, noise(3000, 10))}, 3},
 		{"FU-A at the limit passes", false, [][]byte{fuA(slice, true, false, noise(maxPlain-2, 11)), fuA(slice, false, true, noise(10, 12))}, 2},
 		{"STAP-A over the limit", false, [][]byte{
@@ -125,7 +137,7 @@ func TestSplit(t *testing.T) {
 			aggregate([]byte{0x78}, nal(0x67, 25, 17), nal(0x68, 4, 18), nal(idr, 2500, 19), nal(0x06, 30, 20), nal(0x06, 40, 21)),
 		}, 5},
 		{"H.265 single NAL unit", true, [][]byte{nal265(19, 3000, 22)}, 3},
-		{"H.265 FU", true, [][]byte{fu265(1, true, false, noise(1445, 23)), fu265(1, false, true, noise(1445, 24))}, 4},
+		{"H.265 FU", true, [][]byte{fu265(1, true, false, noise(1445, 23)), fu265(1, false, true, noise(1445, 24))}, 3},
 		{"H.265 AP over the limit", true, [][]byte{
 			aggregate([]byte{48 << 1, 1}, nal265(32, 24, 25), nal265(33, 40, 26), nal265(34, 6, 27), nal265(19, 1300, 28)),
 		}, 3},
