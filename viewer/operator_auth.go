@@ -58,7 +58,8 @@ type Records interface {
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
-		guarded := (strings.HasPrefix(path, "/api/") && path != "/api/login") || strings.HasPrefix(path, "/whep/")
+		guarded := (strings.HasPrefix(path, "/api/") && path != "/api/login") || strings.HasPrefix(path, "/whep/") ||
+			strings.HasPrefix(path, "/debug/")
 		if !guarded || r.Method == http.MethodOptions {
 			next.ServeHTTP(w, r)
 			return

@@ -180,6 +180,7 @@ func (s *Server) routes() http.Handler {
 	s.incidentRoutes(mux)
 	s.recordingRoutes(mux)
 	s.patrolRoutes(mux)
+	s.pprofRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))

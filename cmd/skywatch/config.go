@@ -88,6 +88,8 @@ type httpConfig struct {
 	// in all.
 	ExportsPerUser int `yaml:"exports_per_user"`
 	ExportsTotal   int `yaml:"exports_total"`
+	// Go's profiles under /debug/pprof/ for admins; default on.
+	Pprof *bool `yaml:"pprof"`
 }
 
 type webrtcConfig struct {
@@ -97,6 +99,11 @@ type webrtcConfig struct {
 	// Video sessions open at once per user and per address.
 	SessionsPerUser    int `yaml:"sessions_per_user"`
 	SessionsPerAddress int `yaml:"sessions_per_address"`
+	// ICE-TCP connections open at once, in all and per address, and how
+	// long one may take to begin ICE.
+	TCPConnections        int           `yaml:"tcp_connections"`
+	TCPConnectionsPerAddr int           `yaml:"tcp_connections_per_address"`
+	TCPHandshakeTimeout   time.Duration `yaml:"tcp_handshake_timeout"`
 }
 
 type ingestConfig struct {
