@@ -178,19 +178,27 @@ func (w testWriter) Write(p []byte) (int, error) {
 type viewerPeer struct {
 	pc       *webrtc.PeerConnection
 	location string
-	video    chan *rtp.Packet
-	audio    chan *rtp.Packet
-	wg       sync.WaitGroup
+	// answer, when set, changes the server's answer before it is applied.
+	answer func(sdp string) string
+	video  chan *rtp.Packet
+	audio  chan *rtp.Packet
+	wg     sync.WaitGroup
 }
 
 func newViewerPeer(t testing.TB) *viewerPeer {
+	t.Helper()
+	return newViewerPeerOn(t, webrtc.NetworkTypeUDP4)
+}
+
+// newViewerPeerOn is a viewer that uses only network (UDP or TCP).
+func newViewerPeerOn(t testing.TB, network webrtc.NetworkType) *viewerPeer {
 	t.Helper()
 	var se webrtc.SettingEngine
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetNetworkTypes([]webrtc.NetworkType{network})
 	se.SetIncludeLoopbackCandidate(true)
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -258,7 +266,11 @@ func (p *viewerPeer) join(t testing.TB, url string) (int, string) {
 	resp, body := do(t, http.MethodPost, url, "application/sdp", p.pc.LocalDescription().SDP)
 	if resp.StatusCode == http.StatusCreated {
 		p.location = resp.Header.Get("Location")
-		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		sdp := body
+		if p.answer != nil {
+			sdp = p.answer(sdp)
+		}
+		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 			t.Fatalf("answer: %v", err)
 		}
 	}

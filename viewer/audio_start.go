@@ -33,3 +33,14 @@ func (a audioStart) stale(u *ingest.Unit) bool {
 	return u.Track >= 0 && u.Track < len(a.audio) && a.audio[u.Track] &&
 		!u.Received.IsZero() && u.Received.Before(a.from)
 }
+
+// sends tells whether a session with these writers (by track index, nil
+// for tracks not sent) sends sound.
+func (a audioStart) sends(writers []*trackWriter) bool {
+	for i, w := range writers {
+		if w != nil && i < len(a.audio) && a.audio[i] {
+			return true
+		}
+	}
+	return false
+}

@@ -87,3 +87,61 @@ func TestWHEPSoundStartsLive(t *testing.T) {
 		}
 	}
 }
+
+// TestWHEPStampsCachedGroupAsSent: with sound, the cached group's pictures
+// are stamped with the moment they are sent, not with their capture times
+// seconds ago, and the live pictures after them keep the camera's steps;
+// without sound they all keep the camera's steps.
+func TestWHEPStampsCachedGroupAsSent(t *testing.T) {
+	for _, withSound := range []bool{true, false} {
+		name := "no sound"
+		if withSound {
+			name = "sound"
+		}
+		t.Run(name, func(t *testing.T) {
+			// A second of pictures, 3000 ticks apart, captured 3 s ago.
+			cam := &camera{epoch: 1, seq: 100, ts: 1000, received: time.Now().Add(-3 * time.Second)}
+			group := []*ingest.Unit{cam.nextAU(true)}
+			for range 29 {
+				group = append(group, cam.nextAU(false))
+			}
+			tracks := []ingest.Track{h264Track()}
+			if withSound {
+				tracks = append(tracks, pcmuTrack())
+			}
+			reader := newFakeReader(tracks, group...)
+			src := &fakeSource{open: func(context.Context, string) (MediaReader, error) { return reader, nil }}
+			srv := startServer(t, src, nil)
+			client, offer := newWHEPClient(t)
+			if resp, body := client.post(t, baseURL(srv)+"/whep/gate", offer); resp.StatusCode != http.StatusCreated {
+				t.Fatalf("POST: %d %s", resp.StatusCode, body)
+			}
+			burst := receive(t, client, countPackets(group))
+			cam.received = time.Now()
+			live := []*ingest.Unit{cam.nextAU(false), cam.nextAU(false), cam.nextAU(false)}
+			for _, u := range live {
+				reader.units <- u
+			}
+			got := append(burst, receive(t, client, countPackets(live))...)
+
+			span := burst[len(burst)-1].Timestamp - burst[0].Timestamp
+			if withSound && span >= 29*3000 {
+				t.Errorf("the cached group spans %d ticks, its capture times' span: want the moments it was sent", span)
+			}
+			if !withSound && span != 29*3000 {
+				t.Errorf("without sound the cached group spans %d ticks, want the camera's %d", span, 29*3000)
+			}
+			for i := 1; i < len(got); i++ {
+				if step := int32(got[i].Timestamp - got[i-1].Timestamp); step < 0 {
+					t.Fatalf("packet %d: timestamp went back by %d", i, -step)
+				}
+			}
+			// The live pictures after the first keep the camera's steps.
+			n := len(got)
+			second, third := got[n-countPackets(live[1:])], got[n-countPackets(live[2:])]
+			if step := third.Timestamp - second.Timestamp; step != 3000 {
+				t.Errorf("live step %d, want the camera's 3000", step)
+			}
+		})
+	}
+}

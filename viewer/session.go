@@ -242,7 +242,15 @@ func (s *session) stream(ctx context.Context) (reason string, sent uint64) {
 		return reasonConnectTimeout, 0
 	}
 	s.logger.Info("viewer connected", "srtp", srtpCipher(s.pc))
-	live := newAudioStart(s.reader.Tracks(), time.Now())
+	now := time.Now()
+	live := newAudioStart(s.reader.Tracks(), now)
+	if live.sends(s.writers) {
+		for _, w := range s.writers {
+			if w != nil {
+				w.startLive(now)
+			}
+		}
+	}
 
 	var writeErrs uint64
 	defer func() {
