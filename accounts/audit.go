@@ -53,6 +53,19 @@ const (
 	AuditIncidentAction = "incident_action"
 	AuditDenied         = "denied"
 	AuditCSRFRefused    = "csrf_refused"
+	// AuditTokenCreated and AuditTokenRevoked are an admin making and
+	// revoking an API token.
+	AuditTokenCreated = "token_created"
+	AuditTokenRevoked = "token_revoked"
+	// AuditTokenUsed is an API token's reads of the API: one record per
+	// token and interval (http.token_audit_interval) with their count.
+	AuditTokenUsed = "token_used"
+	// AuditTokenRefused is a request with a wrong, unknown, expired or
+	// revoked token, within the audit budget of requests without a
+	// session.
+	AuditTokenRefused = "token_refused"
+	// AuditTokenExpired is a token's expiry ending what it had open.
+	AuditTokenExpired = "token_expired"
 )
 
 // maxAuditField bounds each text field of a stored record, so that a long

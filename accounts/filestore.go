@@ -27,6 +27,8 @@ const (
 //
 //	audit.jsonl  one audit record per line (JSON), oldest first
 //	prefs.json   {"username": {preferences}, ...}, user names in lower case
+//	sessions.json  console sessions, under a hash of their cookie's token
+//	tokens.json  the console's API tokens, hashed, by lower-case name
 //
 // A record is on disk (written and fsynced) when AppendAudit returns, so
 // the log survives a crash of the process or the machine. A crash in the
@@ -50,6 +52,7 @@ type FileStore struct {
 	prefs   map[string]json.RawMessage
 
 	sessions *fileSessions // its lock is taken before mu
+	tokens   *fileTokens   // its lock is taken before mu
 
 	mu     sync.Mutex
 	closed bool
@@ -74,8 +77,11 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	if s.sessions, err = openFileSessions(dir); err != nil {
 		return nil, fmt.Errorf("accounts file store: %w", err)
 	}
+	if s.tokens, err = openFileTokens(dir); err != nil {
+		return nil, fmt.Errorf("accounts file store: %w", err)
+	}
 	// Temporary files of a rewrite that a crash interrupted.
-	for _, name := range []string{prefsFile, sessionsFile} {
+	for _, name := range []string{prefsFile, sessionsFile, tokensFile} {
 		if tmps, err := filepath.Glob(filepath.Join(dir, name+".*.tmp")); err == nil {
 			for _, t := range tmps {
 				_ = os.Remove(t)

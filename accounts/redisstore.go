@@ -19,6 +19,10 @@ import (
 //
 //	P audit   stream, never trimmed; field r = record JSON. Cursor = entry id.
 //	P prefs   hash; lower-case user name -> preferences JSON.
+//	P sessions    hash; session key -> session JSON.
+//	P tokens      hash; lower-case token name -> token JSON (hashed).
+//	P token_uses  hash; lower-case token name -> use count.
+//	P token_last  hash; lower-case token name -> last use, Unix ms.
 //
 // A record is stored when AppendAudit returns; for it to survive a crash of
 // Redis too, run Redis with appendonly yes (see the alarm store). A write

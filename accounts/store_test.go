@@ -20,6 +20,10 @@ type store interface {
 	SaveSession(ctx context.Context, s Session) error
 	DeleteSession(ctx context.Context, key string) error
 	Sessions(ctx context.Context) ([]Session, error)
+	SaveToken(ctx context.Context, t Token) error
+	DeleteToken(ctx context.Context, name string) (bool, error)
+	Tokens(ctx context.Context) ([]Token, error)
+	TouchToken(ctx context.Context, name string, at time.Time, uses uint64) error
 	Close() error
 }
 
@@ -47,6 +51,7 @@ func testStore(t *testing.T, newStore func(t *testing.T) func() store) {
 		{"Reopen", testReopen},
 		{"Prefs", testPrefs},
 		{"Sessions", testSessions},
+		{"Tokens", testTokens},
 		{"Closed", testClosed},
 		{"Cancelled", testCancelled},
 	}

@@ -52,6 +52,11 @@ type rigOptions struct {
 	mode      string
 	queue     int
 	transport string // ingest's camera transport; default auto (UDP first)
+	// packetSize is the camera's largest RTP packet; 0 for its default.
+	packetSize int
+	// cameraURL, when set, is what Skywatch pulls instead of the simulated
+	// camera (which still runs).
+	cameraURL string
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -64,7 +69,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		&slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	r.cam = hardware.NewCamera(hardware.CameraConfig{
-		Username: camUser, Password: camPassword, UDP: true,
+		Username: camUser, Password: camPassword, UDP: true, PacketSize: o.packetSize,
 		Paths: []hardware.CameraPath{{Path: camPath, Clip: o.clip, Audio: true}},
 	})
 	if err := r.cam.Start(); err != nil {
@@ -72,10 +77,14 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	}
 	t.Cleanup(r.cam.Close)
 
+	camURL := r.cam.URL(camPath)
+	if o.cameraURL != "" {
+		camURL = o.cameraURL
+	}
 	cfg := ingest.Config{
 		QueueSize: o.queue,
 		Cameras: []ingest.CameraConfig{{
-			ID: camID, Name: "North gate", URL: r.cam.URL(camPath),
+			ID: camID, Name: "North gate", URL: camURL,
 			Username: camUser, Password: o.password, Mode: o.mode, Transport: o.transport,
 		}},
 	}
@@ -169,19 +178,27 @@ func (w testWriter) Write(p []byte) (int, error) {
 type viewerPeer struct {
 	pc       *webrtc.PeerConnection
 	location string
-	video    chan *rtp.Packet
-	audio    chan *rtp.Packet
-	wg       sync.WaitGroup
+	// answer, when set, changes the server's answer before it is applied.
+	answer func(sdp string) string
+	video  chan *rtp.Packet
+	audio  chan *rtp.Packet
+	wg     sync.WaitGroup
 }
 
 func newViewerPeer(t testing.TB) *viewerPeer {
+	t.Helper()
+	return newViewerPeerOn(t, webrtc.NetworkTypeUDP4)
+}
+
+// newViewerPeerOn is a viewer that uses only network (UDP or TCP).
+func newViewerPeerOn(t testing.TB, network webrtc.NetworkType) *viewerPeer {
 	t.Helper()
 	var se webrtc.SettingEngine
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetNetworkTypes([]webrtc.NetworkType{network})
 	se.SetIncludeLoopbackCandidate(true)
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
@@ -249,7 +266,11 @@ func (p *viewerPeer) join(t testing.TB, url string) (int, string) {
 	resp, body := do(t, http.MethodPost, url, "application/sdp", p.pc.LocalDescription().SDP)
 	if resp.StatusCode == http.StatusCreated {
 		p.location = resp.Header.Get("Location")
-		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: body}); err != nil {
+		sdp := body
+		if p.answer != nil {
+			sdp = p.answer(sdp)
+		}
+		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 			t.Fatalf("answer: %v", err)
 		}
 	}
@@ -280,10 +301,12 @@ func do(t testing.TB, method, url, contentType, body string) (*http.Response, st
 	return resp, string(b)
 }
 
-// accessUnit is one picture as received: its packets and NAL unit types.
+// accessUnit is one picture as received: its packets, NAL unit types and
+// bytes (Annex-B, 4-byte start codes).
 type accessUnit struct {
-	pkts  []*rtp.Packet
-	types []byte
+	pkts   []*rtp.Packet
+	types  []byte
+	annexB []byte
 }
 
 func (a accessUnit) has(types ...byte) bool {
@@ -335,6 +358,7 @@ func (r *auReader) next() accessUnit {
 			break
 		}
 	}
+	au.annexB = annexB
 	for _, nalu := range bytes.Split(annexB, []byte{0, 0, 0, 1}) {
 		if len(nalu) > 0 {
 			au.types = append(au.types, nalu[0]&0x1f)

@@ -27,13 +27,16 @@ type CameraConfig struct {
 	// PacketSize is the largest RTP packet the camera sends, its 12-byte
 	// header included; larger pictures are fragmented (FU-A). Cameras in
 	// the field send packets of up to 1,460 bytes or so. It defaults to
-	// 1,462 (gortsplib's 1,450-byte payload).
+	// 1,462 (gortsplib's 1,450-byte payload), and is at most 1,472.
 	PacketSize int
 	// Paths are the streams the camera serves; at least one.
 	Paths []CameraPath
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }
+
+// maxCameraPacket is the largest RTP packet the simulated camera can send.
+const maxCameraPacket = 1472
 
 // CameraPath is one stream of the simulated camera.
 type CameraPath struct {
@@ -83,8 +86,11 @@ func (cfg CameraConfig) Validate() error {
 	if cfg.Username == "" && cfg.Password != "" {
 		return errors.New("username: required when a password is set")
 	}
-	if cfg.PacketSize != 0 && (cfg.PacketSize < 100 || cfg.PacketSize > 65000) {
-		return fmt.Errorf("packet_size %d: out of range (100 to 65000)", cfg.PacketSize)
+	// The RTSP server (gortsplib) marshals every packet into a buffer of
+	// at most 1,472 bytes, a UDP payload, even over TCP: a larger size
+	// would send no video at all.
+	if cfg.PacketSize != 0 && (cfg.PacketSize < 100 || cfg.PacketSize > maxCameraPacket) {
+		return fmt.Errorf("packet_size %d: out of range (100 to %d)", cfg.PacketSize, maxCameraPacket)
 	}
 	if len(cfg.Paths) == 0 {
 		return errors.New("paths: at least one path is required")

@@ -31,6 +31,9 @@ const (
 	// embedded. Its pictures do not decode: it is for measuring what
 	// records or relays a stream, not for watching.
 	ClipSynth2M
+	// ClipSynth2MGOP2s is ClipSynth2M with an IDR every 2 s (50 frames),
+	// as cameras set for quick starts of their viewers send.
+	ClipSynth2MGOP2s
 )
 
 // Frame timing shared by both clips.
@@ -52,11 +55,14 @@ func (c Clip) String() string {
 		return "gop4s"
 	case ClipSynth2M:
 		return "synth2m"
+	case ClipSynth2MGOP2s:
+		return "synth2m-gop2s"
 	}
 	return fmt.Sprintf("clip(%d)", int(c))
 }
 
-// ParseClip returns the clip named name ("gop1s", "gop4s" or "synth2m").
+// ParseClip returns the clip named name ("gop1s", "gop4s", "synth2m" or
+// "synth2m-gop2s").
 func ParseClip(name string) (Clip, error) {
 	switch strings.ToLower(name) {
 	case "gop1s":
@@ -65,8 +71,10 @@ func ParseClip(name string) (Clip, error) {
 		return ClipGOP4s, nil
 	case "synth2m":
 		return ClipSynth2M, nil
+	case "synth2m-gop2s":
+		return ClipSynth2MGOP2s, nil
 	}
-	return 0, fmt.Errorf("clip %q: %w (want gop1s, gop4s or synth2m)", name, ErrUnknownClip)
+	return 0, fmt.Errorf("clip %q: %w (want gop1s, gop4s, synth2m or synth2m-gop2s)", name, ErrUnknownClip)
 }
 
 // GOPFrames returns the number of frames from one IDR to the next.
@@ -74,8 +82,8 @@ func (c Clip) GOPFrames() int {
 	switch c {
 	case ClipGOP4s:
 		return 4 * clipFPS
-	case ClipSynth2M:
-		return synthGOPFrames
+	case ClipSynth2M, ClipSynth2MGOP2s:
+		return synthShape(c).frames
 	}
 	return clipFPS
 }
@@ -83,7 +91,7 @@ func (c Clip) GOPFrames() int {
 // valid tells whether c is a known clip.
 func (c Clip) valid() error {
 	switch c {
-	case ClipGOP1s, ClipGOP4s, ClipSynth2M:
+	case ClipGOP1s, ClipGOP4s, ClipSynth2M, ClipSynth2MGOP2s:
 		return nil
 	}
 	return fmt.Errorf("%v: %w", c, ErrUnknownClip)
@@ -97,13 +105,13 @@ type clipData struct {
 	pps []byte
 }
 
-// loadClip reads and parses an embedded clip, or generates ClipSynth2M.
+// loadClip reads and parses an embedded clip, or generates a synthetic one.
 func loadClip(c Clip) (*clipData, error) {
 	if err := c.valid(); err != nil {
 		return nil, err
 	}
-	if c == ClipSynth2M {
-		return synthClip(), nil
+	if c == ClipSynth2M || c == ClipSynth2MGOP2s {
+		return synthClip(synthShape(c)), nil
 	}
 	buf, err := clipFiles.ReadFile("clips/" + c.String() + ".h264")
 	if err != nil {

@@ -4,37 +4,50 @@ import (
 	"math/rand/v2"
 )
 
-// The synthetic field-camera stream of ClipSynth2M: what a camera's main
-// stream carries in the field, 1920x1080 H.264 at 25 fps, 2 Mbit/s, an IDR
-// every 10 s. No clip at that bitrate is embedded (it would weigh 2.5 MB per
-// GOP), so the stream is generated: real parameter sets and slice headers,
-// and slice data of pseudo-random bytes with the sizes an encoder gives
-// such a stream (an IDR of about 5% of the GOP, P pictures of about 9.5 KB,
-// ±30%). It does not decode to a picture; a recorder, a relay or a muxer
-// does not look past the slice header.
+// The synthetic field-camera streams of ClipSynth2M and ClipSynth2MGOP2s:
+// what a camera's main stream carries in the field, 1920x1080 H.264 at
+// 25 fps, 2 Mbit/s, an IDR every 10 s (or 2 s). No clip at that bitrate is
+// embedded (it would weigh 2.5 MB per GOP), so the stream is generated:
+// real parameter sets and slice headers, and slice data of pseudo-random
+// bytes with the sizes an encoder gives such a stream (an IDR about 13
+// times a P picture, P pictures of about 9.5 KB, ±30%). It does not decode
+// to a picture; a recorder, a relay or a muxer does not look past the slice
+// header.
 const (
-	synthWidth     = 1920
-	synthHeight    = 1080
-	synthGOPFrames = 10 * clipFPS
-	// synthGOPBytes is 10 s at 2 Mbit/s, parameter sets and NAL headers
-	// included.
-	synthGOPBytes = 10 * 2_000_000 / 8
-	// synthIDRBytes is the IDR picture of a GOP, about 13 times a P picture.
-	synthIDRBytes = 125_000
+	synthWidth  = 1920
+	synthHeight = 1080
 	// synthSeed fixes the stream: the same bytes at every start.
 	synthSeed = 0x5ca1ab1e
 )
 
-// synthClip generates the stream of ClipSynth2M: one GOP, which the feeder
+// synthGOP is the shape of one generated GOP.
+type synthGOP struct {
+	frames int
+	// bytes is the GOP's length at 2 Mbit/s, parameter sets and NAL
+	// headers included.
+	bytes int
+	// idrBytes is the IDR picture of the GOP.
+	idrBytes int
+}
+
+// synthShape is the GOP of synthetic clip c.
+func synthShape(c Clip) synthGOP {
+	if c == ClipSynth2MGOP2s {
+		return synthGOP{frames: 2 * clipFPS, bytes: 2 * 2_000_000 / 8, idrBytes: 100_000}
+	}
+	return synthGOP{frames: 10 * clipFPS, bytes: 10 * 2_000_000 / 8, idrBytes: 125_000}
+}
+
+// synthClip generates one GOP of a synthetic stream, which the feeder
 // loops.
-func synthClip() *clipData {
+func synthClip(g synthGOP) *clipData {
 	rng := rand.New(rand.NewPCG(synthSeed, synthSeed))
 	d := &clipData{sps: synthSPS(), pps: synthPPS()}
 
 	// P sizes: uniform within ±30% of their mean, then scaled so that the
-	// GOP is exactly synthGOPBytes.
-	pBudget := synthGOPBytes - synthIDRBytes - len(d.sps) - len(d.pps)
-	weights := make([]float64, synthGOPFrames-1)
+	// GOP is exactly g.bytes.
+	pBudget := g.bytes - g.idrBytes - len(d.sps) - len(d.pps)
+	weights := make([]float64, g.frames-1)
 	total := 0.0
 	for i := range weights {
 		weights[i] = 0.7 + 0.6*rng.Float64()
@@ -48,7 +61,7 @@ func synthClip() *clipData {
 	}
 	sizes[len(sizes)-1] += pBudget - used
 
-	d.aus = append(d.aus, [][]byte{d.sps, d.pps, synthSlice(rng, true, 0, synthIDRBytes)})
+	d.aus = append(d.aus, [][]byte{d.sps, d.pps, synthSlice(rng, true, 0, g.idrBytes)})
 	for i, size := range sizes {
 		d.aus = append(d.aus, [][]byte{synthSlice(rng, false, i+1, size)})
 	}

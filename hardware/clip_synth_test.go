@@ -60,6 +60,26 @@ func TestSynthClip(t *testing.T) {
 	}
 }
 
+// The 2 s variant is the same stream with five times the keyframes: one
+// GOP of 50 pictures, 2 s at 2 Mbit/s.
+func TestSynthClipGOP2s(t *testing.T) {
+	d, err := loadClip(ClipSynth2MGOP2s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.aus) != 50 || ClipSynth2MGOP2s.GOPFrames() != 50 {
+		t.Fatalf("%d access units, GOPFrames %d; want one GOP of 50", len(d.aus), ClipSynth2MGOP2s.GOPFrames())
+	}
+	for i, au := range d.aus {
+		if got := h264.IsRandomAccess(au); got != (i == 0) {
+			t.Fatalf("access unit %d: IDR = %v", i, got)
+		}
+	}
+	if rate, err := ClipSynth2MGOP2s.ByteRate(); err != nil || rate != 250_000 {
+		t.Fatalf("ByteRate() = %v, %v; want 250,000 bytes/s", rate, err)
+	}
+}
+
 func TestCameraPacketSizeAndStartFrame(t *testing.T) {
 	verifyNoLeaks(t)
 

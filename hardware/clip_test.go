@@ -117,7 +117,7 @@ func TestParseAnnexBGrouping(t *testing.T) {
 }
 
 func TestParseClip(t *testing.T) {
-	for _, c := range []Clip{ClipGOP1s, ClipGOP4s, ClipSynth2M} {
+	for _, c := range []Clip{ClipGOP1s, ClipGOP4s, ClipSynth2M, ClipSynth2MGOP2s} {
 		got, err := ParseClip(c.String())
 		if err != nil || got != c {
 			t.Fatalf("ParseClip(%q) = %v, %v", c.String(), got, err)

@@ -12,6 +12,8 @@ type collector struct {
 	packets    *prometheus.Desc
 	lost       *prometheus.Desc
 	dropped    *prometheus.Desc
+	split      *prometheus.Desc
+	unsplit    *prometheus.Desc
 	reconnects *prometheus.Desc
 	bitrate    *prometheus.Desc
 	held       *prometheus.Desc
@@ -29,6 +31,8 @@ var _ prometheus.Collector = (*collector)(nil)
 //	skywatch_camera_received_packets_total{camera,stream}
 //	skywatch_camera_lost_packets_total{camera,stream}     RTP sequence gaps
 //	skywatch_camera_dropped_units_total{camera,stream}    dropped by slow readers
+//	skywatch_camera_split_packets_total{camera,stream}    video packets re-packetized to MaxPacketSize
+//	skywatch_camera_unsplit_packets_total{camera,stream}  large video packets that could not be (dropped)
 //	skywatch_camera_reconnects_total{camera,stream}
 //	skywatch_camera_bitrate_kbps{camera,stream}
 //	skywatch_camera_held{camera,stream}                   1 while a hold keeps it pulled
@@ -48,6 +52,10 @@ func (m *Manager) Collector() prometheus.Collector {
 			"RTP packets from the camera stream that never arrived.", labels, nil),
 		dropped: prometheus.NewDesc("skywatch_camera_dropped_units_total",
 			"Units dropped by readers that could not keep up.", labels, nil),
+		split: prometheus.NewDesc("skywatch_camera_split_packets_total",
+			"Video packets from the camera stream larger than 1,200 bytes, re-packetized.", labels, nil),
+		unsplit: prometheus.NewDesc("skywatch_camera_unsplit_packets_total",
+			"Video packets from the camera stream larger than 1,200 bytes that could not be re-packetized and were dropped.", labels, nil),
 		reconnects: prometheus.NewDesc("skywatch_camera_reconnects_total",
 			"Sessions started after a failed one.", labels, nil),
 		bitrate: prometheus.NewDesc("skywatch_camera_bitrate_kbps",
@@ -59,7 +67,7 @@ func (m *Manager) Collector() prometheus.Collector {
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.status, c.viewers, c.bytes, c.packets, c.lost, c.dropped, c.reconnects, c.bitrate, c.held} {
+	for _, d := range []*prometheus.Desc{c.status, c.viewers, c.bytes, c.packets, c.lost, c.dropped, c.split, c.unsplit, c.reconnects, c.bitrate, c.held} {
 		ch <- d
 	}
 }
@@ -87,6 +95,8 @@ func (c *collector) collectStream(ch chan<- prometheus.Metric, id, stream string
 	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(st.PacketsReceived), id, stream)
 	ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(st.PacketsLost), id, stream)
 	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(st.Dropped), id, stream)
+	ch <- prometheus.MustNewConstMetric(c.split, prometheus.CounterValue, float64(st.PacketsSplit), id, stream)
+	ch <- prometheus.MustNewConstMetric(c.unsplit, prometheus.CounterValue, float64(st.PacketsUnsplit), id, stream)
 	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(st.Reconnects), id, stream)
 	ch <- prometheus.MustNewConstMetric(c.bitrate, prometheus.GaugeValue, st.BitrateKbps, id, stream)
 	held := 0.0

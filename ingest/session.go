@@ -207,6 +207,7 @@ type trackHandler struct {
 	index int
 	asm   *assembler // nil for audio
 	kf    keyframer
+	split splitter
 	now   time.Time
 	emit  func([]*rtp.Packet)
 }
@@ -216,6 +217,7 @@ func (s *source) newTrackHandler(epoch uint64, index int, t Track) *trackHandler
 	if t.Kind == KindVideo {
 		h.asm = &assembler{}
 		h.kf = keyframer{codec: t.Codec, params: t}
+		h.split = splitter{h265: t.Codec == CodecH265}
 		h.emit = h.emitVideo
 	}
 	return h
@@ -238,7 +240,19 @@ func (h *trackHandler) emitVideo(pkts []*rtp.Packet) {
 		p := &h.kf.params
 		h.s.stream.setParams(h.epoch, h.index, p.VPS, p.SPS, p.PPS)
 	}
+	// After the keyframer, so that parameter sets it inserts are checked
+	// too; once per unit for every reader.
+	pkts, res := h.split.split(pkts)
+	if res.split > 0 {
+		h.s.split.Add(uint64(res.split))
+	}
+	if res.dropped > 0 {
+		h.s.unsplit.Add(uint64(res.dropped))
+	}
 	h.s.videoUnits.Add(1)
+	if len(pkts) == 0 {
+		return
+	}
 	h.s.stream.push(&Unit{Track: h.index, Packets: pkts, Keyframe: key, Epoch: h.epoch, Received: h.now})
 }
 

@@ -46,6 +46,8 @@ type source struct {
 	videoUnits atomic.Uint64
 	lost       atomic.Uint64
 	decodeErrs atomic.Uint64
+	split      atomic.Uint64
+	unsplit    atomic.Uint64
 
 	// unsupported remembers codecs already logged as skipped. Runs are
 	// sequential (each waits for the previous one), so it needs no lock.
@@ -376,5 +378,7 @@ func (s *source) state() StreamState {
 	st.BytesReceived = s.bytes.Load()
 	st.PacketsReceived = s.packets.Load()
 	st.PacketsLost = s.lost.Load()
+	st.PacketsSplit = s.split.Load()
+	st.PacketsUnsplit = s.unsplit.Load()
 	return st
 }

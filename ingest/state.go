@@ -49,6 +49,11 @@ type CameraState struct {
 	PacketsReceived uint64
 	// PacketsLost counts RTP packets that never arrived (sequence gaps).
 	PacketsLost uint64
+	// PacketsSplit counts video packets larger than MaxPacketSize that were
+	// re-packetized; PacketsUnsplit those that could not be (interleaved
+	// mode, malformed) and were dropped.
+	PacketsSplit   uint64
+	PacketsUnsplit uint64
 	// Held is the end of the hold (Manager.Hold) that keeps the stream
 	// pulled without readers; zero when none.
 	Held time.Time
@@ -74,6 +79,8 @@ type StreamState struct {
 	BytesReceived   uint64
 	PacketsReceived uint64
 	PacketsLost     uint64
+	PacketsSplit    uint64
+	PacketsUnsplit  uint64
 	Held            time.Time
 }
 
@@ -93,6 +100,8 @@ func (c CameraState) Main() StreamState {
 		BytesReceived:   c.BytesReceived,
 		PacketsReceived: c.PacketsReceived,
 		PacketsLost:     c.PacketsLost,
+		PacketsSplit:    c.PacketsSplit,
+		PacketsUnsplit:  c.PacketsUnsplit,
 		Held:            c.Held,
 	}
 }
@@ -115,6 +124,8 @@ func cameraState(id, name string, main StreamState, sub *StreamState) CameraStat
 		BytesReceived:   main.BytesReceived,
 		PacketsReceived: main.PacketsReceived,
 		PacketsLost:     main.PacketsLost,
+		PacketsSplit:    main.PacketsSplit,
+		PacketsUnsplit:  main.PacketsUnsplit,
 		Held:            main.Held,
 		Sub:             sub,
 	}

@@ -15,12 +15,20 @@ type Unit struct {
 	// Track is the index of the unit's track in the reader's Tracks().
 	Track int
 
-	// Packets are the RTP packets exactly as the camera sent them, except
-	// that a keyframe unit whose camera left the parameter sets out of band
-	// is preceded by packets carrying them (so that every keyframe unit is
-	// decodable on its own). Inserted packets have the unit's timestamp and
-	// the sequence numbers just before its first packet, which repeat numbers
-	// of the previous unit: a reader that forwards packets renumbers them.
+	// Packets are the RTP packets as the camera sent them, in order, with
+	// two changes:
+	//   - a keyframe unit whose camera left the parameter sets out of band
+	//     is preceded by packets carrying them (so that every keyframe unit
+	//     is decodable on its own); they have the unit's timestamp and the
+	//     sequence numbers just before its first packet;
+	//   - no video packet is larger than MaxPacketSize (1,200 bytes with a
+	//     plain 12-byte header): a larger one is re-packetized (FU-A or FU
+	//     fragments, smaller aggregates), and its pieces all carry its
+	//     header and sequence number, the marker on the last one only. A
+	//     large packet that cannot be cut is dropped.
+	// So sequence numbers repeat, within a unit and across units, and do not
+	// count the camera's packets: a reader that forwards packets renumbers
+	// them, and one that depacketizes goes by order.
 	Packets []*rtp.Packet
 
 	// Keyframe is true for a video unit that starts a decodable group

@@ -110,12 +110,11 @@ func roundTo(v float64, decimals int) float64 {
 
 // handleCameras lists every camera as a JSON array, sorted by id.
 func (s *Server) handleCameras(w http.ResponseWriter, r *http.Request) {
-	sc := s.scopeOf(principalOf(r.Context()))
+	p := principalOf(r.Context())
 	states := s.deps.Cameras.Cameras()
 	list := make([]cameraJSON, 0, len(states))
 	for _, c := range states {
-		pl := s.places[c.ID]
-		if !sc.sees(pl.Area) {
+		if !s.cameraVisible(p, c.ID) {
 			continue
 		}
 		list = append(list, s.placed(cameraToJSON(c)))

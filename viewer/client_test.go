@@ -115,6 +115,12 @@ func newWHEPClientOn(t *testing.T, network webrtc.NetworkType) (*whepClient, str
 	t.Helper()
 	settings := loopbackSettings()
 	settings.SetNetworkTypes([]webrtc.NetworkType{network})
+	return newWHEPClientWith(t, settings)
+}
+
+// newWHEPClientWith is newWHEPClient with the given pion settings.
+func newWHEPClientWith(t *testing.T, settings webrtc.SettingEngine) (*whepClient, string) {
+	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)

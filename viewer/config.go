@@ -26,6 +26,14 @@ type Config struct {
 	// UDP. Empty turns ICE-TCP off; DefaultConfig sets :8189.
 	TCPAddress string
 
+	// TCPConnections and TCPConnectionsPerAddr bound the ICE-TCP
+	// connections open at once, in all and from one address; past them a
+	// new connection is closed at once. TCPHandshakeTimeout closes a
+	// connection that has not begun ICE (its first STUN request) within
+	// it. They default to 1,024, 64 and 10 seconds.
+	TCPConnections, TCPConnectionsPerAddr int
+	TCPHandshakeTimeout                   time.Duration
+
 	// PublicIPs are the addresses viewers reach this server at when it sits
 	// behind a 1:1 NAT. They are announced in addition to the local ones, so
 	// that viewers on the local network still connect directly.
@@ -67,6 +75,21 @@ type Config struct {
 	// player that re-requests) and 16.
 	ExportsPerUser, ExportsTotal int
 
+	// MaxTokens bounds the API tokens, configured and made in the console
+	// together; past it an admin cannot make one more. It defaults to 200.
+	MaxTokens int
+
+	// TokenAuditInterval is how often an API token's reads of the API (and
+	// its refused requests) are written to the audit log: one record per
+	// token, kind and interval, with the count of those held back, so
+	// that a video wall that polls cannot flood the log. Each video
+	// session a token opens is written as a user's is. It defaults to a
+	// minute.
+	TokenAuditInterval time.Duration
+	// Pprof serves Go's profiles under /debug/pprof/ to admins (audited).
+	// DefaultConfig turns it on.
+	Pprof bool
+
 	// MapTileURL is an optional template of an on-premises map server's
 	// tiles ("https://tiles.local/{z}/{x}/{y}.png"); without it the map
 	// draws only the configured areas and positions.
@@ -81,14 +104,19 @@ const (
 	DefaultSessionIdle = 30 * time.Minute
 	DefaultSessionMax  = 12 * time.Hour
 
-	DefaultLoginFailures        = 5
-	DefaultLoginLockout         = 5 * time.Minute
-	DefaultAuditUnauthPerAddr   = 10
-	DefaultAuditUnauthTotal     = 100
-	DefaultVideoSessionsPerUser = 24
-	DefaultVideoSessionsPerAddr = 48
-	DefaultExportsPerUser       = 4
-	DefaultExportsTotal         = 16
+	DefaultLoginFailures         = 5
+	DefaultLoginLockout          = 5 * time.Minute
+	DefaultAuditUnauthPerAddr    = 10
+	DefaultAuditUnauthTotal      = 100
+	DefaultVideoSessionsPerUser  = 24
+	DefaultVideoSessionsPerAddr  = 48
+	DefaultExportsPerUser        = 4
+	DefaultExportsTotal          = 16
+	DefaultTCPConnections        = 1024
+	DefaultTCPConnectionsPerAddr = 64
+	DefaultTCPHandshakeTimeout   = 10 * time.Second
+	DefaultMaxTokens             = 200
+	DefaultTokenAuditInterval    = time.Minute
 )
 
 // DefaultConfig returns the configuration used when the file says nothing.
@@ -97,6 +125,7 @@ func DefaultConfig() Config {
 		HTTPAddress: DefaultHTTPAddress,
 		UDPAddress:  DefaultUDPAddress,
 		TCPAddress:  DefaultTCPAddress,
+		Pprof:       true,
 	}
 }
 
@@ -126,6 +155,9 @@ func (c Config) withDefaults() Config {
 		{&c.VideoSessionsPerAddr, DefaultVideoSessionsPerAddr},
 		{&c.ExportsPerUser, DefaultExportsPerUser},
 		{&c.ExportsTotal, DefaultExportsTotal},
+		{&c.MaxTokens, DefaultMaxTokens},
+		{&c.TCPConnections, DefaultTCPConnections},
+		{&c.TCPConnectionsPerAddr, DefaultTCPConnectionsPerAddr},
 	} {
 		if *f.v == 0 {
 			*f.v = f.def
@@ -133,6 +165,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.LoginLockout == 0 {
 		c.LoginLockout = DefaultLoginLockout
+	}
+	if c.TokenAuditInterval == 0 {
+		c.TokenAuditInterval = DefaultTokenAuditInterval
+	}
+	if c.TCPHandshakeTimeout == 0 {
+		c.TCPHandshakeTimeout = DefaultTCPHandshakeTimeout
 	}
 	return c
 }
@@ -177,10 +215,19 @@ func (c Config) Validate() error {
 		{"webrtc.sessions_per_address", c.VideoSessionsPerAddr},
 		{"http.exports_per_user", c.ExportsPerUser},
 		{"http.exports_total", c.ExportsTotal},
+		{"http.max_tokens", c.MaxTokens},
+		{"webrtc.tcp_connections", c.TCPConnections},
+		{"webrtc.tcp_connections_per_address", c.TCPConnectionsPerAddr},
 	} {
 		if f.v < 1 {
 			errs = append(errs, fmt.Errorf("%s: %d: must be at least 1", f.key, f.v))
 		}
+	}
+	if c.TokenAuditInterval < time.Second {
+		errs = append(errs, fmt.Errorf("http.token_audit_interval: %s is shorter than a second", c.TokenAuditInterval))
+	}
+	if c.TCPHandshakeTimeout < 100*time.Millisecond {
+		errs = append(errs, fmt.Errorf("webrtc.tcp_handshake_timeout: %s is shorter than 100ms", c.TCPHandshakeTimeout))
 	}
 	if c.LoginLockout < time.Second {
 		errs = append(errs, fmt.Errorf("http.login_lockout: %s is shorter than a second", c.LoginLockout))

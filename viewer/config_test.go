@@ -28,6 +28,9 @@ func TestConfigValidate(t *testing.T) {
 		{"negative audit total", Config{AuditUnauthTotal: -5}, "http.audit_unauthenticated_total:"},
 		{"negative video per user", Config{VideoSessionsPerUser: -1}, "webrtc.sessions_per_user:"},
 		{"negative video per address", Config{VideoSessionsPerAddr: -1}, "webrtc.sessions_per_address:"},
+		{"negative tcp connections", Config{TCPConnections: -1}, "webrtc.tcp_connections:"},
+		{"negative tcp per address", Config{TCPConnectionsPerAddr: -2}, "webrtc.tcp_connections_per_address:"},
+		{"short tcp handshake", Config{TCPHandshakeTimeout: time.Millisecond}, "webrtc.tcp_handshake_timeout:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,11 @@
 // officers' page and its API, health and metrics endpoints, and the
 // operator page.
 //
+// People log in to the console (a session cookie and a CSRF token);
+// programs such as video-wall decoders and WHEP players send an API token
+// (Authorization: Bearer), which may watch video and read the API but never
+// change anything.
+//
 // viewer reaches the video pipeline and the alarm intake only through the
 // small interfaces it declares (CameraSource, MediaReader, AlarmSource,
 // IncidentSource, PatrolSource); it shares ingest's and alarms' plain data

@@ -16,8 +16,9 @@ import (
 // settings that use them.
 type iceListeners struct {
 	udp      ice.UDPMux
-	tcp      ice.TCPMux // nil when ICE-TCP is off
-	tcpAddr  net.Addr   // nil when ICE-TCP is off
+	tcp      ice.TCPMux   // nil when ICE-TCP is off
+	tcpLn    *tcpListener // nil when ICE-TCP is off
+	tcpAddr  net.Addr     // nil when ICE-TCP is off
 	settings webrtc.SettingEngine
 }
 
@@ -37,7 +38,12 @@ func listenICE(cfg Config, logger *slog.Logger) (*iceListeners, error) {
 		if udpHost != nil && udpHost.To4() != nil {
 			networks = networks[:1]
 		}
+		bn, err := newBatchNet()
+		if err != nil {
+			return nil, fmt.Errorf("webrtc.udp_address: %w", err)
+		}
 		mux, err := ice.NewMultiUDPMuxFromPort(udpPort,
+			ice.UDPMuxFromPortWithNet(bn),
 			ice.UDPMuxFromPortWithNetworks(networks...),
 			ice.UDPMuxFromPortWithLogger(loggers.NewLogger("udpmux")))
 		if err != nil {
@@ -49,7 +55,7 @@ func listenICE(cfg Config, logger *slog.Logger) (*iceListeners, error) {
 		if err != nil {
 			return nil, fmt.Errorf("webrtc.udp_address: %w", err)
 		}
-		l.udp = webrtc.NewICEUDPMux(loggers.NewLogger("udpmux"), conn)
+		l.udp = webrtc.NewICEUDPMux(loggers.NewLogger("udpmux"), newBatchConn(conn))
 	}
 
 	s := webrtc.SettingEngine{LoggerFactory: loggers}
@@ -65,13 +71,31 @@ func listenICE(cfg Config, logger *slog.Logger) (*iceListeners, error) {
 			includeLoopback = true
 		}
 		l.tcpAddr = ln.Addr()
-		l.tcp = webrtc.NewICETCPMux(loggers.NewLogger("tcpmux"), ln, 16)
+		l.tcpLn = newTCPListener(ln, cfg.TCPConnections, cfg.TCPConnectionsPerAddr, logger)
+		l.tcp = ice.NewTCPMuxDefault(ice.TCPMuxParams{
+			Listener: l.tcpLn,
+			Logger:   loggers.NewLogger("tcpmux"),
+			// Packets from the viewer (STUN, RTCP) queued per connection.
+			ReadBufferSize: 16,
+			// No write buffer (pion's helper sets 4 MB a viewer): writes
+			// wait for the socket, so that a slow viewer's session falls
+			// behind and its reader drops to the next keyframe, instead
+			// of the viewer falling seconds behind live and then losing
+			// packets at random.
+			WriteBufferSize:              0,
+			FirstStunBindTimeout:         cfg.TCPHandshakeTimeout,
+			AliveDurationForConnFromStun: cfg.TCPHandshakeTimeout,
+		})
 		s.SetICETCPMux(l.tcp)
 		// A server waits for viewers to connect; it never dials out.
 		s.DisableActiveTCP(true)
 		networks = append(networks, webrtc.NetworkTypeTCP4, webrtc.NetworkTypeTCP6)
 	}
 	s.SetNetworkTypes(networks)
+	if err := preferAESGCM(&s); err != nil {
+		_ = l.close()
+		return nil, err
+	}
 	s.SetIncludeLoopbackCandidate(includeLoopback)
 	// mDNS would hide our addresses from viewers and makes multicast noise.
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)

@@ -19,6 +19,7 @@ type metrics struct {
 	auditErrors     prometheus.Counter
 	loginsFailed    *prometheus.CounterVec // by reason
 	auditSummarised *prometheus.CounterVec // by action
+	tokenRequests   *prometheus.CounterVec // by result
 }
 
 // Reasons of viewer_session_errors_total.
@@ -70,6 +71,10 @@ func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, e
 			Name: "skywatch_viewer_audit_summarised_total",
 			Help: "Audit records of requests without a session that were counted in a summary record instead of written, by action.",
 		}, []string{"action"}),
+		tokenRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skywatch_viewer_token_requests_total",
+			Help: "Requests with an API token, by result (ok, refused_change, invalid, expired, throttled).",
+		}, []string{"result"}),
 	}
 	viewers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "skywatch_viewer_sessions",
@@ -79,7 +84,7 @@ func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, e
 	for _, c := range []prometheus.Collector{
 		viewers, m.sessionsStarted, m.sessionErrors, m.whepRequests,
 		m.packetsSent, m.writeErrors, m.keyframeReqs, m.auditErrors, m.loginsFailed,
-		m.auditSummarised,
+		m.auditSummarised, m.tokenRequests,
 	} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)

@@ -52,13 +52,15 @@ type Records interface {
 
 // guard lets a request to the API or to WHEP through only with a live
 // operator session, and a change (any method but GET, HEAD and OPTIONS)
-// only with the session's CSRF token from this server's own origin. It
-// puts the principal in the request's context. Without operator accounts
-// everyone is an anonymous admin.
+// only with the session's CSRF token from this server's own origin; or
+// with an API token (Authorization: Bearer, see guardBearer), for WHEP
+// and reads only. It puts the principal in the request's context. Without
+// operator accounts everyone is an anonymous admin.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
-		guarded := (strings.HasPrefix(path, "/api/") && path != "/api/login") || strings.HasPrefix(path, "/whep/")
+		guarded := (strings.HasPrefix(path, "/api/") && path != "/api/login") || strings.HasPrefix(path, "/whep/") ||
+			strings.HasPrefix(path, "/debug/")
 		if !guarded || r.Method == http.MethodOptions {
 			next.ServeHTTP(w, r)
 			return
@@ -66,6 +68,10 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if s.deps.Accounts == nil {
 			p := &principal{User: accounts.User{Username: "anonymous", Role: accounts.RoleAdmin}, Addr: clientAddr(r)}
 			next.ServeHTTP(w, r.WithContext(withPrincipal(r.Context(), p)))
+			return
+		}
+		if tok, ok := bearerToken(r); ok {
+			s.guardBearer(w, r, next, tok)
 			return
 		}
 		token := ""
@@ -77,6 +83,8 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			s.sessionEnded(sess, "session_expired")
 		}
 		if !ok {
+			// Programs learn that a token is what they need.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="skywatch"`)
 			writeError(w, http.StatusUnauthorized, "not logged in")
 			return
 		}
@@ -104,7 +112,11 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, target, msg string
 	p := principalOf(r.Context())
 	// The path is the client's: as long as a request line allows.
 	route := r.Method + " " + clipID(r.URL.Path)
-	s.logger.Warn("request denied", "user", p.User.Username, "target", target, "route", route, "reason", msg)
+	if p.Token == "" {
+		// A token's refusals are logged with its audit records, which
+		// are bounded: a polling wall must not flood the log either.
+		s.logger.Warn("request denied", "user", p.User.Username, "target", target, "route", route, "reason", msg)
+	}
 	s.audit(p, "denied", target, "denied", route+": "+msg)
 	writeError(w, http.StatusForbidden, msg)
 }
@@ -112,7 +124,20 @@ func (s *Server) deny(w http.ResponseWriter, r *http.Request, target, msg string
 // audit records what p did. A record that cannot be stored is logged as
 // an error; the request goes on (refusing service because the audit disk
 // is full would stop the command centre).
+//
+// An API token's records other than its video sessions are written at
+// most once per action and http.token_audit_interval, with the count of
+// those held back.
 func (s *Server) audit(p *principal, action, target, outcome, detail string) {
+	if p.Token != "" {
+		write, held := s.tokenAuditAdmit(p, action, time.Now())
+		if !write {
+			return
+		}
+		if held > 0 {
+			detail += fmt.Sprintf(" (and %d more since the last record)", held)
+		}
+	}
 	s.auditRecord(accounts.AuditRecord{User: p.User.Username, Role: string(p.User.Role), Addr: p.Addr,
 		Action: action, Target: target, Outcome: outcome, Detail: detail})
 }
@@ -281,6 +306,10 @@ func (s *Server) me(ctx context.Context, p *principal) meJSON {
 		AreaPath: []string{}}
 	if j.Name == "" {
 		j.Name = u.Username
+	}
+	if p.Token != "" {
+		// A token acts on nothing and reads no audit log, whatever its role.
+		j.Permissions = permissionsJSON{}
 	}
 	if s.deps.Incidents != nil && u.Area != "" {
 		if path := s.deps.Incidents.Areas().Path(u.Area); path != nil {

@@ -46,6 +46,9 @@ type authOpts struct {
 	cameras CameraSource
 	// recordings is the recorder; nil: none.
 	recordings Recordings
+	// tokens are the configured API tokens; the file store keeps the
+	// console's.
+	tokens []accounts.Token
 }
 
 func testUsers(t *testing.T) []accounts.UserConfig {
@@ -152,6 +155,8 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 		Records:      records,
 		CameraPlaces: []CameraPlace{{ID: "yard", Area: "v1"}, {ID: "gate", Area: "t2"}},
 		Recordings:   opts.recordings,
+		Tokens:       opts.tokens,
+		TokenStore:   tokenStoreOf(records),
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -164,6 +169,12 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return &authServer{Server: s, base: "http://" + s.Addr().String(), records: records}
+}
+
+// tokenStoreOf is records as a token store, nil when it is none.
+func tokenStoreOf(records Records) TokenStore {
+	ts, _ := records.(TokenStore)
+	return ts
 }
 
 // operator is a browser-like client: a cookie jar and the CSRF token.

@@ -504,6 +504,11 @@ func (s *Server) handleClip(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
+	if p.Cameras != nil && !p.Cameras[c.Camera] {
+		// A token limited to some cameras sees no other camera's clip.
+		s.denyHidden(w, r, "camera", c.Camera)
+		return
+	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)

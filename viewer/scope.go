@@ -10,13 +10,19 @@ import (
 	"github.com/skywatch/skywatch/alarms"
 )
 
-// principal is who makes a request: a logged-in operator, or, on a server
-// without operator accounts (Deps.Accounts nil), an anonymous admin.
+// principal is who makes a request: a logged-in operator, a program with
+// an API token (User is then the token's service account, named
+// token:NAME), or, on a server without operator accounts (Deps.Accounts
+// nil), an anonymous admin.
 type principal struct {
 	User accounts.User
-	Key  string // the login session's key; "" without accounts
+	Key  string // the login session's key (tokenKeyOf for a token); "" without accounts
 	CSRF string
 	Addr string
+	// Token is the API token's name, "" for a person.
+	Token string
+	// Cameras, when not nil, are the only cameras a token may see.
+	Cameras map[string]bool
 }
 
 type principalKey struct{}
@@ -87,6 +93,9 @@ func (sc scope) seesUnit(area string) bool {
 // camera out of scope is refused like a known one, so that IDs cannot be
 // probed).
 func (s *Server) cameraVisible(p *principal, camera string) bool {
+	if p.Cameras != nil && !p.Cameras[camera] {
+		return false
+	}
 	return s.scopeOf(p).sees(s.places[camera].Area)
 }
 

@@ -19,11 +19,12 @@ type nearbyUnitJSON struct {
 }
 
 // forUser fits an incident to who asks: the actions their role allows in
-// its state, and only the cameras they may watch.
+// its state (none to an API token), and only the cameras they may watch.
 func (s *Server) forUser(p *principal, j incidentJSON) incidentJSON {
 	j.Actions = []alarms.ActionKind{}
 	for _, a := range j.Incident.AllowedActions() {
-		if mayAct(p.User.Role, a) {
+		// A token acts on nothing, whatever its role.
+		if p.Token == "" && mayAct(p.User.Role, a) {
 			j.Actions = append(j.Actions, a)
 		}
 	}
@@ -124,5 +125,8 @@ func (s *Server) deviceAreas(ctx context.Context) (map[string]string, error) {
 // sessionAlive says whether the login behind p is still live (always,
 // without accounts): event streams end when it is not.
 func (s *Server) sessionAlive(p *principal) bool {
+	if p.Token != "" {
+		return s.tokens.valid(p.Token, time.Now())
+	}
 	return s.deps.Accounts == nil || s.opSessions.alive(p.Key, time.Now())
 }

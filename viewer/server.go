@@ -60,6 +60,13 @@ type Deps struct {
 	// CameraPlaces say where cameras are: their area decides who may see
 	// them. A camera without a place is seen only from the top of the tree.
 	CameraPlaces []CameraPlace
+	// Tokens are the API tokens of the config file: programs (video-wall
+	// decoders, WHEP players) send one as Authorization: Bearer to watch
+	// video and read the API. They need Accounts.
+	Tokens []accounts.Token
+	// TokenStore keeps the tokens admins make in the console. Nil: the
+	// console cannot make tokens (configured ones still work).
+	TokenStore TokenStore
 	// Recordings serves recorded video and incidents' evidence clips
 	// (AdaptRecorder). Nil: the playback routes answer 503.
 	Recordings Recordings
@@ -100,6 +107,7 @@ type Server struct {
 	auditBudget *auditBudget
 	videoSlots  *videoSlots
 	exportSlots *exportSlots
+	tokens      *apiTokens
 	places      map[string]CameraPlace
 	tls         *tls.Config // nil: plain HTTP
 	sweepDone   chan struct{}
@@ -143,6 +151,13 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	s.auditBudget = newAuditBudget(s.cfg.AuditUnauthPerAddr, s.cfg.AuditUnauthTotal)
 	s.videoSlots = newVideoSlots(s.cfg.VideoSessionsPerUser, s.cfg.VideoSessionsPerAddr)
 	s.exportSlots = newExportSlots(s.cfg.ExportsPerUser, s.cfg.ExportsTotal)
+	s.tokens = newAPITokens(s.cfg.MaxTokens)
+	for _, t := range deps.Tokens {
+		t.Configured = true
+		if err := s.tokens.add(t); err != nil {
+			return nil, fmt.Errorf("tokens: %s: %w", t.Name, err)
+		}
+	}
 	for _, p := range deps.CameraPlaces {
 		s.places[p.ID] = p
 	}
@@ -160,6 +175,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	s.metrics = m
 	s.handler = s.routes()
 	s.restoreSessions()
+	s.loadStoredTokens()
 	return s, nil
 }
 
@@ -176,10 +192,12 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /api/me/prefs", s.handlePutPrefs)
 	s.auditRoutes(mux)
 	s.adminRoutes(mux)
+	s.tokenRoutes(mux)
 	s.alarmRoutes(mux)
 	s.incidentRoutes(mux)
 	s.recordingRoutes(mux)
 	s.patrolRoutes(mux)
+	s.pprofRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
@@ -416,6 +434,7 @@ func (s *Server) sweepSessions(ctx context.Context) {
 			for _, sess := range s.opSessions.sweep(now) {
 				s.sessionEnded(sess, "session_expired")
 			}
+			s.sweepTokens(now)
 			s.writeSummaries(s.auditBudget.flush(now, false))
 		}
 	}

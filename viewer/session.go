@@ -149,12 +149,7 @@ func newSessionAPI(settings webrtc.SettingEngine, choices []codecChoice) (*webrt
 		}
 	}
 	ir := &interceptor.Registry{}
-	// NACK: resend what a viewer lost; RTCP reports: sender reports let the
-	// browser sync audio and video.
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
-		return nil, err
-	}
-	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
+	if err := configureSendInterceptors(me, ir); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(
@@ -246,7 +241,16 @@ func (s *session) stream(ctx context.Context) (reason string, sent uint64) {
 	case <-timer.C:
 		return reasonConnectTimeout, 0
 	}
-	s.logger.Info("viewer connected")
+	s.logger.Info("viewer connected", "srtp", srtpCipher(s.pc))
+	now := time.Now()
+	live := newAudioStart(s.reader.Tracks(), now)
+	if live.sends(s.writers) {
+		for _, w := range s.writers {
+			if w != nil {
+				w.startLive(now)
+			}
+		}
+	}
 
 	var writeErrs uint64
 	defer func() {
@@ -265,7 +269,7 @@ func (s *session) stream(ctx context.Context) (reason string, sent uint64) {
 			}
 			return reasonStreamEnded, sent
 		}
-		if u.Track < 0 || u.Track >= len(s.writers) || s.writers[u.Track] == nil {
+		if u.Track < 0 || u.Track >= len(s.writers) || s.writers[u.Track] == nil || live.stale(u) {
 			continue
 		}
 		n, err := s.writers[u.Track].writeUnit(u, time.Now())

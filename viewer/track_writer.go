@@ -33,6 +33,11 @@ type trackWriter struct {
 	tsOffset uint32 // added to the camera's timestamp
 	lastTS   uint32 // last timestamp sent
 	lastSeen time.Time
+	// liveFrom is when the viewer connected (zero: not set); live is set
+	// from the first unit received after it. See stampBurst.
+	liveFrom time.Time
+	live     bool
+	liveTS   uint32 // the output timestamp of liveFrom
 
 	pkt rtp.Packet
 }
@@ -60,7 +65,9 @@ func (w *trackWriter) writeUnit(u *ingest.Unit, now time.Time) (int, error) {
 	if seen.IsZero() {
 		seen = now
 	}
-	w.rebase(u, seen)
+	if !w.stampBurst(u, seen, now) {
+		w.rebase(u, seen)
+	}
 
 	var firstErr error
 	sent := 0

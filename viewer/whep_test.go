@@ -20,7 +20,9 @@ import (
 // payload untouched, one continuous sequence, and timestamps that continue by
 // the wall-clock time between the epochs.
 func TestWHEPRelaysCameraAcrossEpochs(t *testing.T) {
-	cam := &camera{epoch: 1, seq: 60000, ts: 4_000_000_000, received: time.Unix(1000, 0)}
+	// Received after the viewer connects: live units, which keep the
+	// camera's timing (TestWHEPStampsCachedGroupAsSent has the cached ones).
+	cam := &camera{epoch: 1, seq: 60000, ts: 4_000_000_000, received: time.Now().Add(time.Hour)}
 	var sent []*ingest.Unit
 	for i := range 5 {
 		sent = append(sent, cam.nextAU(i == 0))

@@ -36,9 +36,11 @@ type app struct {
 	records  records
 }
 
-// records is the audit log and preference store the console writes to.
+// records is the audit log and preference store the console writes to,
+// which also keeps the console's API tokens.
 type records interface {
 	viewer.Records
+	viewer.TokenStore
 	Close() error
 }
 
@@ -104,6 +106,8 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 	a.web, err = viewer.New(s.viewer, viewer.Deps{
 		Accounts:     users,
 		Records:      a.records,
+		Tokens:       s.tokens,
+		TokenStore:   a.records,
 		CameraPlaces: s.places,
 		Cameras:      viewer.Adapt[*ingest.Reader](a.cameras),
 		Alarms:       a.intake,

@@ -31,6 +31,7 @@ type settings struct {
 	// places are the cameras' areas and positions, for the console.
 	places []viewer.CameraPlace
 	users  []accounts.UserConfig
+	tokens []accounts.Token
 	// recorder is the recordings and evidence config, with each camera's
 	// record settings.
 	recorder recorder.Config
@@ -124,7 +125,13 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	vc.AuditUnauthPerAddr, vc.AuditUnauthTotal = fc.HTTP.AuditUnauthPerAddr, fc.HTTP.AuditUnauthTotal
 	vc.VideoSessionsPerUser, vc.VideoSessionsPerAddr = fc.WebRTC.SessionsPerUser, fc.WebRTC.SessionsPerAddress
 	vc.ExportsPerUser, vc.ExportsTotal = fc.HTTP.ExportsPerUser, fc.HTTP.ExportsTotal
+	vc.TCPConnections, vc.TCPConnectionsPerAddr = fc.WebRTC.TCPConnections, fc.WebRTC.TCPConnectionsPerAddr
+	vc.TCPHandshakeTimeout = fc.WebRTC.TCPHandshakeTimeout
 	vc.MapTileURL = fc.Map.TileURL
+	vc.MaxTokens, vc.TokenAuditInterval = fc.HTTP.MaxTokens, fc.HTTP.TokenAuditInterval
+	if fc.HTTP.Pprof != nil {
+		vc.Pprof = *fc.HTTP.Pprof
+	}
 	if err := vc.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -185,6 +192,21 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		errs = append(errs, prefixErrors("", err)...)
 	}
 
+	cameraKnown := map[string]bool{}
+	for _, cam := range fc.Cameras {
+		cameraKnown[cam.ID] = true
+	}
+	if err := accounts.ValidateTokens(fc.Tokens, areaKnown, func(id string) bool { return cameraKnown[id] }); err != nil {
+		errs = append(errs, prefixErrors("", err)...)
+	}
+	if most := cmp.Or(fc.HTTP.MaxTokens, viewer.DefaultMaxTokens); len(fc.Tokens) > most {
+		errs = append(errs, fmt.Errorf("tokens: %d tokens, more than http.max_tokens (%d)", len(fc.Tokens), most))
+	}
+	var tokens []accounts.Token
+	for _, tc := range fc.Tokens {
+		tokens = append(tokens, tc.Token())
+	}
+
 	var sites []alarms.CameraSite
 	var places []viewer.CameraPlace
 	areas := map[string]bool{}
@@ -230,7 +252,7 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		return nil, errors.Join(errs...)
 	}
 	return &settings{log: fc.Log, ingest: ic, warm: warm, viewer: vc, alarms: ac, store: ss, sites: sites,
-		places: places, users: fc.Users, recorder: rc}, nil
+		places: places, users: fc.Users, tokens: tokens, recorder: rc}, nil
 }
 
 // cameraSettings turns one camera entry into ingest's form, building the

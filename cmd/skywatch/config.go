@@ -35,7 +35,9 @@ type fileConfig struct {
 	Routing alarms.RoutingConfig  `yaml:"routing"`
 
 	Users []accounts.UserConfig `yaml:"users"`
-	Map   mapConfig             `yaml:"map"`
+	// Tokens are API tokens for programs: WHEP players, video walls.
+	Tokens []accounts.TokenConfig `yaml:"tokens"`
+	Map    mapConfig              `yaml:"map"`
 
 	Recordings recorder.Config         `yaml:"recordings"`
 	Evidence   recorder.EvidenceConfig `yaml:"evidence"`
@@ -88,6 +90,12 @@ type httpConfig struct {
 	// in all.
 	ExportsPerUser int `yaml:"exports_per_user"`
 	ExportsTotal   int `yaml:"exports_total"`
+	// API tokens: how many (configured and made in the console), and how
+	// often a token's reads are written to the audit log.
+	MaxTokens          int           `yaml:"max_tokens"`
+	TokenAuditInterval time.Duration `yaml:"token_audit_interval"`
+	// Go's profiles under /debug/pprof/ for admins; default on.
+	Pprof *bool `yaml:"pprof"`
 }
 
 type webrtcConfig struct {
@@ -97,6 +105,11 @@ type webrtcConfig struct {
 	// Video sessions open at once per user and per address.
 	SessionsPerUser    int `yaml:"sessions_per_user"`
 	SessionsPerAddress int `yaml:"sessions_per_address"`
+	// ICE-TCP connections open at once, in all and per address, and how
+	// long one may take to begin ICE.
+	TCPConnections        int           `yaml:"tcp_connections"`
+	TCPConnectionsPerAddr int           `yaml:"tcp_connections_per_address"`
+	TCPHandshakeTimeout   time.Duration `yaml:"tcp_handshake_timeout"`
 }
 
 type ingestConfig struct {

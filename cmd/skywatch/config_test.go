@@ -238,3 +238,53 @@ webrtc:
 		t.Errorf("negative sessions_per_user: %v", err)
 	}
 }
+
+// The tokens: section reaches the viewer as hashed tokens with their
+// expiry; the token keys are checked against the areas and cameras, and
+// the token itself in place of its SHA-256 is refused.
+func TestTokenKeys(t *testing.T) {
+	tok, sum := accounts.NewToken()
+	cfg, err := parseConfig([]byte(`
+http:
+  max_tokens: 2
+  token_audit_interval: 5m
+areas:
+  - id: c
+    name: County
+    kind: county
+cameras:
+  - id: gate
+    url: rtsp://192.0.2.1/live
+    area: c
+tokens:
+  - name: wall-1
+    role: viewer
+    area: c
+    cameras: [gate]
+    expires: 2027-01-01T00:00:00+08:00
+    token_sha256: ` + sum + `
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Users = []accounts.UserConfig{{Username: "admin", Role: accounts.RoleAdmin, PasswordHash: testPasswordHash(t, "x")}}
+	s, err := buildSettings(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.tokens) != 1 || s.tokens[0].SHA256 != sum || !s.tokens[0].Configured ||
+		!s.tokens[0].Expires.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.FixedZone("", 8*3600))) ||
+		s.viewer.MaxTokens != 2 || s.viewer.TokenAuditInterval != 5*time.Minute {
+		t.Errorf("tokens %+v, viewer %+v", s.tokens, s.viewer)
+	}
+	cfg.Tokens[0].TokenSHA256 = tok
+	cfg.Tokens[0].Cameras = []string{"moon"}
+	cfg.Tokens = append(cfg.Tokens, cfg.Tokens[0], cfg.Tokens[0])
+	_, err = buildSettings(cfg)
+	for _, want := range []string{"tokens[0].token_sha256: this is a token", "tokens[0].cameras[0]: unknown camera \"moon\"",
+		"tokens[1].name: duplicate", "tokens: 3 tokens, more than http.max_tokens (2)"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -47,6 +48,7 @@ func TestChromiumConsole(t *testing.T) {
 	t.Run("CSRF", c.csrf)
 	t.Run("Lockout", c.lockout)
 	t.Run("AdminUnlock", c.adminUnlock)
+	t.Run("APITokens", c.apiTokens)
 	t.Run("PatrolPage", c.patrol)
 	t.Run("Playback", c.playback)
 	t.Run("IncidentClip", c.incidentClip)
@@ -130,6 +132,18 @@ func (c *consoleCase) wall(t *testing.T) {
 		seen[tl.Camera] = true
 	}
 	t.Logf("tiles after 2 s: %+v", later)
+	// Chromium offers AES-GCM but lists AES-CM first; the server, as the
+	// DTLS server, chooses GCM (cheaper per packet).
+	profiles := regexp.MustCompile(`srtp=(\S+)`).FindAllStringSubmatch(b.demo.out.String(), -1)
+	if len(profiles) == 0 {
+		t.Errorf("the demo logged no SRTP profile of a connected viewer")
+	}
+	for _, m := range profiles {
+		if m[1] != "SRTP_AEAD_AES_128_GCM" {
+			t.Errorf("a viewer's SRTP profile is %s, want SRTP_AEAD_AES_128_GCM", m[1])
+		}
+	}
+	t.Logf("%d viewers connected so far, SRTP profiles checked", len(profiles))
 	var playingCount string
 	b.eval(t, `document.querySelector('[data-testid=wall-info]').dataset.playing`, &playingCount)
 	if playingCount != "4" {
@@ -723,6 +737,63 @@ func (c *consoleCase) adminUnlock(t *testing.T) {
 	b.demo.admin.getJSON(t, "/api/audit?action=login_unlocked", &audit)
 	if len(audit.Records) != 1 || audit.Records[0].User != "admin" {
 		t.Errorf("login_unlocked records: %+v", audit.Records)
+	}
+	b.loginAs(t, "watch")
+}
+
+// apiTokens: an admin makes an API token in the console, sees it once with
+// its WHEP URL, a program plays with it (a read of the API with only the
+// header), and revoking it in the console refuses it at once.
+func (c *consoleCase) apiTokens(t *testing.T) {
+	b := c.b
+	b.loginAs(t, "admin")
+	b.waitJS(t, "the token form", `(() => {
+		if (Skywatch.currentView() !== 'tokens') Skywatch.navigate('tokens');
+		const cams = document.querySelector('[data-testid=token-cameras]');
+		return !!cams && cams.options.length > 0; })()`, 20*time.Second)
+	b.eval(t, `(() => {
+		const name = document.querySelector('[data-testid=token-name]');
+		name.value = 'wall-browser'; name.dispatchEvent(new Event('input', {bubbles: true}));
+		const cams = document.querySelector('[data-testid=token-cameras]');
+		cams.options[0].selected = true; cams.dispatchEvent(new Event('change', {bubbles: true}));
+		const desc = document.querySelector('[data-testid=token-description]');
+		desc.value = 'browser test'; desc.dispatchEvent(new Event('input', {bubbles: true}));
+		document.querySelector('[data-testid=token-create]').click();
+	})()`, nil)
+	b.waitJS(t, "the new token shown once", `(() => { const v = document.querySelector('[data-testid=token-value]');
+		return !!v && v.value.startsWith('swt_') && document.querySelector('[data-testid=token-url]').value.includes('/whep/'); })()`, 15*time.Second)
+	b.shot(t, "token-made")
+	var token, camera string
+	b.eval(t, `document.querySelector('[data-testid=token-value]').value`, &token)
+	b.eval(t, `document.querySelector('[data-testid=token-cameras]').options[0].value`, &camera)
+	status := func() (int, string) {
+		req, err := http.NewRequest(http.MethodGet, b.demo.base+"/api/cameras", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := status(); code != http.StatusOK || !strings.Contains(body, `"id": `+js(camera)) || strings.Count(body, `"id": `) != 1 {
+		t.Fatalf("the token reads %d %s, want only camera %s", code, body, camera)
+	}
+	// Closed, the token is gone from the page.
+	b.click(t, "[data-testid=token-done]")
+	b.waitJS(t, "the token to be gone from the page", `!document.querySelector('[data-testid=token-value]') &&
+		!document.body.innerText.includes(`+js(token)+`)`, 10*time.Second)
+	row := `[...document.querySelectorAll('[data-testid=token-row]')].find((r) => r.dataset.name === 'wall-browser')`
+	b.waitJS(t, "the token in the list", "!!"+row, 10*time.Second)
+	b.eval(t, `window.confirm = () => true`, nil)
+	b.eval(t, `(`+row+`).querySelector('[data-testid=token-revoke]').click()`, nil)
+	b.waitJS(t, "the token to leave the list", "!"+row, 15*time.Second)
+	if code, _ := status(); code != http.StatusUnauthorized {
+		t.Errorf("the revoked token reads: %d", code)
 	}
 	b.loginAs(t, "watch")
 }

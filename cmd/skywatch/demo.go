@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/skywatch/skywatch/alarms"
@@ -61,6 +62,25 @@ func demoCameras(n int) []demoCamera {
 	return out
 }
 
+// demoAlways reads the -always flag: camera IDs of cams, separated by commas.
+func demoAlways(flag string, cams []demoCamera) (map[string]bool, error) {
+	known := map[string]bool{}
+	for _, c := range cams {
+		known[c.id] = true
+	}
+	out := map[string]bool{}
+	for id := range strings.SplitSeq(flag, ",") {
+		if id = strings.TrimSpace(id); id == "" {
+			continue
+		}
+		if !known[id] {
+			return nil, fmt.Errorf("-always: no demo camera %q", id)
+		}
+		out[id] = true
+	}
+	return out, nil
+}
+
 // demoFleet is the demo's n simulated alarm devices, with their MQTT
 // credentials: the same every run.
 func demoFleet(n int) []hardware.SimDevice {
@@ -83,6 +103,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	segment := fs.Duration("record-segment", 0, "length of a recording segment (0: recordings.segment's default), as recordings.segment")
 	preAlarm := fs.Duration("pre-alarm", 0, "video kept before an alarm in its evidence clips (0: the default), as recordings.pre_alarm")
 	postAlarm := fs.Duration("post-alarm", 0, "video kept after an incident's latest event in its clips (0: the default), as recordings.post_alarm")
+	always := fs.String("always", demoCameras(1)[0].id, "comma-separated cameras pulled always, main and sub stream (the others are pulled on demand)")
 	knobs := demoKnobs{unitDelay: hardware.DurationRange{Min: 2 * time.Second, Max: 15 * time.Second}}
 	fs.StringVar(&knobs.dispatch, "dispatch", string(alarms.DispatchAuto), demoDispatchUsage)
 	fs.Float64Var(&knobs.unitAccept, "unit-accept", 0.85, demoUnitAcceptUsage)
@@ -147,9 +168,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fc.Areas = geo.areas()
 	knobs.applyAreas(fc.Areas)
 	villageCameras := map[string][]string{}
+	alwaysOn, err := demoAlways(*always, cams)
+	if err != nil {
+		fmt.Fprintln(stderr, "skywatch demo:", err)
+		return 2
+	}
 	for i, c := range cams {
 		mode := "on_demand"
-		if i == 0 {
+		if alwaysOn[c.id] {
 			mode = "always"
 		}
 		v := geo.villages[i%len(geo.villages)]

@@ -17,7 +17,11 @@ import (
 )
 
 // procRSS is a process's resident memory in bytes (VmRSS), or -1.
-func procRSS(pid int) float64 {
+func procRSS(pid int) float64 { return procStatusKB(pid, "VmRSS") }
+
+// procStatusKB reads one kB field of /proc/PID/status (VmRSS, VmHWM) in
+// bytes, or -1.
+func procStatusKB(pid int, field string) float64 {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return -1
@@ -25,7 +29,7 @@ func procRSS(pid int) float64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
 			if err != nil {
 				return -1

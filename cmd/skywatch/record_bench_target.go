@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -15,8 +13,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/skywatch/skywatch/hardware"
 )
@@ -120,7 +116,7 @@ func newSkywatchTarget(s recordBenchSettings, cams *hardware.Camera, runDir, rec
 	if err != nil {
 		return nil, err
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte("bench-pw"), bcrypt.MinCost)
+	users, err := benchUsersYAML()
 	if err != nil {
 		return nil, err
 	}
@@ -139,12 +135,8 @@ webrtc: {udp_address: "127.0.0.1:0", tcp_address: "off"}
 mqtt: {address: %q}
 store: {path: %q, records_dir: %q}
 recordings: {path: %q, segment: %s%s}
-users:
-  - username: bench
-    role: admin
-    password_hash: %q
-cameras:
-`, httpAddr, mqttAddr, filepath.Join(runDir, "alarms.db"), filepath.Join(runDir, "records"), recDir, s.segment, preAlarm, hash)
+%scameras:
+`, httpAddr, mqttAddr, filepath.Join(runDir, "alarms.db"), filepath.Join(runDir, "records"), recDir, s.segment, preAlarm, users)
 	for i := range s.n {
 		id := benchCameraID(i)
 		fmt.Fprintf(&b, "  - {id: %s, url: %q, transport: %s, mode: always, record: %s, record_stream: %s",
@@ -180,9 +172,15 @@ func (t *skywatchTarget) waitReady(ctx context.Context, exited <-chan struct{}, 
 	if t.s.stream == "sub" {
 		want["sub"] = t.s.n
 	}
+	return waitCamerasOnline(ctx, t.metricsURL, want, exited, wait)
+}
+
+// waitCamerasOnline waits until Skywatch's /metrics count at least want
+// streams online (by stream: main, sub).
+func waitCamerasOnline(ctx context.Context, metricsURL string, want map[string]int, exited <-chan struct{}, wait time.Duration) error {
 	deadline := time.Now().Add(wait)
 	for {
-		lines := metricLines(ctx, t.metricsURL, 10*time.Second)
+		lines := metricLines(ctx, metricsURL, 10*time.Second)
 		ok := true
 		got := map[string]int{}
 		for stream, n := range want {
@@ -224,14 +222,8 @@ func (t *skywatchTarget) sample(ctx context.Context, pid int, recDir string) (re
 
 func (t *skywatchTarget) export(ctx context.Context, camera string, start, end time.Time) exportResult {
 	if !t.loggedIn {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, t.base+"/api/login",
-			bytes.NewReader([]byte(`{"username":"bench","password":"bench-pw"}`)))
-		req.Header.Set("Content-Type", "application/json")
-		if resp, err := t.client.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			t.loggedIn = resp.StatusCode == http.StatusOK
-		}
+		_, err := benchLogin(ctx, t.client, t.base)
+		t.loggedIn = err == nil
 	}
 	q := url.Values{"start": {start.UTC().Format(time.RFC3339)}, "end": {end.UTC().Format(time.RFC3339)}}
 	return timeExport(ctx, t.client, camera, end.Sub(start), t.base+"/api/cameras/"+camera+"/video.mp4?"+q.Encode())
@@ -311,11 +303,17 @@ func (t *mediaMTXTarget) start() (*skywatchProc, error) {
 
 // paths lists MediaMTX's paths: how many are ready and their bytes.
 func (t *mediaMTXTarget) paths(ctx context.Context) (ready int, bytes float64, err error) {
+	return mediaMTXPaths(ctx, t.client, t.apiBase, t.s.n)
+}
+
+// mediaMTXPaths lists the paths of the MediaMTX whose API is at apiBase
+// (n of them at most): how many are ready and the bytes they received.
+func mediaMTXPaths(ctx context.Context, client *http.Client, apiBase string, n int) (ready int, bytes float64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	// Ask for every path on one page.
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v3/paths/list?itemsPerPage=%d", t.apiBase, t.s.n+10), nil)
-	resp, err := t.client.Do(req)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/v3/paths/list?itemsPerPage=%d", apiBase, n+10), nil)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, 0, err
 	}

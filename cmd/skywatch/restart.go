@@ -214,8 +214,7 @@ func restartConfig(s restartSettings, run int, devices string) (path, httpAddr, 
 	if s.redisURL != "" {
 		store = fmt.Sprintf("store: {redis_url: %q, redis_key_prefix: \"swrestart-%d-%d:\"}\n", s.redisURL, os.Getpid(), run)
 	}
-	// The console login of the benchmark, at the lowest cost.
-	userHash, err := bcrypt.GenerateFromPassword([]byte("bench-pw"), bcrypt.MinCost)
+	users, err := benchUsersYAML()
 	if err != nil {
 		return "", "", "", err
 	}
@@ -223,11 +222,7 @@ func restartConfig(s restartSettings, run int, devices string) (path, httpAddr, 
 http: {address: %q}
 webrtc: {udp_address: "127.0.0.1:0", tcp_address: "off"}
 mqtt: {address: %q%s}
-%susers:
-  - username: bench
-    role: admin
-    password_hash: %q
-%s`, httpAddr, mqttAddr, auth, store, userHash, devices)
+%s%s%s`, httpAddr, mqttAddr, auth, store, users, devices)
 	path = filepath.Join(s.dir, fmt.Sprintf("run-%d.yaml", run))
 	return path, httpAddr, mqttAddr, os.WriteFile(path, []byte(cfg), 0o600)
 }

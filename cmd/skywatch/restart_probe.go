@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -113,19 +112,8 @@ func (p *consoleProber) get(ctx context.Context, path string) (int, error) {
 }
 
 func (p *consoleProber) login(ctx context.Context) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/api/login",
-		bytes.NewReader([]byte(`{"username":"bench","password":"bench-pw"}`)))
-	if err != nil {
-		return false
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return false
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	_, err := benchLogin(ctx, p.client, p.base)
+	return err == nil
 }
 
 func (p *consoleProber) results() (up time.Duration, health, api latencies) {

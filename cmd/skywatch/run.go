@@ -14,11 +14,14 @@ commands:
   check -config FILE   validate a config file and print every problem with its key
   demo                 run simulated cameras, alarm devices and Skywatch on embedded defaults
   passwd [-argon2id]   read a password on standard input, print its bcrypt (or argon2id) hash for password_hash
+  token [-name N -role R -area A -cameras C]
+                       print a new API token (for a WHEP player or video wall) and its tokens: lines
   sim devices          run simulated alarm devices against a broker
   sim units            run simulated patrol units against a broker
   sim load             measure the alarm intake under a flood (see sim load -h)
   sim restart          measure a restart with thousands of devices (see sim restart -h)
   sim record           measure continuous recording of many 2 Mbit/s cameras (see sim record -h)
+  sim fanout           measure relaying one camera to many WebRTC viewers, beside MediaMTX and go2rtc (see sim fanout -h)
 `
 
 // run executes one subcommand and returns the process exit code.
@@ -36,6 +39,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "passwd":
 		return runPasswd(args[1:], os.Stdin, stdout, stderr)
+	case "token":
+		return runToken(args[1:], stdout, stderr)
 	case "sim":
 		if len(args) > 1 && args[1] == "load" {
 			return runLoad(ctx, args[2:], stdout, stderr)
@@ -45,6 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		if len(args) > 1 && args[1] == "record" {
 			return runRecordBench(ctx, args[2:], stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "fanout" {
+			return runFanoutBench(ctx, args[2:], stdout, stderr)
 		}
 		return runSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":

@@ -50,6 +50,11 @@
       'audit.a.sessions_ended': '终止用户会话',
       'audit.a.login_unlocked': '解除登录锁定',
       'audit.a.login_refusals': '登录拒绝汇总',
+      'audit.a.token_created': '生成 API 令牌',
+      'audit.a.token_revoked': '吊销 API 令牌',
+      'audit.a.token_expired': 'API 令牌过期',
+      'audit.a.token_used': 'API 令牌读取',
+      'audit.a.token_refused': 'API 令牌被拒',
       'logins.heading': '登录管理',
       'logins.refresh': '刷新',
       'logins.lockouts': '登录锁定',
@@ -118,6 +123,11 @@
       'audit.a.sessions_ended': 'User sessions ended',
       'audit.a.login_unlocked': 'Login unlocked',
       'audit.a.login_refusals': 'Login refusals (summary)',
+      'audit.a.token_created': 'API token made',
+      'audit.a.token_revoked': 'API token revoked',
+      'audit.a.token_expired': 'API token expired',
+      'audit.a.token_used': 'API token reads',
+      'audit.a.token_refused': 'API token refused',
       'logins.heading': 'Logins',
       'logins.refresh': 'Refresh',
       'logins.lockouts': 'Lockouts',
@@ -149,7 +159,7 @@
 
   const ACTIONS = ['login', 'login_failed', 'login_locked', 'logout', 'session_expired', 'watch_start', 'watch',
     'incident_action', 'denied', 'csrf_refused', 'audit_export', 'session_revoked', 'sessions_ended', 'login_unlocked',
-    'login_refusals'];
+    'login_refusals', 'token_created', 'token_revoked', 'token_expired', 'token_used', 'token_refused'];
   const PAGE = 100;
 
   const a = {
@@ -358,7 +368,7 @@
       el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('audit.col.' + c))))),
       el('tbody', {}, a.page.records.map((r) => el('tr', {
         'data-testid': 'audit-row', 'data-action': r.action || '',
-        class: ['denied', 'failed'].includes(r.outcome) || ['denied', 'login_failed', 'login_locked', 'csrf_refused'].includes(r.action) ? 'ops-audit-bad' : '',
+        class: ['denied', 'failed'].includes(r.outcome) || ['denied', 'login_failed', 'login_locked', 'csrf_refused', 'token_refused'].includes(r.action) ? 'ops-audit-bad' : '',
       },
       el('td', { class: 'ops-num' }, S.fmtDateTime(r.time)),
       el('td', {}, r.user || O.DASH),
