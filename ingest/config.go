@@ -46,7 +46,8 @@ type Config struct {
 	// defaults to 8 s.
 	ReadyTimeout time.Duration `yaml:"ready_timeout"`
 	// QueueSize is the length of each reader's queue, in units. It defaults
-	// to 512.
+	// to 512. A reader that starts on a cached keyframe group longer than
+	// that gets room for the group plus half the queue size.
 	QueueSize int `yaml:"queue_size"`
 	// Cameras lists the cameras; IDs are unique.
 	Cameras []CameraConfig `yaml:"cameras"`

@@ -8,8 +8,13 @@ import (
 
 // Bounds of the keyframe cache. A group that grows past them (a camera with
 // a very long GOP) is not cached; new readers then wait for a keyframe.
+// Video units are counted on their own: a camera's sound (G.711 sends 50
+// packets a second) must not shorten the GOP that fits, and field cameras
+// use 10 s GOPs (250 pictures at 25 fps). All units together are bounded by
+// maxCachedAll and by bytes.
 const (
-	maxCachedUnits = 300
+	maxCachedUnits = 300 // video units
+	maxCachedAll   = 1200
 	maxCachedBytes = 8 << 20
 )
 
@@ -37,6 +42,7 @@ type stream struct {
 	nextID   uint64
 	gop      []*Unit
 	gopBytes int
+	gopVideo int // video units in gop
 	caching  bool
 }
 
@@ -115,18 +121,24 @@ func (s *stream) cache(u *Unit) {
 		return
 	}
 	size := unitSize(u)
-	if len(s.gop) >= maxCachedUnits || s.gopBytes+size > maxCachedBytes {
+	video := u.Track == s.primary
+	if (video && s.gopVideo >= maxCachedUnits) || len(s.gop) >= maxCachedAll ||
+		s.gopBytes+size > maxCachedBytes {
 		s.resetCache()
 		return
 	}
 	s.gop = append(s.gop, u)
 	s.gopBytes += size
+	if video {
+		s.gopVideo++
+	}
 }
 
 func (s *stream) resetCache() {
 	clear(s.gop)
 	s.gop = s.gop[:0]
 	s.gopBytes = 0
+	s.gopVideo = 0
 	s.caching = false
 }
 
@@ -167,7 +179,12 @@ func (s *stream) addReader(release func()) *Reader {
 		return nil
 	}
 	s.nextID++
-	r := newReader(cloneTracks(s.tracks), s.queueSize, s.logger.With("reader", s.nextID), release)
+	// The queue holds the cached group and still has room for what comes
+	// while the reader starts: a 10 s GOP with sound is longer than the
+	// default queue, and a reader that could not take it would wait for
+	// the next keyframe.
+	size := max(s.queueSize, len(s.gop)+s.queueSize/2)
+	r := newReader(cloneTracks(s.tracks), size, s.logger.With("reader", s.nextID), release)
 	r.stream = s
 	r.prefill(s.gop)
 	s.readers = append(s.readers, r)

@@ -130,6 +130,34 @@ func TestKeyframeCacheBounded(t *testing.T) {
 	}
 }
 
+// A field camera's 10 s GOP with G.711 sound (250 pictures, about 500
+// sound packets) is longer than the default reader queue: it is cached, and a new
+// reader still starts on its keyframe.
+func TestKeyframeCacheHoldsLongGOPWithSound(t *testing.T) {
+	s := newTestStream(DefaultQueueSize)
+	k := s.video(true)
+	for i := range 249 {
+		s.audio()
+		s.audio()
+		if i < 248 {
+			s.video(false)
+		}
+	}
+	last := s.video(false)
+	r := s.add(t)
+	got := drain(t, r)
+	// 250 pictures and 498 sound packets.
+	if len(got) != 748 || got[0] != k || got[len(got)-1] != last {
+		t.Fatalf("new reader got %d units (first is the keyframe: %v), want the whole group of 748 from its keyframe",
+			len(got), len(got) > 0 && got[0] == k)
+	}
+	// The reader still has room for what comes next.
+	u := s.video(false)
+	if got := drain(t, r); len(got) != 1 || got[0] != u {
+		t.Fatalf("after the group the reader got %d units, want the next picture", len(got))
+	}
+}
+
 func TestSlowReaderDropsToKeyframe(t *testing.T) {
 	s := newTestStream(4)
 	slow := s.add(t)
