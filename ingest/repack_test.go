@@ -61,6 +61,25 @@ func fu265(typ byte, start, end bool, body []byte) []byte {
 	return append([]byte{49 << 1, 1, fu}, body...)
 }
 
+// fuRun builds the FU-A payloads of one NAL unit with header h: a start
+// and middles fragments of size bytes of body, then an end of last bytes.
+func fuRun(h byte, middles, size, last int, seed uint64) [][]byte {
+	out := [][]byte{fuA(h, true, false, noise(size, seed))}
+	for i := range middles {
+		out = append(out, fuA(h, false, false, noise(size, seed+uint64(i)+1)))
+	}
+	return append(out, fuA(h, false, true, noise(last, seed+99)))
+}
+
+// fu265Run is fuRun for H.265 FU payloads of a NAL unit of type typ.
+func fu265Run(typ byte, middles, size, last int, seed uint64) [][]byte {
+	out := [][]byte{fu265(typ, true, false, noise(size, seed))}
+	for i := range middles {
+		out = append(out, fu265(typ, false, false, noise(size, seed+uint64(i)+1)))
+	}
+	return append(out, fu265(typ, false, true, noise(last, seed+99)))
+}
+
 // depacketizer turns payloads into Annex-B, as a browser reassembles them.
 type depacketizer interface {
 	Unmarshal(payload []byte) ([]byte, error)
@@ -115,7 +134,30 @@ func TestSplit(t *testing.T) {
 			fuA(idr, true, false, noise(1446, 7)),
 			fuA(idr, false, false, noise(1446, 8)),
 			fuA(idr, false, true, noise(700, 9)),
+		}, 4}, // 3,592 bytes of body in fragments of 1,186
+		{"camera's run of 1,460-byte FU-A packets", false, fuRun(idr, 8, 1446, 700, 40), 12}, // 13,714 / 1,186; cut one by one: 19
+		{"FU-A run without its end is cut packet by packet", false, [][]byte{
+			fuA(idr, true, false, noise(1446, 41)),
+			fuA(idr, false, false, noise(1446, 42)),
+		}, 4},
+		{"FU-A run without its start is cut packet by packet", false, [][]byte{
+			fuA(idr, false, false, noise(1446, 43)),
+			fuA(idr, false, true, noise(1446, 44)),
+		}, 4},
+		{"FU-A run interrupted by another NAL unit", false, [][]byte{
+			fuA(idr, true, false, noise(1446, 45)),
+			nal(0x06, 30, 46),
+			fuA(idr, false, true, noise(1446, 47)),
 		}, 5},
+		{"FU-A run of small fragments passes", false, [][]byte{
+			fuA(idr, true, false, noise(900, 48)),
+			fuA(idr, false, true, noise(900, 49)),
+		}, 2},
+		{"mixed unit", false, append(append(append([][]byte{nal(0x67, 20, 50), nal(0x68, 4, 51)},
+			fuRun(idr, 1, 1446, 1446, 52)...), // 4,338 bytes: 4
+			nal(0x06, 30, 53)),
+			append(fuRun(slice, 0, 1446, 500, 54), nal(slice, 3000, 55))...), // 1,946 bytes: 2; 2,999: 3
+			2 + 4 + 1 + 2 + 3},
 		{"FU-A start and end in one", false, [][]byte{fuA(slice, true, true, noise(3000, 10))}, 3},
 		{"FU-A at the limit passes", false, [][]byte{fuA(slice, true, false, noise(maxPlain-2, 11)), fuA(slice, false, true, noise(10, 12))}, 2},
 		{"STAP-A over the limit", false, [][]byte{
@@ -125,7 +167,9 @@ func TestSplit(t *testing.T) {
 			aggregate([]byte{0x78}, nal(0x67, 25, 17), nal(0x68, 4, 18), nal(idr, 2500, 19), nal(0x06, 30, 20), nal(0x06, 40, 21)),
 		}, 5},
 		{"H.265 single NAL unit", true, [][]byte{nal265(19, 3000, 22)}, 3},
-		{"H.265 FU", true, [][]byte{fu265(1, true, false, noise(1445, 23)), fu265(1, false, true, noise(1445, 24))}, 4},
+		{"H.265 FU", true, [][]byte{fu265(1, true, false, noise(1445, 23)), fu265(1, false, true, noise(1445, 24))}, 3},
+		{"H.265 run of 1,460-byte FU packets", true, fu265Run(19, 4, 1445, 300, 60), 7}, // 7,525 / 1,185; cut one by one: 11
+		{"H.265 FU run without its end", true, [][]byte{fu265(19, true, false, noise(1445, 61)), fu265(19, false, false, noise(1445, 62))}, 4},
 		{"H.265 AP over the limit", true, [][]byte{
 			aggregate([]byte{48 << 1, 1}, nal265(32, 24, 25), nal265(33, 40, 26), nal265(34, 6, 27), nal265(19, 1300, 28)),
 		}, 3},
@@ -161,10 +205,11 @@ func TestSplit(t *testing.T) {
 			if got := annexB(t, tc.h265, out); !bytes.Equal(got, want) {
 				t.Errorf("reassembled %d bytes differ from the camera's %d", len(got), len(want))
 			}
-			// Pieces carry the sequence number of the packet they come from,
-			// in the camera's order.
+			// Pieces carry the sequence number of the packet they come from
+			// (a re-cut fragment: of its first byte), in the camera's order;
+			// a re-cut run has fewer packets, so numbers may be skipped.
 			for i := 1; i < len(out); i++ {
-				if d := out[i].SequenceNumber - out[i-1].SequenceNumber; d > 1 {
+				if d := out[i].SequenceNumber - out[i-1].SequenceNumber; int16(d) < 0 {
 					t.Errorf("packet %d: sequence number %d after %d", i, out[i].SequenceNumber, out[i-1].SequenceNumber)
 				}
 			}
@@ -369,4 +414,66 @@ func forbiddenBit(p []byte, h265 bool) bool {
 		}
 	}
 	return false
+}
+
+// TestSplitRun checks a re-cut run's headers piece by piece: the FU-A
+// indicator (F, NRI) or H.265 payload header (layer, TID) kept, S on the
+// first piece only, E on the last only, the type kept, full pieces but the
+// last, and the sequence number of the packet of each piece's first byte.
+func TestSplitRun(t *testing.T) {
+	for _, h265 := range []bool{false, true} {
+		payloads := fuRun(0x45, 3, 1446, 100, 70) // F 0, NRI 2, type 5
+		hdr := 2
+		if h265 {
+			payloads = fu265Run(19, 3, 1446, 100, 70)
+			for _, p := range payloads {
+				p[0] |= 1  // LayerId 32
+				p[1] = 0x3 // TID 3
+			}
+			hdr = 3
+		}
+		var in []*rtp.Packet
+		var body []byte
+		for i, p := range payloads {
+			in = append(in, pkt(uint16(200+i), 1, i == len(payloads)-1, p))
+			body = append(body, p[hdr:]...)
+		}
+		prefix := bytes.Clone(payloads[0][:hdr-1])
+		out, res := splitter{h265: h265}.split(in)
+		if res.split != 5 || len(out) != 5 { // 4,438 bytes of body
+			t.Fatalf("h265 %v: %d pieces, result %+v; want 5 pieces of 5 packets", h265, len(out), res)
+		}
+		var got []byte
+		for i, p := range out {
+			if !bytes.Equal(p.Payload[:hdr-1], prefix) {
+				t.Errorf("h265 %v piece %d: headers %x, want %x", h265, i, p.Payload[:hdr-1], prefix)
+			}
+			fu := p.Payload[hdr-1]
+			if (fu&0x80 != 0) != (i == 0) || (fu&0x40 != 0) != (i == len(out)-1) || fu&0x3f != payloads[0][hdr-1]&0x3f {
+				t.Errorf("h265 %v piece %d: FU header %#x", h265, i, fu)
+			}
+			if i < len(out)-1 && p.MarshalSize() != MaxPacketSize {
+				t.Errorf("h265 %v piece %d: %d bytes, want a full %d", h265, i, p.MarshalSize(), MaxPacketSize)
+			}
+			// Piece i starts at byte i*chunk of the body; fragments are 1,446.
+			if want := uint16(200 + i*(MaxPacketSize-12-hdr)/1446); p.SequenceNumber != want {
+				t.Errorf("h265 %v piece %d: sequence number %d, want %d", h265, i, p.SequenceNumber, want)
+			}
+			got = append(got, p.Payload[hdr:]...)
+		}
+		if !bytes.Equal(got, body) {
+			t.Errorf("h265 %v: bodies differ", h265)
+		}
+	}
+}
+
+// TestSplitRunWithLostFragment: a run with a gap in its sequence numbers
+// (a fragment lost on the way) is cut packet by packet, as before.
+func TestSplitRunWithLostFragment(t *testing.T) {
+	payloads := fuRun(0x65, 1, 1446, 1446, 80)
+	in := []*rtp.Packet{pkt(1, 1, false, payloads[0]), pkt(2, 1, false, payloads[1]), pkt(4, 1, true, payloads[2])}
+	out, res := splitter{}.split(in)
+	if len(out) != 6 || res.split != 3 {
+		t.Errorf("%d packets, result %+v; want 6, each cut in two", len(out), res)
+	}
 }
