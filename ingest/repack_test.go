@@ -477,3 +477,64 @@ func TestSplitRunWithLostFragment(t *testing.T) {
 		t.Errorf("%d packets, result %+v; want 6, each cut in two", len(out), res)
 	}
 }
+
+// FuzzSplitRun cuts a NAL unit into a run of FU-A or FU fragments of the
+// camera's size (700 to 1,720 bytes of body) and checks that the re-cut
+// run reassembles to the same NAL unit in packets of at most 1,200 bytes.
+func FuzzSplitRun(f *testing.F) {
+	f.Add(nal(0x65, 5000, 1), false, uint8(186))
+	f.Add(nal265(19, 4000, 2), true, uint8(185))
+	f.Fuzz(func(t *testing.T, unit []byte, h265 bool, size uint8) {
+		hdr := 2
+		if h265 {
+			hdr = 3
+		}
+		if len(unit) < hdr || unit[0]&0x80 != 0 {
+			return
+		}
+		frag := 700 + 4*int(size)
+		prefix := []byte{unit[0]&0xe0 | h264FUA}
+		typ := unit[0] & 0x1f
+		if h265 {
+			prefix = []byte{unit[0]&0x81 | h265FU<<1, unit[1]}
+			typ = (unit[0] >> 1) & 0x3f
+		}
+		body := unit[hdr-1:]
+		var in []*rtp.Packet
+		for i := 0; len(body) > 0; i++ {
+			n := min(frag, len(body))
+			fu := typ
+			if i == 0 {
+				fu |= 0x80
+			}
+			if n == len(body) {
+				fu |= 0x40
+			}
+			pl := append(append(bytes.Clone(prefix), fu), body[:n]...)
+			in = append(in, pkt(uint16(i), 1, n == len(body), pl))
+			body = body[n:]
+		}
+		want := annexB(t, h265, clonePackets(in))
+		out, res := splitter{h265: h265}.split(in)
+		if res.dropped != 0 {
+			t.Fatalf("%d dropped", res.dropped)
+		}
+		for i, q := range out {
+			if q.MarshalSize() > MaxPacketSize {
+				t.Fatalf("piece %d: %d bytes", i, q.MarshalSize())
+			}
+			if q.Marker != (i == len(out)-1) {
+				t.Fatalf("piece %d: marker %v", i, q.Marker)
+			}
+		}
+		if got := annexB(t, h265, out); !bytes.Equal(got, want) {
+			t.Fatalf("reassembled %d bytes, the camera's %d", len(got), len(want))
+		}
+		if len(in) > 1 && res.split > 0 {
+			chunk := MaxPacketSize - 12 - hdr
+			if full := (len(unit) - hdr + 1 + chunk - 1) / chunk; len(out) != full {
+				t.Fatalf("%d pieces for %d bytes of body, want %d", len(out), len(unit)-hdr+1, full)
+			}
+		}
+	})
+}
