@@ -24,11 +24,8 @@ const (
 
 // splitter re-packetizes a video track's packets that are larger than
 // MaxPacketSize, in one unit at a time, and passes the others through:
-//   - H.264: a single NAL unit packet becomes FU-A fragments; the FU-A
-//     fragments of one NAL unit, start to end in consecutive packets of the
-//     unit, are cut again as a whole into full fragments when one of them is
-//     too large (see recut); a lone or incomplete run's FU-A is cut into
-//     smaller FU-A fragments (start and end bits on the first and last);
+//   - H.264: a single NAL unit packet becomes FU-A fragments; an FU-A is cut
+//     into smaller FU-A fragments (start and end bits on the first and last);
 //     a STAP-A is unpacked and its NAL units packed again into STAP-As that
 //     fit, single NAL unit packets, or FU-A fragments.
 //   - H.265 (without DONL, as cameras send it): the same with FU (type 49)
@@ -39,10 +36,7 @@ const (
 // so it is dropped and counted.
 //
 // Every piece of a packet keeps its header (timestamp, SSRC, sequence
-// number); a piece of a re-cut run has the header of the packet its first
-// byte comes from. Only the last piece keeps its marker bit. Sequence
-// numbers stay in the camera's order but may repeat or skip: readers number
-// their packets themselves.
+// number); only the last piece keeps its marker bit.
 type splitter struct {
 	h265 bool
 }
@@ -64,24 +58,14 @@ func (s splitter) split(pkts []*rtp.Packet) ([]*rtp.Packet, splitResult) {
 	var res splitResult
 	first := -1
 	extra, need := 0, 0
-	for i := 0; i < len(pkts); {
-		if end, total, ok := s.run(pkts, i); ok {
-			if first < 0 {
-				first = i
-			}
-			extra += total/maxPayload(pkts[i]) + 1
-			need += total + 3*(total/maxPayload(pkts[i])+1)
-			i = end
-			continue
-		}
-		if p := pkts[i]; len(p.Payload) > maxPayload(p) {
+	for i, p := range pkts {
+		if len(p.Payload) > maxPayload(p) {
 			if first < 0 {
 				first = i
 			}
 			extra += len(p.Payload)/maxPayload(p) + 1
 			need += len(p.Payload)
 		}
-		i++
 	}
 	if first < 0 {
 		return pkts, res
@@ -92,13 +76,13 @@ func (s splitter) split(pkts []*rtp.Packet) ([]*rtp.Packet, splitResult) {
 	// plus headers.
 	b := pieceBuilder{arena: make([]byte, 0, need+8*extra+64), spare: make([]rtp.Packet, extra)}
 	for i := first; i < len(pkts); i++ {
-		if end, _, ok := s.run(pkts, i); ok {
-			out = b.recut(out, pkts[i:end], s.fuHeaderLen())
+		p := pkts[i]
+		if end, ok := s.fuRun(pkts, i); ok {
+			out = b.refragmentRun(pkts[i:end], s.fuHeaderLen(), out)
 			res.split += end - i
 			i = end - 1
 			continue
 		}
-		p := pkts[i]
 		if len(p.Payload) <= maxPayload(p) {
 			out = append(out, p)
 			continue
@@ -122,124 +106,6 @@ func (s splitter) split(pkts []*rtp.Packet) ([]*rtp.Packet, splitResult) {
 		out = b.finish(out)
 	}
 	return out, res
-}
-
-// fuHeaderLen is the length of an FU-A's (indicator, header) or an H.265
-// FU's (payload header, FU header) headers.
-func (s splitter) fuHeaderLen() int {
-	if s.h265 {
-		return 3
-	}
-	return 2
-}
-
-// fuHeader returns the FU header of pl (the last of its headers) when pl is
-// an FU-A or FU.
-func (s splitter) fuHeader(pl []byte) (byte, bool) {
-	hdr := s.fuHeaderLen()
-	if len(pl) < hdr {
-		return 0, false
-	}
-	if s.h265 && (pl[0]>>1)&0x3f != h265FU || !s.h265 && pl[0]&0x1f != h264FUA {
-		return 0, false
-	}
-	return pl[hdr-1], true
-}
-
-// run finds a fragmented NAL unit that starts at pkts[i] and must be cut:
-// two or more consecutive packets (sequence numbers one apart), from the
-// start bit to the end bit, of one NAL unit (same headers but the start and
-// end bits, same number of CSRCs), at least one of them too large. It
-// returns the index after the run and the size of the NAL unit's body.
-// Anything else (a lost, missing or foreign fragment) is no run: its
-// packets are cut one by one, as a lone fragment is.
-func (s splitter) run(pkts []*rtp.Packet, i int) (end, total int, ok bool) {
-	p0 := pkts[i]
-	fu0, ok := s.fuHeader(p0.Payload)
-	if !ok || fu0&0xc0 != 0x80 {
-		return 0, 0, false
-	}
-	hdr := s.fuHeaderLen()
-	large := false
-	for j := i; j < len(pkts); j++ {
-		p := pkts[j]
-		if j > i {
-			fu, ok := s.fuHeader(p.Payload)
-			if !ok || fu&0x80 != 0 || fu&0x3f != fu0&0x3f ||
-				string(p.Payload[:hdr-1]) != string(p0.Payload[:hdr-1]) ||
-				p.SequenceNumber != pkts[j-1].SequenceNumber+1 || len(p.CSRC) != len(p0.CSRC) {
-				return 0, 0, false
-			}
-		}
-		total += len(p.Payload) - hdr
-		large = large || len(p.Payload) > maxPayload(p)
-		if p.Payload[hdr-1]&0x40 != 0 {
-			return j + 1, total, large && j > i
-		}
-	}
-	return 0, 0, false
-}
-
-// recut emits the fragments of a run (see run) again as full fragments of
-// the largest size that fits, the last one shorter: for a camera's 1,460-byte
-// packets, about 1,460/1,188 times fewer packets than cutting each in two.
-// The headers before the FU header are the run's; the FU header keeps the
-// type and gets the start bit on the first piece and the end bit on the
-// last. Every piece has the header (sequence number included) of the packet
-// that its first body byte comes from, so sequence numbers stay in the
-// camera's order; the last piece has the run's last marker. The camera's
-// payloads are only read: the pieces are copied into the arena.
-func (b *pieceBuilder) recut(out []*rtp.Packet, run []*rtp.Packet, hdr int) []*rtp.Packet {
-	p0 := run[0]
-	limit := maxPayload(p0)
-	chunk := limit - hdr
-	typ := p0.Payload[hdr-1] & 0x3f
-	total := 0
-	for _, p := range run {
-		total += len(p.Payload) - hdr
-	}
-	n := (total + chunk - 1) / chunk
-	if len(b.spare) < n {
-		b.spare = make([]rtp.Packet, max(n, 16))
-	}
-	pieces := b.spare[:n:n]
-	b.spare = b.spare[n:]
-	j, off := 0, hdr // the next body byte: run[j].Payload[off]
-	for i := range pieces {
-		size := min(chunk, total)
-		total -= size
-		piece := b.take(hdr + size)
-		copy(piece, p0.Payload[:hdr-1])
-		fu := typ
-		if i == 0 {
-			fu |= 0x80
-		}
-		if total == 0 {
-			fu |= 0x40
-		}
-		piece[hdr-1] = fu
-		for off == len(run[j].Payload) {
-			j, off = j+1, hdr
-		}
-		pieces[i].Header = run[j].Header
-		pieces[i].Marker = false
-		pieces[i].Padding, pieces[i].PaddingSize = false, 0
-		pieces[i].Payload = piece
-		for at := hdr; at < len(piece); {
-			if off == len(run[j].Payload) {
-				j, off = j+1, hdr
-				continue
-			}
-			c := copy(piece[at:], run[j].Payload[off:])
-			at += c
-			off += c
-		}
-	}
-	pieces[n-1].Marker = run[len(run)-1].Marker
-	for i := range pieces {
-		out = append(out, &pieces[i])
-	}
-	return out
 }
 
 // maxPayload is the largest payload that keeps p's header within

@@ -130,6 +130,18 @@ func (c *consoleCase) wall(t *testing.T) {
 		seen[tl.Camera] = true
 	}
 	t.Logf("tiles after 2 s: %+v", later)
+	// Chromium offers AES-GCM but lists AES-CM first; the server, as the
+	// DTLS server, chooses GCM (cheaper per packet).
+	profiles := regexp.MustCompile(`srtp=(\S+)`).FindAllStringSubmatch(b.demo.out.String(), -1)
+	if len(profiles) == 0 {
+		t.Errorf("the demo logged no SRTP profile of a connected viewer")
+	}
+	for _, m := range profiles {
+		if m[1] != "SRTP_AEAD_AES_128_GCM" {
+			t.Errorf("a viewer's SRTP profile is %s, want SRTP_AEAD_AES_128_GCM", m[1])
+		}
+	}
+	t.Logf("%d viewers connected so far, SRTP profiles checked", len(profiles))
 	var playingCount string
 	b.eval(t, `document.querySelector('[data-testid=wall-info]').dataset.playing`, &playingCount)
 	if playingCount != "4" {

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/skywatch/skywatch/hardware"
 )
 
@@ -34,7 +32,8 @@ config that pulls the camera over RTSP (TCP) at once, without a viewer.
 For each run, each viewer count (-viewers) and each server in turn
 (Skywatch, MediaMTX, go2rtc, then again): start the server, wait for the
 camera, measure its CPU over -duration with no viewer (idle), join the
-viewers over -join, wait -settle, measure over -duration: CPU-seconds
+viewers over -join, wait until each has a keyframe and -settle more,
+measure over -duration: CPU-seconds
 (utime+stime from /proc) and, less the idle CPU, per viewer and per packet
 received; peak resident memory (VmRSS every 100 ms) and VmHWM; packets per
 viewer and losses; then stop it. The viewers and the camera run in this
@@ -175,10 +174,6 @@ func fanoutBench(ctx context.Context, s fanoutSettings, logger *slog.Logger) ([]
 		return nil, fmt.Errorf("camera: %w", err)
 	}
 	defer cam.Close()
-	api, err := newViewerAPI()
-	if err != nil {
-		return nil, fmt.Errorf("viewers: %w", err)
-	}
 	counts := slices.Clone(s.viewers)
 	var results []fanoutResult
 	for run := 1; run <= s.runs; run++ {
@@ -190,7 +185,7 @@ func fanoutBench(ctx context.Context, s fanoutSettings, logger *slog.Logger) ([]
 					return nil, err
 				}
 				logger.Info("measuring", "run", run, "server", srv.name(), "viewers", n)
-				r := measureFanout(ctx, s, api, srv, cam.URL("/"+fanoutCamera), dir, n, logger)
+				r := measureFanout(ctx, s, srv, cam.URL("/"+fanoutCamera), dir, n, logger)
 				r.run = run
 				if r.err != "" {
 					logger.Error("measurement failed", "run", run, "server", srv.name(), "viewers", n, "err", r.err)
@@ -212,6 +207,7 @@ func fanoutBench(ctx context.Context, s fanoutSettings, logger *slog.Logger) ([]
 type fanoutResult struct {
 	server           string
 	run, n, joined   int
+	retries          int // join attempts that were retried
 	window           time.Duration
 	cpu, idleCPU     float64 // server CPU-seconds over the window, with the viewers and with none
 	selfCPU          float64 // this process's CPU-seconds over the window
@@ -227,7 +223,7 @@ type fanoutResult struct {
 
 // measureFanout starts one server, measures it idle and with n viewers,
 // and stops it.
-func measureFanout(ctx context.Context, s fanoutSettings, api *webrtc.API, srv fanoutServer, cameraURL, dir string, n int, logger *slog.Logger) fanoutResult {
+func measureFanout(ctx context.Context, s fanoutSettings, srv fanoutServer, cameraURL, dir string, n int, logger *slog.Logger) fanoutResult {
 	res := fanoutResult{server: srv.name(), n: n}
 	fail := func(format string, args ...any) fanoutResult {
 		res.err = fmt.Sprintf(format, args...)
@@ -260,14 +256,19 @@ func measureFanout(ctx context.Context, s fanoutSettings, api *webrtc.API, srv f
 	if err != nil {
 		return fail("whep: %v", err)
 	}
-	viewers, joinErr := joinViewers(ctx, api, target, n, s.join)
+	viewers, retries, joinErr := joinViewers(ctx, target, n, s.join)
 	defer closeViewers(viewers)
-	res.joined = len(viewers)
+	res.joined, res.retries = len(viewers), retries
 	if len(viewers) == 0 {
 		return fail("no viewer joined: %v", joinErr)
 	}
 	if joinErr != nil {
-		logger.Warn("viewers failed to join", "server", srv.name(), "joined", len(viewers), "of", n, "err", joinErr)
+		logger.Warn("viewers failed to join", "server", srv.name(), "joined", len(viewers), "of", n, "retries", retries, "err", joinErr)
+	}
+	// The window starts once every viewer has video: a server without a
+	// keyframe cache sends none before the camera's next keyframe.
+	if missing := waitKeyframes(ctx, viewers, s.gop+10*time.Second); missing > 0 {
+		logger.Warn("viewers without a keyframe", "server", srv.name(), "viewers", missing, "of", len(viewers))
 	}
 	if err := sleepCtx(ctx, s.settle); err != nil {
 		return fail("%v", err)
@@ -339,15 +340,25 @@ func measureWindow(ctx context.Context, pid int, exited <-chan struct{}, d time.
 	return w
 }
 
+// Joining: a viewer not connected within joinAttemptWait tries again
+// with a new peer connection, joinAttempts times in all, as a player
+// would. On a loaded machine a few of many viewers joining at once fail
+// their ICE checks.
+const (
+	joinAttempts    = 3
+	joinAttemptWait = 20 * time.Second
+)
+
 // joinViewers starts n viewers spread over join and waits until they are
-// connected. It returns those that connected and the first error of the
-// others.
-func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int, join time.Duration) ([]*benchViewer, error) {
-	ctx, cancel := context.WithTimeout(ctx, join+time.Minute)
+// connected. It returns those that connected, the number of attempts that
+// were retried, and the first error of those that did not connect.
+func joinViewers(ctx context.Context, target whepTarget, n int, join time.Duration) ([]*benchViewer, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, join+joinAttempts*joinAttemptWait+10*time.Second)
 	defer cancel()
 	var (
 		mu       sync.Mutex
 		viewers  []*benchViewer
+		retries  int
 		firstErr error
 		wg       sync.WaitGroup
 	)
@@ -359,10 +370,16 @@ func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int,
 			if err := sleepCtx(ctx, time.Until(start.Add(join*time.Duration(i)/time.Duration(n)))); err != nil {
 				return
 			}
-			v, err := startViewer(ctx, api, target)
-			if err == nil {
-				if err = v.waitConnected(ctx); err != nil {
-					v.close(context.Background())
+			var v *benchViewer
+			var err error
+			for attempt := range joinAttempts {
+				if v, err = joinOnce(ctx, target); err == nil || ctx.Err() != nil {
+					break
+				}
+				if attempt < joinAttempts-1 {
+					mu.Lock()
+					retries++
+					mu.Unlock()
 				}
 			}
 			mu.Lock()
@@ -377,7 +394,40 @@ func joinViewers(ctx context.Context, api *webrtc.API, target whepTarget, n int,
 		}()
 	}
 	wg.Wait()
-	return viewers, firstErr
+	return viewers, retries, firstErr
+}
+
+// joinOnce starts a viewer and waits up to joinAttemptWait for it to
+// connect.
+func joinOnce(ctx context.Context, target whepTarget) (*benchViewer, error) {
+	v, err := startViewer(ctx, target)
+	if err != nil {
+		return nil, err
+	}
+	wait, cancel := context.WithTimeout(ctx, joinAttemptWait)
+	defer cancel()
+	if err := v.waitConnected(wait); err != nil {
+		v.close(context.Background())
+		return nil, err
+	}
+	return v, nil
+}
+
+// waitKeyframes waits up to wait for every viewer to have its first
+// keyframe and returns how many have none.
+func waitKeyframes(ctx context.Context, viewers []*benchViewer, wait time.Duration) int {
+	deadline := time.Now().Add(wait)
+	for {
+		missing := 0
+		for _, v := range viewers {
+			if _, _, ok := v.keyframe(); !ok {
+				missing++
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) || sleepCtx(ctx, 100*time.Millisecond) != nil {
+			return missing
+		}
+	}
 }
 
 // closeViewers ends every viewer, a few at a time.

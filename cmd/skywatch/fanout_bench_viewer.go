@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -18,11 +19,11 @@ import (
 	"github.com/pion/webrtc/v4"
 )
 
-// newViewerAPI builds the pion API the bench's viewers share: pion's
-// default codecs (several H.264 profiles, PCMU and PCMA among them) and
-// interceptors (NACK, RTCP reports, TWCC), as a browser offers, and
-// loopback candidates only.
-func newViewerAPI() (*webrtc.API, error) {
+// newViewerAPI builds a viewer's pion API: pion's default codecs (several
+// H.264 profiles, PCMU and PCMA among them) and interceptors (NACK, RTCP
+// reports, TWCC), as a browser offers, loopback candidates only, and the
+// viewer's tap on its sockets (see tapNet).
+func newViewerAPI(v *benchViewer) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -31,7 +32,12 @@ func newViewerAPI() (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
+	tn, err := newTapNet(v)
+	if err != nil {
+		return nil, err
+	}
 	var se webrtc.SettingEngine
+	se.SetNet(tn)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
@@ -58,7 +64,12 @@ type benchViewer struct {
 	posted   time.Time
 	wg       sync.WaitGroup
 
+	// counting is set once the viewer has its first keyframe: from then
+	// on its sockets count the RTP packets (tap).
+	counting atomic.Bool
+
 	mu        sync.Mutex
+	videoSSRC uint32
 	video     seqCounter
 	audio     seqCounter
 	firstTS   uint32
@@ -130,12 +141,17 @@ func (v *benchViewer) keyframe() (d time.Duration, keyFirst, ok bool) {
 // startViewer makes a viewer, posts its offer and applies the answer. It
 // returns once the answer is applied; connected then tells when media can
 // flow.
-func startViewer(ctx context.Context, api *webrtc.API, target whepTarget) (*benchViewer, error) {
+func startViewer(ctx context.Context, target whepTarget) (*benchViewer, error) {
+	v := &benchViewer{target: target}
+	api, err := newViewerAPI(v)
+	if err != nil {
+		return nil, err
+	}
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, err
 	}
-	v := &benchViewer{pc: pc, target: target}
+	v.pc = pc
 	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			v.close(ctx)
@@ -228,6 +244,11 @@ func (v *benchViewer) waitConnected(ctx context.Context) error {
 func (v *benchViewer) read(track *webrtc.TrackRemote) {
 	defer v.wg.Done()
 	video := track.Kind() == webrtc.RTPCodecTypeVideo
+	if video {
+		v.mu.Lock()
+		v.videoSSRC = uint32(track.SSRC())
+		v.mu.Unlock()
+	}
 	buf := make([]byte, 1600)
 	var h rtp.Header
 	for {
@@ -264,7 +285,27 @@ func (v *benchViewer) noteVideo(ts uint32, payload []byte) {
 	if h264HasIDR(payload) {
 		v.firstKey = max(time.Since(v.posted), time.Nanosecond)
 		v.keyFirst = v.firstAU
+		v.counting.Store(true)
 	}
+}
+
+// tap counts an RTP packet that arrived on the viewer's socket, once the
+// viewer counts them itself, and reports whether it did (then pion does
+// not get the packet).
+func (v *benchViewer) tap(b []byte) bool {
+	if !v.counting.Load() || !isRTP(b) {
+		return false
+	}
+	seq := uint16(b[2])<<8 | uint16(b[3])
+	ssrc := uint32(b[8])<<24 | uint32(b[9])<<16 | uint32(b[10])<<8 | uint32(b[11])
+	v.mu.Lock()
+	if ssrc == v.videoSSRC {
+		v.video.add(seq, len(b))
+	} else {
+		v.audio.add(seq, len(b))
+	}
+	v.mu.Unlock()
+	return true
 }
 
 // h264HasIDR tells whether an H.264 RTP payload (RFC 6184) carries an IDR
