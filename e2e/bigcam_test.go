@@ -151,6 +151,7 @@ func (c *bigCamera) send(au [][]byte) error {
 		b = append(b, nalu...)
 	}
 	c.rec.aus = append(c.rec.aus, b)
+	c.rec.pkts = append(c.rec.pkts, len(pkts))
 	c.rec.mu.Unlock()
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()

@@ -78,13 +78,30 @@ func TestLargeCameraPacketsReachViewerSplit(t *testing.T) {
 
 			// The viewer's access units are consecutive access units of the
 			// camera's, byte for byte.
-			want := cam.waitFor(t, got[0].annexB, n)
+			want, camCounts := cam.waitFor(t, got[0].annexB, n)
 			for i, au := range got {
 				if !bytes.Equal(au.annexB, want[i]) {
 					t.Fatalf("access unit %d (NAL types %v): %d bytes differ from the camera's %d",
 						i, au.types, len(au.annexB), len(want[i]))
 				}
 			}
+			// A NAL unit that the camera fragmented is cut again as a whole
+			// into full packets: per access unit, no more packets than its
+			// bytes in full fragments plus one per NAL unit (cutting each
+			// camera packet in two gives up to twice as many).
+			chunk := ingest.MaxPacketSize - 12 - 2
+			camPackets, viewerPackets := 0, 0
+			for i, au := range got {
+				camPackets += camCounts[i]
+				viewerPackets += len(au.pkts)
+				nals := len(au.types)
+				body := len(want[i]) - 4*nals
+				if bound := (body+chunk-1)/chunk + nals; len(au.pkts) > bound {
+					t.Errorf("access unit %d (NAL types %v, %d bytes; the camera's %d packets): %d packets, want %d at most",
+						i, au.types, body, camCounts[i], len(au.pkts), bound)
+				}
+			}
+			t.Logf("%d access units: the camera sent %d packets, the viewer got %d", n, camPackets, viewerPackets)
 			if st := r.state(t); st.PacketsSplit == 0 {
 				t.Error("no split packet counted")
 			}
@@ -96,6 +113,8 @@ func TestLargeCameraPacketsReachViewerSplit(t *testing.T) {
 type cameraRecord struct {
 	mu      sync.Mutex
 	aus     [][]byte // Annex-B with 4-byte start codes, in order
+	pkts    []int    // the number of packets of each of aus
+	pending int      // packets read since the last access unit
 	largest int
 }
 
@@ -143,6 +162,7 @@ func recordCamera(t *testing.T, camURL string, onAU func([][]byte)) *cameraRecor
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
 		rec.largest = max(rec.largest, size)
+		rec.pending++
 		if err != nil {
 			return // more packets needed
 		}
@@ -155,6 +175,8 @@ func recordCamera(t *testing.T, camURL string, onAU func([][]byte)) *cameraRecor
 			b = append(b, nalu...)
 		}
 		rec.aus = append(rec.aus, b)
+		rec.pkts = append(rec.pkts, rec.pending)
+		rec.pending = 0
 	})
 	if _, err := c.Play(nil); err != nil {
 		t.Fatal(err)
@@ -174,11 +196,12 @@ func (c *cameraRecord) largestPacket() int {
 	return c.largest
 }
 
-// waitFor returns the n access units from the first one equal to first,
-// waiting for the camera to have sent them.
-func (c *cameraRecord) waitFor(t *testing.T, first []byte, n int) [][]byte {
+// waitFor returns the n access units from the first one equal to first, and
+// the number of packets of each, waiting for the camera to have sent them.
+func (c *cameraRecord) waitFor(t *testing.T, first []byte, n int) ([][]byte, []int) {
 	t.Helper()
 	var out [][]byte
+	var counts []int
 	waitFor(t, "the camera's access units", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -188,10 +211,11 @@ func (c *cameraRecord) waitFor(t *testing.T, first []byte, n int) [][]byte {
 					return false
 				}
 				out = c.aus[i : i+n]
+				counts = c.pkts[i : i+n]
 				return true
 			}
 		}
 		return false
 	})
-	return out
+	return out, counts
 }

@@ -61,6 +61,25 @@ func fu265(typ byte, start, end bool, body []byte) []byte {
 	return append([]byte{49 << 1, 1, fu}, body...)
 }
 
+// fuAPayloads builds the FU-A payloads of one NAL unit with header h: a start
+// and middles fragments of size bytes of body, then an end of last bytes.
+func fuAPayloads(h byte, middles, size, last int, seed uint64) [][]byte {
+	out := [][]byte{fuA(h, true, false, noise(size, seed))}
+	for i := range middles {
+		out = append(out, fuA(h, false, false, noise(size, seed+uint64(i)+1)))
+	}
+	return append(out, fuA(h, false, true, noise(last, seed+99)))
+}
+
+// fu265Payloads is fuAPayloads for H.265 FU payloads of a NAL unit of type typ.
+func fu265Payloads(typ byte, middles, size, last int, seed uint64) [][]byte {
+	out := [][]byte{fu265(typ, true, false, noise(size, seed))}
+	for i := range middles {
+		out = append(out, fu265(typ, false, false, noise(size, seed+uint64(i)+1)))
+	}
+	return append(out, fu265(typ, false, true, noise(last, seed+99)))
+}
+
 // depacketizer turns payloads into Annex-B, as a browser reassembles them.
 type depacketizer interface {
 	Unmarshal(payload []byte) ([]byte, error)
@@ -381,4 +400,122 @@ func forbiddenBit(p []byte, h265 bool) bool {
 		}
 	}
 	return false
+}
+
+// TestSplitRun checks a re-cut run's headers piece by piece: the FU-A
+// indicator (F, NRI) or H.265 payload header (layer, TID) kept, S on the
+// first piece only, E on the last only, the type kept, as few pieces as fit.
+func TestSplitRun(t *testing.T) {
+	for _, h265 := range []bool{false, true} {
+		payloads := fuAPayloads(0x45, 3, 1446, 100, 70) // F 0, NRI 2, type 5
+		hdr := 2
+		if h265 {
+			payloads = fu265Payloads(19, 3, 1446, 100, 70)
+			for _, p := range payloads {
+				p[0] |= 1  // LayerId 32
+				p[1] = 0x3 // TID 3
+			}
+			hdr = 3
+		}
+		var in []*rtp.Packet
+		var body []byte
+		for i, p := range payloads {
+			in = append(in, pkt(uint16(200+i), 1, i == len(payloads)-1, p))
+			body = append(body, p[hdr:]...)
+		}
+		prefix := bytes.Clone(payloads[0][:hdr-1])
+		out, res := splitter{h265: h265}.split(in)
+		if res.split != 5 || len(out) != 5 { // 4,438 bytes of body
+			t.Fatalf("h265 %v: %d pieces, result %+v; want 5 pieces of 5 packets", h265, len(out), res)
+		}
+		var got []byte
+		for i, p := range out {
+			if !bytes.Equal(p.Payload[:hdr-1], prefix) {
+				t.Errorf("h265 %v piece %d: headers %x, want %x", h265, i, p.Payload[:hdr-1], prefix)
+			}
+			fu := p.Payload[hdr-1]
+			if (fu&0x80 != 0) != (i == 0) || (fu&0x40 != 0) != (i == len(out)-1) || fu&0x3f != payloads[0][hdr-1]&0x3f {
+				t.Errorf("h265 %v piece %d: FU header %#x", h265, i, fu)
+			}
+			if p.MarshalSize() > MaxPacketSize {
+				t.Errorf("h265 %v piece %d: %d bytes", h265, i, p.MarshalSize())
+			}
+			got = append(got, p.Payload[hdr:]...)
+		}
+		if !bytes.Equal(got, body) {
+			t.Errorf("h265 %v: bodies differ", h265)
+		}
+	}
+}
+
+// TestSplitRunWithLostFragment: a run with a gap in its sequence numbers
+// (a fragment lost on the way) is cut packet by packet, as before.
+func TestSplitRunWithLostFragment(t *testing.T) {
+	payloads := fuAPayloads(0x65, 1, 1446, 1446, 80)
+	in := []*rtp.Packet{pkt(1, 1, false, payloads[0]), pkt(2, 1, false, payloads[1]), pkt(4, 1, true, payloads[2])}
+	out, res := splitter{}.split(in)
+	if len(out) != 6 || res.split != 3 {
+		t.Errorf("%d packets, result %+v; want 6, each cut in two", len(out), res)
+	}
+}
+
+// FuzzSplitRun cuts a NAL unit into a run of FU-A or FU fragments of the
+// camera's size (700 to 1,720 bytes of body) and checks that the re-cut
+// run reassembles to the same NAL unit in packets of at most 1,200 bytes.
+func FuzzSplitRun(f *testing.F) {
+	f.Add(nal(0x65, 5000, 1), false, uint8(186))
+	f.Add(nal265(19, 4000, 2), true, uint8(185))
+	f.Fuzz(func(t *testing.T, unit []byte, h265 bool, size uint8) {
+		hdr := 2
+		if h265 {
+			hdr = 3
+		}
+		if len(unit) < hdr || unit[0]&0x80 != 0 {
+			return
+		}
+		frag := 700 + 4*int(size)
+		prefix := []byte{unit[0]&0xe0 | h264FUA}
+		typ := unit[0] & 0x1f
+		if h265 {
+			prefix = []byte{unit[0]&0x81 | h265FU<<1, unit[1]}
+			typ = (unit[0] >> 1) & 0x3f
+		}
+		body := unit[hdr-1:]
+		var in []*rtp.Packet
+		for i := 0; len(body) > 0; i++ {
+			n := min(frag, len(body))
+			fu := typ
+			if i == 0 {
+				fu |= 0x80
+			}
+			if n == len(body) {
+				fu |= 0x40
+			}
+			pl := append(append(bytes.Clone(prefix), fu), body[:n]...)
+			in = append(in, pkt(uint16(i), 1, n == len(body), pl))
+			body = body[n:]
+		}
+		want := annexB(t, h265, clonePackets(in))
+		out, res := splitter{h265: h265}.split(in)
+		if res.dropped != 0 {
+			t.Fatalf("%d dropped", res.dropped)
+		}
+		for i, q := range out {
+			if q.MarshalSize() > MaxPacketSize {
+				t.Fatalf("piece %d: %d bytes", i, q.MarshalSize())
+			}
+			if q.Marker != (i == len(out)-1) {
+				t.Fatalf("piece %d: marker %v", i, q.Marker)
+			}
+		}
+		if got := annexB(t, h265, out); !bytes.Equal(got, want) {
+			t.Fatalf("reassembled %d bytes, the camera's %d", len(got), len(want))
+		}
+		if len(in) > 1 && res.split > 0 {
+			chunk := MaxPacketSize - 12 - hdr
+			if full := (len(unit) - hdr + 1 + chunk - 1) / chunk; len(out) != full {
+				t.Fatalf("%d pieces for %d bytes of body, want %d", len(out), len(unit)-hdr+1, full)
+			}
+		}
+	})
 }
