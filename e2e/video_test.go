@@ -27,29 +27,7 @@ func TestJoinMidGOPStartsWithKeyframe(t *testing.T) {
 	// Follow the stream with a reader of our own until we are a second past
 	// a keyframe.
 	waitFor(t, "camera online", func() bool { return r.state(t).Status == ingest.StatusOnline })
-	probe, err := r.mgr.AddReader(context.Background(), camID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sawKey, after := false, 0
-	for after < 25 {
-		ctx, cancel := context.WithTimeout(context.Background(), failAfter)
-		u, err := probe.Read(ctx)
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if probe.Tracks()[u.Track].Kind != ingest.KindVideo {
-			continue
-		}
-		switch {
-		case u.Keyframe:
-			sawKey, after = true, 0
-		case sawKey:
-			after++
-		}
-	}
-	probe.Close()
+	waitIntoGOP(t, r, 25)
 
 	peer := newViewerPeer(t)
 	code, answer := peer.join(t, r.url("/whep/"+camID))
