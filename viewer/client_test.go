@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -115,17 +116,22 @@ func newWHEPClientOn(t *testing.T, network webrtc.NetworkType) (*whepClient, str
 	t.Helper()
 	settings := loopbackSettings()
 	settings.SetNetworkTypes([]webrtc.NetworkType{network})
-	return newWHEPClientWith(t, settings)
+	return newWHEPClientWith(t, settings, nil)
 }
 
-// newWHEPClientWith is newWHEPClient with the given pion settings.
-func newWHEPClientWith(t *testing.T, settings webrtc.SettingEngine) (*whepClient, string) {
+// newWHEPClientWith is newWHEPClient with the given pion settings and
+// interceptors (nil: none).
+func newWHEPClientWith(t *testing.T, settings webrtc.SettingEngine, ir *interceptor.Registry) (*whepClient, string) {
 	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
 	}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(settings))
+	if ir == nil {
+		ir = &interceptor.Registry{}
+	}
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(settings),
+		webrtc.WithInterceptorRegistry(ir))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)

@@ -51,8 +51,7 @@ func TestNACKResendsLostPackets(t *testing.T) {
 
 	const lose = 20
 	loss := &lossyNetwork{lost: map[uint16]bool{}, max: lose}
-	got := make(chan uint16, 1<<14)
-	client, offer := newLossyClient(t, loss, got)
+	client, offer := newLossyClient(t, loss)
 	resp, body := client.post(t, baseURL(srv)+"/whep/gate", offer)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("POST: %d %s", resp.StatusCode, body)
@@ -74,8 +73,8 @@ func TestNACKResendsLostPackets(t *testing.T) {
 			break
 		}
 		select {
-		case seq := <-got:
-			seen[seq] = true
+		case p := <-client.video:
+			seen[p.SequenceNumber] = true
 		case <-deadline:
 			t.Fatalf("%d of the %d lost packets never arrived again", missing, n)
 		}
@@ -115,9 +114,8 @@ func (l *lossyNetwork) loses(seq uint16) bool {
 }
 
 // newLossyClient is a receive-only pion viewer behind loss, with pion's
-// NACK generator; got receives the sequence number of every video packet
-// that reaches it.
-func newLossyClient(t *testing.T, loss *lossyNetwork, got chan<- uint16) (*whepClient, string) {
+// NACK generator.
+func newLossyClient(t *testing.T, loss *lossyNetwork) (*whepClient, string) {
 	t.Helper()
 	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -128,58 +126,13 @@ func newLossyClient(t *testing.T, loss *lossyNetwork, got chan<- uint16) (*whepC
 	t.Cleanup(func() { _ = mux.Close() })
 	settings := loopbackSettings()
 	settings.SetICEUDPMux(mux)
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
 	gen, err := nack.NewGeneratorInterceptor(nack.GeneratorInterval(20 * time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ir := &interceptor.Registry{}
 	ir.Add(gen)
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(settings),
-		webrtc.WithInterceptorRegistry(ir)).NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &whepClient{pc: pc}
-	t.Cleanup(c.close)
-	for _, kind := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
-		if _, err := pc.AddTransceiverFromKind(kind, webrtc.RTPTransceiverInit{
-			Direction: webrtc.RTPTransceiverDirectionRecvonly,
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		c.wg.Add(1)
-		go func() {
-			defer c.wg.Done()
-			for {
-				p, _, err := track.ReadRTP()
-				if err != nil {
-					return
-				}
-				if track.Kind() == webrtc.RTPCodecTypeVideo {
-					select {
-					case got <- p.SequenceNumber:
-					default:
-					}
-				}
-			}
-		}()
-	})
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	return c, pc.LocalDescription().SDP
+	return newWHEPClientWith(t, settings, ir)
 }
 
 // recordingRTPWriter keeps what a nackStream resends.

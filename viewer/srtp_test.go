@@ -34,7 +34,7 @@ func TestSRTPProfile(t *testing.T) {
 
 			settings := loopbackSettings()
 			settings.SetSRTPProtectionProfiles(tc.offers...)
-			client, offer := newWHEPClientWith(t, settings)
+			client, offer := newWHEPClientWith(t, settings, nil)
 			resp, body := client.post(t, baseURL(srv)+"/whep/gate", offer)
 			if resp.StatusCode != http.StatusCreated {
 				t.Fatalf("POST: %d %s", resp.StatusCode, body)
