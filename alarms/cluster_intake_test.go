@@ -280,7 +280,7 @@ func TestClusterAdoptDeadSession(t *testing.T) {
 	conn.Close() // as the kernel does for a SIGKILLed process: no DISCONNECT
 	mu.Unlock()
 	time.Sleep(500 * time.Millisecond) // for the broker to see it (paho's own view can lag)
-	send(100, 200) // a share of these is queued for the dead member's session
+	send(100, 200)                     // a share of these is queued for the dead member's session
 	waitFor(t, "the live node's share", func() bool { n, _ := countEvents(t, store, devs); return n >= 100 })
 	before, _ := countEvents(t, store, devs)
 	if before == 200 {
