@@ -299,3 +299,57 @@ func TestClusterAdoptDeadSession(t *testing.T) {
 		t.Fatalf("stored %d events, want 300; doubled: %v", total, doubled)
 	}
 }
+
+// After a takeover the new supervising node starts from the stored states:
+// a device heard (by a third node) is not silent, a trouble raised by the
+// old leader is not raised again, and a device that then goes silent gets
+// its one trouble from the new leader.
+func TestClusterSupervisionTakeover(t *testing.T) {
+	rig := newClusterRig(t, 2, alarms.ModelConfig{Name: "fast", Decoder: "skywatch",
+		Heartbeat: 100 * time.Millisecond, Supervision: 600 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deaf := func(c *alarms.Config) { c.MQTT.URL = "tcp://" + ln.Addr().String() }
+	ln.Close()
+	one, store := rig.node("one", deaf)
+	two, _ := rig.node("two", deaf)
+	ear, _ := rig.node("ear", nil)
+	waitConnected(t, ear)
+	term := func(in *alarms.Intake) (end func()) {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- in.Supervise(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	dev := connect(t, rig.cfg.MQTT.URL, "", "", nil)
+	beat := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			publish(t, dev, devTopic(rig.cfg, "d00", "hb"), "")
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	end := term(one)
+	beat(1500 * time.Millisecond)
+	waitFor(t, "d01's trouble from the first leader", func() bool { tr, _ := supervision(t, store, "d01"); return tr == 1 })
+	end()
+	end = term(two)
+	defer func() { end() }()
+	beat(1500 * time.Millisecond)
+	if tr, _ := supervision(t, store, "d00"); tr != 0 {
+		t.Fatalf("d00, heard all along by another node, got %d troubles after the takeover", tr)
+	}
+	waitFor(t, "d00's trouble from the new leader", func() bool { tr, _ := supervision(t, store, "d00"); return tr == 1 })
+	time.Sleep(1500 * time.Millisecond)
+	for dev, want := range map[string]int{"d00": 1, "d01": 1} {
+		if tr, re := supervision(t, store, dev); tr != want || re != 0 {
+			t.Errorf("%s: %d troubles, %d restores; want %d and 0", dev, tr, re, want)
+		}
+	}
+}
