@@ -13,6 +13,7 @@ import (
 
 	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/cluster"
 	"github.com/skywatch/skywatch/recorder"
 )
 
@@ -41,6 +42,10 @@ type fileConfig struct {
 
 	Recordings recorder.Config         `yaml:"recordings"`
 	Evidence   recorder.EvidenceConfig `yaml:"evidence"`
+
+	// Cluster makes this server one node of several sharing Redis and an
+	// external broker; nil (no cluster: section) runs one node as before.
+	Cluster *cluster.Config `yaml:"cluster"`
 }
 
 // mapConfig is the console map's optional on-premises tile server.
@@ -64,7 +69,11 @@ type storeConfig struct {
 	// RedisDurability is normal (warn about what Redis's settings can
 	// lose) or strict (acknowledge an alarm only once on Redis's disk).
 	RedisDurability string `yaml:"redis_durability"`
-	Path            string `yaml:"path"`
+	// EngineCommandsMax and EngineFeedMax bound the incident engine's
+	// command stream and feed in Redis (cluster mode).
+	EngineCommandsMax int64  `yaml:"engine_commands_max"`
+	EngineFeedMax     int64  `yaml:"engine_feed_max"`
+	Path              string `yaml:"path"`
 	// RecordsDir holds the audit log and operators' preferences when the
 	// store is the embedded file; with Redis they are kept in Redis.
 	RecordsDir string `yaml:"records_dir"`
