@@ -42,6 +42,9 @@ type app struct {
 	// leader runs the engine's terms while this node holds the engine's
 	// lease (cluster_engine.go); nil without a cluster.
 	leader *engineLeader
+	// clusterIntake joins the intake to the cluster (cluster_intake.go);
+	// nil without a cluster.
+	clusterIntake *clusterIntake
 }
 
 // records is the audit log and preference store the console writes to,
@@ -86,6 +89,13 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 	if err != nil {
 		a.closeAll()
 		return nil, err
+	}
+	if a.cluster != nil {
+		a.clusterIntake, err = newClusterIntake(a.intake, a.cluster, logger.With("component", "alarms"))
+		if err != nil {
+			a.closeAll()
+			return nil, err
+		}
 	}
 	engOpts := alarms.EngineOptions{
 		Cameras: s.sites,
@@ -171,7 +181,9 @@ func (a *app) start(ctx context.Context) error {
 		return err
 	}
 	if a.cluster != nil {
-		a.leader = startEngineLeader(a.cluster, a.engine, a.logger.With("component", "incidents"))
+		a.clusterIntake.Start()
+		// Supervision of silent devices runs on the engine's node.
+		a.leader = startEngineLeader(a.cluster, a.engine, a.logger.With("component", "incidents"), a.clusterIntake.LeaderTerm)
 	}
 	if err := a.web.Start(); err != nil {
 		a.closeAll()
@@ -207,6 +219,9 @@ func (a *app) closeAll() {
 		a.evidence.close()
 	}
 	a.leader.close() // ends the engine's term and releases its lease
+	if a.clusterIntake != nil {
+		a.clusterIntake.Close()
+	}
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {
 			a.logger.Warn("close incident engine", "error", err)
