@@ -345,3 +345,69 @@ func TestClusterEngineFencedOut(t *testing.T) {
 		t.Errorf("fenced put unit: %v, want ErrFenced", err)
 	}
 }
+
+// Figures for docs (run with SKYWATCH_FIGURES=1 -v): the round trip of a
+// request from a follower through the command stream, and of an
+// operator's action (a fenced write, the answer, and the change on the
+// follower's feed).
+func TestClusterEngineForwardFigures(t *testing.T) {
+	if os.Getenv("SKYWATCH_FIGURES") == "" {
+		t.Skip("set SKYWATCH_FIGURES=1 to measure")
+	}
+	c := newClusterSetup(t, time.Minute)
+	a, b := c.node("a", 0), c.node("b", 0)
+	c.lead(a, "a/1")
+	position(t, b.sys.eng, "u1", 200, alarms.UnitAvailable)
+	waitUnit(t, b.sys.eng, "u1", alarms.UnitAvailable)
+	measure := func(what string, n int, fn func()) {
+		d := make([]time.Duration, n)
+		for i := range d {
+			start := time.Now()
+			fn()
+			d[i] = time.Since(start)
+		}
+		slices.Sort(d)
+		t.Logf("%s: n=%d median %v p99 %v max %v", what, n, d[n/2], d[n*99/100], d[n-1])
+	}
+	measure("Unit() from the follower", 500, func() {
+		if _, err := b.sys.eng.Unit(t.Context(), "u1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	measure("Unit() on the leader's node", 500, func() {
+		if _, err := a.sys.eng.Unit(t.Context(), "u1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	start := time.Now()
+	const positions = 2000
+	for i := range positions {
+		position(t, b.sys.eng, "u2", 400+float64(i)/10, alarms.UnitAvailable) // the last at 599.9 m
+	}
+	sent := time.Since(start)
+	waitFor(t, "the last position", func() bool {
+		v, err := b.sys.eng.Unit(t.Context(), "u2")
+		return err == nil && v.Lat > metresNorth(devLat, 599.8)
+	})
+	t.Logf("%d positions from the follower: sent in %v, applied by the leader in %v (%.0f/s)", positions, sent,
+		time.Since(start), positions/time.Since(start).Seconds())
+	changes := b.sys.eng.SubscribeIncidents(t.Context())
+	panicP1(t, a, "f1")
+	var id string
+	for id == "" {
+		ch := <-changes
+		if ch.Incident != nil {
+			id = ch.Incident.ID
+		}
+	}
+	measure("Act(note) from the follower, until its change is on the follower's feed", 300, func() {
+		if _, err := b.sys.eng.Note(t.Context(), id, "test", "x"); err != nil {
+			t.Fatal(err)
+		}
+		for ch := range changes {
+			if ch.Entry.Action == "test" {
+				break
+			}
+		}
+	})
+}
