@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -58,6 +59,28 @@ func (in *Intake) handle(ctx context.Context, m message) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if in.cluster == nil {
+		return in.handleDevice(ctx, d, kind, m)
+	}
+	// Another node may handle the device's next message at the same time:
+	// handle this one on the stored state, again if that state moved
+	// (events are stored once by their IDs, so the second pass stores
+	// only what the first did not).
+	var err error
+	for range stateRetries {
+		if err = in.refresh(ctx, d); err != nil {
+			return err
+		}
+		if err = in.handleDevice(ctx, d, kind, m); !errors.Is(err, errStateMoved) {
+			return err
+		}
+		in.metrics.stateMoved.Inc()
+	}
+	return err
+}
+
+// handleDevice handles a message of a configured device. d.mu is held.
+func (in *Intake) handleDevice(ctx context.Context, d *device, kind string, m message) error {
 	switch kind {
 	case kindEvent:
 		return in.handleEvent(ctx, d, m)
@@ -66,7 +89,7 @@ func (in *Intake) handle(ctx context.Context, m message) error {
 	case kindState:
 		return in.handleState(ctx, d, m)
 	default:
-		return in.reject(ctx, id, m, causeUnknownTopic, fmt.Sprintf("unknown topic kind %q", kind))
+		return in.reject(ctx, d.cfg.ID, m, causeUnknownTopic, fmt.Sprintf("unknown topic kind %q", kind))
 	}
 }
 
@@ -232,6 +255,19 @@ func (in *Intake) raise(ctx context.Context, d *device, next *DeviceState, cause
 // save writes the device's state and then makes it current. d.mu is held.
 func (in *Intake) save(ctx context.Context, d *device, next DeviceState) error {
 	next.ID = d.cfg.ID
+	if in.cluster != nil {
+		ok, err := in.cluster.cas.PutDeviceIf(ctx, next, d.state.Rev)
+		in.storeDone(err)
+		if err != nil {
+			return fmt.Errorf("device %s: save state: %w", d.cfg.ID, err)
+		}
+		if !ok {
+			return fmt.Errorf("device %s: %w", d.cfg.ID, errStateMoved)
+		}
+		next.Rev = d.state.Rev + 1
+		d.commit(next)
+		return nil
+	}
 	err := in.store.PutDevice(ctx, next)
 	in.storeDone(err)
 	if err != nil {
@@ -256,9 +292,12 @@ func (in *Intake) append(ctx context.Context, e *Event, received time.Time) (boo
 	in.uncertain.announced(e.Key())
 	in.metrics.stored.Inc()
 	in.metrics.storeTime.Observe(time.Since(received).Seconds())
-	in.hub.publish(*e)
-	if in.engine != nil {
-		in.engine.notify()
+	if in.cluster == nil {
+		// In cluster mode the log's tail announces every node's events.
+		in.hub.publish(*e)
+		if in.engine != nil {
+			in.engine.notify()
+		}
 	}
 	return true, nil
 }
