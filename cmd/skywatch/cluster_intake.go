@@ -35,7 +35,7 @@ type clusterIntake struct {
 const adoptRetry = 2 * time.Second
 
 // newClusterIntake puts in in cluster mode as c's node; call it before
-// in.Start, and Start after c.Start.
+// in.Start, and Start after in.Start.
 func newClusterIntake(in *alarms.Intake, c *cluster.Cluster, logger *slog.Logger) (*clusterIntake, error) {
 	if err := in.SetCluster(alarms.ClusterOptions{Node: c.Node()}); err != nil {
 		return nil, err
@@ -45,8 +45,11 @@ func newClusterIntake(in *alarms.Intake, c *cluster.Cluster, logger *slog.Logger
 		live: map[string]bool{}, adopting: map[string]context.CancelFunc{}}, nil
 }
 
-// Start watches the live nodes for deaths.
+// Start watches the live nodes for deaths; nil does nothing.
 func (ci *clusterIntake) Start() {
+	if ci == nil {
+		return
+	}
 	ci.mu.Lock()
 	for _, n := range ci.c.Live() {
 		ci.live[n.ID] = true
@@ -149,8 +152,11 @@ func adopterOf(dead string, live []string) string {
 }
 
 // Close stops the adoptions in progress and waits for them. It is
-// idempotent.
+// idempotent; nil does nothing.
 func (ci *clusterIntake) Close() {
+	if ci == nil {
+		return
+	}
 	ci.mu.Lock()
 	ci.cancel()
 	ci.mu.Unlock()
