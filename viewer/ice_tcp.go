@@ -36,7 +36,7 @@ type tcpListener struct {
 	total   int
 	perAddr map[string]int
 	conns   map[*tcpConn]struct{} // open now, for Close
-	refused int // since the last log line
+	refused int                   // since the last log line
 	lastLog time.Time
 }
 
