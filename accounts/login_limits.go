@@ -41,8 +41,10 @@ const knownAddrTTL = 90 * 24 * time.Hour
 //	P login:bucket:{name}    hash t (tokens, float), l (last refill, Unix ms); expires when full
 //	P login:locked           sorted set; bucket name, score = Unix ms when it holds a token again
 //	P login:known:{account}  sorted set; address, score = Unix ms of its last login
-func (s *RedisStore) loginBucketKey(name string) string { return s.cfg.KeyPrefix + "login:bucket:" + name }
-func (s *RedisStore) loginLockedKey() string             { return s.cfg.KeyPrefix + "login:locked" }
+func (s *RedisStore) loginBucketKey(name string) string {
+	return s.cfg.KeyPrefix + "login:bucket:" + name
+}
+func (s *RedisStore) loginLockedKey() string { return s.cfg.KeyPrefix + "login:locked" }
 func (s *RedisStore) loginKnownKey(account string) string {
 	return s.cfg.KeyPrefix + "login:known:" + account
 }
