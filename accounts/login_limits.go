@@ -242,7 +242,9 @@ func (s *RedisStore) Session(ctx context.Context, key string) (Session, bool, er
 
 // The patrol page's sessions, for every node: P patrol:session:{key} =
 // the caller's JSON, expiring with the session.
-func (s *RedisStore) patrolSessionKey(key string) string { return s.cfg.KeyPrefix + "patrol:session:" + key }
+func (s *RedisStore) patrolSessionKey(key string) string {
+	return s.cfg.KeyPrefix + "patrol:session:" + key
+}
 
 // SavePatrolSession stores a patrol page session under key (a hash of its
 // cookie's token) until ttl has passed.
