@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -129,6 +130,8 @@ type Server struct {
 	tokens      *apiTokens
 	places      map[string]CameraPlace
 	tls         *tls.Config // nil: plain HTTP
+	// trustedProxies are http.trusted_proxies, parsed.
+	trustedProxies []netip.Prefix
 	sweepDone   chan struct{}
 
 	sessionsWG sync.WaitGroup
@@ -195,6 +198,10 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	for _, p := range deps.CameraPlaces {
 		s.places[p.ID] = p
 	}
+	var err error
+	if s.trustedProxies, err = parseTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
@@ -237,7 +244,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
-	return s.recoverPanics(s.securityHeaders(s.guard(mux)))
+	return s.recoverPanics(s.securityHeaders(s.trustedForwarded(s.guard(mux))))
 }
 
 // Start listens on the HTTP and ICE addresses and serves in the
