@@ -132,7 +132,7 @@ type Server struct {
 	tls         *tls.Config // nil: plain HTTP
 	// trustedProxies are http.trusted_proxies, parsed.
 	trustedProxies []netip.Prefix
-	sweepDone   chan struct{}
+	sweepDone      chan struct{}
 
 	sessionsWG sync.WaitGroup
 	serveDone  chan struct{}
