@@ -244,7 +244,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
-	return s.recoverPanics(s.securityHeaders(s.trustedForwarded(s.guard(mux))))
+	return s.recoverPanics(s.trustedForwarded(s.securityHeaders(s.guard(mux))))
 }
 
 // Start listens on the HTTP and ICE addresses and serves in the
@@ -453,7 +453,7 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
-		if r.TLS != nil {
+		if secure(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
