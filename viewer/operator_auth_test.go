@@ -53,6 +53,8 @@ type authOpts struct {
 	// store); cluster shows the cluster.
 	shared  SharedLogins
 	cluster ClusterView
+	// peers are the cluster's other nodes; nil: one node.
+	peers Peers
 }
 
 func testUsers(t *testing.T) []accounts.UserConfig {
@@ -163,6 +165,7 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 		TokenStore:   tokenStoreOf(records),
 		Shared:       opts.shared,
 		Cluster:      opts.cluster,
+		Peers:        opts.peers,
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

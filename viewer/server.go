@@ -85,6 +85,9 @@ type Deps struct {
 	// Recordings serves recorded video and incidents' evidence clips
 	// (AdaptRecorder). Nil: the playback routes answer 503.
 	Recordings Recordings
+	// Peers, in a cluster, tell which node pulls a camera: a WHEP request
+	// for a camera another node pulls is proxied there. Nil: one node.
+	Peers Peers
 }
 
 // CameraPlace is a camera's area and position, from the config.
@@ -133,6 +136,11 @@ type Server struct {
 	// trustedProxies are http.trusted_proxies, parsed.
 	trustedProxies []netip.Prefix
 	sweepDone      chan struct{}
+
+	// proxyTransport and proxyMetrics serve WHEP requests proxied to
+	// other nodes; nil without Deps.Peers.
+	proxyTransport *http.Transport
+	proxyMetrics   *proxyMetrics
 
 	sessionsWG sync.WaitGroup
 	serveDone  chan struct{}
@@ -214,6 +222,12 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("viewer: %w", err)
 	}
 	s.metrics = m
+	if deps.Peers != nil {
+		if s.proxyMetrics, err = newProxyMetrics(deps.Registry); err != nil {
+			return nil, fmt.Errorf("viewer: %w", err)
+		}
+		s.proxyTransport = newProxyTransport()
+	}
 	s.handler = s.routes()
 	s.restoreSessions()
 	s.loadStoredTokens()
@@ -244,7 +258,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
-	return s.recoverPanics(s.trustedForwarded(s.securityHeaders(s.guard(mux))))
+	return s.recoverPanics(s.trustedForwarded(s.securityHeaders(s.peerForwarded(s.guard(mux)))))
 }
 
 // Start listens on the HTTP and ICE addresses and serves in the
@@ -341,6 +355,9 @@ func (s *Server) Close() error {
 			se.stop()
 		}
 		s.sessionsWG.Wait()
+		if s.proxyTransport != nil {
+			s.proxyTransport.CloseIdleConnections()
+		}
 		s.writeSummaries(s.auditBudget.flush(time.Now(), true))
 		if started {
 			if e := s.ice.close(); e != nil {

@@ -62,6 +62,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	a := &app{logger: logger}
+	clusterVideoSettings(s)
 	a.cameras = ingest.NewManager(s.ingest, logger.With("component", "ingest"))
 	if err := reg.Register(a.cameras.Collector()); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -85,6 +86,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		a.closeAll()
 		return nil, err
 	}
+	peers := a.wireClusterVideo(s)
 	a.intake, err = alarms.NewIntake(s.alarms, store, hardware.Decoders(), logger.With("component", "alarms"))
 	if err != nil {
 		a.closeAll()
@@ -137,6 +139,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		CheckUnit:    a.intake.CheckUnit,
 		Registry:     reg,
 		Recordings:   viewer.AdaptRecorder(a.recorder, s.recorder.MaxExport),
+		Peers:        peers,
 		NodeStats:    (&nodeMeter{gather: reg}).now,
 	}
 	if err := a.wireClusterOps(ctx, s, reg, &deps); err != nil {
@@ -228,6 +231,11 @@ func (a *app) closeAll() {
 		}
 	}
 	a.closeClusterOps()
+	if a.cluster != nil {
+		// Stop pulling before the camera claims are given up: another
+		// node may take them at once.
+		a.cameras.Close()
+	}
 	a.closeCluster()
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
