@@ -49,6 +49,10 @@ type authOpts struct {
 	// tokens are the configured API tokens; the file store keeps the
 	// console's.
 	tokens []accounts.Token
+	// shared makes the server a node of a cluster (with records the same
+	// store); cluster shows the cluster.
+	shared  SharedLogins
+	cluster ClusterView
 	// peers are the cluster's other nodes; nil: one node.
 	peers Peers
 }
@@ -159,6 +163,8 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 		Recordings:   opts.recordings,
 		Tokens:       opts.tokens,
 		TokenStore:   tokenStoreOf(records),
+		Shared:       opts.shared,
+		Cluster:      opts.cluster,
 		Peers:        opts.peers,
 	}, testLogger(t))
 	if err != nil {

@@ -59,7 +59,7 @@ func (s *Server) patrolAuth(h patrolHandler) http.HandlerFunc {
 		if c, err := r.Cookie(patrolCookie); err == nil {
 			token = c.Value
 		}
-		sess, ok := s.patrolSessions.get(token, time.Now())
+		sess, ok := s.patrols.get(token, time.Now())
 		if !ok {
 			writeError(w, http.StatusUnauthorized, "not logged in")
 			return
@@ -155,7 +155,7 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if by, retry := s.loginLimiter.allow(b.Username, clientAddr(r), time.Now()); by != limitedNone {
+	if by, retry := s.unitLimits.allow(b.Username, clientAddr(r), time.Now()); by != limitedNone {
 		secs := int(math.Ceil(retry.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeError(w, http.StatusTooManyRequests,
@@ -182,13 +182,13 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if old, err := r.Cookie(patrolCookie); err == nil {
-		s.patrolSessions.remove(old.Value)
+		s.patrols.remove(old.Value)
 	}
-	token, sess := s.patrolSessions.create(unitID, time.Now())
+	token, sess := s.patrols.create(unitID, time.Now())
 	http.SetCookie(w, &http.Cookie{
 		Name: patrolCookie, Value: token, Path: "/patrol/",
 		MaxAge:   int(time.Until(sess.Expires).Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r),
 	})
 	s.logger.Info("patrol login", "unit", unitID, "remote", clientAddr(r))
 	writeJSON(w, http.StatusOK, patrolMeJSON{Unit: view, CSRF: sess.CSRF})
@@ -196,9 +196,9 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 
 // handlePatrolLogout ends the session.
 func (s *Server) handlePatrolLogout(w http.ResponseWriter, r *http.Request, token string, _ patrolSession) {
-	s.patrolSessions.remove(token)
+	s.patrols.remove(token)
 	http.SetCookie(w, &http.Cookie{Name: patrolCookie, Path: "/patrol/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r)})
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -451,7 +451,7 @@ func (s *Server) handlePatrolStream(w http.ResponseWriter, r *http.Request, toke
 			}
 			err = sendUnitChange(sw, c, sess.Unit)
 		case <-heartbeat.C:
-			if _, ok := s.patrolSessions.get(token, time.Now()); !ok {
+			if _, ok := s.patrols.get(token, time.Now()); !ok {
 				_ = sw.event("logout", "", map[string]string{"reason": "session ended"})
 				return
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -67,6 +68,20 @@ type Deps struct {
 	// TokenStore keeps the tokens admins make in the console. Nil: the
 	// console cannot make tokens (configured ones still work).
 	TokenStore TokenStore
+	// Shared keeps the operators' sessions and login limits where every
+	// node of a cluster sees them (accounts.RedisStore, the same store as
+	// Records). Nil: one node; sessions live in this process (copied to
+	// Records for restarts) and login limits are this process's own.
+	Shared SharedLogins
+	// SharedPatrol keeps the patrol page's sessions where every node of a
+	// cluster sees them (accounts.RedisStore). Nil: in this process (a
+	// restart logs officers out).
+	SharedPatrol SharedPatrolSessions
+	// Cluster shows the cluster for GET /api/cluster. Nil: one node.
+	Cluster ClusterView
+	// NodeStats gives this node's figures for GET /api/cluster without a
+	// cluster. Nil: none.
+	NodeStats func() NodeStats
 	// Recordings serves recorded video and incidents' evidence clips
 	// (AdaptRecorder). Nil: the playback routes answer 503.
 	Recordings Recordings
@@ -102,18 +117,25 @@ type Server struct {
 	streamHeartbeat time.Duration // comment interval of /api/stream
 
 	patrolSessions *patrolSessions
+	patrols        patrolStore // patrolSessions, or the shared one in a cluster
 	loginLimiter   *loginLimiter
+	unitLimits     unitLimits // loginLimiter, or the shared one in a cluster
 
 	opSessions  *opSessions
 	streams     *sessionStreams // event streams by login session
 	opLimiter   *operatorLimiter
+	limits      opLimits // opLimiter, or the shared one in a cluster
+	sweepEvery  time.Duration
+	startedAt   time.Time // when Start served
 	auditBudget *auditBudget
 	videoSlots  *videoSlots
 	exportSlots *exportSlots
 	tokens      *apiTokens
 	places      map[string]CameraPlace
 	tls         *tls.Config // nil: plain HTTP
-	sweepDone   chan struct{}
+	// trustedProxies are http.trusted_proxies, parsed.
+	trustedProxies []netip.Prefix
+	sweepDone      chan struct{}
 
 	// proxyTransport and proxyMetrics serve WHEP requests proxied to
 	// other nodes; nil without Deps.Peers.
@@ -156,6 +178,21 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	s.opSessions = newOpSessions(s.cfg.SessionIdle, s.cfg.SessionMax)
 	s.opLimiter = newOperatorLimiter(bucketRule{Burst: float64(s.cfg.LoginFailures), Every: s.cfg.LoginLockout},
 		defaultOperatorAddrRule, defaultAccountWideRule)
+	s.limits, s.unitLimits, s.sweepEvery, s.patrols = s.opLimiter, s.loginLimiter, sessionSweep, s.patrolSessions
+	if deps.SharedPatrol != nil {
+		s.patrols = &sharedPatrol{st: deps.SharedPatrol, local: s.patrolSessions, failed: s.sharedFailed}
+	}
+	if deps.Shared != nil {
+		if deps.Records == nil {
+			return nil, errors.New("viewer: shared logins need the records store")
+		}
+		shared := &sharedLimiter{st: deps.Shared, pairRule: s.opLimiter.pairRule, addrRule: s.opLimiter.addrRule,
+			wideRule: s.opLimiter.wideRule, unitRule: s.loginLimiter.unitRule, unitAddrRule: s.loginLimiter.addrRule,
+			local: s.opLimiter, localUnits: s.loginLimiter, failed: s.sharedFailed}
+		s.limits, s.unitLimits = shared, sharedUnits{shared}
+		s.opSessions.persistEvery, s.opSessions.slack = sharedPersistEvery, sharedPersistEvery
+		s.sweepEvery = sharedSweep
+	}
 	s.auditBudget = newAuditBudget(s.cfg.AuditUnauthPerAddr, s.cfg.AuditUnauthTotal)
 	s.videoSlots = newVideoSlots(s.cfg.VideoSessionsPerUser, s.cfg.VideoSessionsPerAddr)
 	s.exportSlots = newExportSlots(s.cfg.ExportsPerUser, s.cfg.ExportsTotal)
@@ -168,6 +205,10 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	}
 	for _, p := range deps.CameraPlaces {
 		s.places[p.ID] = p
+	}
+	var err error
+	if s.trustedProxies, err = parseTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
 	}
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
@@ -206,6 +247,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /api/me/prefs", s.handlePutPrefs)
 	s.auditRoutes(mux)
 	s.adminRoutes(mux)
+	s.clusterRoutes(mux)
 	s.tokenRoutes(mux)
 	s.alarmRoutes(mux)
 	s.incidentRoutes(mux)
@@ -216,7 +258,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
-	return s.recoverPanics(s.securityHeaders(s.peerForwarded(s.guard(mux))))
+	return s.recoverPanics(s.trustedForwarded(s.securityHeaders(s.peerForwarded(s.guard(mux)))))
 }
 
 // Start listens on the HTTP and ICE addresses and serves in the
@@ -257,6 +299,7 @@ func (s *Server) Start() error {
 		ErrorLog:    slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
 	s.started = true
+	s.startedAt = time.Now()
 	go s.sweepSessions(baseCtx)
 	go func() {
 		defer close(s.serveDone)
@@ -427,7 +470,7 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
-		if r.TLS != nil {
+		if secure(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)
@@ -441,13 +484,14 @@ const sessionSweep = 30 * time.Second
 
 func (s *Server) sweepSessions(ctx context.Context) {
 	defer close(s.sweepDone)
-	t := time.NewTicker(sessionSweep)
+	t := time.NewTicker(s.sweepEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			s.syncSessions()
 			for _, sess := range s.opSessions.sweep(now) {
 				s.sessionEnded(sess, "session_expired")
 			}
