@@ -173,4 +173,3 @@ func TestClusterIntakeAdoptsLeavingNode(t *testing.T) {
 		t.Fatalf("%d events stored (want 80), doubled: %v", n, doubled)
 	}
 }
-
