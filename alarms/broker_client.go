@@ -37,7 +37,7 @@ func newBrokerClient(in *Intake) *brokerClient {
 	x := &brokerClient{in: in}
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.URL).
-		SetClientID(cfg.ClientID).
+		SetClientID(in.clientID()).
 		SetUsername(cfg.Username).
 		SetPassword(cfg.Password).
 		SetCleanSession(false). // the broker keeps our subscriptions and unacknowledged messages
@@ -97,7 +97,7 @@ func (x *brokerClient) onConnect(c paho.Client) {
 	}
 	defer in.wg.Done()
 	filters := map[string]byte{}
-	for _, f := range in.topics.deviceFilters() {
+	for _, f := range in.filters() {
 		filters[f] = 1
 	}
 	tok := c.SubscribeMultiple(filters, nil) // nil: the default handler takes them

@@ -65,6 +65,12 @@ type Intake struct {
 	// engine, when NewEngine attached one, takes the units' messages and
 	// is woken by every stored event. Set before Start, then read only.
 	engine *Engine
+
+	// cluster is set by SetCluster before Start (nil: one node).
+	cluster *clusterNode
+	// startedAt is when Start ran: no device is silent before a window
+	// from it.
+	startedAt time.Time
 }
 
 // NewIntake checks cfg and builds an intake that stores into store and
@@ -194,6 +200,7 @@ func (in *Intake) Start(ctx context.Context) error {
 		}
 	}
 	now := time.Now()
+	in.startedAt = now
 	for _, d := range in.order {
 		d.extend(now)
 	}
@@ -201,6 +208,12 @@ func (in *Intake) Start(ctx context.Context) error {
 		return err
 	}
 
+	if in.cluster != nil {
+		// Live events come from the log every node writes, from now on.
+		if err := in.startTail(ctx); err != nil {
+			return err
+		}
+	}
 	if in.embedded {
 		b, err := newBroker(in)
 		if err != nil {
@@ -212,7 +225,10 @@ func (in *Intake) Start(ctx context.Context) error {
 		in.client = newBrokerClient(in)
 		in.spawn(func() { in.client.run(in.life) })
 	}
-	in.spawn(func() { in.supervise(in.life) })
+	if in.cluster == nil {
+		// In cluster mode one node supervises: see Supervise.
+		in.spawn(func() { in.supervise(in.life) })
+	}
 	return nil
 }
 
@@ -375,6 +391,22 @@ func (in *Intake) Devices(ctx context.Context) ([]DeviceView, error) {
 	for _, d := range in.order {
 		out = append(out, d.view())
 	}
+	if in.cluster != nil {
+		// Other nodes heard the devices too: the store has the truth.
+		states, err := in.store.Devices(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("devices: %w", err)
+		}
+		byID := make(map[string]int, len(out))
+		for i := range out {
+			byID[out[i].ID] = i
+		}
+		for _, st := range states {
+			if i, ok := byID[st.ID]; ok {
+				out[i].State = st
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -389,6 +421,15 @@ func (in *Intake) Device(ctx context.Context, id string) (DeviceView, error) {
 		return DeviceView{}, fmt.Errorf("device %q: %w", id, ErrNotFound)
 	}
 	v := d.view()
+	if in.cluster != nil {
+		st, err := in.store.Device(ctx, id)
+		switch {
+		case err == nil:
+			v.State = st
+		case !errors.Is(err, ErrNotFound):
+			return v, fmt.Errorf("device %s: %w", id, err)
+		}
+	}
 	page, err := in.store.Events(ctx, EventQuery{Device: id, Limit: lastEvents})
 	if err != nil {
 		return v, fmt.Errorf("device %s: last events: %w", id, err)

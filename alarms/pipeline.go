@@ -58,6 +58,9 @@ func (in *Intake) handle(ctx context.Context, m message) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := in.refresh(ctx, d); err != nil {
+		return err
+	}
 	switch kind {
 	case kindEvent:
 		return in.handleEvent(ctx, d, m)
@@ -256,9 +259,12 @@ func (in *Intake) append(ctx context.Context, e *Event, received time.Time) (boo
 	in.uncertain.announced(e.Key())
 	in.metrics.stored.Inc()
 	in.metrics.storeTime.Observe(time.Since(received).Seconds())
-	in.hub.publish(*e)
-	if in.engine != nil {
-		in.engine.notify()
+	if in.cluster == nil {
+		// In cluster mode the log's tail announces every node's events.
+		in.hub.publish(*e)
+		if in.engine != nil {
+			in.engine.notify()
+		}
 	}
 	return true, nil
 }

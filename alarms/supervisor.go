@@ -54,6 +54,9 @@ func (in *Intake) superviseDevice(ctx context.Context, d *device) {
 	if d.state.Supervision || now.UnixNano() < d.deadline.Load() {
 		return // heard meanwhile
 	}
+	if heard, err := in.heardElsewhere(ctx, d, now); heard || err != nil || d.state.Supervision {
+		return // by another node, or the store failed: next tick
+	}
 	next := d.state
 	if err := in.raise(ctx, d, &next, causeSilent, "silent past its supervision window", now); err != nil {
 		return // counted; tried again next tick
