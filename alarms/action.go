@@ -86,7 +86,13 @@ type DispatchMessage struct {
 	// is on changed: more zones, state), "withdrawn" (the offer went
 	// elsewhere or timed out), "cancelled", "resolved", or "error" (a reply
 	// that was refused, with Reason).
-	Type       string        `json:"type"`
+	Type string `json:"type"`
+	// ID identifies the message: the incident, its version and the unit
+	// ("inc-...:v3:u1", then ":2", ":3" for further messages of one
+	// change to one unit). The same message sent again after a failover
+	// keeps its ID: a unit drops a message whose ID it has seen. Empty on
+	// "error" messages.
+	ID         string        `json:"id,omitempty"`
 	Incident   string        `json:"incident"`
 	State      IncidentState `json:"state,omitempty"`
 	Class      Class         `json:"class,omitempty"`

@@ -17,8 +17,19 @@ type EngineOptions struct {
 	Logger *slog.Logger
 	// Poll is how often the engine reads the event log without being woken
 	// (a safety net: the intake wakes it on every stored event). It
-	// defaults to 1 s.
+	// defaults to 1 s, and to 200 ms in cluster mode (events stored by
+	// other nodes do not wake the leader).
 	Poll time.Duration
+	// Cluster, when set, puts the engine in cluster mode (see
+	// cluster_engine.go): Start runs no engine, Lead runs it for one term,
+	// and the public methods go through Cluster's command stream to
+	// whichever node leads. The store must then implement FencedStore.
+	Cluster EngineCluster
+	// ForwardTimeout bounds how long a request waits for the leader in
+	// cluster mode (then it fails with ErrNoLeader). It defaults to
+	// DefaultForwardTimeout; set it to the lease's failover time and a few
+	// seconds.
+	ForwardTimeout time.Duration
 }
 
 // Limits of the engine.
@@ -51,9 +62,16 @@ type Engine struct {
 	reqs chan request
 	wake chan struct{}
 
-	mu      sync.Mutex // guards started, closed, cancel
+	// cl and fstore are set in cluster mode.
+	cl     EngineCluster
+	fstore FencedStore
+
+	terms   sync.WaitGroup // the running term (cluster mode)
+	mu      sync.Mutex     // guards started, closed, cancel, leading, life
 	started bool
 	closed  bool
+	leading bool            // a term runs (cluster mode)
+	life    context.Context // ends at Close (cluster mode)
 	cancel  context.CancelFunc
 	done    chan struct{} // closed when run returns (or at Close before Start)
 	once    sync.Once
@@ -71,6 +89,9 @@ type Engine struct {
 type request struct {
 	fn   func(ctx context.Context, t *txn) bool
 	done chan error // the outcome of saving t
+	// cmd is the command stream entry the request comes from (cluster
+	// mode), saved as the stream's read position with t.
+	cmd string
 }
 
 // maxGroup bounds the requests whose changes are saved in one write.
@@ -92,6 +113,19 @@ func NewEngine(in *Intake, store IncidentStore, opts EngineOptions) (*Engine, er
 	}
 	if opts.Poll <= 0 {
 		opts.Poll = time.Second
+		if opts.Cluster != nil {
+			opts.Poll = clusterPoll
+		}
+	}
+	if opts.ForwardTimeout <= 0 {
+		opts.ForwardTimeout = DefaultForwardTimeout
+	}
+	var fstore FencedStore
+	if opts.Cluster != nil {
+		var ok bool
+		if fstore, ok = store.(FencedStore); !ok {
+			return nil, errors.New("alarms: engine: cluster mode needs a store with fenced writes (the Redis store)")
+		}
 	}
 	e := &Engine{
 		in:      in,
@@ -105,6 +139,8 @@ func NewEngine(in *Intake, store IncidentStore, opts EngineOptions) (*Engine, er
 		reqs:    make(chan request),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
+		cl:      opts.Cluster,
+		fstore:  fstore,
 	}
 	e.st = newEngineState(e)
 	e.reports = map[string]*unitReport{}
@@ -135,6 +171,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	}
 	if e.started {
 		return errors.New("alarms: engine already started")
+	}
+	if e.cl != nil {
+		return e.startFollower(ctx)
 	}
 	if err := e.st.load(ctx); err != nil {
 		return fmt.Errorf("alarms: engine: %w", err)
@@ -180,14 +219,19 @@ func (e *Engine) notify() {
 	}
 }
 
-// run is the engine's goroutine.
+// run is the engine's goroutine (single-node mode).
 func (e *Engine) run(ctx context.Context) {
 	defer close(e.done)
+	e.loop(ctx, e.st)
+}
+
+// loop runs the engine on st until ctx ends: the whole life of a
+// single-node engine, or one term in cluster mode.
+func (e *Engine) loop(ctx context.Context, st *engineState) {
 	poll := time.NewTicker(e.opts.Poll)
 	defer poll.Stop()
 	deadline := time.NewTimer(time.Hour)
 	defer deadline.Stop()
-	st := e.st
 	st.catchUp(ctx)
 	st.dispatchWaiting(ctx)
 	for {
@@ -200,6 +244,9 @@ func (e *Engine) run(ctx context.Context) {
 		case <-e.wake:
 			st.catchUp(ctx)
 		case <-poll.C:
+			if st.outboxPending {
+				st.flushOutbox(ctx)
+			}
 			st.catchUp(ctx)
 			if st.retry {
 				st.dispatchWaiting(ctx)
@@ -214,9 +261,10 @@ func (e *Engine) run(ctx context.Context) {
 }
 
 // call runs fn on the engine's goroutine and waits until its changes are
-// saved (or failed to be: the error).
-func (e *Engine) call(ctx context.Context, fn func(ctx context.Context, t *txn) bool) error {
-	r := request{fn: fn, done: make(chan error, 1)}
+// saved (or failed to be: the error). cmd is the command stream entry of
+// the request in cluster mode ("" otherwise).
+func (e *Engine) call(ctx context.Context, cmd string, fn func(ctx context.Context, t *txn) bool) error {
+	r := request{fn: fn, done: make(chan error, 1), cmd: cmd}
 	select {
 	case e.reqs <- r:
 	case <-ctx.Done():
@@ -232,6 +280,27 @@ func (e *Engine) call(ctx context.Context, fn func(ctx context.Context, t *txn) 
 	}
 }
 
+// callFor is call, or callTerm for a command of the stream (cluster mode).
+func (e *Engine) callFor(ctx context.Context, cmd string, fn func(ctx context.Context, t *txn) bool) error {
+	if e.cl != nil {
+		return e.callTerm(ctx, cmd, fn)
+	}
+	return e.call(ctx, cmd, fn)
+}
+
+// callTerm is call for a term's command reader: the term's ctx ending
+// (without the request having run) is ctx.Err().
+func (e *Engine) callTerm(ctx context.Context, cmd string, fn func(ctx context.Context, t *txn) bool) error {
+	r := request{fn: fn, done: make(chan error, 1), cmd: cmd}
+	select {
+	case e.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once taken, the request is answered: serve runs to the end.
+	return <-r.done
+}
+
 // serve runs a request, and the others already waiting (up to maxGroup),
 // in one txn saved by one write: with the bolt store, each write waits for
 // an fsync, and the engine's goroutine would otherwise wait for one per
@@ -242,17 +311,21 @@ func (s *engineState) serve(ctx context.Context, r request) {
 	t := s.begin()
 	group := []request{r}
 	s.runRequest(sctx, t, r)
+	cmd := r.cmd
 more:
 	for len(group) < maxGroup {
 		select {
 		case r := <-s.e.reqs:
 			group = append(group, r)
 			s.runRequest(sctx, t, r)
+			if r.cmd != "" {
+				cmd = r.cmd
+			}
 		default:
 			break more
 		}
 	}
-	err := t.commit(sctx, "")
+	err := t.commit(sctx, "", cmd)
 	if err != nil {
 		s.afterFailure(sctx, err)
 	}
@@ -275,13 +348,20 @@ func (e *Engine) Areas() *AreaTree { return e.tree }
 
 // Act applies an operator's action and returns the incident after it.
 func (e *Engine) Act(ctx context.Context, incidentID string, a Action) (Incident, error) {
+	if e.cl != nil {
+		return e.forwardIncident(ctx, command{Op: opAct, Incident: incidentID, Action: &a})
+	}
+	return e.act(ctx, "", incidentID, a)
+}
+
+func (e *Engine) act(ctx context.Context, cmd, incidentID string, a Action) (Incident, error) {
 	var (
 		p    *Incident
 		keep bool
 		err  error
 	)
-	if cerr := e.call(ctx, func(ctx context.Context, t *txn) bool {
-		p, keep, err = e.st.act(ctx, t, incidentID, a)
+	if cerr := e.callFor(ctx, cmd, func(ctx context.Context, t *txn) bool {
+		p, keep, err = t.s.act(ctx, t, incidentID, a)
 		return keep
 	}); cerr != nil {
 		return Incident{}, fmt.Errorf("incident %s: %s: %w", incidentID, a.Kind, cerr)
@@ -296,13 +376,21 @@ func (e *Engine) Act(ctx context.Context, incidentID string, a Action) (Incident
 // UnitReply applies a unit's answer about an incident and returns the
 // incident after it.
 func (e *Engine) UnitReply(ctx context.Context, unitID, incidentID string, action ReplyAction, disposition Disposition, note string) (Incident, error) {
+	if e.cl != nil {
+		return e.forwardIncident(ctx, command{Op: opReply, Unit: unitID, Incident: incidentID, Reply: action,
+			Disposition: disposition, Note: note})
+	}
+	return e.unitReply(ctx, "", unitID, incidentID, action, disposition, note)
+}
+
+func (e *Engine) unitReply(ctx context.Context, cmd, unitID, incidentID string, action ReplyAction, disposition Disposition, note string) (Incident, error) {
 	var (
 		p    *Incident
 		keep bool
 		err  error
 	)
-	if cerr := e.call(ctx, func(ctx context.Context, t *txn) bool {
-		p, keep, err = e.st.reply(ctx, t, unitID, incidentID, action, disposition, note)
+	if cerr := e.callFor(ctx, cmd, func(ctx context.Context, t *txn) bool {
+		p, keep, err = t.s.reply(ctx, t, unitID, incidentID, action, disposition, note)
 		return keep
 	}); cerr != nil {
 		return Incident{}, fmt.Errorf("incident %s: %s from %s: %w", incidentID, action, unitID, cerr)
@@ -320,7 +408,20 @@ func (e *Engine) UnitReply(ctx context.Context, unitID, incidentID string, actio
 // only then handed to the engine's goroutine: saving hundreds of positions
 // a second must not hold up dispatch (with the bolt store each save waits
 // for an fsync, shared by the saves that run at the same time).
+//
+// In cluster mode the report is checked, appended to the command stream,
+// and UnitPosition returns: the leader saves and applies it in order.
 func (e *Engine) UnitPosition(ctx context.Context, unitID string, lat, lon float64, status UnitStatus) error {
+	if e.cl != nil {
+		return e.forwardPosition(ctx, unitID, lat, lon, status)
+	}
+	return e.unitPosition(ctx, "", e.store.PutUnit, unitID, lat, lon, status, time.Now())
+}
+
+// unitPosition saves a report with put and hands it to the engine's
+// goroutine.
+func (e *Engine) unitPosition(ctx context.Context, cmd string, put func(context.Context, UnitState) error,
+	unitID string, lat, lon float64, status UnitStatus, at time.Time) error {
 	r := e.reports[unitID]
 	if r == nil {
 		return fmt.Errorf("unit %q: %w", unitID, ErrUnknownUnit)
@@ -340,14 +441,14 @@ func (e *Engine) UnitPosition(ctx context.Context, unitID string, lat, lon float
 	default:
 		return fmt.Errorf("unit %s: status %q must be available or off_duty: %w", unitID, status, ErrInvalidAction)
 	}
-	next.Lat, next.Lon, next.Reported = lat, lon, time.Now()
+	next.Lat, next.Lon, next.Reported = lat, lon, at
 	sctx, cancel := storeCtx(ctx)
 	defer cancel()
-	if err := e.store.PutUnit(sctx, next); err != nil {
+	if err := put(sctx, next); err != nil {
 		return fmt.Errorf("unit %s: save position: %w", unitID, err)
 	}
 	r.last = next
-	return e.call(ctx, func(ctx context.Context, t *txn) bool { return e.st.position(t, unitID, next) })
+	return e.callFor(ctx, cmd, func(ctx context.Context, t *txn) bool { return t.s.position(t, unitID, next) })
 }
 
 // unitReport is a unit's last report as saved; mu orders its saves.
@@ -380,11 +481,19 @@ func (e *Engine) Incident(ctx context.Context, id string) (Incident, error) {
 // Units lists the configured units with their live state, in config
 // order.
 func (e *Engine) Units(ctx context.Context) ([]UnitView, error) {
+	if e.cl != nil {
+		a, err := e.forward(ctx, command{Op: opUnits})
+		return a.Units, err
+	}
+	return e.units(ctx, "")
+}
+
+func (e *Engine) units(ctx context.Context, cmd string) ([]UnitView, error) {
 	var out []UnitView
-	if err := e.call(ctx, func(context.Context, *txn) bool {
+	if err := e.callFor(ctx, cmd, func(_ context.Context, t *txn) bool {
 		now := time.Now()
-		for _, u := range e.st.unitOrder {
-			out = append(out, e.st.view(u, now))
+		for _, u := range t.s.unitOrder {
+			out = append(out, t.s.view(u, now))
 		}
 		return false
 	}); err != nil {
@@ -395,13 +504,24 @@ func (e *Engine) Units(ctx context.Context) ([]UnitView, error) {
 
 // Unit returns one unit, or ErrUnknownUnit.
 func (e *Engine) Unit(ctx context.Context, id string) (UnitView, error) {
+	if e.cl != nil {
+		a, err := e.forward(ctx, command{Op: opUnit, Unit: id})
+		if a.Unit == nil {
+			return UnitView{}, err
+		}
+		return *a.Unit, err
+	}
+	return e.unit(ctx, "", id)
+}
+
+func (e *Engine) unit(ctx context.Context, cmd, id string) (UnitView, error) {
 	var (
 		v  UnitView
 		ok bool
 	)
-	if err := e.call(ctx, func(context.Context, *txn) bool {
-		if u := e.st.units[id]; u != nil {
-			v, ok = e.st.view(u, time.Now()), true
+	if err := e.callFor(ctx, cmd, func(_ context.Context, t *txn) bool {
+		if u := t.s.units[id]; u != nil {
+			v, ok = t.s.view(u, time.Now()), true
 		}
 		return false
 	}); err != nil {

@@ -222,7 +222,7 @@ func (s *engineState) position(t *txn, unitID string, next UnitState) bool {
 		s.freed = true
 	}
 	if before != after {
-		s.e.changes.publish("", IncidentChange{Seq: s.nextSeq(), Units: []UnitView{s.view(u, now)}})
+		s.announce(IncidentChange{Units: []UnitView{s.view(u, now)}})
 	}
 	if inc := s.open[u.busy]; inc != nil && inc.State == StateDispatched && u.movedFar() {
 		w := t.edit(inc)

@@ -28,11 +28,18 @@ func (e *Engine) Note(ctx context.Context, incidentID, action, reason string) (I
 		return Incident{}, fmt.Errorf("incident %s: note: action of 1 to 64 bytes and reason of at most %d: %w",
 			incidentID, maxNote, ErrInvalidAction)
 	}
+	if e.cl != nil {
+		return e.forwardIncident(ctx, command{Op: opNote, Incident: incidentID, NoteAction: action, Note: reason})
+	}
+	return e.note(ctx, "", incidentID, action, reason)
+}
+
+func (e *Engine) note(ctx context.Context, cmd, incidentID, action, reason string) (Incident, error) {
 	var (
 		p   *Incident
 		err error
 	)
-	if cerr := e.call(ctx, func(ctx context.Context, t *txn) bool {
+	if cerr := e.callFor(ctx, cmd, func(ctx context.Context, t *txn) bool {
 		p, err = t.editID(ctx, incidentID)
 		if err != nil {
 			p = nil
@@ -68,9 +75,16 @@ func (e *Engine) CameraTrouble(ctx context.Context, cameraID, reason string) (In
 	if cameraID == "" || len(cameraID) > 128 || len(reason) > maxNote {
 		return Incident{}, fmt.Errorf("camera trouble: camera id of 1 to 128 bytes and reason of at most %d: %w", maxNote, ErrInvalidAction)
 	}
+	if e.cl != nil {
+		return e.forwardIncident(ctx, command{Op: opCameraTrouble, Camera: cameraID, Note: reason})
+	}
+	return e.cameraTroubleLocal(ctx, "", cameraID, reason)
+}
+
+func (e *Engine) cameraTroubleLocal(ctx context.Context, cmd, cameraID, reason string) (Incident, error) {
 	var p *Incident
-	if err := e.call(ctx, func(ctx context.Context, t *txn) bool {
-		p = e.st.cameraTrouble(t, cameraID, reason)
+	if err := e.callFor(ctx, cmd, func(ctx context.Context, t *txn) bool {
+		p = t.s.cameraTrouble(t, cameraID, reason)
 		return true
 	}); err != nil {
 		return Incident{}, fmt.Errorf("camera %s trouble: %w", cameraID, err)
@@ -86,8 +100,15 @@ func (e *Engine) CameraRestored(ctx context.Context, cameraID, reason string) (I
 	if len(reason) > maxNote {
 		return Incident{}, fmt.Errorf("camera restored: reason of at most %d: %w", maxNote, ErrInvalidAction)
 	}
+	if e.cl != nil {
+		return e.forwardIncident(ctx, command{Op: opCameraRestored, Camera: cameraID, Note: reason})
+	}
+	return e.cameraRestored(ctx, "", cameraID, reason)
+}
+
+func (e *Engine) cameraRestored(ctx context.Context, cmd, cameraID, reason string) (Incident, error) {
 	var p *Incident
-	if err := e.call(ctx, func(ctx context.Context, t *txn) bool {
+	if err := e.callFor(ctx, cmd, func(ctx context.Context, t *txn) bool {
 		p = t.openFor(CameraDevicePrefix+cameraID, KindMaintenance)
 		if p == nil {
 			return false

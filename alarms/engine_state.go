@@ -25,6 +25,15 @@ type engineState struct {
 	backoffUntil time.Time
 	// logCaught limits "cannot read the event log" logs to one per outage.
 	logFailing bool
+
+	// Cluster mode: the term's fence, which ends it (endTerm) once a write
+	// is fenced out (fenced); the command stream's position applied last;
+	// outboxPending: messages are left in the outbox (a publish failed).
+	fence         *Fence
+	endTerm       context.CancelFunc
+	fenced        bool
+	commands      string
+	outboxPending bool
 }
 
 // unitLive is a configured unit and what the engine knows of it.
@@ -243,7 +252,7 @@ func (s *engineState) applyBatch(ctx context.Context) (int, error) {
 		}
 	}
 	last := evs[len(evs)-1].Offset
-	if err := t.commit(ctx, last); err != nil {
+	if err := t.commit(ctx, last, ""); err != nil {
 		return 0, err
 	}
 	s.cursor = last
@@ -295,7 +304,7 @@ func (s *engineState) dispatchWaiting(ctx context.Context) {
 			t.drop(inc.ID)
 		}
 	}
-	if err := t.commit(sctx, ""); err != nil {
+	if err := t.commit(sctx, "", ""); err != nil {
 		s.e.logger.Warn("alarms: incident engine: dispatch", "err", err)
 		s.retry = true
 	}
@@ -331,7 +340,7 @@ func (s *engineState) expireOffers(ctx context.Context) {
 			return
 		}
 	}
-	if err := t.commit(sctx, ""); err != nil {
+	if err := t.commit(sctx, "", ""); err != nil {
 		s.e.logger.Warn("alarms: incident engine: expire offers", "err", err)
 		s.backoffUntil = now.Add(time.Second)
 		return

@@ -167,15 +167,37 @@ func (t *txn) tellUnits(typ string, inc *Incident, reason string) {
 }
 
 // commit saves every changed incident (with the cursor, if not empty),
-// then installs and announces them and sends the units' messages.
-func (t *txn) commit(ctx context.Context, cursor string) error {
+// then installs and announces them and sends the units' messages. commands
+// is the command stream's position to save with them (cluster mode).
+func (t *txn) commit(ctx context.Context, cursor, commands string) error {
 	s := t.s
+	if s.fence != nil {
+		return t.commitFenced(ctx, cursor, commands)
+	}
 	if len(t.order) == 0 {
 		if cursor != "" && cursor != s.cursor {
 			return s.e.store.SaveIncidents(ctx, nil, cursor)
 		}
 		return nil
 	}
+	incs := t.versions()
+	t.messageIDs()
+	if err := s.e.store.SaveIncidents(ctx, incs, cursor); err != nil {
+		return err
+	}
+	for _, ch := range t.install() {
+		ch.Seq = s.nextSeq()
+		s.e.changes.publish("", ch)
+	}
+	for _, um := range t.msgs {
+		s.e.sendUnit(um.unit, um.m)
+	}
+	return nil
+}
+
+// versions sets the new versions of the changed incidents and returns
+// them.
+func (t *txn) versions() []Incident {
 	incs := make([]Incident, 0, len(t.order))
 	for _, id := range t.order {
 		w := t.work[id]
@@ -186,9 +208,14 @@ func (t *txn) commit(ctx context.Context, cursor string) error {
 		w.inc.Updated = t.now
 		incs = append(incs, *w.inc)
 	}
-	if err := s.e.store.SaveIncidents(ctx, incs, cursor); err != nil {
-		return err
-	}
+	return incs
+}
+
+// install makes the changed incidents current and returns the changes to
+// announce (without Seq), with the units whose status they altered.
+func (t *txn) install() []IncidentChange {
+	s := t.s
+	var out []IncidentChange
 	for _, id := range t.order {
 		w := t.work[id]
 		before := map[string]UnitStatus{}
@@ -210,18 +237,31 @@ func (t *txn) commit(ctx context.Context, cursor string) error {
 		}
 		entries := append(slices.Clone(w.inc.Timeline[w.mark:]), w.extra...)
 		for i, en := range entries {
-			snap := w.inc.clone()
-			ch := IncidentChange{Seq: s.nextSeq(), Incident: snap, Entry: en}
+			ch := IncidentChange{Incident: w.inc.clone(), Entry: en}
 			if i == len(entries)-1 {
 				ch.Units = views
 			}
-			s.e.changes.publish("", ch)
+			out = append(out, ch)
 		}
 	}
-	for _, um := range t.msgs {
-		s.e.sendUnit(um.unit, um.m)
+	return out
+}
+
+// uninstall undoes install after a failed save, in reverse order.
+func (t *txn) uninstall() {
+	s := t.s
+	for i := len(t.order) - 1; i >= 0; i-- {
+		w := t.work[t.order[i]]
+		s.unlink(w.inc)
+		if w.prev != nil {
+			s.install(w.prev)
+			continue
+		}
+		delete(s.open, w.inc.ID)
+		if key := deviceKey(w.inc.Device, w.inc.Kind); s.byDevice[key] == w.inc.ID {
+			delete(s.byDevice, key)
+		}
 	}
-	return nil
 }
 
 func (s *engineState) nextSeq() uint64 {
@@ -262,10 +302,22 @@ func (inc *Incident) clone() *Incident {
 }
 
 // sendUnit publishes a message on the unit's dispatch topic (QoS 1) and to
-// the patrol page's subscribers. A failure is logged: the offer's deadline
-// moves the incident on anyway.
+// the patrol page's subscribers (through the feed in cluster mode). A
+// failure is logged: the offer's deadline moves the incident on anyway.
 func (e *Engine) sendUnit(unit string, m DispatchMessage) {
-	e.toUnits.publish(unit, m)
+	if e.cl != nil {
+		items, err := feedItems(nil, []unitMessage{{unit: unit, m: m}})
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			err = e.cl.PublishFeed(ctx, items)
+			cancel()
+		}
+		if err != nil {
+			e.logger.Warn("alarms: incident engine: feed", "err", err)
+		}
+	} else {
+		e.toUnits.publish(unit, m)
+	}
 	data, err := json.Marshal(&m)
 	if err != nil {
 		return

@@ -24,13 +24,21 @@ type Config struct {
 	// settings can lose) or "strict" (acknowledge an event only once it is
 	// on Redis's disk; see DurabilityStrict).
 	Durability string
+	// EngineCommandsMax bounds the engine's command stream in cluster mode
+	// (about; requests to the leader, trimmed oldest first). It defaults to
+	// 10,000.
+	EngineCommandsMax int64
+	// EngineFeedMax bounds the engine's feed in cluster mode (about; the
+	// changes and unit messages every node reads). It defaults to 10,000.
+	EngineFeedMax int64
 }
 
 // Defaults.
 const (
-	DefaultKeyPrefix      = "skywatch:"
-	DefaultTimeout        = 2 * time.Second
-	DefaultDedupRetention = 30 * 24 * time.Hour
+	DefaultKeyPrefix       = "skywatch:"
+	DefaultTimeout         = 2 * time.Second
+	DefaultDedupRetention  = 30 * 24 * time.Hour
+	DefaultEngineStreamMax = 10000
 )
 
 func (c *Config) setDefaults() {
@@ -45,6 +53,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.Durability == "" {
 		c.Durability = DurabilityNormal
+	}
+	if c.EngineCommandsMax <= 0 {
+		c.EngineCommandsMax = DefaultEngineStreamMax
+	}
+	if c.EngineFeedMax <= 0 {
+		c.EngineFeedMax = DefaultEngineStreamMax
 	}
 }
 

@@ -67,6 +67,9 @@ type Store struct {
 	scriptAppend *redis.Script
 	scriptReject *redis.Script
 	scriptSave   *redis.Script
+	// Cluster mode's fenced writes.
+	scriptSaveFenced    *redis.Script
+	scriptPutUnitFenced *redis.Script
 	// durability is read at Open; waitAOF sends WAITAOF after each event
 	// (strict mode on Redis 7.2 and later).
 	durability alarms.StoreDurability
@@ -85,11 +88,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	s := &Store{
-		rdb:          rdb,
-		cfg:          cfg,
-		scriptAppend: redis.NewScript(appendLua),
-		scriptReject: redis.NewScript(rejectLua),
-		scriptSave:   redis.NewScript(saveLua),
+		rdb:                 rdb,
+		cfg:                 cfg,
+		scriptAppend:        redis.NewScript(appendLua),
+		scriptReject:        redis.NewScript(rejectLua),
+		scriptSave:          redis.NewScript(saveLua),
+		scriptSaveFenced:    redis.NewScript(saveFencedLua),
+		scriptPutUnitFenced: redis.NewScript(putUnitFencedLua),
 	}
 	if err := s.setDurability(ctx); err != nil {
 		_ = rdb.Close()
