@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -18,8 +19,14 @@ type Manager struct {
 	cameras map[string]*camera
 	ids     []string // sorted
 
-	wg        sync.WaitGroup // runs of every source
+	wg        sync.WaitGroup // runs of every source, and claimLoop
 	closeOnce sync.Once
+
+	// gate, when set (UseGate), grants this node the cameras it may pull.
+	gate      Gate
+	gateRetry time.Duration
+	rebalance chan struct{}
+	stopClaim context.CancelFunc // of claimLoop, once started
 }
 
 // camera is one configured camera: its main stream's source, and its sub
@@ -28,6 +35,7 @@ type camera struct {
 	id, name string
 	main     *source
 	sub      *source // nil without SubURL
+	lease    *lease  // nil without a Gate
 }
 
 func (c *camera) sources() []*source {
@@ -52,9 +60,10 @@ func NewManager(cfg Config, logger *slog.Logger) *Manager {
 	cfg.Cameras = slices.Clone(cfg.Cameras)
 	cfg.setDefaults()
 	m := &Manager{
-		cfg:     cfg,
-		logger:  logger,
-		cameras: make(map[string]*camera, len(cfg.Cameras)),
+		cfg:       cfg,
+		logger:    logger,
+		cameras:   make(map[string]*camera, len(cfg.Cameras)),
+		rebalance: make(chan struct{}, 1),
 	}
 	for _, cc := range cfg.Cameras {
 		c := &camera{
@@ -73,8 +82,19 @@ func NewManager(cfg Config, logger *slog.Logger) *Manager {
 }
 
 // Start starts pulling the cameras whose mode is "always": their main and
-// their sub streams.
+// their sub streams. With a Gate it starts claiming their leases instead,
+// and pulls those it gets.
 func (m *Manager) Start() {
+	if m.gate != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		m.stopClaim = cancel
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			m.claimLoop(ctx)
+		}()
+		return
+	}
 	for _, id := range m.ids {
 		for _, s := range m.cameras[id].sources() {
 			if !s.onDemand() {
@@ -88,6 +108,9 @@ func (m *Manager) Start() {
 // ErrReaderClosed) and waits for the manager's goroutines. It is idempotent.
 func (m *Manager) Close() {
 	m.closeOnce.Do(func() {
+		if m.stopClaim != nil {
+			m.stopClaim()
+		}
 		for _, id := range m.ids {
 			for _, s := range m.cameras[id].sources() {
 				s.close()
@@ -148,16 +171,37 @@ func (m *Manager) Hold(cameraID string, sub bool, until time.Time) error {
 		}
 		s = c.sub
 	}
+	if c.lease != nil && s.onDemand() {
+		// Warm the camera only where it may be pulled: when another node
+		// holds it, that node serves its viewers.
+		ctx, cancel := context.WithTimeout(context.Background(), gateTimeout)
+		defer cancel()
+		if err := c.lease.claim(ctx); err != nil {
+			if errors.Is(err, ErrPulledElsewhere) {
+				return nil
+			}
+			return err
+		}
+		defer c.lease.unref()
+	}
 	return s.hold(until)
 }
 
 // addReader adds a reader to s, one of c's sources.
 func (m *Manager) addReader(ctx context.Context, c *camera, s *source) (*Reader, error) {
-	if err := s.acquire(); err != nil {
-		return nil, err
-	}
 	unavailable := func(err error) error {
 		return &UnavailableError{State: c.state(), Sub: s == c.sub, Err: err}
+	}
+	if c.lease != nil {
+		// The claim's reference lasts until the source's run holds its
+		// own (acquire starts it).
+		if err := c.lease.claim(ctx); err != nil {
+			return nil, unavailable(err)
+		}
+		defer c.lease.unref()
+	}
+	if err := s.acquire(); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.ReadyTimeout)
 	defer cancel()

@@ -37,6 +37,7 @@ type source struct {
 	mcfg      *Config
 	logger    *slog.Logger
 	wg        *sync.WaitGroup // the manager's
+	lease     *lease          // the camera's, nil without a Gate
 	stream    *stream
 	url       *base.URL // with credentials: only ever handed to gortsplib
 	transport *gortsplib.Transport
@@ -129,6 +130,12 @@ func (s *source) startLocked() {
 	if s.closed || s.run != nil {
 		return
 	}
+	// With a gate a run holds a reference on the camera's lease, which
+	// its starter (addReader, hold, claimLoop) claimed; none is started
+	// once the lease is lost.
+	if s.lease != nil && !s.lease.ref() {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &sourceRun{cancel: cancel, done: make(chan struct{})}
 	prev := s.prevDone
@@ -138,6 +145,10 @@ func (s *source) startLocked() {
 	go func() {
 		defer s.wg.Done()
 		defer close(run.done)
+		if s.lease != nil {
+			// After the session is closed: the next holder may connect.
+			defer s.lease.unref()
+		}
 		if prev != nil {
 			// The previous run may still be closing its session: never
 			// hold two sessions to one camera.
@@ -156,6 +167,25 @@ func (s *source) stopLocked() {
 	s.prevDone = s.run.done
 	s.run = nil
 	s.setStatusLocked(StatusOffline)
+}
+
+// pulling tells whether the source runs.
+func (s *source) pulling() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.run != nil
+}
+
+// evict stops the source at once because its camera's lease was lost: its
+// hold and linger end, and its readers are closed (the stream stays, for
+// a later run).
+func (s *source) evict() {
+	s.mu.Lock()
+	s.stopLingerLocked()
+	s.stopHoldLocked()
+	s.stopLocked()
+	s.mu.Unlock()
+	s.stream.dropReaders()
 }
 
 // acquire registers a user (an AddReader call, then its reader) and starts an

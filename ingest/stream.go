@@ -218,6 +218,20 @@ func (s *stream) close() {
 	}
 }
 
+// dropReaders closes every reader but leaves the stream open: the camera
+// stopped and its viewers must reconnect (elsewhere). The cache goes too:
+// it would be stale by the next run.
+func (s *stream) dropReaders() {
+	s.mu.Lock()
+	gone := s.readers
+	s.readers = nil
+	s.resetCache()
+	s.mu.Unlock()
+	for _, r := range gone {
+		r.terminate()
+	}
+}
+
 // snapshot returns a copy of the tracks and the number of readers.
 func (s *stream) snapshot() ([]Track, int) {
 	s.mu.Lock()

@@ -70,6 +70,9 @@ type Deps struct {
 	// Recordings serves recorded video and incidents' evidence clips
 	// (AdaptRecorder). Nil: the playback routes answer 503.
 	Recordings Recordings
+	// Peers, in a cluster, tell which node pulls a camera: a WHEP request
+	// for a camera another node pulls is proxied there. Nil: one node.
+	Peers Peers
 }
 
 // CameraPlace is a camera's area and position, from the config.
@@ -111,6 +114,11 @@ type Server struct {
 	places      map[string]CameraPlace
 	tls         *tls.Config // nil: plain HTTP
 	sweepDone   chan struct{}
+
+	// proxyTransport and proxyMetrics serve WHEP requests proxied to
+	// other nodes; nil without Deps.Peers.
+	proxyTransport *http.Transport
+	proxyMetrics   *proxyMetrics
 
 	sessionsWG sync.WaitGroup
 	serveDone  chan struct{}
@@ -173,6 +181,12 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		return nil, fmt.Errorf("viewer: %w", err)
 	}
 	s.metrics = m
+	if deps.Peers != nil {
+		if s.proxyMetrics, err = newProxyMetrics(deps.Registry); err != nil {
+			return nil, fmt.Errorf("viewer: %w", err)
+		}
+		s.proxyTransport = newProxyTransport()
+	}
 	s.handler = s.routes()
 	s.restoreSessions()
 	s.loadStoredTokens()
@@ -202,7 +216,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
-	return s.recoverPanics(s.securityHeaders(s.guard(mux)))
+	return s.recoverPanics(s.securityHeaders(s.peerForwarded(s.guard(mux))))
 }
 
 // Start listens on the HTTP and ICE addresses and serves in the
@@ -298,6 +312,9 @@ func (s *Server) Close() error {
 			se.stop()
 		}
 		s.sessionsWG.Wait()
+		if s.proxyTransport != nil {
+			s.proxyTransport.CloseIdleConnections()
+		}
 		s.writeSummaries(s.auditBudget.flush(time.Now(), true))
 		if started {
 			if e := s.ice.close(); e != nil {

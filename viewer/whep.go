@@ -53,6 +53,13 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 	if err != nil {
 		return writeError(w, http.StatusBadRequest, err.Error())
 	}
+	if !proxied(r) {
+		// In a cluster the node that pulls the camera serves it; this one
+		// has authenticated and scope-checked the request already.
+		if node, base := s.whepTarget(r.Context(), camera); node != "" {
+			return s.proxyWHEP(w, r, node, base, body)
+		}
+	}
 
 	slotUser := p.User.Username
 	if s.deps.Accounts == nil {
@@ -74,10 +81,23 @@ func (s *Server) whepOffer(w http.ResponseWriter, r *http.Request) int {
 	}()
 
 	reader, err := s.deps.Cameras.OpenReader(r.Context(), camera, sub)
+	if errors.Is(err, ingest.ErrPulledElsewhere) {
+		// Another node took the camera meanwhile (or holds it while its
+		// owner's record is gone): send the viewer there, once.
+		if !proxied(r) {
+			if node, base := s.whepTarget(r.Context(), camera); node != "" {
+				return s.proxyWHEP(w, r, node, base, body)
+			}
+		}
+		s.metrics.sessionErrors.WithLabelValues(reasonUnavailable).Inc()
+		w.Header().Set("Retry-After", "1")
+		return writeError(w, http.StatusServiceUnavailable,
+			fmt.Sprintf("camera %q is pulled by another node; try again", camera))
+	}
 	if err != nil {
 		return s.writeCameraError(w, camera, err)
 	}
-	id := rand.Text()
+	id := s.sessionID(rand.Text())
 	se, answer, err := newSession(r.Context(), s.settings(), id, camera, string(body), o, reader,
 		s.metrics, s.logger)
 	if err != nil {
@@ -184,6 +204,11 @@ func (s *Server) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) int {
 	se := s.session(r.PathValue("session"))
+	if se == nil {
+		if code, ok := s.proxyWHEPDelete(w, r, r.PathValue("session")); ok {
+			return code
+		}
+	}
 	if se == nil || se.camera != r.PathValue("camera") {
 		return writeError(w, http.StatusNotFound, "no such session")
 	}
