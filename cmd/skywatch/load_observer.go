@@ -102,6 +102,12 @@ func (o *loadObserver) readStream(ctx context.Context, url, lastID string) (stri
 	var event struct {
 		ID string `json:"id"`
 	}
+	var change struct {
+		Entry struct {
+			Action string `json:"action"`
+			Event  string `json:"event"` // device/id
+		} `json:"entry"`
+	}
 	var name, id string
 	var data []byte
 	for sc.Scan() {
@@ -116,6 +122,14 @@ func (o *loadObserver) readStream(ctx context.Context, url, lastID string) (stri
 					o.tr.observed(event.ID, at)
 				}
 				lastID = id
+			case "incident":
+				at := time.Now()
+				change.Entry.Action, change.Entry.Event = "", ""
+				if json.Unmarshal(data, &change) == nil && change.Entry.Event != "" &&
+					(change.Entry.Action == "opened" || change.Entry.Action == "joined") {
+					_, evID, _ := strings.Cut(change.Entry.Event, "/")
+					o.tr.observedIncident(evID, at)
+				}
 			case "gap":
 				o.gaps.Add(1)
 			}
