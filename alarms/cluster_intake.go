@@ -36,8 +36,9 @@ type EventTail interface {
 
 // Tailing the event log.
 const (
-	// tailBatch is the most events one read of the log takes.
-	tailBatch = 512
+	// tailBatch is the most events one read of the log takes: no more
+	// than a live subscriber's queue, which a batch must not overrun.
+	tailBatch = subscriberQueue
 	// tailBlock is how long one read of the log waits for an event; Close
 	// waits for the read in progress, so it is short.
 	tailBlock = time.Second

@@ -1,5 +1,7 @@
 package alarms
 
+import dto "github.com/prometheus/client_model/go"
+
 // BcryptPeak is the most bcrypt comparisons that ran at once for in's
 // logins.
 func BcryptPeak(in *Intake) int64 { return in.creds.peak.Load() }
@@ -16,4 +18,13 @@ func HoldBcryptWorkers(in *Intake) (release func()) {
 			<-in.creds.workers
 		}
 	}
+}
+
+// StoredCount is how many new events in stored (this intake, not others).
+func StoredCount(in *Intake) float64 {
+	var m dto.Metric
+	if err := in.metrics.stored.Write(&m); err != nil {
+		return -1
+	}
+	return m.GetCounter().GetValue()
 }

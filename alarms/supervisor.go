@@ -51,11 +51,14 @@ func (in *Intake) superviseDevice(ctx context.Context, d *device) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
-	if d.state.Supervision || now.UnixNano() < d.deadline.Load() {
+	if now.UnixNano() < d.deadline.Load() {
 		return // heard meanwhile
 	}
-	if heard, err := in.heardElsewhere(ctx, d, now); heard || err != nil || d.state.Supervision {
+	if heard, err := in.heardElsewhere(ctx, d, now); heard || err != nil {
 		return // by another node, or the store failed: next tick
+	}
+	if d.state.Supervision {
+		return
 	}
 	next := d.state
 	if err := in.raise(ctx, d, &next, causeSilent, "silent past its supervision window", now); err != nil {
