@@ -49,6 +49,8 @@ type authOpts struct {
 	// tokens are the configured API tokens; the file store keeps the
 	// console's.
 	tokens []accounts.Token
+	// peers are the cluster's other nodes; nil: one node.
+	peers Peers
 }
 
 func testUsers(t *testing.T) []accounts.UserConfig {
@@ -157,6 +159,7 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 		Recordings:   opts.recordings,
 		Tokens:       opts.tokens,
 		TokenStore:   tokenStoreOf(records),
+		Peers:        opts.peers,
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/skywatch/skywatch/cluster"
+	"github.com/skywatch/skywatch/ingest"
+	"github.com/skywatch/skywatch/viewer"
+)
+
+// clusterVideo puts a node's cameras under the cluster's camera leases:
+// it is the ingest manager's Gate (a camera is pulled only while this node
+// holds its lease) and the viewer's Peers (a WHEP request for a camera
+// another node pulls is proxied there).
+//
+// Who claims a camera: a camera pulled without viewers (mode always, or
+// recorded) only by its owner by the cluster's rule (CameraOwner: its
+// holder, else the rendezvous winner among the live nodes), so that such
+// cameras spread over the nodes and move only when their node dies; an
+// on-demand camera by the node its first viewer reaches, which the viewer
+// has already routed through CameraOwner.
+type clusterVideo struct {
+	c      *cluster.Cluster
+	pinned map[string]bool
+}
+
+var (
+	_ ingest.Gate  = (*clusterVideo)(nil)
+	_ viewer.Peers = (*clusterVideo)(nil)
+)
+
+// newClusterVideo makes the adapter; pinned are the cameras pulled without
+// viewers (mode always, record always or alarms).
+func newClusterVideo(c *cluster.Cluster, pinned []string) *clusterVideo {
+	v := &clusterVideo{c: c, pinned: make(map[string]bool, len(pinned))}
+	for _, id := range pinned {
+		v.pinned[id] = true
+	}
+	return v
+}
+
+// attach makes cameras pull only what this node holds: it installs the
+// gate (before cameras.Start), stops a camera at once when its lease is
+// lost, and makes the always-on cameras claim again as soon as the live
+// nodes change (a node died: its cameras have a new owner).
+func (v *clusterVideo) attach(cameras *ingest.Manager) {
+	cfg := v.c.Config()
+	cameras.UseGate(v, cfg.RenewInterval())
+	v.c.OnCameraLost(cameras.LeaseLost)
+	v.c.OnChange(func([]cluster.NodeInfo) { cameras.Rebalance() })
+}
+
+// Claim implements ingest.Gate.
+func (v *clusterVideo) Claim(ctx context.Context, camera string) (bool, error) {
+	if v.pinned[camera] {
+		owner, err := v.c.CameraOwner(ctx, camera)
+		if err != nil {
+			return false, err
+		}
+		if owner != v.c.Node() {
+			return false, nil
+		}
+	}
+	return v.c.ClaimCamera(ctx, camera)
+}
+
+// Release implements ingest.Gate.
+func (v *clusterVideo) Release(ctx context.Context, camera string) error {
+	return v.c.ReleaseCamera(ctx, camera)
+}
+
+// Node implements viewer.Peers.
+func (v *clusterVideo) Node() string { return v.c.Node() }
+
+// CameraOwner implements viewer.Peers.
+func (v *clusterVideo) CameraOwner(ctx context.Context, camera string) (string, error) {
+	return v.c.CameraOwner(ctx, camera)
+}
+
+// PeerURL implements viewer.Peers.
+func (v *clusterVideo) PeerURL(node string) (string, bool) {
+	info, ok := v.c.NodeInfo(node)
+	return info.HTTPURL, ok
+}
+
+// peerLookup bounds the name lookup of a node's http_url host.
+const peerLookup = time.Second
+
+// IsPeer implements viewer.Peers: ip is the host of a live node's
+// http_url (an address, or a name that resolves to it).
+func (v *clusterVideo) IsPeer(ip string) bool {
+	addr := net.ParseIP(ip)
+	if addr == nil {
+		return false
+	}
+	for _, n := range v.c.Live() {
+		u, err := url.Parse(n.HTTPURL)
+		if err != nil || n.ID == v.c.Node() {
+			continue
+		}
+		host := u.Hostname()
+		if h := net.ParseIP(host); h != nil {
+			if h.Equal(addr) {
+				return true
+			}
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), peerLookup)
+		ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
+		cancel()
+		for _, a := range ips {
+			if err == nil && a.Equal(addr) {
+				return true
+			}
+		}
+	}
+	return false
+}
