@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,9 @@ func (s *Server) handleAdminSessions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	live := s.opSessions.list(time.Now())
+	if s.deps.Shared != nil {
+		live = s.clusterSessions(r.Context(), live)
+	}
 	videos := s.videoSessionsByLogin()
 	out := make([]adminSessionJSON, 0, len(live))
 	for _, se := range live {
@@ -52,6 +56,41 @@ func (s *Server) handleAdminSessions(w http.ResponseWriter, r *http.Request) {
 			Created: se.Created.UTC(), LastSeen: se.LastSeen.UTC(), VideoSessions: videos[se.Key]})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sessions": out})
+}
+
+// clusterSessions are the live sessions of every node, from the shared
+// store, with this node's fresher copies; when the store fails, local.
+func (s *Server) clusterSessions(ctx context.Context, local []opSession) []opSession {
+	ctx, cancel := context.WithTimeout(ctx, sharedTimeout)
+	defer cancel()
+	stored, err := s.deps.Records.Sessions(ctx)
+	if err != nil {
+		s.sharedFailed("sessions", err)
+		return local
+	}
+	mine := make(map[string]opSession, len(local))
+	for _, se := range local {
+		mine[se.Key] = se
+	}
+	now := time.Now()
+	out := make([]opSession, 0, len(stored))
+	for _, rec := range stored {
+		if se, ok := mine[rec.Key]; ok {
+			out = append(out, se)
+			continue
+		}
+		u, ok := s.deps.Accounts.User(rec.Username)
+		if !ok {
+			continue
+		}
+		se := &opSession{Key: rec.Key, User: u, Addr: rec.Addr, Created: rec.Created, LastSeen: rec.LastSeen,
+			Idle: s.opSessions.idleOf(u)}
+		if !s.opSessions.expired(se, now) {
+			out = append(out, *se)
+		}
+	}
+	slices.SortFunc(out, func(a, b opSession) int { return a.Created.Compare(b.Created) })
+	return out
 }
 
 // handleEndSessions ends every session of a user: the live ones here with
@@ -128,7 +167,7 @@ func (s *Server) handleLockouts(w http.ResponseWriter, r *http.Request) {
 	if !s.mayManage(w, r) {
 		return
 	}
-	list := s.opLimiter.lockouts(time.Now())
+	list := s.limits.lockouts(time.Now())
 	if list == nil {
 		list = []lockout{}
 	}
@@ -164,7 +203,7 @@ func (s *Server) handleUnlock(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("user and addr: at most %d characters", maxLoginName))
 		return
 	}
-	n := s.opLimiter.unlock(strings.ToLower(b.User), b.Addr)
+	n := s.limits.unlock(strings.ToLower(b.User), b.Addr)
 	target, detail := "", fmt.Sprintf("%d limits lifted", n)
 	if b.User != "" {
 		target = "user:" + b.User

@@ -20,6 +20,7 @@ type metrics struct {
 	loginsFailed    *prometheus.CounterVec // by reason
 	auditSummarised *prometheus.CounterVec // by action
 	tokenRequests   *prometheus.CounterVec // by result
+	sharedErrors    *prometheus.CounterVec // by operation
 }
 
 // Reasons of viewer_session_errors_total.
@@ -75,6 +76,10 @@ func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, e
 			Name: "skywatch_viewer_token_requests_total",
 			Help: "Requests with an API token, by result (ok, refused_change, invalid, expired, throttled).",
 		}, []string{"result"}),
+		sharedErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "skywatch_viewer_shared_errors_total",
+			Help: "Calls to the store that the nodes of a cluster share for sessions and login limits that failed, by operation; the node then decides alone.",
+		}, []string{"op"}),
 	}
 	viewers := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "skywatch_viewer_sessions",
@@ -84,7 +89,7 @@ func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, e
 	for _, c := range []prometheus.Collector{
 		viewers, m.sessionsStarted, m.sessionErrors, m.whepRequests,
 		m.packetsSent, m.writeErrors, m.keyframeReqs, m.auditErrors, m.loginsFailed,
-		m.auditSummarised, m.tokenRequests,
+		m.auditSummarised, m.tokenRequests, m.sharedErrors,
 	} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)

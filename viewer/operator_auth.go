@@ -78,6 +78,9 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if c, err := r.Cookie(sessionCookie); err == nil {
 			token = c.Value
 		}
+		if s.deps.Shared != nil && token != "" {
+			s.syncSession(token, time.Now())
+		}
 		sess, ok, expired, stale := s.opSessions.touch(token, time.Now())
 		if expired {
 			s.sessionEnded(sess, "session_expired")
@@ -249,7 +252,7 @@ func (s *Server) restoreSessions() {
 	for _, rec := range stored {
 		u, ok := s.deps.Accounts.User(rec.Username)
 		if ok && s.opSessions.restore(rec, u, now) {
-			s.opLimiter.know(strings.ToLower(u.Username), rec.Addr)
+			s.limits.know(strings.ToLower(u.Username), rec.Addr)
 			kept++
 			continue
 		}
@@ -359,7 +362,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := strings.ToLower(b.Username)
-	if by, retry := s.opLimiter.allow(key, addr, time.Now()); by != limitedNone {
+	if by, retry := s.limits.allow(key, addr, time.Now()); by != limitedNone {
 		secs := retrySeconds(retry)
 		scope := map[limitedBy]string{limitedPair: "account", limitedAddr: "address", limitedWide: "account_new_addresses"}[by]
 		s.metrics.loginsFailed.WithLabelValues("locked").Inc()
@@ -383,7 +386,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "wrong user name or password")
 		return
 	}
-	s.opLimiter.succeeded(key, addr)
+	s.limits.succeeded(key, addr)
 	if old, err := r.Cookie(sessionCookie); err == nil {
 		if prev, ok := s.opSessions.remove(sessionKey(old.Value)); ok {
 			s.forgetSessions([]opSession{prev})

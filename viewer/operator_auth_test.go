@@ -51,6 +51,10 @@ type authOpts struct {
 	tokens []accounts.Token
 	// peers are the cluster's other nodes; nil: one node.
 	peers Peers
+	// shared makes the server a node of a cluster (with records the same
+	// store); cluster shows the cluster.
+	shared  SharedLogins
+	cluster ClusterView
 }
 
 func testUsers(t *testing.T) []accounts.UserConfig {
@@ -160,6 +164,8 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 		Tokens:       opts.tokens,
 		TokenStore:   tokenStoreOf(records),
 		Peers:        opts.peers,
+		Shared:       opts.shared,
+		Cluster:      opts.cluster,
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,13 @@ const maxOperatorSessions = 10000
 // restart may then end a session up to this much before its time.
 const persistEvery = time.Minute
 
+// sharedPersistEvery is persistEvery when several nodes share the
+// sessions: each node learns of the use on the others from the store, so
+// its copy must be fresher. A session then lives up to this much past its
+// idle timeout (sharedSlack), so that no node ends it while another has
+// seen it used and not yet written so.
+const sharedPersistEvery = 10 * time.Second
+
 // sessionKey is what a session is kept under: a hash of its cookie's
 // token, so that neither memory dumps of the map's keys nor the session
 // store hold anything a browser could present.
@@ -61,13 +68,17 @@ func (s opSession) record() accounts.Session {
 // restart keeps them. It is a small locked API.
 type opSessions struct {
 	idle, max time.Duration
+	// persistEvery is how often a used session's last use is written to
+	// the store; slack is added to the idle timeout (sharedSlack in a
+	// cluster, else 0).
+	persistEvery, slack time.Duration
 
 	mu    sync.Mutex
 	byKey map[string]*opSession
 }
 
 func newOpSessions(idle, max time.Duration) *opSessions {
-	return &opSessions{idle: idle, max: max, byKey: map[string]*opSession{}}
+	return &opSessions{idle: idle, max: max, persistEvery: persistEvery, byKey: map[string]*opSession{}}
 }
 
 // idleOf is u's idle timeout: its own when it has one, else the
@@ -81,7 +92,7 @@ func (o *opSessions) idleOf(u accounts.User) time.Duration {
 
 // expired says whether s has ended at now.
 func (o *opSessions) expired(s *opSession, now time.Time) bool {
-	return now.Sub(s.LastSeen) >= s.Idle || now.Sub(s.Created) >= o.max
+	return now.Sub(s.LastSeen) >= s.Idle+o.slack || now.Sub(s.Created) >= o.max
 }
 
 // create starts a session for u and returns it with its cookie's token.
@@ -121,6 +132,45 @@ func (o *opSessions) restore(rec accounts.Session, u accounts.User, now time.Tim
 	return true
 }
 
+// has says whether a session is kept under key, live or not.
+func (o *opSessions) has(key string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.byKey[key] != nil
+}
+
+// seen takes a later last use of the session under key from the store
+// (another node's use); false when no session is kept under key.
+func (o *opSessions) seen(key string, lastSeen time.Time) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	p := o.byKey[key]
+	if p == nil {
+		return false
+	}
+	if lastSeen.After(p.LastSeen) {
+		p.LastSeen = lastSeen
+	}
+	if lastSeen.After(p.Persisted) {
+		p.Persisted = lastSeen
+	}
+	return true
+}
+
+// keysBefore returns the keys of the sessions kept that were created
+// before t.
+func (o *opSessions) keysBefore(t time.Time) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]string, 0, len(o.byKey))
+	for k, p := range o.byKey {
+		if p.Created.Before(t) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 // touch returns the live session of token and marks it used at now;
 // stale says the store's copy should be refreshed. An expired session is
 // removed and returned with expired set, so that the caller can record
@@ -141,7 +191,7 @@ func (o *opSessions) touch(token string, now time.Time) (s opSession, ok, expire
 		return *p, false, true, false
 	}
 	p.LastSeen = now
-	if now.Sub(p.Persisted) >= persistEvery {
+	if now.Sub(p.Persisted) >= o.persistEvery {
 		p.Persisted = now
 		stale = true
 	}

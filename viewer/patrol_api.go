@@ -155,7 +155,7 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if by, retry := s.loginLimiter.allow(b.Username, clientAddr(r), time.Now()); by != limitedNone {
+	if by, retry := s.unitLimits.allow(b.Username, clientAddr(r), time.Now()); by != limitedNone {
 		secs := int(math.Ceil(retry.Seconds()))
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		writeError(w, http.StatusTooManyRequests,

@@ -67,6 +67,16 @@ type Deps struct {
 	// TokenStore keeps the tokens admins make in the console. Nil: the
 	// console cannot make tokens (configured ones still work).
 	TokenStore TokenStore
+	// Shared keeps the operators' sessions and login limits where every
+	// node of a cluster sees them (accounts.RedisStore, the same store as
+	// Records). Nil: one node; sessions live in this process (copied to
+	// Records for restarts) and login limits are this process's own.
+	Shared SharedLogins
+	// Cluster shows the cluster for GET /api/cluster. Nil: one node.
+	Cluster ClusterView
+	// NodeStats gives this node's figures for GET /api/cluster without a
+	// cluster. Nil: none.
+	NodeStats func() NodeStats
 	// Recordings serves recorded video and incidents' evidence clips
 	// (AdaptRecorder). Nil: the playback routes answer 503.
 	Recordings Recordings
@@ -103,10 +113,14 @@ type Server struct {
 
 	patrolSessions *patrolSessions
 	loginLimiter   *loginLimiter
+	unitLimits     unitLimits // loginLimiter, or the shared one in a cluster
 
 	opSessions  *opSessions
 	streams     *sessionStreams // event streams by login session
 	opLimiter   *operatorLimiter
+	limits      opLimits // opLimiter, or the shared one in a cluster
+	sweepEvery  time.Duration
+	startedAt   time.Time // when Start served
 	auditBudget *auditBudget
 	videoSlots  *videoSlots
 	exportSlots *exportSlots
@@ -156,6 +170,18 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	s.opSessions = newOpSessions(s.cfg.SessionIdle, s.cfg.SessionMax)
 	s.opLimiter = newOperatorLimiter(bucketRule{Burst: float64(s.cfg.LoginFailures), Every: s.cfg.LoginLockout},
 		defaultOperatorAddrRule, defaultAccountWideRule)
+	s.limits, s.unitLimits, s.sweepEvery = s.opLimiter, s.loginLimiter, sessionSweep
+	if deps.Shared != nil {
+		if deps.Records == nil {
+			return nil, errors.New("viewer: shared logins need the records store")
+		}
+		shared := &sharedLimiter{st: deps.Shared, pairRule: s.opLimiter.pairRule, addrRule: s.opLimiter.addrRule,
+			wideRule: s.opLimiter.wideRule, unitRule: s.loginLimiter.unitRule, unitAddrRule: s.loginLimiter.addrRule,
+			local: s.opLimiter, localUnits: s.loginLimiter, failed: s.sharedFailed}
+		s.limits, s.unitLimits = shared, sharedUnits{shared}
+		s.opSessions.persistEvery, s.opSessions.slack = sharedPersistEvery, sharedPersistEvery
+		s.sweepEvery = sharedSweep
+	}
 	s.auditBudget = newAuditBudget(s.cfg.AuditUnauthPerAddr, s.cfg.AuditUnauthTotal)
 	s.videoSlots = newVideoSlots(s.cfg.VideoSessionsPerUser, s.cfg.VideoSessionsPerAddr)
 	s.exportSlots = newExportSlots(s.cfg.ExportsPerUser, s.cfg.ExportsTotal)
@@ -206,6 +232,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /api/me/prefs", s.handlePutPrefs)
 	s.auditRoutes(mux)
 	s.adminRoutes(mux)
+	s.clusterRoutes(mux)
 	s.tokenRoutes(mux)
 	s.alarmRoutes(mux)
 	s.incidentRoutes(mux)
@@ -257,6 +284,7 @@ func (s *Server) Start() error {
 		ErrorLog:    slog.NewLogLogger(s.logger.Handler(), slog.LevelDebug),
 	}
 	s.started = true
+	s.startedAt = time.Now()
 	go s.sweepSessions(baseCtx)
 	go func() {
 		defer close(s.serveDone)
@@ -441,13 +469,14 @@ const sessionSweep = 30 * time.Second
 
 func (s *Server) sweepSessions(ctx context.Context) {
 	defer close(s.sweepDone)
-	t := time.NewTicker(sessionSweep)
+	t := time.NewTicker(s.sweepEvery)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			s.syncSessions()
 			for _, sess := range s.opSessions.sweep(now) {
 				s.sessionEnded(sess, "session_expired")
 			}

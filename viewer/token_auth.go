@@ -103,7 +103,7 @@ func (s *Server) refuseToken(w http.ResponseWriter, r *http.Request, addr string
 		detail, user = "expired token", tokenUserPrefix+g.Token.Name
 	}
 	route := r.Method + " " + clipID(r.URL.Path)
-	if by, retry := s.opLimiter.allow(bearerAccount, addr, now); by != limitedNone {
+	if by, retry := s.limits.allow(bearerAccount, addr, now); by != limitedNone {
 		secs := retrySeconds(retry)
 		s.metrics.tokenRequests.WithLabelValues("throttled").Inc()
 		s.auditUnauth(accounts.AuditRecord{User: user, Addr: addr, Action: accounts.AuditTokenRefused, Outcome: "denied",
