@@ -164,6 +164,9 @@ type clusterBenchResult struct {
 	err                string
 	nodeCPU, brokerCPU []float64 // per event run: cores of the nodes (sum), of Mosquitto
 	redisCPU           []float64 // per event run: cores of Redis
+	// Redis commands processed and memory grown per stored event, over
+	// all the event runs.
+	redisOpsPerEvent, redisBytesPerEvent float64
 }
 
 // clusterBench measures every node count, -rounds times, from nothing
@@ -222,11 +225,24 @@ func measureCluster(ctx context.Context, s clusterBenchSettings, cam *hardware.C
 	l.httpURL = rig.bases[0]
 	l.metricsURLs = rig.bases
 	l.pids = append(slices.Clone(rig.nodePIDs()), rig.broker.cmd.Process.Pid, rig.redis.cmd.Process.Pid)
+	stats0, _ := rig.redisStats(ctx)
 	events, err := loadRuns(ctx, l, logger, stdout)
 	if err != nil {
 		return fail("events: %v", err)
 	}
 	res.events = events
+	if stats1, err := rig.redisStats(ctx); err == nil && stats0.commands > 0 {
+		var stored int
+		for _, e := range events {
+			stored += e.observed
+		}
+		if stored > 0 {
+			res.redisOpsPerEvent = float64(stats1.commands-stats0.commands) / float64(stored)
+			res.redisBytesPerEvent = float64(stats1.memory-stats0.memory) / float64(stored)
+			fmt.Fprintf(stdout, "redis: %.1f commands and %.0f bytes of memory per stored event (heartbeats and the nodes' heartbeats included)\n",
+				res.redisOpsPerEvent, res.redisBytesPerEvent)
+		}
+	}
 	for _, e := range events {
 		var nodes float64
 		for i := range n {
@@ -305,14 +321,17 @@ func writeClusterReport(w io.Writer, s clusterBenchSettings, results []clusterBe
 		return v[len(v)/2]
 	}
 	ms := func(d float64) string { return roundDur(time.Duration(d)).String() }
-	fmt.Fprintln(w, "\n| nodes | runs | events/s stored | acknowledged/s | publish→stored p50 | p99 | publish→incident p50 | p99 | nodes' CPU (cores) | Mosquitto CPU | Redis CPU | lost |")
-	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+	fmt.Fprintln(w, "\n| nodes | runs | events/s stored | acknowledged/s | publish→stored p50 | p99 | publish→incident p50 | p99 | nodes' CPU (cores) | Mosquitto CPU | Redis CPU | Redis commands per event | Redis bytes per event | lost |")
+	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, n := range s.nodes {
-		var rate, ack, p50, p99, i50, i99, ncpu, bcpu, rcpu []float64
+		var rate, ack, p50, p99, i50, i99, ncpu, bcpu, rcpu, rops, rbytes []float64
 		lost, runs := 0, 0
 		for _, r := range results {
 			if r.nodes != n {
 				continue
+			}
+			if r.redisOpsPerEvent > 0 {
+				rops, rbytes = append(rops, r.redisOpsPerEvent), append(rbytes, r.redisBytesPerEvent)
 			}
 			for i, e := range r.events {
 				runs++
@@ -324,11 +343,12 @@ func writeClusterReport(w io.Writer, s clusterBenchSettings, results []clusterBe
 			}
 		}
 		if runs == 0 {
-			fmt.Fprintf(w, "| %d | 0 | (failed) | | | | | | | | | |\n", n)
+			fmt.Fprintf(w, "| %d | 0 | (failed) | | | | | | | | | | | |\n", n)
 			continue
 		}
-		fmt.Fprintf(w, "| %d | %d | %.0f | %.0f | %s | %s | %s | %s | %.2f | %.2f | %.2f | %d |\n", n, runs,
-			med(rate), med(ack), ms(med(p50)), ms(med(p99)), ms(med(i50)), ms(med(i99)), med(ncpu), med(bcpu), med(rcpu), lost)
+		fmt.Fprintf(w, "| %d | %d | %.0f | %.0f | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.1f | %.0f | %d |\n", n, runs,
+			med(rate), med(ack), ms(med(p50)), ms(med(p99)), ms(med(i50)), ms(med(i99)), med(ncpu), med(bcpu), med(rcpu),
+			med(rops), med(rbytes), lost)
 	}
 	if s.viewers == 0 {
 		return

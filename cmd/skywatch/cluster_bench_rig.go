@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,7 +26,35 @@ type clusterRig struct {
 	redis     *skywatchProc
 	nodes     []*skywatchProc
 	brokerURL string
+	redisAddr string
 	bases     []string // the nodes' HTTP base URLs
+}
+
+// redisStats is what Redis counts: commands processed since its start
+// and memory in use, in bytes.
+type redisStats struct {
+	commands, memory int64
+}
+
+// redisStats reads INFO stats and memory.
+func (r *clusterRig) redisStats(ctx context.Context) (redisStats, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr})
+	defer rdb.Close()
+	info, err := rdb.Info(ctx, "stats", "memory").Result()
+	if err != nil {
+		return redisStats{}, err
+	}
+	var st redisStats
+	for line := range strings.Lines(info) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		switch k {
+		case "total_commands_processed":
+			st.commands, _ = strconv.ParseInt(v, 10, 64)
+		case "used_memory":
+			st.memory, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return st, nil
 }
 
 // startClusterRig starts Mosquitto, Redis and n nodes in dir and waits
@@ -70,6 +99,7 @@ log_type warning
 		"--appendfsync", "everysec", "--save", "", "--daemonize", "no"); err != nil {
 		return r, fmt.Errorf("redis-server: %w", err)
 	}
+	r.redisAddr = redisAddr
 	if err := waitRedis(ctx, redisAddr); err != nil {
 		return r, err
 	}
