@@ -117,16 +117,22 @@ func (c *Cluster) ClaimCamera(ctx context.Context, camera string) (bool, error) 
 	return true, nil
 }
 
-// ReleaseCamera gives the camera's claim up, if this node holds it.
+// ReleaseCamera gives the camera's claim up, if this node holds it. After
+// Close it does nothing.
 func (c *Cluster) ReleaseCamera(ctx context.Context, camera string) error {
 	if err := validateCameraID(camera); err != nil {
 		return err
 	}
 	c.mu.Lock()
 	delete(c.cameras, camera)
-	held := len(c.cameras)
+	held, closed := len(c.cameras), c.closed
 	c.mu.Unlock()
 	c.metrics.camerasClaimed.Store(int64(held))
+	if closed {
+		// Close released every claim; the camera manager, closed later,
+		// still says goodbye to its cameras.
+		return nil
+	}
 	if err := releaseScript.Run(ctx, c.rdb, []string{c.cameraKey(camera)}, c.cfg.Node).Err(); err != nil {
 		return fmt.Errorf("cluster: release camera %s: %w", camera, err)
 	}

@@ -181,3 +181,37 @@ func TestRendezvousOwner(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseReleasesClaimsAndIsIdempotent(t *testing.T) {
+	r := newRig(t)
+	a, b := r.node("sky-a"), r.node("sky-b")
+	ctx := context.Background()
+	for _, cam := range []string{"cam1", "cam2"} {
+		if ok, err := a.ClaimCamera(ctx, cam); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	for _, cam := range []string{"cam1", "cam2"} {
+		if v := r.get(r.prefix + "cluster:camera:" + cam); v != "" {
+			t.Fatalf("%s held by %q after Close", cam, v)
+		}
+		if ok, err := b.ClaimCamera(ctx, cam); !ok || err != nil {
+			t.Fatalf("sky-b claims %s after sky-a closed: %v %v", cam, ok, err)
+		}
+	}
+	if _, err := a.ClaimCamera(ctx, "cam3"); err != ErrClosed {
+		t.Fatalf("claim after Close: %v", err)
+	}
+	if err := a.ReleaseCamera(ctx, "cam1"); err != nil {
+		t.Fatalf("release after Close: %v", err)
+	}
+	if err := a.Start(ctx); err != ErrClosed {
+		t.Fatalf("Start after Close: %v", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/cluster"
 	"github.com/skywatch/skywatch/hardware"
 	"github.com/skywatch/skywatch/ingest"
 	"github.com/skywatch/skywatch/recorder"
@@ -34,6 +35,10 @@ type app struct {
 	recorder *recorder.Recorder
 	web      *viewer.Server
 	records  records
+	// cluster is this node's membership of a cluster (cluster.go); nil
+	// without a cluster: section. Built after the store opens, started
+	// first, closed just before the store.
+	cluster *cluster.Cluster
 }
 
 // records is the audit log and preference store the console writes to,
@@ -69,6 +74,11 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		return nil, err
 	}
 	a.store = store
+	a.cluster, err = newCluster(s, reg, logger.With("component", "cluster"))
+	if err != nil {
+		a.closeAll()
+		return nil, err
+	}
 	a.intake, err = alarms.NewIntake(s.alarms, store, hardware.Decoders(), logger.With("component", "alarms"))
 	if err != nil {
 		a.closeAll()
@@ -126,6 +136,10 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 
 // start starts the parts in order; if one fails, the ones started are closed.
 func (a *app) start(ctx context.Context) error {
+	if err := a.startCluster(ctx); err != nil {
+		a.closeAll()
+		return err
+	}
 	a.cameras.Start()
 	if err := a.recorder.Start(ctx); err != nil {
 		a.closeAll()
@@ -191,6 +205,7 @@ func (a *app) closeAll() {
 			a.logger.Warn("close alarm intake", "error", err)
 		}
 	}
+	a.closeCluster()
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			a.logger.Warn("close alarm store", "error", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
 	"github.com/skywatch/skywatch/alarms/redisstore"
+	"github.com/skywatch/skywatch/cluster"
 	"github.com/skywatch/skywatch/hardware"
 	"github.com/skywatch/skywatch/ingest"
 	"github.com/skywatch/skywatch/recorder"
@@ -35,6 +36,9 @@ type settings struct {
 	// recorder is the recordings and evidence config, with each camera's
 	// record settings.
 	recorder recorder.Config
+	// cluster is this node's cluster settings, defaults filled in; nil
+	// without a cluster: section.
+	cluster *cluster.Config
 }
 
 // storeSettings say which alarm store to open.
@@ -248,11 +252,16 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		errs = append(errs, prefixErrors("", err)...)
 	}
 
+	cc, err := clusterSettings(fc)
+	if err != nil {
+		errs = append(errs, prefixErrors("", err)...)
+	}
+
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	return &settings{log: fc.Log, ingest: ic, warm: warm, viewer: vc, alarms: ac, store: ss, sites: sites,
-		places: places, users: fc.Users, tokens: tokens, recorder: rc}, nil
+		places: places, users: fc.Users, tokens: tokens, recorder: rc, cluster: cc}, nil
 }
 
 // cameraSettings turns one camera entry into ingest's form, building the

@@ -13,6 +13,7 @@ import (
 
 	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/cluster"
 	"github.com/skywatch/skywatch/recorder"
 )
 
@@ -41,6 +42,10 @@ type fileConfig struct {
 
 	Recordings recorder.Config         `yaml:"recordings"`
 	Evidence   recorder.EvidenceConfig `yaml:"evidence"`
+
+	// Cluster makes this server one node of several sharing Redis and an
+	// external broker; nil (no cluster: section) runs one node as before.
+	Cluster *cluster.Config `yaml:"cluster"`
 }
 
 // mapConfig is the console map's optional on-premises tile server.
