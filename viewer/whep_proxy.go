@@ -154,6 +154,9 @@ func (s *Server) proxyWHEP(w http.ResponseWriter, r *http.Request, node, base st
 		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 			code = http.StatusBadGateway
 			s.logger.Warn("whep proxy: node did not answer", "node", node, "err", err)
+			// It may have just died: the cluster gives its cameras to
+			// another node within the failover time.
+			w.Header().Set("Retry-After", "1")
 			writeError(w, http.StatusBadGateway, fmt.Sprintf("the camera's node %s did not answer", node))
 		},
 	}

@@ -191,6 +191,13 @@ func newTokenPeer(t *testing.T) *tokenPeer {
 // offer posts the peer's offer with only the token and applies the answer.
 func (p *tokenPeer) offer(t *testing.T, url, token string) (int, string) {
 	t.Helper()
+	return p.offerWith(t, url, token, nil)
+}
+
+// offerWith is offer, without a token when token is "", showing the
+// response to onResp when not nil.
+func (p *tokenPeer) offerWith(t *testing.T, url, token string, onResp func(*http.Response)) (int, string) {
+	t.Helper()
 	offer, err := p.pc.CreateOffer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -205,12 +212,17 @@ func (p *tokenPeer) offer(t *testing.T, url, token string) (int, string) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/sdp")
-	req.Header.Set("Authorization", "Bearer "+token)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if onResp != nil {
+		onResp(resp)
+	}
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode == http.StatusCreated {
 		if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(b)}); err != nil {

@@ -393,13 +393,25 @@
 
   const RETRY_MIN_MS = 1000;
   const RETRY_MAX_MS = 10000;
+  // A session that was playing and broke (its server died, the network
+  // moved) is tried again at once, nearly: another node of a cluster
+  // takes the camera over within its failover time, and the tile should
+  // play again as soon as it does.
+  const RETRY_FIRST_MS = 250;
   const GATHER_TIMEOUT_MS = 3000;
   const CONNECT_TIMEOUT_MS = 15000;
-  const DISCONNECTED_GRACE_MS = 5000;
-  const STALL_MS = 12000;
+  const DISCONNECTED_GRACE_MS = 2500;
+  const STALL_MS = 6000;
   const players = new Set();
   const deleting = new Set(); // WHEP DELETEs on their way: a logout waits for them
   let sessionGone = false; // the server said 401: nothing of the session is left to end
+
+  // retryAfter is a WHEP answer's Retry-After in ms (seconds only), 0
+  // when it has none.
+  function retryAfter(resp) {
+    const s = Number(resp.headers.get('Retry-After'));
+    return Number.isFinite(s) && s > 0 ? s * 1000 : 0;
+  }
 
   // say makes a setState reason of a string key.
   function say(key, vars) {
@@ -426,8 +438,10 @@
 
   // PlayerImpl plays one camera into one <video> over WHEP and keeps it
   // playing: on any failure it reconnects with backoff (1 s doubling to
-  // 10 s) until stop(). States: connecting, playing, retrying, offline (the
-  // camera cannot stream now), denied (out of scope: no retry).
+  // 10 s; 0.25 s first when a playing session broke; the server's
+  // Retry-After when it gives one) until stop(). States: connecting,
+  // playing, retrying, offline (the camera cannot stream now), denied (out
+  // of scope: no retry).
   class PlayerImpl {
     constructor(video, cameraId, opts) {
       opts = opts || {};
@@ -618,13 +632,18 @@
           return;
         case 503: {
           // The reason comes as a code, said here in the operator's
-          // language; the server keeps the detail in its log.
+          // language; the server keeps the detail in its log. Its
+          // Retry-After says when to come back (1 s while the camera
+          // moves to another node of a cluster).
           const code = body && (body.code || (body.camera && body.camera.last_error_code));
-          this.retry('offline', code ? () => S.t('player.unavailableWhy', { reason: S.tv('camera.error.', code) }) : say('player.unavailable'));
+          this.retry('offline', code ? () => S.t('player.unavailableWhy', { reason: S.tv('camera.error.', code) }) : say('player.unavailable'),
+            0, retryAfter(resp));
           return;
         }
         default:
-          this.retry('retrying', say('player.server', { status: resp.status }));
+          // 502: the node that pulls the camera did not answer (it may
+          // have just died); the server's Retry-After says when to retry.
+          this.retry('retrying', say('player.server', { status: resp.status }), 0, retryAfter(resp));
       }
     }
 
@@ -651,7 +670,7 @@
     markPlaying() {
       if (this.stopped) return;
       clearTimeout(this.timers.connect);
-      this.backoff = RETRY_MIN_MS;
+      this.backoff = RETRY_FIRST_MS;
       this.setState('playing', null);
       if (!this.timers.watch) {
         const gen = this.gen;
@@ -677,14 +696,23 @@
     }
 
     // retry tears the session down, shows state with why (a function, as
-    // setState's), and connects again after the backoff.
-    retry(state, why, minWait) {
+    // setState's), and connects again after the backoff, or after exactly
+    // hinted ms when the server said when (Retry-After) without growing
+    // the backoff. A tenth of jitter keeps a wall's tiles from coming back
+    // all at once.
+    retry(state, why, minWait, hinted) {
       if (this.stopped) return;
       this.teardown();
       this.gen++;
-      const wait = Math.max(this.backoff, minWait || 0);
-      this.backoff = Math.min(this.backoff * 2, RETRY_MAX_MS);
-      this.setState(state, () => why() + ' · ' + S.t('player.retryIn', { s: Math.round(wait / 1000) }));
+      let wait;
+      if (hinted > 0) {
+        wait = Math.min(hinted, RETRY_MAX_MS);
+      } else {
+        wait = Math.max(this.backoff, minWait || 0);
+        this.backoff = Math.min(Math.max(this.backoff * 2, RETRY_MIN_MS), RETRY_MAX_MS);
+      }
+      wait = Math.round(wait * (1 + Math.random() * 0.1));
+      this.setState(state, () => why() + ' · ' + S.t('player.retryIn', { s: Math.max(1, Math.round(wait / 1000)) }));
       this.timers.retry = setTimeout(() => {
         if (!this.stopped) this.connect(false);
       }, wait);
