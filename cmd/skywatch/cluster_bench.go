@@ -167,6 +167,8 @@ type clusterBenchResult struct {
 	// Redis commands processed and memory grown per stored event, over
 	// all the event runs.
 	redisOpsPerEvent, redisBytesPerEvent float64
+	// Resident memory after the event runs, in bytes.
+	nodeRSS, brokerRSS, redisRSS float64
 }
 
 // clusterBench measures every node count, -rounds times, from nothing
@@ -231,6 +233,12 @@ func measureCluster(ctx context.Context, s clusterBenchSettings, cam *hardware.C
 		return fail("events: %v", err)
 	}
 	res.events = events
+	res.brokerRSS, res.redisRSS = procRSS(rig.broker.cmd.Process.Pid), procRSS(rig.redis.cmd.Process.Pid)
+	for _, pid := range rig.nodePIDs() {
+		res.nodeRSS += procRSS(pid)
+	}
+	fmt.Fprintf(stdout, "resident memory after the floods (%d devices connected): nodes %.0f MB (sum), mosquitto %.0f MB, redis %.0f MB\n",
+		l.n, res.nodeRSS/1e6, res.brokerRSS/1e6, res.redisRSS/1e6)
 	if stats1, err := rig.redisStats(ctx); err == nil && stats0.commands > 0 {
 		var stored int
 		for _, e := range events {
