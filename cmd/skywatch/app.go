@@ -126,6 +126,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		CheckUnit:    a.intake.CheckUnit,
 		Registry:     reg,
 		Recordings:   viewer.AdaptRecorder(a.recorder, s.recorder.MaxExport),
+		NodeStats:    (&nodeMeter{gather: reg}).now,
 	}, logger.With("component", "viewer"))
 	if err != nil {
 		a.closeAll()
