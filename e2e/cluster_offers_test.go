@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,9 +149,10 @@ type offerCheck struct {
 //     offer to another unit, or a wait for a free one (no_unit).
 //   - An open incident waiting for a unit has said so (no_unit) after its
 //     last offer.
-func checkOffers(t *testing.T, incs []alarms.Incident, readAt time.Time, before, after map[string]offerSeen,
-	offerTimeout, late time.Duration) offerCheck {
-	t.Helper()
+//
+// It returns what it counted and the problems found, one line per kind.
+func checkOffers(incs []alarms.Incident, readAt time.Time, before, after map[string]offerSeen,
+	offerTimeout, late time.Duration) (offerCheck, []string) {
 	var res offerCheck
 	steps := map[string]bool{}      // step key -> in a timeline
 	byStep := map[string][]string{} // step key -> ids received after
@@ -225,6 +228,7 @@ func checkOffers(t *testing.T, incs []alarms.Incident, readAt time.Time, before,
 		}
 	}
 	slices.Sort(res.repeated)
+	var problems []string
 	for _, f := range []struct {
 		list []string
 		what string
@@ -238,10 +242,10 @@ func checkOffers(t *testing.T, incs []alarms.Incident, readAt time.Time, before,
 	} {
 		if len(f.list) > 0 {
 			slices.Sort(f.list)
-			t.Errorf("%d %s: %s", len(f.list), f.what, firstFew(f.list))
+			problems = append(problems, fmt.Sprintf("%d %s: %s", len(f.list), f.what, firstFew(f.list)))
 		}
 	}
-	return res
+	return res, problems
 }
 
 // wentOn reports whether the entries after a timeout or a decline at at
@@ -260,3 +264,81 @@ func wentOn(rest []alarms.TimelineEntry, at time.Time) bool {
 	return false
 }
 
+// TestCheckOffers: the checks of checkOffers find what they are for, and
+// pass a history without fault, so that TestClusterFailover's verdict
+// means something.
+func TestCheckOffers(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 3, 0, 0, 0, time.UTC)
+	const timeout, late = 4 * time.Second, 10 * time.Second
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	e := func(s float64, action, unit string) alarms.TimelineEntry {
+		return alarms.TimelineEntry{At: at(s), Action: action, Unit: unit}
+	}
+	// An incident offered to u1, which timed out, then to u2, which
+	// accepted; and one offered to u3 that u3 declined, with no unit left.
+	good := []alarms.Incident{
+		{ID: "inc-1", State: alarms.StateDispatched, Created: at(0), Timeline: []alarms.TimelineEntry{
+			e(0, "opened", ""), e(0, "offer", "u1"),
+			e(4.5, "timeout", "u1"), e(4.5, "escalated", ""), e(4.5, "offer", "u2"),
+			e(5, "accept", "u2")}},
+		{ID: "inc-2", State: alarms.StateNew, Created: at(1), Timeline: []alarms.TimelineEntry{
+			e(1, "opened", ""), e(1, "offer", "u3"), e(2, "decline", "u3"), e(2, "no_unit", "")}},
+	}
+	seen := func(id, inc, unit string, sent float64, times int) offerSeen {
+		return offerSeen{id: id, incident: inc, unit: unit, sent: at(sent), times: times}
+	}
+	offers := map[string]offerSeen{
+		"inc-1:v2:u1": seen("inc-1:v2:u1", "inc-1", "u1", 0, 1),
+		"inc-1:v3:u2": seen("inc-1:v3:u2", "inc-1", "u2", 4.5, 2), // delivered twice: reported, not a fault
+		"inc-2:v2:u3": seen("inc-2:v2:u3", "inc-2", "u3", 1, 1),
+	}
+	res, problems := checkOffers(good, at(30), offers, offers, timeout, late)
+	if len(problems) > 0 || res.steps != 3 || res.timeouts != 1 || res.declines != 1 || res.rawRepeats != 1 {
+		t.Errorf("a good history: %+v, problems %q", res, problems)
+	}
+
+	for _, c := range []struct {
+		name   string
+		change func(incs []alarms.Incident, offers map[string]offerSeen)
+		want   string
+	}{
+		{"an offer never received", func(_ []alarms.Incident, o map[string]offerSeen) { delete(o, "inc-2:v2:u3") },
+			"never reached their unit"},
+		{"one step sent under two ids", func(_ []alarms.Incident, o map[string]offerSeen) {
+			o["inc-1:v9:u1"] = seen("inc-1:v9:u1", "inc-1", "u1", 0, 1)
+		}, "more than one id"},
+		{"an offer no timeline has", func(_ []alarms.Incident, o map[string]offerSeen) {
+			o["inc-2:v7:u9"] = seen("inc-2:v7:u9", "inc-2", "u9", 3, 1)
+		}, "not saved"},
+		{"a timeout long after its deadline", func(incs []alarms.Incident, _ map[string]offerSeen) {
+			for i := 2; i <= 4; i++ {
+				incs[0].Timeline[i].At = at(20)
+			}
+		}, "lost or late"},
+		{"an open offer far past its deadline", func(incs []alarms.Incident, _ map[string]offerSeen) {
+			incs[1].State = alarms.StateOffered
+			incs[1].Offer = &alarms.Offer{Unit: "u3", Sent: at(1), Deadline: at(5)}
+		}, "past its deadline"},
+		{"a timeout without a next step", func(incs []alarms.Incident, _ map[string]offerSeen) {
+			incs[0].Timeline[4].At = at(6)
+		}, "not followed by a next step"},
+		{"a waiting incident that never said so", func(incs []alarms.Incident, _ map[string]offerSeen) {
+			incs[1].Timeline = incs[1].Timeline[:3]
+			incs[1].Timeline[2].Action = "decline"
+		}, "wait without an offer or a no_unit step"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			incs := make([]alarms.Incident, len(good))
+			for i, inc := range good {
+				inc.Timeline = slices.Clone(inc.Timeline)
+				incs[i] = inc
+			}
+			o := maps.Clone(offers)
+			c.change(incs, o)
+			_, problems := checkOffers(incs, at(30), o, o, timeout, late)
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, c.want) }) {
+				t.Errorf("problems %q, want one that says %q", problems, c.want)
+			}
+		})
+	}
+}

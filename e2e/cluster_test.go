@@ -186,7 +186,10 @@ func TestClusterFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(3 * time.Second)
-	res := checkOffers(t, incs, readAt, beforeRead, offers.snapshot(), clusterOfferTimeout, bound)
+	res, problems := checkOffers(incs, readAt, beforeRead, offers.snapshot(), clusterOfferTimeout, bound)
+	for _, p := range problems {
+		t.Error(p)
+	}
 	raw, distinct, other, bad := offers.counts()
 	t.Logf("offers: %d incidents, %d offer steps, %d timeouts (the latest %v after its deadline), %d declines; "+
 		"units received %d offers (%d distinct ids, %d receptions repeated), %d other messages, %d undecodable; %d incidents with full timelines not checked",
