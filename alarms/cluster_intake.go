@@ -34,6 +34,27 @@ type EventTail interface {
 	TailEvents(ctx context.Context, after string, count int, block time.Duration) (events []Event, next string, err error)
 }
 
+// DeviceStateSetter is a store that saves a device's state only if it was
+// not saved since it was read: in cluster mode two nodes may handle one
+// device's messages at once, and the second write must not undo the first
+// (a supervision trouble marked by one and lost under the other's
+// heartbeat). redisstore.Store is one.
+type DeviceStateSetter interface {
+	// PutDeviceIf saves d, with Rev rev+1, if the stored state's Rev is
+	// rev (0: none stored, or stored without a Rev); ok is false when it
+	// was not.
+	PutDeviceIf(ctx context.Context, d DeviceState, rev int64) (ok bool, err error)
+}
+
+// errStateMoved: another node saved the device's state since this one read
+// it; the message is handled again on the newer state.
+var errStateMoved = errors.New("device state saved meanwhile by another node")
+
+// stateRetries bounds the handlings of one message whose device state
+// keeps moving; past it the message is stored again later like after any
+// store failure.
+const stateRetries = 5
+
 // Tailing the event log.
 const (
 	// tailBatch is the most events one read of the log takes: no more
@@ -48,6 +69,7 @@ const (
 type clusterNode struct {
 	node string
 	tail EventTail
+	cas  DeviceStateSetter
 }
 
 var nodePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
@@ -69,10 +91,11 @@ func (in *Intake) SetCluster(opts ClusterOptions) error {
 		return errors.New("mqtt.url: cluster mode needs an external broker")
 	}
 	tail, ok := in.store.(EventTail)
-	if !ok {
+	cas, ok2 := in.store.(DeviceStateSetter)
+	if !ok || !ok2 {
 		return errors.New("store.redis_url: cluster mode needs the Redis store")
 	}
-	in.cluster = &clusterNode{node: opts.Node, tail: tail}
+	in.cluster = &clusterNode{node: opts.Node, tail: tail, cas: cas}
 	return nil
 }
 

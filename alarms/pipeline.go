@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -58,9 +59,27 @@ func (in *Intake) handle(ctx context.Context, m message) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := in.refresh(ctx, d); err != nil {
-		return err
+	if in.cluster == nil {
+		return in.handleDevice(ctx, d, kind, m)
 	}
+	// Another node may handle the device's next message at the same time:
+	// handle this one on the stored state, again if that state moved
+	// (events are stored once by their IDs, so the second pass stores
+	// only what the first did not).
+	var err error
+	for range stateRetries {
+		if err = in.refresh(ctx, d); err != nil {
+			return err
+		}
+		if err = in.handleDevice(ctx, d, kind, m); !errors.Is(err, errStateMoved) {
+			return err
+		}
+	}
+	return err
+}
+
+// handleDevice handles a message of a configured device. d.mu is held.
+func (in *Intake) handleDevice(ctx context.Context, d *device, kind string, m message) error {
 	switch kind {
 	case kindEvent:
 		return in.handleEvent(ctx, d, m)
@@ -69,7 +88,7 @@ func (in *Intake) handle(ctx context.Context, m message) error {
 	case kindState:
 		return in.handleState(ctx, d, m)
 	default:
-		return in.reject(ctx, id, m, causeUnknownTopic, fmt.Sprintf("unknown topic kind %q", kind))
+		return in.reject(ctx, d.cfg.ID, m, causeUnknownTopic, fmt.Sprintf("unknown topic kind %q", kind))
 	}
 }
 
@@ -235,6 +254,19 @@ func (in *Intake) raise(ctx context.Context, d *device, next *DeviceState, cause
 // save writes the device's state and then makes it current. d.mu is held.
 func (in *Intake) save(ctx context.Context, d *device, next DeviceState) error {
 	next.ID = d.cfg.ID
+	if in.cluster != nil {
+		ok, err := in.cluster.cas.PutDeviceIf(ctx, next, d.state.Rev)
+		in.storeDone(err)
+		if err != nil {
+			return fmt.Errorf("device %s: save state: %w", d.cfg.ID, err)
+		}
+		if !ok {
+			return fmt.Errorf("device %s: %w", d.cfg.ID, errStateMoved)
+		}
+		next.Rev = d.state.Rev + 1
+		d.commit(next)
+		return nil
+	}
 	err := in.store.PutDevice(ctx, next)
 	in.storeDone(err)
 	if err != nil {

@@ -124,4 +124,7 @@ type DeviceState struct {
 	RSSI          *int      `json:"rssi,omitempty"`          // from the last message that said
 	Supervision   bool      `json:"supervision_lost"`        // a supervision trouble is open
 	SupervisedAt  time.Time `json:"supervision_since,omitzero"`
+	// Rev counts the state's saves in cluster mode, where nodes save it
+	// only if nobody did since they read it (DeviceStateSetter); 0 outside.
+	Rev int64 `json:"rev,omitempty"`
 }

@@ -70,3 +70,34 @@ func TestTailEvents(t *testing.T) {
 		t.Fatalf("blocked read: %v, %v", evs, err)
 	}
 }
+
+// PutDeviceIf saves only over the rev it was given: the second of two
+// writers that read the same state is refused, and a state saved by
+// PutDevice (no rev) counts as rev 0.
+func TestPutDeviceIf(t *testing.T) {
+	url := testURL(t)
+	s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.PutDevice(ctx, alarms.DeviceState{ID: "d1", Online: true}); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := s.PutDeviceIf(ctx, alarms.DeviceState{ID: "d1", Supervision: true}, 0)
+	if err != nil || !ok {
+		t.Fatalf("first write: %v, %v", ok, err)
+	}
+	ok, err = s.PutDeviceIf(ctx, alarms.DeviceState{ID: "d1", Online: true}, 0)
+	if err != nil || ok {
+		t.Fatalf("a write over a stale rev: %v, %v", ok, err)
+	}
+	got, err := s.Device(ctx, "d1")
+	if err != nil || !got.Supervision || got.Rev != 1 {
+		t.Fatalf("stored %+v, %v", got, err)
+	}
+	if ok, err := s.PutDeviceIf(ctx, alarms.DeviceState{ID: "d2"}, 0); err != nil || !ok {
+		t.Fatalf("a new device: %v, %v", ok, err)
+	}
+}
