@@ -376,7 +376,7 @@ func (s *Server) handleAreas(w http.ResponseWriter, r *http.Request) {
 // request does not fit the incident's or the unit's state (an illegal
 // transition, a busy unit, a concurrent change), 403 when a unit acts on
 // an incident that is not its own, 503 when the engine or its store
-// cannot answer.
+// cannot answer (or, in cluster mode, no node leads the engine: failover).
 func (s *Server) incidentError(w http.ResponseWriter, r *http.Request, err error) {
 	if r.Context().Err() != nil {
 		return // the client went away
@@ -398,6 +398,11 @@ func (s *Server) incidentError(w http.ResponseWriter, r *http.Request, err error
 	case errors.Is(err, alarms.ErrNotAssigned):
 		code = http.StatusForbidden
 	case errors.Is(err, alarms.ErrEngineClosed):
+	case errors.Is(err, alarms.ErrNoLeader):
+		// Cluster mode, between two leaders of the incident engine.
+		w.Header().Set("Retry-After", "5")
+		writeError(w, code, "no node runs the incident engine right now (failover in progress); try again in a few seconds")
+		return
 	default:
 		s.logger.Warn("incident api: failed", "path", r.URL.Path, "err", redactURLs(err.Error()))
 	}

@@ -199,6 +199,8 @@ func TestIncidentActions(t *testing.T) {
 			409, "unit is busy", &alarms.Action{Kind: alarms.ActAssign, Actor: "operator", Unit: "u1"}},
 		{"engine closed", "i1/cancel", "application/json", "", fails(alarms.ErrEngineClosed), 503, "incident engine closed",
 			&alarms.Action{Kind: alarms.ActCancel, Actor: "operator"}},
+		{"no leader", "i1/cancel", "application/json", "", fails(fmt.Errorf("act: none within 15s: %w", alarms.ErrNoLeader)), 503,
+			"failover in progress", &alarms.Action{Kind: alarms.ActCancel, Actor: "operator"}},
 		{"no free unit", "i1/offer", "application/json", "", func(alarms.Action) (alarms.Incident, error) {
 			return alarms.Incident{ID: "i1", State: alarms.StateNew, Escalated: true},
 				fmt.Errorf("incident i1: offer: no free unit up to the root: %w", alarms.ErrUnitUnavailable)

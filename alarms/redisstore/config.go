@@ -35,10 +35,11 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultKeyPrefix       = "skywatch:"
-	DefaultTimeout         = 2 * time.Second
-	DefaultDedupRetention  = 30 * 24 * time.Hour
-	DefaultEngineStreamMax = 10000
+	DefaultKeyPrefix         = "skywatch:"
+	DefaultTimeout           = 2 * time.Second
+	DefaultDedupRetention    = 30 * 24 * time.Hour
+	DefaultEngineCommandsMax = 10000
+	DefaultEngineFeedMax     = 2000
 )
 
 func (c *Config) setDefaults() {
@@ -55,10 +56,10 @@ func (c *Config) setDefaults() {
 		c.Durability = DurabilityNormal
 	}
 	if c.EngineCommandsMax <= 0 {
-		c.EngineCommandsMax = DefaultEngineStreamMax
+		c.EngineCommandsMax = DefaultEngineCommandsMax
 	}
 	if c.EngineFeedMax <= 0 {
-		c.EngineFeedMax = DefaultEngineStreamMax
+		c.EngineFeedMax = DefaultEngineFeedMax
 	}
 }
 

@@ -161,7 +161,7 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 			errs = append(errs, errors.New("store.path: give either redis_url or path, not both"))
 		}
 		ss.redis = redisstore.Config{URL: fc.Store.RedisURL, KeyPrefix: fc.Store.RedisKeyPrefix, Timeout: fc.Store.RedisTimeout,
-			Durability: fc.Store.RedisDurability}
+			Durability: fc.Store.RedisDurability, EngineCommandsMax: fc.Store.EngineCommandsMax, EngineFeedMax: fc.Store.EngineFeedMax}
 		if err := ss.redis.Validate(); err != nil {
 			errs = append(errs, prefixErrors("", err)...)
 		}

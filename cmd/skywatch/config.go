@@ -69,7 +69,11 @@ type storeConfig struct {
 	// RedisDurability is normal (warn about what Redis's settings can
 	// lose) or strict (acknowledge an alarm only once on Redis's disk).
 	RedisDurability string `yaml:"redis_durability"`
-	Path            string `yaml:"path"`
+	// EngineCommandsMax and EngineFeedMax bound the incident engine's
+	// command stream and feed in Redis (cluster mode).
+	EngineCommandsMax int64  `yaml:"engine_commands_max"`
+	EngineFeedMax     int64  `yaml:"engine_feed_max"`
+	Path              string `yaml:"path"`
 	// RecordsDir holds the audit log and operators' preferences when the
 	// store is the embedded file; with Redis they are kept in Redis.
 	RecordsDir string `yaml:"records_dir"`
