@@ -39,6 +39,9 @@ type app struct {
 	// without a cluster: section. Built after the store opens, started
 	// first, closed just before the store.
 	cluster *cluster.Cluster
+	// leader runs the engine's terms while this node holds the engine's
+	// lease (cluster_engine.go); nil without a cluster.
+	leader *engineLeader
 }
 
 // records is the audit log and preference store the console writes to,
@@ -84,10 +87,15 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		a.closeAll()
 		return nil, err
 	}
-	a.engine, err = alarms.NewEngine(a.intake, store, alarms.EngineOptions{
+	engOpts := alarms.EngineOptions{
 		Cameras: s.sites,
 		Logger:  logger.With("component", "incidents"),
-	})
+	}
+	if err := clusterEngineOptions(&engOpts, store, s.cluster); err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	a.engine, err = alarms.NewEngine(a.intake, store, engOpts)
 	if err != nil {
 		a.closeAll()
 		return nil, err
@@ -163,6 +171,9 @@ func (a *app) start(ctx context.Context) error {
 		a.closeAll()
 		return err
 	}
+	if a.cluster != nil {
+		a.leader = startEngineLeader(a.cluster, a.engine, a.logger.With("component", "incidents"))
+	}
 	if err := a.web.Start(); err != nil {
 		a.closeAll()
 		return err
@@ -196,6 +207,7 @@ func (a *app) closeAll() {
 	if a.evidence != nil {
 		a.evidence.close()
 	}
+	a.leader.close() // ends the engine's term and releases its lease
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {
 			a.logger.Warn("close incident engine", "error", err)
