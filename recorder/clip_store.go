@@ -76,6 +76,9 @@ func (e *evidence) paths(incident, camera string) (clipPaths, error) {
 type sidecar struct {
 	Clip
 	Written time.Time `json:"written,omitzero"`
+	// Node is the cluster node that writes the clip (Config.Node), ""
+	// for one node: only it repairs the clip after a crash.
+	Node string `json:"node,omitempty"`
 }
 
 // writeSidecar replaces a clip's sidecar atomically (a temporary file
@@ -140,4 +143,43 @@ func readSidecar(path string) (sidecar, error) {
 		return sc, fmt.Errorf("status %q", sc.Status)
 	}
 	return sc, nil
+}
+
+// foreignClips reads the incident's clips that other nodes of a cluster
+// wrote into the shared directory: they are read, never written, here.
+// Their writer keeps their sidecars up to date, and repairs them after a
+// crash when it starts again; a clip whose writer is gone for good stays
+// as its last sidecar says, and plays as far as its file was written.
+func (e *evidence) foreignClips(incident string) []*clipRecord {
+	name, err := incidentDirName(incident)
+	if err != nil {
+		return nil
+	}
+	dir := filepath.Join(e.root, name)
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []*clipRecord
+	for _, f := range files {
+		if !strings.HasSuffix(f.Name(), ".json") {
+			continue
+		}
+		sc, err := readSidecar(filepath.Join(dir, f.Name()))
+		if err != nil || sc.Incident != incident || sc.Node == e.r.cfg.Node {
+			continue
+		}
+		p, err := e.paths(sc.Incident, sc.Camera)
+		if err != nil {
+			continue
+		}
+		rec := &clipRecord{Clip: sc.Clip, written: sc.Written, paths: p, node: sc.Node}
+		if sc.Status == ClipRecording {
+			if st, err := os.Stat(p.mp4); err == nil {
+				rec.Bytes = st.Size()
+			}
+		}
+		out = append(out, rec)
+	}
+	return out
 }

@@ -41,6 +41,13 @@ type Config struct {
 	// Path is the directory that holds segments and evidence. Required
 	// when any camera records.
 	Path string `yaml:"path"`
+	// Node is this node's id when several nodes of a cluster share Path
+	// (a shared file system); "" for one node. It is not in the config
+	// file: the caller sets it from cluster.node. A node then repairs only
+	// its own files left open by a crash, leaves the files other nodes are
+	// writing alone, opens evidence clips only of cameras it pulls, and
+	// reads the clips other nodes wrote.
+	Node string `yaml:"-"`
 	// Segment is the target length of a segment; a segment ends at the
 	// first keyframe after it. Default 60 s.
 	Segment time.Duration `yaml:"segment"`

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,9 +51,12 @@ type clipRecord struct {
 	Clip
 	written time.Time // how far the file was flushed, while recording
 	paths   clipPaths
+	node    string // the writer's node (Config.Node)
 }
 
-func (c *clipRecord) sidecar() sidecar { return sidecar{Clip: c.Clip, Written: c.written} }
+func (c *clipRecord) sidecar() sidecar {
+	return sidecar{Clip: c.Clip, Written: c.written, Node: c.node}
+}
 
 func newEvidence(r *Recorder, reg prometheus.Registerer) (*evidence, error) {
 	e := &evidence{
@@ -140,12 +144,17 @@ func (e *evidence) startClips(incident string, cameras []string, alarm time.Time
 		if e.feeds[cam] == nil || slices.ContainsFunc(recs, func(r *clipRecord) bool { return r.Camera == cam }) {
 			continue
 		}
+		if e.r.cfg.Node != "" && !e.feeds[cam].pulling.Load() {
+			// In a cluster the node that pulls the camera has its ring
+			// and opens its clip; another one would write over it.
+			continue
+		}
 		p, err := e.paths(incident, cam)
 		if err == nil {
 			err = os.MkdirAll(p.dir, 0o750)
 		}
 		rec := &clipRecord{Clip: Clip{ID: cam, Incident: incident, Camera: cam, Start: alarm.Add(-pre),
-			End: alarm.Add(post), Status: ClipRecording, Alarm: alarm}, paths: p}
+			End: alarm.Add(post), Status: ClipRecording, Alarm: alarm}, paths: p, node: e.r.cfg.Node}
 		if err == nil {
 			// Saved before anything is recorded, so that the incident
 			// seen again after a restart does not open it twice.
@@ -240,14 +249,29 @@ func (e *evidence) update(rec *clipRecord, sync bool, fn func(c *clipRecord)) Cl
 	return rec.Clip
 }
 
-// clips returns copies of the incident's clips.
+// clips returns copies of the incident's clips: in a cluster, with those
+// other nodes wrote (read from their sidecars).
 func (e *evidence) clips(incident string) []Clip {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	var out []Clip
 	for _, rec := range e.index[incident] {
 		out = append(out, rec.Clip)
 	}
+	e.mu.Unlock()
+	if e.r.cfg.Node == "" {
+		return out
+	}
+	for _, rec := range e.foreignClips(incident) {
+		if !slices.ContainsFunc(out, func(c Clip) bool { return c.ID == rec.ID }) {
+			out = append(out, rec.Clip)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Clip) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Camera, b.Camera)
+	})
 	return out
 }
 
@@ -265,6 +289,13 @@ func (e *evidence) clipFile(incident, clipID string) (io.ReadSeekCloser, Clip, e
 		c = rec.Clip
 	}
 	e.mu.Unlock()
+	if rec == nil && e.r.cfg.Node != "" {
+		for _, r := range e.foreignClips(incident) {
+			if r.ID == clipID {
+				rec, c = r, r.Clip
+			}
+		}
+	}
 	if rec == nil {
 		return nil, Clip{}, fmt.Errorf("incident %q clip %q: %w", incident, clipID, ErrUnknownClip)
 	}

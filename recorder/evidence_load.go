@@ -51,7 +51,12 @@ func (e *evidence) load() ([]Notice, error) {
 				e.r.logger.Warn("evidence: sidecar skipped", "file", filepath.Join(d.Name(), name), "error", err)
 				continue
 			}
-			rec := &clipRecord{Clip: sc.Clip, written: sc.Written, paths: p}
+			if sc.Node != "" && sc.Node != e.r.cfg.Node {
+				// Another node's clip on a shared directory: it keeps it
+				// (and repairs it); this node only reads it (foreignClips).
+				continue
+			}
+			rec := &clipRecord{Clip: sc.Clip, written: sc.Written, paths: p, node: sc.Node}
 			if rec.Status == ClipRecording {
 				notices = append(notices, e.repair(rec, now))
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,9 @@ type feed struct {
 	cam  CameraConfig
 	reqs chan feedReq
 	done chan struct{} // closed when run returns
+	// pulling tells whether the pump holds a reader: in a cluster, only
+	// then does this node pull the camera and open its clips.
+	pulling atomic.Bool
 
 	// Owned by run.
 	ring      *ring
@@ -132,6 +136,7 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 			f.e.r.logger.Info("evidence: camera delivering again", "camera", f.cam.ID)
 		}
 		failing = false
+		f.pulling.Store(true)
 		gen++
 		tracks := rd.Tracks()
 		var clock unitClock
@@ -147,6 +152,7 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 			}
 		}
 		rd.Close()
+		f.pulling.Store(false)
 	}
 }
 

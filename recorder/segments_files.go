@@ -60,8 +60,33 @@ func parseSegmentName(name string) (start time.Time, length time.Duration, ok bo
 }
 
 // segmentPath returns where a segment of camera starting at start goes.
+// With a node (Config.Node) a segment being written is named with it
+// (openNodeMark), so that another node sharing the directory knows the
+// file is not its own to repair or delete.
 func (s *segments) segmentPath(camera string, start time.Time, length time.Duration) string {
-	return filepath.Join(s.dir, camera, start.UTC().Format("2006-01-02"), segmentName(start, length))
+	name := segmentName(start, length)
+	if length < 0 && s.r.cfg.Node != "" {
+		name = strings.TrimSuffix(name, ".mp4") + openNodeMark + s.r.cfg.Node + ".mp4"
+	}
+	return filepath.Join(s.dir, camera, start.UTC().Format("2006-01-02"), name)
+}
+
+// openNodeMark separates, in the name of a segment being written, the
+// name from the node that writes it: 20260101T000000.000000000Z~sky-a.mp4.
+const openNodeMark = "~"
+
+// splitOpenNode takes the writer's node out of a segment's file name; ""
+// when the name has none.
+func splitOpenNode(name string) (plain, node string) {
+	base, ok := strings.CutSuffix(name, ".mp4")
+	if !ok {
+		return name, ""
+	}
+	base, node, ok = strings.Cut(base, openNodeMark)
+	if !ok {
+		return name, ""
+	}
+	return base + ".mp4", node
 }
 
 // segmentFile is an open segment being written.
@@ -156,7 +181,14 @@ func validCameraDir(name string) bool {
 
 func (s *segments) loadFile(cam, dir string, f os.DirEntry) *segment {
 	name := filepath.Join(dir, f.Name())
-	start, length, ok := parseSegmentName(f.Name())
+	plain, node := splitOpenNode(f.Name())
+	if node != "" && node != s.r.cfg.Node {
+		// Another node is writing it, or was when it died: that node
+		// repairs it when it starts again. Never touch it here.
+		s.r.logger.Debug("skipping a segment another node writes", "camera", cam, "file", f.Name(), "node", node)
+		return nil
+	}
+	start, length, ok := parseSegmentName(plain)
 	if !ok || !f.Type().IsRegular() {
 		s.r.logger.Warn("skipping a file that is not a segment", "camera", cam, "file", f.Name())
 		return nil

@@ -59,6 +59,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	a := &app{logger: logger}
+	clusterVideoSettings(s)
 	a.cameras = ingest.NewManager(s.ingest, logger.With("component", "ingest"))
 	if err := reg.Register(a.cameras.Collector()); err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
@@ -82,6 +83,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		a.closeAll()
 		return nil, err
 	}
+	peers := a.wireClusterVideo(s)
 	a.intake, err = alarms.NewIntake(s.alarms, store, hardware.Decoders(), logger.With("component", "alarms"))
 	if err != nil {
 		a.closeAll()
@@ -135,6 +137,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		Registry:     reg,
 		Recordings:   viewer.AdaptRecorder(a.recorder, s.recorder.MaxExport),
 		NodeStats:    (&nodeMeter{gather: reg}).now,
+		Peers:        peers,
 	}, logger.With("component", "viewer"))
 	if err != nil {
 		a.closeAll()
@@ -217,6 +220,11 @@ func (a *app) closeAll() {
 		if err := a.intake.Close(); err != nil {
 			a.logger.Warn("close alarm intake", "error", err)
 		}
+	}
+	if a.cluster != nil {
+		// Stop pulling before the camera claims are given up: another
+		// node may take them at once.
+		a.cameras.Close()
 	}
 	a.closeCluster()
 	if a.store != nil {

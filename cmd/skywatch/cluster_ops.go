@@ -18,9 +18,6 @@ import (
 	"github.com/skywatch/skywatch/viewer"
 )
 
-// engineLease is the name of the incident engine's lease.
-const engineLease = "engine"
-
 // nodeMeter measures this node's figures (viewer.NodeStats) from its own
 // Prometheus registry, so that it needs no hook in the parts it measures:
 // events stored per second since the last measure, WHEP sessions, camera

@@ -4,12 +4,57 @@ import (
 	"context"
 	"net"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/skywatch/skywatch/cluster"
 	"github.com/skywatch/skywatch/ingest"
+	"github.com/skywatch/skywatch/recorder"
 	"github.com/skywatch/skywatch/viewer"
 )
+
+// clusterVideoSettings adapts the video settings to a cluster: the
+// recorder names its files with the node (the nodes share
+// recordings.path), and WHEP answers carry the node's cluster.webrtc_ips
+// (which default to webrtc.public_ips). Without a cluster nothing changes.
+func clusterVideoSettings(s *settings) {
+	if s.cluster == nil {
+		return
+	}
+	s.recorder.Node = s.cluster.Node
+	if len(s.cluster.WebRTCIPs) > 0 {
+		s.viewer.PublicIPs = slices.Clone(s.cluster.WebRTCIPs)
+	}
+}
+
+// wireClusterVideo puts the node's cameras under the cluster's camera
+// leases and returns the viewer's Peers; nil without a cluster. Called
+// before the cameras start.
+func (a *app) wireClusterVideo(s *settings) viewer.Peers {
+	if a.cluster == nil {
+		return nil
+	}
+	v := newClusterVideo(a.cluster, pinnedCameras(s.ingest, s.recorder))
+	v.attach(a.cameras)
+	return v
+}
+
+// pinnedCameras are the cameras pulled without viewers: mode always, or
+// recorded (always or for alarms).
+func pinnedCameras(in ingest.Config, rec recorder.Config) []string {
+	var out []string
+	for _, c := range in.Cameras {
+		if c.Mode == ingest.ModeAlways {
+			out = append(out, c.ID)
+		}
+	}
+	for _, c := range rec.Cameras {
+		if c.Record == recorder.RecordAlways || c.Record == recorder.RecordAlarms {
+			out = append(out, c.ID)
+		}
+	}
+	return out
+}
 
 // clusterVideo puts a node's cameras under the cluster's camera leases:
 // it is the ingest manager's Gate (a camera is pulled only while this node
