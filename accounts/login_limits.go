@@ -239,3 +239,49 @@ func (s *RedisStore) Session(ctx context.Context, key string) (Session, bool, er
 	}
 	return sess, true, nil
 }
+
+// The patrol page's sessions, for every node: P patrol:session:{key} =
+// the caller's JSON, expiring with the session.
+func (s *RedisStore) patrolSessionKey(key string) string {
+	return s.cfg.KeyPrefix + "patrol:session:" + key
+}
+
+// SavePatrolSession stores a patrol page session under key (a hash of its
+// cookie's token) until ttl has passed.
+func (s *RedisStore) SavePatrolSession(ctx context.Context, key string, data []byte, ttl time.Duration) error {
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("accounts redis store: save patrol session: %w", err)
+	}
+	if err := s.rdb.Set(ctx, s.patrolSessionKey(key), data, ttl).Err(); err != nil {
+		return fmt.Errorf("accounts redis store: save patrol session: %w", err)
+	}
+	return nil
+}
+
+// PatrolSession returns the patrol page session under key; false when
+// there is none (or it has expired).
+func (s *RedisStore) PatrolSession(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, false, fmt.Errorf("accounts redis store: patrol session: %w", err)
+	}
+	data, err := s.rdb.Get(ctx, s.patrolSessionKey(key)).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		return nil, false, nil
+	case err != nil:
+		return nil, false, fmt.Errorf("accounts redis store: patrol session: %w", err)
+	}
+	return data, true, nil
+}
+
+// DeletePatrolSession removes a patrol page session; an unknown key is no
+// error.
+func (s *RedisStore) DeletePatrolSession(ctx context.Context, key string) error {
+	if err := s.check(ctx); err != nil {
+		return fmt.Errorf("accounts redis store: delete patrol session: %w", err)
+	}
+	if err := s.rdb.Del(ctx, s.patrolSessionKey(key)).Err(); err != nil {
+		return fmt.Errorf("accounts redis store: delete patrol session: %w", err)
+	}
+	return nil
+}

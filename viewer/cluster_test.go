@@ -224,3 +224,49 @@ func TestClusterAPI(t *testing.T) {
 		t.Fatalf("without cluster: %d %s", code, body)
 	}
 }
+
+// The patrol page on two nodes: a login on A works on B, a logout on B
+// ends it on A, and wrong passwords spread over both count as on one.
+func TestClusterPatrolSessionsAndLimits(t *testing.T) {
+	cfg := testRedis(t)
+	var nodes []*Server
+	for range 2 {
+		st, err := accounts.OpenRedisStore(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		nodes = append(nodes, startIncidentServer(t, &fakeIncidents{unit: unitViews(30, 120)}, func(d *Deps) {
+			d.CheckUnit = plainUnits()
+			d.Records, d.Shared, d.SharedPatrol = st, st, st
+		}))
+	}
+	a, b := baseURL(nodes[0]), baseURL(nodes[1])
+	p := newPatrolClient(t, a)
+	if code, body := p.login("u1", "pw-u1"); code != 200 {
+		t.Fatalf("login on A: %d %s", code, body)
+	}
+	p.base = b
+	if code, body, _ := p.do("GET", "me", nil, false); code != 200 || !strings.Contains(body, `"u1"`) {
+		t.Fatalf("A's patrol session on B: %d %s", code, body)
+	}
+	p.mustDo("POST", "logout", map[string]string{}, 204, nil)
+	p.base = a
+	if code, _, _ := p.do("GET", "me", nil, false); code != 401 {
+		t.Fatalf("on A after logout on B: %d", code)
+	}
+
+	g := newPatrolClient(t, a)
+	for i := range int(defaultUnitLoginRule.Burst) {
+		g.base = []string{a, b}[i%2]
+		if code, body := g.login("u2", "guess"); code != 401 {
+			t.Fatalf("attempt %d: %d %s", i+1, code, body)
+		}
+	}
+	for _, base := range []string{a, b} {
+		g.base = base
+		if code, body := g.login("u2", "pw-u2"); code != 429 || !strings.Contains(body, "user name") {
+			t.Fatalf("after %v failures over two nodes, %s: %d %s", defaultUnitLoginRule.Burst, base, code, body)
+		}
+	}
+}

@@ -59,7 +59,7 @@ func (s *Server) patrolAuth(h patrolHandler) http.HandlerFunc {
 		if c, err := r.Cookie(patrolCookie); err == nil {
 			token = c.Value
 		}
-		sess, ok := s.patrolSessions.get(token, time.Now())
+		sess, ok := s.patrols.get(token, time.Now())
 		if !ok {
 			writeError(w, http.StatusUnauthorized, "not logged in")
 			return
@@ -182,9 +182,9 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if old, err := r.Cookie(patrolCookie); err == nil {
-		s.patrolSessions.remove(old.Value)
+		s.patrols.remove(old.Value)
 	}
-	token, sess := s.patrolSessions.create(unitID, time.Now())
+	token, sess := s.patrols.create(unitID, time.Now())
 	http.SetCookie(w, &http.Cookie{
 		Name: patrolCookie, Value: token, Path: "/patrol/",
 		MaxAge:   int(time.Until(sess.Expires).Seconds()),
@@ -196,7 +196,7 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 
 // handlePatrolLogout ends the session.
 func (s *Server) handlePatrolLogout(w http.ResponseWriter, r *http.Request, token string, _ patrolSession) {
-	s.patrolSessions.remove(token)
+	s.patrols.remove(token)
 	http.SetCookie(w, &http.Cookie{Name: patrolCookie, Path: "/patrol/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
 	w.WriteHeader(http.StatusNoContent)
@@ -451,7 +451,7 @@ func (s *Server) handlePatrolStream(w http.ResponseWriter, r *http.Request, toke
 			}
 			err = sendUnitChange(sw, c, sess.Unit)
 		case <-heartbeat.C:
-			if _, ok := s.patrolSessions.get(token, time.Now()); !ok {
+			if _, ok := s.patrols.get(token, time.Now()); !ok {
 				_ = sw.event("logout", "", map[string]string{"reason": "session ended"})
 				return
 			}

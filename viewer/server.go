@@ -72,6 +72,10 @@ type Deps struct {
 	// Records). Nil: one node; sessions live in this process (copied to
 	// Records for restarts) and login limits are this process's own.
 	Shared SharedLogins
+	// SharedPatrol keeps the patrol page's sessions where every node of a
+	// cluster sees them (accounts.RedisStore). Nil: in this process (a
+	// restart logs officers out).
+	SharedPatrol SharedPatrolSessions
 	// Cluster shows the cluster for GET /api/cluster. Nil: one node.
 	Cluster ClusterView
 	// NodeStats gives this node's figures for GET /api/cluster without a
@@ -112,6 +116,7 @@ type Server struct {
 	streamHeartbeat time.Duration // comment interval of /api/stream
 
 	patrolSessions *patrolSessions
+	patrols        patrolStore // patrolSessions, or the shared one in a cluster
 	loginLimiter   *loginLimiter
 	unitLimits     unitLimits // loginLimiter, or the shared one in a cluster
 
@@ -170,7 +175,10 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	s.opSessions = newOpSessions(s.cfg.SessionIdle, s.cfg.SessionMax)
 	s.opLimiter = newOperatorLimiter(bucketRule{Burst: float64(s.cfg.LoginFailures), Every: s.cfg.LoginLockout},
 		defaultOperatorAddrRule, defaultAccountWideRule)
-	s.limits, s.unitLimits, s.sweepEvery = s.opLimiter, s.loginLimiter, sessionSweep
+	s.limits, s.unitLimits, s.sweepEvery, s.patrols = s.opLimiter, s.loginLimiter, sessionSweep, s.patrolSessions
+	if deps.SharedPatrol != nil {
+		s.patrols = &sharedPatrol{st: deps.SharedPatrol, local: s.patrolSessions, failed: s.sharedFailed}
+	}
 	if deps.Shared != nil {
 		if deps.Records == nil {
 			return nil, errors.New("viewer: shared logins need the records store")
