@@ -309,7 +309,7 @@ func (c *testCluster) waitRejoined(op operatorSession, since time.Time, limit ti
 			if time.Since(since) > limit {
 				t.Errorf("GET /api/cluster on %s %v after the restarts: live %v, want %v (%v) %s",
 					n.id, limit, live, want, err, tail(body, 2000))
-				break
+				return
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
