@@ -199,7 +199,8 @@ func checkOffers(incs []alarms.Incident, readAt time.Time, before, after map[str
 						l := e.At.Sub(at.Add(offerTimeout))
 						res.maxLate = max(res.maxLate, l)
 						if l > late {
-							stale = append(stale, fmt.Sprintf("%s: the offer to %s timed out %v after its deadline", inc.ID, e.Unit, l.Round(time.Millisecond)))
+							stale = append(stale, fmt.Sprintf("%s: the offer to %s made at %s timed out %v after its deadline",
+								inc.ID, e.Unit, at.Format(time.StampMilli), l.Round(time.Millisecond)))
 						}
 					}
 				} else {

@@ -110,7 +110,8 @@ func TestClusterFailover(t *testing.T) {
 	before, _ := c.cameraHolders(t.Context())
 	c.node(first).sw.kill()
 	killed1 := time.Now()
-	t.Logf("kill 1: SIGKILL node %s (engine; cameras %v) with %d events acknowledged", first, camerasOf(before, first), f.total())
+	t.Logf("kill 1 at %s: SIGKILL node %s (engine; cameras %v) with %d events acknowledged",
+		killed1.Format(time.StampMilli), first, camerasOf(before, first), f.total())
 	next, took, err := c.waitEngine(killed1, bound, first)
 	if err != nil {
 		t.Errorf("kill 1: %v", err)
@@ -140,7 +141,8 @@ func TestClusterFailover(t *testing.T) {
 	victimCams := camerasOf(holders, second)
 	c.node(second).sw.kill()
 	killed2 := time.Now()
-	t.Logf("kill 2: SIGKILL node %s (cameras %v; engine on %s) with %d events acknowledged", second, victimCams, engine, f.total())
+	t.Logf("kill 2 at %s: SIGKILL node %s (cameras %v; engine on %s) with %d events acknowledged",
+		killed2.Format(time.StampMilli), second, victimCams, engine, f.total())
 	survivors := c.running()
 	if len(survivors) != 1 {
 		t.Fatalf("kill 2: %d nodes running, want 1", len(survivors))
