@@ -90,6 +90,12 @@ type Config struct {
 	// DefaultConfig turns it on.
 	Pprof bool
 
+	// TrustedProxies are the load balancers in front of the server
+	// (addresses or CIDR prefixes): from them, the client's address is
+	// taken from X-Forwarded-For, for the login limits, the video caps and
+	// the audit log. Empty: the connection's address is the client's.
+	TrustedProxies []string
+
 	// MapTileURL is an optional template of an on-premises map server's
 	// tiles ("https://tiles.local/{z}/{x}/{y}.png"); without it the map
 	// draws only the configured areas and positions.
@@ -231,6 +237,9 @@ func (c Config) Validate() error {
 	}
 	if c.LoginLockout < time.Second {
 		errs = append(errs, fmt.Errorf("http.login_lockout: %s is shorter than a second", c.LoginLockout))
+	}
+	if _, err := parseTrustedProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
 	}
 	if c.MapTileURL != "" {
 		u, err := url.Parse(c.MapTileURL)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -132,7 +133,9 @@ type Server struct {
 	tokens      *apiTokens
 	places      map[string]CameraPlace
 	tls         *tls.Config // nil: plain HTTP
-	sweepDone   chan struct{}
+	// trustedProxies are http.trusted_proxies, parsed.
+	trustedProxies []netip.Prefix
+	sweepDone      chan struct{}
 
 	// proxyTransport and proxyMetrics serve WHEP requests proxied to
 	// other nodes; nil without Deps.Peers.
@@ -203,6 +206,10 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	for _, p := range deps.CameraPlaces {
 		s.places[p.ID] = p
 	}
+	var err error
+	if s.trustedProxies, err = parseTrustedProxies(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
 	if cfg.TLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 		if err != nil {
@@ -251,7 +258,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
-	return s.recoverPanics(s.securityHeaders(s.peerForwarded(s.guard(mux))))
+	// A node's proxied request first (its X-Forwarded-For is believed only
+	// from a peer), then the trusted proxies' header.
+	return s.recoverPanics(s.securityHeaders(s.peerForwarded(s.trustedForwarded(s.guard(mux)))))
 }
 
 // Start listens on the HTTP and ICE addresses and serves in the

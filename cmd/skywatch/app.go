@@ -39,6 +39,9 @@ type app struct {
 	// without a cluster: section. Built after the store opens, started
 	// first, closed just before the store.
 	cluster *cluster.Cluster
+	// ops shows the cluster to admins and publishes this node's figures
+	// (cluster_ops.go); nil without a cluster.
+	ops *clusterOps
 	// leader runs the engine's terms while this node holds the engine's
 	// lease (cluster_engine.go); nil without a cluster.
 	leader *engineLeader
@@ -123,7 +126,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		a.closeAll()
 		return nil, err
 	}
-	a.web, err = viewer.New(s.viewer, viewer.Deps{
+	deps := viewer.Deps{
 		Accounts:     users,
 		Records:      a.records,
 		Tokens:       s.tokens,
@@ -138,7 +141,12 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		Recordings:   viewer.AdaptRecorder(a.recorder, s.recorder.MaxExport),
 		NodeStats:    (&nodeMeter{gather: reg}).now,
 		Peers:        peers,
-	}, logger.With("component", "viewer"))
+	}
+	if err := a.wireClusterOps(ctx, s, reg, &deps); err != nil {
+		a.closeAll()
+		return nil, err
+	}
+	a.web, err = viewer.New(s.viewer, deps, logger.With("component", "viewer"))
 	if err != nil {
 		a.closeAll()
 		return nil, err
@@ -152,6 +160,7 @@ func (a *app) start(ctx context.Context) error {
 		a.closeAll()
 		return err
 	}
+	a.startClusterOps()
 	a.cameras.Start()
 	if err := a.recorder.Start(ctx); err != nil {
 		a.closeAll()
@@ -226,6 +235,7 @@ func (a *app) closeAll() {
 		// node may take them at once.
 		a.cameras.Close()
 	}
+	a.closeClusterOps()
 	a.closeCluster()
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {

@@ -132,6 +132,7 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 	vc.TCPConnections, vc.TCPConnectionsPerAddr = fc.WebRTC.TCPConnections, fc.WebRTC.TCPConnectionsPerAddr
 	vc.TCPHandshakeTimeout = fc.WebRTC.TCPHandshakeTimeout
 	vc.MapTileURL = fc.Map.TileURL
+	vc.TrustedProxies = fc.HTTP.TrustedProxies
 	vc.MaxTokens, vc.TokenAuditInterval = fc.HTTP.MaxTokens, fc.HTTP.TokenAuditInterval
 	if fc.HTTP.Pprof != nil {
 		vc.Pprof = *fc.HTTP.Pprof

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/skywatch/skywatch/alarms/redisstore"
 	"github.com/skywatch/skywatch/cluster"
 	"github.com/skywatch/skywatch/internal/nodestats"
 	"github.com/skywatch/skywatch/viewer"
@@ -274,4 +275,51 @@ func sharedLogins(r records) (viewer.SharedLogins, error) {
 		return nil, errors.New("cluster: the operators' records are not in Redis (store.redis_url)")
 	}
 	return s, nil
+}
+
+// wireClusterOps gives the viewer, in a cluster, the operators' shared
+// sessions and login limits, the patrol page's shared sessions and the
+// cluster's view (GET /api/cluster); without a cluster it does nothing.
+// Call it after the records store opens and before viewer.New.
+func (a *app) wireClusterOps(ctx context.Context, s *settings, reg *prometheus.Registry, deps *viewer.Deps) error {
+	if a.cluster == nil {
+		return nil
+	}
+	shared, err := sharedLogins(a.records)
+	if err != nil {
+		return err
+	}
+	patrol, ok := a.records.(viewer.SharedPatrolSessions)
+	if !ok {
+		return errors.New("cluster: the patrol page's sessions cannot be kept in the records store")
+	}
+	r := s.store.redis
+	prefix := r.KeyPrefix
+	if prefix == "" {
+		prefix = redisstore.DefaultKeyPrefix
+	}
+	a.ops, err = newClusterOps(ctx, a.cluster, r.URL, prefix, r.Timeout, reg, a.logger.With("component", "cluster"))
+	if err != nil {
+		return err
+	}
+	deps.Shared, deps.SharedPatrol, deps.Cluster = shared, patrol, a.ops
+	return nil
+}
+
+// startClusterOps publishes this node's figures; after the cluster has
+// started.
+func (a *app) startClusterOps() {
+	if a.ops != nil {
+		a.ops.Start()
+	}
+}
+
+// closeClusterOps stops publishing this node's figures.
+func (a *app) closeClusterOps() {
+	if a.ops == nil {
+		return
+	}
+	if err := a.ops.Close(); err != nil {
+		a.logger.Warn("close cluster figures", "error", err)
+	}
 }

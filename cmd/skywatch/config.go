@@ -105,6 +105,8 @@ type httpConfig struct {
 	TokenAuditInterval time.Duration `yaml:"token_audit_interval"`
 	// Go's profiles under /debug/pprof/ for admins; default on.
 	Pprof *bool `yaml:"pprof"`
+	// Load balancers whose X-Forwarded-For is believed.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 type webrtcConfig struct {
