@@ -32,6 +32,9 @@ type clusterSetup struct {
 	clientID     string // mqtt.client_id, unique per test
 	failover     time.Duration
 	offerTimeout time.Duration
+	// operatorHash is the operator's password hash, the same in every
+	// node's config: a session is bound to the account as configured.
+	operatorHash string
 	devices      []string
 	units        []hardware.SimUnit
 	cameras      []clusterCamera
@@ -328,7 +331,7 @@ areas:
   - {id: %s, kind: village, parent: %s}
 `, node.port, floodTopicPrefix, s.broker, s.clientID, s.redisURL, s.prefix,
 		node.id, node.base(), s.failover, s.offerTimeout,
-		e2eOperator, e2eOperatorHash(t), clusterCounty, clusterArea, clusterCounty)
+		e2eOperator, s.operatorHash, clusterCounty, clusterArea, clusterCounty)
 	b.WriteString("cameras:\n")
 	for _, c := range s.cameras {
 		// No position: a camera linked to the incidents would be warmed

@@ -54,7 +54,7 @@ func TestClusterFailover(t *testing.T) {
 	units := hardware.SimUnits(clusterUnits, "unit-", []string{clusterArea}, 7)
 	setup := clusterSetup{
 		broker: broker, redisURL: rs.url(), prefix: prefix, clientID: "skywatch-e2e-" + randomHex(),
-		failover: clusterFailover, offerTimeout: clusterOfferTimeout,
+		failover: clusterFailover, offerTimeout: clusterOfferTimeout, operatorHash: e2eOperatorHash(t),
 		devices: devices, units: units, cameras: cameras,
 	}
 	c := newTestCluster(t, bin, setup, clusterNodes)
