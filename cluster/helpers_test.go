@@ -42,13 +42,13 @@ const testFailover = MinFailover
 // rig is a cluster of nodes in one process sharing a key prefix, with a
 // plain client for looking at the keys.
 type rig struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	prefix string
 	rdb    *redis.Client
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	url := testURL(t)
 	opts, err := redis.ParseURL(url)
 	if err != nil {
