@@ -117,6 +117,7 @@ func (a *adopter) onMessage(_ paho.Client, msg paho.Message) {
 		if err := a.in.take(a.ctx, m); err == nil {
 			msg.Ack()
 			a.stored.Add(1)
+			a.in.metrics.adopted.Inc()
 			return
 		}
 		select {

@@ -138,8 +138,9 @@ var slowModel = alarms.ModelConfig{Name: "m", Decoder: "skywatch", Heartbeat: ti
 
 // Two intakes share a flood of 2,000 events from 50 devices through the
 // broker's shared subscription: each event is stored exactly once, both
-// intakes stored some, and the live stream of each shows every event
-// once, whichever node stored it.
+// intakes stored some, every message's device state is saved once over
+// the last (nodes racing on one device do not undo each other), and the
+// live stream of each shows every event once, whichever node stored it.
 func TestClusterSharedFlood(t *testing.T) {
 	const devs, per = 50, 40
 	rig := newClusterRig(t, devs, slowModel)
@@ -150,9 +151,12 @@ func TestClusterSharedFlood(t *testing.T) {
 	liveA, liveB := collectFrom(a.Subscribe(t.Context())), collectFrom(b.Subscribe(t.Context()))
 
 	pub := connect(t, rig.cfg.MQTT.URL, "", "", nil)
+	start := time.Now()
 	var toks []paho.Token
-	for n := range per {
-		for i := range devs {
+	// Device by device: one device's messages reach both nodes at once,
+	// so that they race on its state.
+	for i := range devs {
+		for n := range per {
 			topic := devTopic(rig.cfg, fmt.Sprintf("d%02d", i), "event")
 			toks = append(toks, pub.Publish(topic, 1, false, fmt.Sprintf(`{"id":"e%03d","class":"alarm","zone":%d}`, n, n)))
 		}
@@ -162,7 +166,8 @@ func TestClusterSharedFlood(t *testing.T) {
 			t.Fatalf("publish: %v", tok.Error())
 		}
 	}
-	waitFor(t, "2,000 stored events", func() bool { n, _ := countEvents(t, sa, devs); return n >= devs*per })
+	waitFor(t, "2,000 stored events", func() bool { return alarms.StoredCount(a)+alarms.StoredCount(b) >= devs*per })
+	t.Logf("2,000 events stored in %v", time.Since(start).Round(time.Millisecond))
 	waitFor(t, "every event on both live streams", func() bool {
 		ka, _ := liveA.counts()
 		kb, _ := liveB.counts()
@@ -173,6 +178,17 @@ func TestClusterSharedFlood(t *testing.T) {
 	if total != devs*per || len(doubled) > 0 {
 		t.Fatalf("stored %d events, want %d; doubled: %v", total, devs*per, doubled)
 	}
+	// Each message saved its device's state once, over the previous save:
+	// no node undid another's.
+	states, err := sa.Devices(t.Context())
+	if err != nil || len(states) != devs {
+		t.Fatalf("%d device states, %v", len(states), err)
+	}
+	for _, st := range states {
+		if st.Rev != per {
+			t.Errorf("device %s: state revision %d, want %d (one per message)", st.ID, st.Rev, per)
+		}
+	}
 	for name, c := range map[string]*collect{"a": liveA, "b": liveB} {
 		if k, m := c.counts(); k != devs*per || m != 1 {
 			t.Errorf("live stream of %s: %d events, an event at most %d times; want %d, once", name, k, m, devs*per)
@@ -182,7 +198,7 @@ func TestClusterSharedFlood(t *testing.T) {
 	if na == 0 || nb == 0 || na+nb != devs*per {
 		t.Errorf("stored by a %v, by b %v: want both some, %d in all", na, nb, devs*per)
 	}
-	t.Logf("stored by a: %v, by b: %v", na, nb)
+	t.Logf("stored by a: %v, by b: %v; state revisions that moved under a node: %v", na, nb, alarms.StateRetries(a)+alarms.StateRetries(b))
 }
 
 // Supervision runs on one node (Supervise) and reads the store: a device
@@ -297,5 +313,59 @@ func TestClusterAdoptDeadSession(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	if total, doubled := countEvents(t, store, devs); total != 300 || len(doubled) > 0 {
 		t.Fatalf("stored %d events, want 300; doubled: %v", total, doubled)
+	}
+}
+
+// After a takeover the new supervising node starts from the stored states:
+// a device heard (by a third node) is not silent, a trouble raised by the
+// old leader is not raised again, and a device that then goes silent gets
+// its one trouble from the new leader.
+func TestClusterSupervisionTakeover(t *testing.T) {
+	rig := newClusterRig(t, 2, alarms.ModelConfig{Name: "fast", Decoder: "skywatch",
+		Heartbeat: 100 * time.Millisecond, Supervision: 600 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deaf := func(c *alarms.Config) { c.MQTT.URL = "tcp://" + ln.Addr().String() }
+	ln.Close()
+	one, store := rig.node("one", deaf)
+	two, _ := rig.node("two", deaf)
+	ear, _ := rig.node("ear", nil)
+	waitConnected(t, ear)
+	term := func(in *alarms.Intake) (end func()) {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- in.Supervise(ctx) }()
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	dev := connect(t, rig.cfg.MQTT.URL, "", "", nil)
+	beat := func(d time.Duration) {
+		for end := time.Now().Add(d); time.Now().Before(end); {
+			publish(t, dev, devTopic(rig.cfg, "d00", "hb"), "")
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	end := term(one)
+	beat(1500 * time.Millisecond)
+	waitFor(t, "d01's trouble from the first leader", func() bool { tr, _ := supervision(t, store, "d01"); return tr == 1 })
+	end()
+	end = term(two)
+	defer func() { end() }()
+	beat(1500 * time.Millisecond)
+	if tr, _ := supervision(t, store, "d00"); tr != 0 {
+		t.Fatalf("d00, heard all along by another node, got %d troubles after the takeover", tr)
+	}
+	waitFor(t, "d00's trouble from the new leader", func() bool { tr, _ := supervision(t, store, "d00"); return tr == 1 })
+	time.Sleep(1500 * time.Millisecond)
+	for dev, want := range map[string]int{"d00": 1, "d01": 1} {
+		if tr, re := supervision(t, store, dev); tr != want || re != 0 {
+			t.Errorf("%s: %d troubles, %d restores; want %d and 0", dev, tr, re, want)
+		}
 	}
 }

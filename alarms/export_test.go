@@ -21,9 +21,15 @@ func HoldBcryptWorkers(in *Intake) (release func()) {
 }
 
 // StoredCount is how many new events in stored (this intake, not others).
-func StoredCount(in *Intake) float64 {
+func StoredCount(in *Intake) float64 { return counter(in.metrics.stored) }
+
+// StateRetries is how many messages in handled again because another
+// node saved their device's state meanwhile.
+func StateRetries(in *Intake) float64 { return counter(in.metrics.stateMoved) }
+
+func counter(c interface{ Write(*dto.Metric) error }) float64 {
 	var m dto.Metric
-	if err := in.metrics.stored.Write(&m); err != nil {
+	if err := c.Write(&m); err != nil {
 		return -1
 	}
 	return m.GetCounter().GetValue()

@@ -21,6 +21,8 @@ type metrics struct {
 	disconnects     *prometheus.CounterVec // by cause: store, rate
 	rejectedDropped prometheus.Counter
 	willsIgnored    prometheus.Counter
+	stateMoved      prometheus.Counter // cluster mode: see errStateMoved
+	adopted         prometheus.Counter // cluster mode: messages of adopted sessions
 
 	connected   *prometheus.Desc
 	storeOK     *prometheus.Desc
@@ -67,6 +69,14 @@ func newMetrics() *metrics {
 			Name: "skywatch_alarms_supervision_troubles_total",
 			Help: "Supervision trouble events raised, by cause (silent, offline).",
 		}, []string{"cause"}),
+		stateMoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_device_state_moved_total",
+			Help: "Cluster mode: device states saved by another node while this one handled a message (the message was handled again).",
+		}),
+		adopted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "skywatch_alarms_adopted_messages_total",
+			Help: "Cluster mode: messages stored from a dead node's adopted broker session.",
+		}),
 		restores: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "skywatch_alarms_supervision_restores_total",
 			Help: "Supervision restore events raised.",
@@ -143,6 +153,8 @@ var _ prometheus.Collector = collector{}
 //	skywatch_alarms_disconnects_total{cause}
 //	skywatch_alarms_rejected_dropped_total
 //	skywatch_alarms_wills_ignored_total
+//	skywatch_alarms_device_state_moved_total   cluster mode
+//	skywatch_alarms_adopted_messages_total     cluster mode
 //	skywatch_alarms_broker_connected
 //	skywatch_alarms_store_ok
 //	skywatch_alarms_devices_supervision_lost
@@ -157,7 +169,7 @@ func (in *Intake) Collector() prometheus.Collector { return collector{in} }
 func (c collector) cs() []prometheus.Collector {
 	m := c.in.metrics
 	return append([]prometheus.Collector{m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.troubles, m.restores, m.storeTime,
-		m.throttled, m.throttledTime, m.storeHeld, m.storeHeldTime, m.disconnects, m.rejectedDropped, m.willsIgnored},
+		m.throttled, m.throttledTime, m.storeHeld, m.storeHeldTime, m.disconnects, m.rejectedDropped, m.willsIgnored, m.stateMoved, m.adopted},
 		c.in.creds.metrics.collectors()...)
 }
 

@@ -74,6 +74,7 @@ func (in *Intake) handle(ctx context.Context, m message) error {
 		if err = in.handleDevice(ctx, d, kind, m); !errors.Is(err, errStateMoved) {
 			return err
 		}
+		in.metrics.stateMoved.Inc()
 	}
 	return err
 }

@@ -2,6 +2,7 @@ package alarms
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -64,5 +65,17 @@ func (in *Intake) superviseDevice(ctx context.Context, d *device) {
 	if err := in.raise(ctx, d, &next, causeSilent, "silent past its supervision window", now); err != nil {
 		return // counted; tried again next tick
 	}
-	_ = in.save(ctx, d, next) // on failure, the next tick raises the same trouble again: a duplicate
+	// On failure, the next tick raises the same trouble again: a duplicate.
+	// In cluster mode another node may have saved the device's state since
+	// it was read (it heard the device just now): the trouble is stored, so
+	// mark it on that newer state; the device's next message restores it.
+	err := in.save(ctx, d, next)
+	for range stateRetries {
+		if !errors.Is(err, errStateMoved) || in.refresh(ctx, d) != nil || d.state.Supervision {
+			return
+		}
+		next = d.state
+		next.Supervision, next.SupervisedAt = true, now
+		err = in.save(ctx, d, next)
+	}
 }

@@ -45,6 +45,9 @@ type app struct {
 	// leader runs the engine's terms while this node holds the engine's
 	// lease (cluster_engine.go); nil without a cluster.
 	leader *engineLeader
+	// clusterIntake puts the intake in cluster mode and adopts dead nodes'
+	// broker sessions (cluster_intake.go); nil without a cluster.
+	clusterIntake *clusterIntake
 }
 
 // records is the audit log and preference store the console writes to,
@@ -91,6 +94,13 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 	if err != nil {
 		a.closeAll()
 		return nil, err
+	}
+	if a.cluster != nil {
+		a.clusterIntake, err = newClusterIntake(a.intake, a.cluster, logger.With("component", "alarms"))
+		if err != nil {
+			a.closeAll()
+			return nil, err
+		}
 	}
 	engOpts := alarms.EngineOptions{
 		Cameras: s.sites,
@@ -170,6 +180,7 @@ func (a *app) start(ctx context.Context) error {
 		a.closeAll()
 		return err
 	}
+	a.clusterIntake.start()
 	if a.warmer != nil {
 		// Before the engine starts, so that it sees the incidents that
 		// events stored meanwhile open.
@@ -184,7 +195,8 @@ func (a *app) start(ctx context.Context) error {
 		return err
 	}
 	if a.cluster != nil {
-		a.leader = startEngineLeader(a.cluster, a.engine, a.logger.With("component", "incidents"))
+		// The engine's node also supervises silent devices.
+		a.leader = startEngineLeader(a.cluster, a.engine, a.logger.With("component", "incidents"), a.clusterIntake.leaderTerm)
 	}
 	if err := a.web.Start(); err != nil {
 		a.closeAll()
@@ -220,6 +232,7 @@ func (a *app) closeAll() {
 		a.evidence.close()
 	}
 	a.leader.close() // ends the engine's term and releases its lease
+	a.clusterIntake.close()
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {
 			a.logger.Warn("close incident engine", "error", err)

@@ -15,7 +15,7 @@ import (
 // broker's shared subscription as this node, a dead node's broker session
 // is adopted by one live node (its unacknowledged and queued messages would
 // otherwise wait for it: docs/brokers.md), and the supervision of silent
-// devices runs in the engine's lease term (LeaderTerm).
+// devices runs in the engine's lease term (leaderTerm).
 type clusterIntake struct {
 	in     *alarms.Intake
 	c      *cluster.Cluster
@@ -35,7 +35,7 @@ type clusterIntake struct {
 const adoptRetry = 2 * time.Second
 
 // newClusterIntake puts in in cluster mode as c's node; call it before
-// in.Start, and Start after c.Start.
+// in.Start, and start after in.Start.
 func newClusterIntake(in *alarms.Intake, c *cluster.Cluster, logger *slog.Logger) (*clusterIntake, error) {
 	if err := in.SetCluster(alarms.ClusterOptions{Node: c.Node()}); err != nil {
 		return nil, err
@@ -45,8 +45,11 @@ func newClusterIntake(in *alarms.Intake, c *cluster.Cluster, logger *slog.Logger
 		live: map[string]bool{}, adopting: map[string]context.CancelFunc{}}, nil
 }
 
-// Start watches the live nodes for deaths.
-func (ci *clusterIntake) Start() {
+// start watches the live nodes for deaths; nil does nothing.
+func (ci *clusterIntake) start() {
+	if ci == nil {
+		return
+	}
 	ci.mu.Lock()
 	for _, n := range ci.c.Live() {
 		ci.live[n.ID] = true
@@ -55,10 +58,10 @@ func (ci *clusterIntake) Start() {
 	ci.c.OnChange(ci.changed)
 }
 
-// LeaderTerm supervises silent devices until ctx ends: run it inside the
+// leaderTerm supervises silent devices until ctx ends: run it inside the
 // engine's lease term, so that one node at a time raises supervision
 // troubles.
-func (ci *clusterIntake) LeaderTerm(ctx context.Context) {
+func (ci *clusterIntake) leaderTerm(ctx context.Context) {
 	if err := ci.in.Supervise(ctx); err != nil {
 		ci.logger.Warn("alarms: supervision", "error", err)
 	}
@@ -148,9 +151,12 @@ func adopterOf(dead string, live []string) string {
 	return best
 }
 
-// Close stops the adoptions in progress and waits for them. It is
-// idempotent.
-func (ci *clusterIntake) Close() {
+// close stops the adoptions in progress and waits for them. It is
+// idempotent; nil does nothing.
+func (ci *clusterIntake) close() {
+	if ci == nil {
+		return
+	}
 	ci.mu.Lock()
 	ci.cancel()
 	ci.mu.Unlock()
