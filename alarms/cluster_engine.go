@@ -231,7 +231,7 @@ func (e *Engine) Lead(ctx context.Context, f Fence) error {
 	e.loop(tctx, st)
 	cancel()
 	wg.Wait()
-	e.logger.Info("alarms: incident engine: term over", "fence", f.Value, "fenced", st.fenced)
+	e.logger.Info("alarms: incident engine: term over", "fence", f.Value, "fenced", st.fenced.Load())
 	return nil
 }
 
@@ -256,10 +256,9 @@ func (e *Engine) startFollower(ctx context.Context) error {
 // fencedOut stops the term after a write refused by the fence.
 func (s *engineState) fencedOut(err error) {
 	if s.endTerm != nil && errors.Is(err, ErrFenced) {
-		if !s.fenced {
+		if !s.fenced.Swap(true) {
 			s.e.logger.Warn("alarms: incident engine: fenced out; ending the term", "err", err)
 		}
-		s.fenced = true
 		s.endTerm()
 	}
 }

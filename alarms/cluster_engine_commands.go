@@ -235,19 +235,20 @@ func (e *Engine) applyCommand(ctx context.Context, st *engineState, entry Comman
 	}
 	for {
 		a, err := e.runCommand(ctx, st, entry.ID, c)
-		if ctx.Err() != nil || st.fenced {
-			return false
+		if err == nil {
+			// Saved: answer even if the term ended meanwhile (the next
+			// term will not run it again).
+			if c.Key != "" {
+				e.answer(context.WithoutCancel(ctx), c, a)
+			}
+			return true
 		}
-		if err != nil {
-			// Not saved (nor the command's position): run it again.
-			e.logger.Warn("alarms: incident engine: command not saved; retrying", "op", c.Op, "err", err)
-			sleepCtx(ctx, 500*time.Millisecond)
-			continue
+		if ctx.Err() != nil || st.fenced.Load() {
+			return false // not saved: the next term runs it
 		}
-		if c.Key != "" {
-			e.answer(ctx, c, a)
-		}
-		return true
+		// Not saved (nor the command's position): run it again.
+		e.logger.Warn("alarms: incident engine: command not saved; retrying", "op", c.Op, "err", err)
+		sleepCtx(ctx, 500*time.Millisecond)
 	}
 }
 

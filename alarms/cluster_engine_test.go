@@ -37,7 +37,7 @@ func newClusterSetup(t *testing.T, offerTimeout time.Duration) *clusterSetup {
 	}
 	mqttURL := externalURL(t)
 	cfg := incidentConfig(t)
-	cfg.MQTT = alarms.MQTTConfig{URL: mqttURL, TopicPrefix: uniq("t")}
+	cfg.MQTT = alarms.MQTTConfig{URL: mqttURL, TopicPrefix: uniq("t"), ClientID: uniq("intake-")}
 	cfg.Routing.OfferTimeout = offerTimeout
 	prefix := testredis.Prefix(t, url, "skywatch-test:")
 	opts, err := redis.ParseURL(url)
@@ -49,14 +49,15 @@ func newClusterSetup(t *testing.T, offerTimeout time.Duration) *clusterSetup {
 	return &clusterSetup{t: t, url: url, prefix: prefix, fence: prefix + "cluster:lease:engine", cfg: cfg, rdb: rdb}
 }
 
-// clusterNode is one Skywatch node: an intake and its engine in cluster
-// mode on a store of its own (same Redis, same prefix).
+// clusterNode is one Skywatch node: an intake (in the broker's shared
+// subscription) and its engine in cluster mode on a store of its own (same
+// Redis, same prefix).
 type clusterNode struct {
 	sys   *system
 	store *redisstore.Store
 }
 
-func (c *clusterSetup) node(forward time.Duration) *clusterNode {
+func (c *clusterSetup) node(name string, forward time.Duration) *clusterNode {
 	t := c.t
 	t.Helper()
 	store, err := redisstore.Open(t.Context(), redisstore.Config{URL: c.url, KeyPrefix: c.prefix})
@@ -65,15 +66,17 @@ func (c *clusterSetup) node(forward time.Duration) *clusterNode {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	cfg := c.cfg
-	cfg.MQTT.ClientID = uniq("intake-")
 	t.Cleanup(func() {
-		cl := paho.NewClient(paho.NewClientOptions().AddBroker(cfg.MQTT.URL).SetClientID(cfg.MQTT.ClientID).SetCleanSession(true))
+		cl := paho.NewClient(paho.NewClientOptions().AddBroker(cfg.MQTT.URL).SetClientID(cfg.MQTT.ClientID + "-" + name).SetCleanSession(true))
 		if tok := cl.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
 			cl.Disconnect(0)
 		}
 	})
 	in, err := alarms.NewIntake(cfg, store, hardware.Decoders(), testLogger(t))
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.SetCluster(alarms.ClusterOptions{Node: name}); err != nil {
 		t.Fatal(err)
 	}
 	eng, err := alarms.NewEngine(in, store, alarms.EngineOptions{Cameras: testCameras(), Cluster: store,
@@ -148,7 +151,7 @@ func panicP1(t *testing.T, n *clusterNode, id string) {
 // and its subscribers see the leader's changes.
 func TestClusterEngineFollowerForwards(t *testing.T) {
 	c := newClusterSetup(t, time.Minute)
-	a, b := c.node(0), c.node(0)
+	a, b := c.node("a", 0), c.node("b", 0)
 	changes := b.sys.eng.SubscribeIncidents(t.Context())
 	patrol := b.sys.eng.DispatchMessages(t.Context(), "u1")
 	u1 := connectUnit(t, a.sys, "u1")
@@ -187,12 +190,19 @@ func TestClusterEngineFollowerForwards(t *testing.T) {
 	if err != nil || inc.State != alarms.StateDispatched {
 		t.Fatalf("accept on the follower: %+v, %v", inc, err)
 	}
+	// Over MQTT, whichever node the broker gives the reply and the
+	// position to.
+	u1.reply(offer.Incident, alarms.ReplyArrived, "")
+	waitIncident(t, b.sys.eng, "on scene", func(inc alarms.Incident) bool { return inc.State == alarms.StateOnScene })
+	u2 := connectUnit(t, a.sys, "u2")
+	u2.report(400, alarms.UnitOffDuty)
+	waitUnit(t, b.sys.eng, "u2", alarms.UnitOffDuty)
 
 	// The follower's subscribers saw every change of the leader, in order.
 	var got []string
 	var last uint64
 	deadline := time.After(20 * time.Second)
-	for !slices.Contains(got, "accept") {
+	for !slices.Contains(got, "arrived") {
 		select {
 		case ch := <-changes:
 			if ch.Seq != last+1 {
@@ -206,7 +216,7 @@ func TestClusterEngineFollowerForwards(t *testing.T) {
 			t.Fatalf("follower's changes: %v", got)
 		}
 	}
-	if want := []string{"opened", "offer", "acknowledge", "accept"}; !slices.Equal(got, want) {
+	if want := []string{"opened", "offer", "acknowledge", "accept", "arrived"}; !slices.Equal(got, want) {
 		t.Errorf("follower's changes %v, want %v", got, want)
 	}
 	select {
@@ -223,7 +233,7 @@ func TestClusterEngineFollowerForwards(t *testing.T) {
 // by a later leader.
 func TestClusterEngineNoLeader(t *testing.T) {
 	c := newClusterSetup(t, time.Minute)
-	a := c.node(time.Second)
+	a := c.node("a", time.Second)
 	_, err := a.sys.eng.Units(t.Context())
 	if !errors.Is(err, alarms.ErrNoLeader) {
 		t.Fatalf("units without a leader: %v, want ErrNoLeader", err)
@@ -239,7 +249,7 @@ func TestClusterEngineNoLeader(t *testing.T) {
 // next offer.
 func TestClusterEngineTakeoverMidOffer(t *testing.T) {
 	c := newClusterSetup(t, 3*time.Second)
-	a, b := c.node(0), c.node(0)
+	a, b := c.node("a", 0), c.node("b", 0)
 	u1, u2 := connectUnit(t, a.sys, "u1"), connectUnit(t, a.sys, "u2")
 	ta := c.lead(a, "a/1")
 	position(t, a.sys.eng, "u1", 200, alarms.UnitAvailable)
@@ -276,7 +286,7 @@ func TestClusterEngineTakeoverMidOffer(t *testing.T) {
 // is published by the next term, with the same id, once.
 func TestClusterEngineOutboxReplay(t *testing.T) {
 	c := newClusterSetup(t, time.Minute)
-	a := c.node(0)
+	a := c.node("a", 0)
 	u1 := connectUnit(t, a.sys, "u1")
 	if err := c.rdb.Set(t.Context(), c.fence, "dead/1", 0).Err(); err != nil {
 		t.Fatal(err)
@@ -302,7 +312,7 @@ func TestClusterEngineOutboxReplay(t *testing.T) {
 // ends by itself, and no unit hears of the change.
 func TestClusterEngineFencedOut(t *testing.T) {
 	c := newClusterSetup(t, time.Minute)
-	a := c.node(0)
+	a := c.node("a", 0)
 	u1 := connectUnit(t, a.sys, "u1")
 	ta := c.lead(a, "a/1")
 	position(t, a.sys.eng, "u1", 200, alarms.UnitAvailable)
@@ -334,4 +344,70 @@ func TestClusterEngineFencedOut(t *testing.T) {
 	if err := a.store.PutUnitFenced(t.Context(), f, alarms.UnitState{ID: "u1"}); !errors.Is(err, alarms.ErrFenced) {
 		t.Errorf("fenced put unit: %v, want ErrFenced", err)
 	}
+}
+
+// Figures for docs (run with SKYWATCH_FIGURES=1 -v): the round trip of a
+// request from a follower through the command stream, and of an
+// operator's action (a fenced write, the answer, and the change on the
+// follower's feed).
+func TestClusterEngineForwardFigures(t *testing.T) {
+	if os.Getenv("SKYWATCH_FIGURES") == "" {
+		t.Skip("set SKYWATCH_FIGURES=1 to measure")
+	}
+	c := newClusterSetup(t, time.Minute)
+	a, b := c.node("a", 0), c.node("b", 0)
+	c.lead(a, "a/1")
+	position(t, b.sys.eng, "u1", 200, alarms.UnitAvailable)
+	waitUnit(t, b.sys.eng, "u1", alarms.UnitAvailable)
+	measure := func(what string, n int, fn func()) {
+		d := make([]time.Duration, n)
+		for i := range d {
+			start := time.Now()
+			fn()
+			d[i] = time.Since(start)
+		}
+		slices.Sort(d)
+		t.Logf("%s: n=%d median %v p99 %v max %v", what, n, d[n/2], d[n*99/100], d[n-1])
+	}
+	measure("Unit() from the follower", 500, func() {
+		if _, err := b.sys.eng.Unit(t.Context(), "u1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	measure("Unit() on the leader's node", 500, func() {
+		if _, err := a.sys.eng.Unit(t.Context(), "u1"); err != nil {
+			t.Fatal(err)
+		}
+	})
+	start := time.Now()
+	const positions = 2000
+	for i := range positions {
+		position(t, b.sys.eng, "u2", 400+float64(i)/10, alarms.UnitAvailable) // the last at 599.9 m
+	}
+	sent := time.Since(start)
+	waitFor(t, "the last position", func() bool {
+		v, err := b.sys.eng.Unit(t.Context(), "u2")
+		return err == nil && v.Lat > metresNorth(devLat, 599.8)
+	})
+	t.Logf("%d positions from the follower: sent in %v, applied by the leader in %v (%.0f/s)", positions, sent,
+		time.Since(start), positions/time.Since(start).Seconds())
+	changes := b.sys.eng.SubscribeIncidents(t.Context())
+	panicP1(t, a, "f1")
+	var id string
+	for id == "" {
+		ch := <-changes
+		if ch.Incident != nil {
+			id = ch.Incident.ID
+		}
+	}
+	measure("Act(note) from the follower, until its change is on the follower's feed", 300, func() {
+		if _, err := b.sys.eng.Note(t.Context(), id, "test", "x"); err != nil {
+			t.Fatal(err)
+		}
+		for ch := range changes {
+			if ch.Entry.Action == "test" {
+				break
+			}
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,7 +32,7 @@ type engineState struct {
 	// outboxPending: messages are left in the outbox (a publish failed).
 	fence         *Fence
 	endTerm       context.CancelFunc
-	fenced        bool
+	fenced        atomic.Bool // set by the engine's goroutine or the command reader
 	commands      string
 	outboxPending bool
 }

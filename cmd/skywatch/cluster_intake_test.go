@@ -174,12 +174,4 @@ func TestClusterIntakeAdoptsLeavingNode(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond for up to 20 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for end := time.Now().Add(20 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
+// waitUntil is cluster_video_test.go's.
