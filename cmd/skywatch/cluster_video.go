@@ -98,14 +98,20 @@ func (v *clusterVideo) attach(cameras *ingest.Manager) {
 	v.c.OnChange(func([]cluster.NodeInfo) { cameras.Rebalance() })
 }
 
-// Claim implements ingest.Gate.
+// Claim implements ingest.Gate. A pinned camera is claimed only by the
+// rendezvous winner among the live nodes, as the cluster's last heartbeat
+// saw them: the others are refused without asking Redis (their recorders
+// ask again every few seconds, for every recorded camera). The claim
+// itself (SET NX) keeps a camera with its holder when that is another
+// node, such as the node that took it over while its owner was away.
 func (v *clusterVideo) Claim(ctx context.Context, camera string) (bool, error) {
 	if v.pinned[camera] {
-		owner, err := v.c.CameraOwner(ctx, camera)
-		if err != nil {
-			return false, err
+		live := v.c.Live()
+		ids := make([]string, 0, len(live))
+		for _, n := range live {
+			ids = append(ids, n.ID)
 		}
-		if owner != v.c.Node() {
+		if len(ids) > 0 && cluster.RendezvousOwner(camera, ids) != v.c.Node() {
 			return false, nil
 		}
 	}

@@ -93,9 +93,11 @@ func startVideoNode(t *testing.T, id, redisURL, prefix string, cams []ingest.Cam
 // signalling with it) and its cluster membership can no longer reach
 // Redis. Its camera manager stays, as in a partition: it must stop pulling
 // by itself when its camera leases cannot be renewed.
-func (n *videoNode) die() {
-	_ = n.srv.Close()
+func (n *videoNode) die(t *testing.T) {
+	start := time.Now()
 	n.redis.Stop()
+	_ = n.srv.Close()
+	t.Logf("node %s died in %v", n.id, time.Since(start).Round(time.Millisecond))
 }
 
 // cameraFor returns an id among candidates that the rendezvous rule gives
@@ -206,7 +208,7 @@ func TestClusterVideoFailover(t *testing.T) {
 	}
 
 	died := time.Now()
-	a.die()
+	a.die(t)
 	waitUntil(t, "b pulls the always-on camera", func() bool { return status(b, always) == ingest.StatusOnline })
 	t.Logf("always-on camera pulled by b %v after a died (failover %v)", time.Since(died).Round(time.Millisecond), videoFailover)
 

@@ -400,8 +400,13 @@
   const RETRY_FIRST_MS = 250;
   const GATHER_TIMEOUT_MS = 3000;
   const CONNECT_TIMEOUT_MS = 15000;
-  const DISCONNECTED_GRACE_MS = 2500;
-  const STALL_MS = 6000;
+  // Chromium reports "disconnected" once its peer has been silent for
+  // about 5 s already; a picture that stopped for 3 s (a visible page
+  // decodes every frame, and cameras send at least one a second) is a
+  // quicker sign that the serving node went away.
+  const DISCONNECTED_GRACE_MS = 1000;
+  const STALL_MS = 3000;
+  const WATCH_EVERY_MS = 1000;
   const players = new Set();
   const deleting = new Set(); // WHEP DELETEs on their way: a logout waits for them
   let sessionGone = false; // the server said 401: nothing of the session is left to end
@@ -676,7 +681,7 @@
         const gen = this.gen;
         this.lastFrames = -1;
         this.lastProgress = Date.now();
-        this.timers.watch = setInterval(() => this.watch(gen), 2000);
+        this.timers.watch = setInterval(() => this.watch(gen), WATCH_EVERY_MS);
       }
     }
 
