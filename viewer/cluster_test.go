@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -268,5 +269,52 @@ func TestClusterPatrolSessionsAndLimits(t *testing.T) {
 		if code, body := g.login("u2", "pw-u2"); code != 429 || !strings.Contains(body, "user name") {
 			t.Fatalf("after %v failures over two nodes, %s: %d %s", defaultUnitLoginRule.Burst, base, code, body)
 		}
+	}
+}
+
+// failingShared is a shared store that does not answer.
+type failingShared struct{ SharedLogins }
+
+var errAway = errors.New("redis away")
+
+func (failingShared) Session(context.Context, string) (accounts.Session, bool, error) {
+	return accounts.Session{}, false, errAway
+}
+func (failingShared) TakeLogin(context.Context, []accounts.LoginBucket, time.Time) (int, time.Duration, error) {
+	return -1, 0, errAway
+}
+func (failingShared) LoginLocks(context.Context, time.Time, int) ([]accounts.LoginLock, error) {
+	return nil, errAway
+}
+func (failingShared) ResetLogin(context.Context, []string, func(string) bool) (int, error) {
+	return 0, errAway
+}
+func (failingShared) KnowLoginAddr(context.Context, string, string, int, time.Time) error {
+	return errAway
+}
+func (failingShared) KnownLoginAddr(context.Context, string, string) (bool, error) {
+	return false, errAway
+}
+
+// While the shared store does not answer, a node limits logins by itself
+// and keeps the sessions it made: logins go on, guessing is still slowed.
+func TestClusterSharedStoreAway(t *testing.T) {
+	s := startAuthServerOpts(t, authOpts{shared: failingShared{}})
+	op := mustLogin(t, s.base, "op1")
+	if code, _ := op.do(http.MethodGet, "/api/me", "", false); code != http.StatusOK {
+		t.Fatalf("this node's session while the store is away: %d", code)
+	}
+	g := newOperator(t, s.base)
+	for i := range DefaultLoginFailures {
+		if code, body := g.login("sup", "guess"); code != http.StatusUnauthorized {
+			t.Fatalf("attempt %d: %d %s", i+1, code, body)
+		}
+	}
+	if code, body := g.login("sup", testPassword); code != http.StatusTooManyRequests {
+		t.Fatalf("after %d failures with the store away: %d %s", DefaultLoginFailures, code, body)
+	}
+	admin := mustLogin(t, s.base, "admin")
+	if code, body := admin.do(http.MethodGet, "/api/admin/lockouts", "", false); code != http.StatusOK || !strings.Contains(compact(body), `"user":"sup"`) {
+		t.Fatalf("this node's lockouts: %d %s", code, body)
 	}
 }

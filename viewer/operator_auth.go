@@ -396,7 +396,7 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	s.saveSession(sess)
 	http.SetCookie(w, &http.Cookie{
 		Name: sessionCookie, Value: token, Path: "/",
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r),
 	})
 	p := &principal{User: u, Key: sess.Key, CSRF: csrfOf(token), Addr: addr}
 	s.audit(p, "login", "", "ok", "")
@@ -421,7 +421,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		s.sessionEnded(sess, "logout")
 	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Path: "/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r)})
 	w.WriteHeader(http.StatusNoContent)
 }
 

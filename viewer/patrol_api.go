@@ -188,7 +188,7 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{
 		Name: patrolCookie, Value: token, Path: "/patrol/",
 		MaxAge:   int(time.Until(sess.Expires).Seconds()),
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r),
 	})
 	s.logger.Info("patrol login", "unit", unitID, "remote", clientAddr(r))
 	writeJSON(w, http.StatusOK, patrolMeJSON{Unit: view, CSRF: sess.CSRF})
@@ -198,7 +198,7 @@ func (s *Server) handlePatrolLogin(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handlePatrolLogout(w http.ResponseWriter, r *http.Request, token string, _ patrolSession) {
 	s.patrols.remove(token)
 	http.SetCookie(w, &http.Cookie{Name: patrolCookie, Path: "/patrol/", MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure(r)})
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -258,9 +258,10 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
-	// A node's proxied request first (its X-Forwarded-For is believed only
-	// from a peer), then the trusted proxies' header.
-	return s.recoverPanics(s.securityHeaders(s.peerForwarded(s.trustedForwarded(s.guard(mux)))))
+	// The trusted proxies' headers first (X-Forwarded-Proto matters to the
+	// security headers), then a node's proxied request (its
+	// X-Forwarded-For is believed only from a peer).
+	return s.recoverPanics(s.trustedForwarded(s.securityHeaders(s.peerForwarded(s.guard(mux)))))
 }
 
 // Start listens on the HTTP and ICE addresses and serves in the
@@ -472,7 +473,7 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
-		if r.TLS != nil {
+		if secure(r) {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r)

@@ -1,6 +1,7 @@
 package viewer
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,12 +48,24 @@ func trusted(proxies []netip.Prefix, ip string) bool {
 	return false
 }
 
+// forwardedTLSKey marks, in a request's context, a request that a trusted
+// proxy received over TLS (X-Forwarded-Proto: https).
+type forwardedTLSKey struct{}
+
+// secure says whether the client reached us over TLS: directly, or
+// through a trusted proxy that terminated it. Cookies are then Secure and
+// HSTS is sent.
+func secure(r *http.Request) bool {
+	return r.TLS != nil || r.Context().Value(forwardedTLSKey{}) != nil
+}
+
 // trustedForwarded takes the client's address from X-Forwarded-For when
 // the request comes from a trusted proxy (http.trusted_proxies: the load
 // balancer in front of the nodes): the login limits, the video caps and
 // the audit log then see the operator's address, not the balancer's. The
 // client is the right-most address that is not itself a trusted proxy;
-// what a client wrote in the header left of that is not believed.
+// what a client wrote in the header left of that is not believed. The
+// proxy's X-Forwarded-Proto: https says it terminated TLS.
 func (s *Server) trustedForwarded(next http.Handler) http.Handler {
 	if len(s.trustedProxies) == 0 {
 		return next
@@ -61,6 +74,9 @@ func (s *Server) trustedForwarded(next http.Handler) http.Handler {
 		if !trusted(s.trustedProxies, clientAddr(r)) {
 			next.ServeHTTP(w, r)
 			return
+		}
+		if strings.EqualFold(strings.TrimSpace(r.Header.Get("X-Forwarded-Proto")), "https") {
+			r = r.WithContext(context.WithValue(r.Context(), forwardedTLSKey{}, true))
 		}
 		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 		client := ""

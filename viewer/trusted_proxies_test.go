@@ -41,6 +41,19 @@ func TestTrustedForwarded(t *testing.T) {
 			}
 		})
 	}
+	// A proxy that terminated TLS: the cookie is Secure, HSTS is sent; a
+	// client's own X-Forwarded-Proto is not believed.
+	for remote, want := range map[string]bool{"10.0.0.5:4000": true, "172.16.1.9:4000": false} {
+		var got bool
+		h := s.trustedForwarded(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = secure(r) }))
+		r := httptest.NewRequest(http.MethodGet, "/api/me", nil)
+		r.RemoteAddr = remote
+		r.Header.Set("X-Forwarded-Proto", "https")
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if got != want {
+			t.Errorf("from %s with X-Forwarded-Proto: https: secure %v, want %v", remote, got, want)
+		}
+	}
 	if _, err := parseTrustedProxies([]string{"lb.local"}); err == nil {
 		t.Error("a host name was taken")
 	}

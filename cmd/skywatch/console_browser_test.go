@@ -49,6 +49,7 @@ func TestChromiumConsole(t *testing.T) {
 	t.Run("Lockout", c.lockout)
 	t.Run("AdminUnlock", c.adminUnlock)
 	t.Run("APITokens", c.apiTokens)
+	t.Run("ClusterView", c.clusterView)
 	t.Run("PatrolPage", c.patrol)
 	t.Run("Playback", c.playback)
 	t.Run("IncidentClip", c.incidentClip)
@@ -796,6 +797,25 @@ func (c *consoleCase) apiTokens(t *testing.T) {
 		t.Errorf("the revoked token reads: %d", code)
 	}
 	b.loginAs(t, "watch")
+}
+
+// clusterView: an admin's Cluster tab shows this node (the demo runs
+// without cluster:) with its figures, refreshed by itself; an operator has
+// no such tab.
+func (c *consoleCase) clusterView(t *testing.T) {
+	b := c.b
+	b.loginAs(t, "admin")
+	b.waitJS(t, "the cluster view", `(() => {
+		if (Skywatch.currentView() !== 'cluster') Skywatch.navigate('cluster');
+		return !!document.querySelector('[data-testid=cluster-single]') &&
+			document.querySelectorAll('[data-testid=cluster-node] td').length === 6; })()`, 20*time.Second)
+	b.shot(t, "cluster")
+	b.loginAs(t, "watch")
+	var tabs bool
+	b.eval(t, `!!document.querySelector('[data-testid=tab-cluster]')`, &tabs)
+	if tabs {
+		t.Error("a viewer sees the cluster tab")
+	}
 }
 
 // patrol: the patrol page on a phone-sized screen refuses a wrong password
