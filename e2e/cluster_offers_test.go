@@ -129,6 +129,7 @@ func readIncidents(ctx context.Context, redisURL, prefix string) ([]alarms.Incid
 type offerCheck struct {
 	incidents, steps, timeouts, declines int
 	maxLate                              time.Duration // the latest timeout after its deadline
+	lateOnes                             []string      // timeouts more than a second after their deadline
 	rawRepeats                           int           // receptions beyond the first of one id
 	repeated                             []string      // ids received more than once
 	truncated                            int           // incidents with a full timeline, not checked
@@ -198,6 +199,10 @@ func checkOffers(incs []alarms.Incident, readAt time.Time, before, after map[str
 					if at, ok := offeredAt[e.Unit]; ok {
 						l := e.At.Sub(at.Add(offerTimeout))
 						res.maxLate = max(res.maxLate, l)
+						if l > time.Second {
+							res.lateOnes = append(res.lateOnes, fmt.Sprintf("%s to %s made at %s: %v late",
+								inc.ID, e.Unit, at.Format(time.StampMilli), l.Round(time.Millisecond)))
+						}
 						if l > late {
 							stale = append(stale, fmt.Sprintf("%s: the offer to %s made at %s timed out %v after its deadline",
 								inc.ID, e.Unit, at.Format(time.StampMilli), l.Round(time.Millisecond)))

@@ -197,6 +197,9 @@ func TestClusterFailover(t *testing.T) {
 		"units received %d offers (%d distinct ids, %d receptions repeated), %d other messages, %d undecodable; %d incidents with full timelines not checked",
 		res.incidents, res.steps, res.timeouts, res.maxLate.Round(time.Millisecond), res.declines,
 		raw, distinct, res.rawRepeats, other, bad, res.truncated)
+	if len(res.lateOnes) > 0 {
+		t.Logf("%d offers timed out more than a second after their deadline: %s", len(res.lateOnes), strings.Join(res.lateOnes, "; "))
+	}
 	if len(res.repeated) > 0 {
 		t.Logf("offers received more than once (the same id; a unit drops them): %s", firstFew(res.repeated))
 	}
