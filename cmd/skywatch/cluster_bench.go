@@ -226,6 +226,7 @@ func measureCluster(ctx context.Context, s clusterBenchSettings, cam *hardware.C
 	l.broker = rig.brokerURL
 	l.httpURL = rig.bases[0]
 	l.metricsURLs = rig.bases
+	l.header = rig.auth
 	l.pids = append(slices.Clone(rig.nodePIDs()), rig.broker.cmd.Process.Pid, rig.redis.cmd.Process.Pid)
 	stats0, _ := rig.redisStats(ctx)
 	events, err := loadRuns(ctx, l, logger, stdout)

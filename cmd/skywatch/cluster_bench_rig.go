@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/skywatch/skywatch/accounts"
 	"github.com/skywatch/skywatch/hardware"
 )
 
@@ -28,6 +29,9 @@ type clusterRig struct {
 	brokerURL string
 	redisAddr string
 	bases     []string // the nodes' HTTP base URLs
+	// auth is what the loader's stream and the viewers send: an API token
+	// of the config.
+	auth http.Header
 }
 
 // redisStats is what Redis counts: commands processed since its start
@@ -108,6 +112,13 @@ log_type warning
 	}
 
 	devices := devicesYAML(hardware.SimDevices(s.load.n, s.load.idPrefix, s.load.seed))
+	users, err := benchUsersYAML()
+	if err != nil {
+		return r, err
+	}
+	tok, sum := accounts.NewToken()
+	r.auth = http.Header{"Authorization": {"Bearer " + tok}}
+	access := fmt.Sprintf("%stokens:\n  - {name: bench, role: admin, token_sha256: %s}\n", users, sum)
 	for i := range n {
 		httpAddr, err := freeTCP()
 		if err != nil {
@@ -127,6 +138,7 @@ cameras:
 		for _, c := range r.cameras {
 			fmt.Fprintf(&b, "  - {id: %s, url: %q, transport: tcp, mode: always}\n", c, cam.URL("/"+c))
 		}
+		b.WriteString(access)
 		b.WriteString(devices)
 		path := filepath.Join(dir, id+".yaml")
 		if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
@@ -211,7 +223,7 @@ func (r *clusterRig) joinViewers(ctx context.Context, n int) ([]*benchViewer, er
 	sem := make(chan struct{}, 4)
 	for i := range n {
 		target := whepTarget{url: fmt.Sprintf("%s/whep/%s", r.bases[i%len(r.bases)], r.cameras[i%len(r.cameras)]),
-			client: &http.Client{Timeout: 30 * time.Second}}
+			header: r.auth, client: &http.Client{Timeout: 30 * time.Second}}
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()

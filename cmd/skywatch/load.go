@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +47,8 @@ for measuring the embedded broker's ceiling.
 // loadSettings are the flags of sim load.
 type loadSettings struct {
 	broker, httpURL, observe, prefix, idPrefix string
-	metricsURLs                                []string // every node's base URL, for /metrics
+	metricsURLs                                []string    // every node's base URL, for /metrics
+	header                                     http.Header // sent with the stream's request (a token)
 	subUser, subPass                           string
 	n, burst, inflight, runs, connectRate      int
 	seed                                       int64

@@ -85,6 +85,9 @@ func (o *loadObserver) readStream(ctx context.Context, url, lastID string) (stri
 	if err != nil {
 		return "", err
 	}
+	for k, vs := range o.s.header {
+		req.Header[k] = vs
+	}
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
