@@ -164,6 +164,12 @@ const (
 	feedBatch = 256
 	// busWait is how long a blocking read of a stream waits.
 	busWait = time.Second
+	// pubackWait bounds the wait for the broker's PUBACK of a unit
+	// message; outboxRetry is the pause before publishing the outbox again
+	// after a failure (the engine goes on meanwhile; messages wait in the
+	// outbox, in order).
+	pubackWait  = 2 * time.Second
+	outboxRetry = time.Second
 )
 
 // Lead runs one term of leadership under fence f: it loads the units and
@@ -267,19 +273,24 @@ func (s *engineState) fencedOut(err error) {
 // once the broker has it. It stops at the first failure (kept for the next
 // try: the poll retries).
 func (s *engineState) flushOutbox(ctx context.Context) {
+	if time.Now().Before(s.outboxRetryAt) {
+		return
+	}
 	sctx, cancel := storeCtx(ctx)
 	defer cancel()
 	left, err := s.e.fstore.Outbox(sctx)
 	if err != nil {
 		s.e.logger.Warn("alarms: incident engine: read the outbox", "err", err)
 		s.outboxPending = true
+		s.outboxRetryAt = time.Now().Add(outboxRetry)
 		return
 	}
 	s.outboxPending = !s.publishOutbox(sctx, left)
 }
 
 // publishOutbox publishes saved messages in order and removes them; it
-// reports whether all went.
+// reports whether all went. After a failure the outbox is tried again no
+// sooner than outboxRetry.
 func (s *engineState) publishOutbox(ctx context.Context, msgs []OutboxMessage) bool {
 	sent := make([]string, 0, len(msgs))
 	ok := true
@@ -288,6 +299,7 @@ func (s *engineState) publishOutbox(ctx context.Context, msgs []OutboxMessage) b
 			s.e.logger.Warn("alarms: dispatch message not sent; kept in the outbox", "unit", m.Unit,
 				"type", m.Msg.Type, "incident", m.Msg.Incident, "err", err)
 			ok = false
+			s.outboxRetryAt = time.Now().Add(outboxRetry)
 			break
 		}
 		sent = append(sent, m.Entry)
@@ -314,10 +326,16 @@ func (e *Engine) publishUnitAcked(ctx context.Context, unit string, m DispatchMe
 	case in.broker != nil:
 		return in.broker.server.Publish(topic, data, false, 1)
 	case in.client != nil:
+		// While the client reconnects, paho keeps the message and sends it
+		// on reconnection; the outbox sends it again too (same ID).
 		tok := in.client.c.Publish(topic, 1, false, data)
+		wait := time.NewTimer(pubackWait)
+		defer wait.Stop()
 		select {
 		case <-tok.Done():
 			return tok.Error()
+		case <-wait.C:
+			return fmt.Errorf("publish to %s: no PUBACK within %s", unit, pubackWait)
 		case <-ctx.Done():
 			return fmt.Errorf("publish to %s: no PUBACK: %w", unit, ctx.Err())
 		}

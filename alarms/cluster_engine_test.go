@@ -411,3 +411,42 @@ func TestClusterEngineForwardFigures(t *testing.T) {
 		}
 	})
 }
+
+// An offer that its term saved but could not publish (the node lost its
+// broker) waits in the outbox; the next term publishes it, once, with its
+// id, and the offer's deadline still holds.
+func TestClusterEngineOutboxAfterBrokerLoss(t *testing.T) {
+	c := newClusterSetup(t, time.Minute)
+	a, b := c.node("a", 0), c.node("b", 0)
+	u1 := connectUnit(t, b.sys, "u1")
+	ta := c.lead(a, "a/1")
+	position(t, b.sys.eng, "u1", 200, alarms.UnitAvailable)
+	waitUnit(t, b.sys.eng, "u1", alarms.UnitAvailable)
+
+	_ = a.sys.in.Close() // A's engine runs on without a broker
+	// Stored as an intake would (the broker may park a message for A's
+	// session, which adoption handles elsewhere).
+	ev := &alarms.Event{ID: "c1", Class: alarms.ClassPanic, Qualifier: alarms.QualifierNew, Device: "p1", Area: "g1",
+		ReceivedAt: time.Now(), Source: "test"}
+	if _, err := b.store.AppendEvent(t.Context(), ev, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	inc := waitIncident(t, b.sys.eng, "the offer saved", func(inc alarms.Incident) bool { return inc.Offer != nil })
+	u1.quiet(500 * time.Millisecond)
+	left, err := b.store.Outbox(t.Context())
+	if err != nil || len(left) != 1 || left[0].Msg.Type != "offer" {
+		t.Fatalf("outbox %+v, %v: want the offer", left, err)
+	}
+
+	ta.end(t)
+	c.lead(b, "b/2")
+	got := u1.expect("offer", inc.ID)
+	if got.ID != inc.ID+":v1:u1" || !got.Deadline.Equal(inc.Offer.Deadline) {
+		t.Errorf("offer %s with deadline %v, want %s:v1:u1 by %v", got.ID, got.Deadline, inc.ID, inc.Offer.Deadline)
+	}
+	u1.quiet(500 * time.Millisecond)
+	waitFor(t, "an empty outbox", func() bool {
+		left, err := b.store.Outbox(t.Context())
+		return err == nil && len(left) == 0
+	})
+}

@@ -166,13 +166,17 @@ func (in *Intake) startTail(ctx context.Context) error {
 // the last event it saw, so a Redis blip loses nothing.
 func (in *Intake) tailLog(ctx context.Context, after string) {
 	backoff := storeRetryMin
+	failing := false
 	for ctx.Err() == nil {
 		evs, next, err := in.cluster.tail.TailEvents(ctx, after, tailBatch, tailBlock)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			in.metrics.storeErrors.Inc()
+			if !failing { // once per outage
+				failing = true
+				in.logger.Warn("alarms: live events: cannot read the event log; resuming where it stopped when the store is back", "error", err)
+			}
 			select {
 			case <-time.After(jitter(backoff)):
 			case <-ctx.Done():
@@ -180,6 +184,10 @@ func (in *Intake) tailLog(ctx context.Context, after string) {
 			}
 			backoff = min(2*backoff, storeRetryMax)
 			continue
+		}
+		if failing {
+			failing = false
+			in.logger.Info("alarms: live events: reading the event log again")
 		}
 		backoff = storeRetryMin
 		after = next

@@ -3,6 +3,7 @@ package alarms_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -366,6 +367,152 @@ func TestClusterSupervisionTakeover(t *testing.T) {
 	for dev, want := range map[string]int{"d00": 1, "d01": 1} {
 		if tr, re := supervision(t, store, dev); tr != want || re != 0 {
 			t.Errorf("%s: %d troubles, %d restores; want %d and 0", dev, tr, re, want)
+		}
+	}
+}
+
+// cutProxy forwards TCP to target until cut: then it closes its
+// connections and refuses new ones until healed.
+type cutProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cutOff bool
+	conns  []net.Conn
+	wg     sync.WaitGroup
+}
+
+func newCutProxy(t *testing.T, target string) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *cutProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		if p.cutOff {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			p.mu.Unlock()
+			c.Close()
+			continue
+		}
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go func() { defer p.wg.Done(); _, _ = io.Copy(up, c); up.Close() }()
+		go func() { defer p.wg.Done(); _, _ = io.Copy(c, up); c.Close() }()
+	}
+}
+
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutOff = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *cutProxy) heal() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cutOff = false
+}
+
+// The live stream of a node whose Redis goes away for a while resumes
+// where it stopped: every event stored meanwhile (by other nodes) comes
+// once, in log order.
+func TestClusterLiveEventsAcrossRedisBlip(t *testing.T) {
+	rig := newClusterRig(t, 1, slowModel)
+	u, err := url.Parse(rig.redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, u.Host)
+	u.Host = proxy.ln.Addr().String()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deaf := "tcp://" + ln.Addr().String()
+	ln.Close()
+	s, err := redisstore.Open(t.Context(), redisstore.Config{URL: u.String(), KeyPrefix: rig.prefix, Timeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	cfg := rig.cfg
+	cfg.MQTT.URL = deaf
+	in, err := alarms.NewIntake(cfg, s, hardware.Decoders(), testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := in.SetCluster(alarms.ClusterOptions{Node: "blip"}); err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	if err := in.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	live := in.Subscribe(t.Context())
+	other := rig.store()
+	add := func(from, to int) {
+		for n := from; n < to; n++ {
+			e := &alarms.Event{ID: fmt.Sprintf("e%02d", n), Device: "d00", Class: alarms.ClassAlarm, ReceivedAt: time.Now()}
+			if _, err := other.AppendEvent(t.Context(), e, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var got []string
+	read := func(n int) {
+		t.Helper()
+		for len(got) < n {
+			select {
+			case e := <-live:
+				got = append(got, e.ID)
+			case <-time.After(20 * time.Second):
+				t.Fatalf("live events: %v, want %d", got, n)
+			}
+		}
+	}
+	add(0, 10)
+	read(10)
+	proxy.cut()
+	add(10, 20)
+	time.Sleep(1500 * time.Millisecond) // reads fail meanwhile
+	proxy.heal()
+	read(20)
+	select {
+	case e := <-live:
+		t.Fatalf("an extra live event %s after %v", e.ID, got)
+	case <-time.After(300 * time.Millisecond):
+	}
+	for i, id := range got {
+		if id != fmt.Sprintf("e%02d", i) {
+			t.Fatalf("live events out of order or doubled: %v", got)
 		}
 	}
 }

@@ -35,6 +35,7 @@ type engineState struct {
 	fenced        atomic.Bool // set by the engine's goroutine or the command reader
 	commands      string
 	outboxPending bool
+	outboxRetryAt time.Time
 }
 
 // unitLive is a configured unit and what the engine knows of it.

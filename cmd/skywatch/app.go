@@ -45,8 +45,8 @@ type app struct {
 	// leader runs the engine's terms while this node holds the engine's
 	// lease (cluster_engine.go); nil without a cluster.
 	leader *engineLeader
-	// clusterIntake puts the intake in cluster mode and adopts dead nodes'
-	// broker sessions (cluster_intake.go); nil without a cluster.
+	// clusterIntake joins the intake to the cluster (cluster_intake.go);
+	// nil without a cluster.
 	clusterIntake *clusterIntake
 }
 
@@ -180,7 +180,6 @@ func (a *app) start(ctx context.Context) error {
 		a.closeAll()
 		return err
 	}
-	a.clusterIntake.start()
 	if a.warmer != nil {
 		// Before the engine starts, so that it sees the incidents that
 		// events stored meanwhile open.
@@ -195,8 +194,9 @@ func (a *app) start(ctx context.Context) error {
 		return err
 	}
 	if a.cluster != nil {
-		// The engine's node also supervises silent devices.
-		a.leader = startEngineLeader(a.cluster, a.engine, a.logger.With("component", "incidents"), a.clusterIntake.leaderTerm)
+		a.clusterIntake.Start()
+		// Supervision of silent devices runs on the engine's node.
+		a.leader = startEngineLeader(a.cluster, a.engine, a.logger.With("component", "incidents"), a.clusterIntake.LeaderTerm)
 	}
 	if err := a.web.Start(); err != nil {
 		a.closeAll()
@@ -232,7 +232,9 @@ func (a *app) closeAll() {
 		a.evidence.close()
 	}
 	a.leader.close() // ends the engine's term and releases its lease
-	a.clusterIntake.close()
+	if a.clusterIntake != nil {
+		a.clusterIntake.Close()
+	}
 	if a.engine != nil {
 		if err := a.engine.Close(); err != nil {
 			a.logger.Warn("close incident engine", "error", err)

@@ -15,7 +15,7 @@ import (
 // broker's shared subscription as this node, a dead node's broker session
 // is adopted by one live node (its unacknowledged and queued messages would
 // otherwise wait for it: docs/brokers.md), and the supervision of silent
-// devices runs in the engine's lease term (leaderTerm).
+// devices runs in the engine's lease term (LeaderTerm).
 type clusterIntake struct {
 	in     *alarms.Intake
 	c      *cluster.Cluster
@@ -35,7 +35,7 @@ type clusterIntake struct {
 const adoptRetry = 2 * time.Second
 
 // newClusterIntake puts in in cluster mode as c's node; call it before
-// in.Start, and start after in.Start.
+// in.Start, and Start after in.Start.
 func newClusterIntake(in *alarms.Intake, c *cluster.Cluster, logger *slog.Logger) (*clusterIntake, error) {
 	if err := in.SetCluster(alarms.ClusterOptions{Node: c.Node()}); err != nil {
 		return nil, err
@@ -45,8 +45,8 @@ func newClusterIntake(in *alarms.Intake, c *cluster.Cluster, logger *slog.Logger
 		live: map[string]bool{}, adopting: map[string]context.CancelFunc{}}, nil
 }
 
-// start watches the live nodes for deaths; nil does nothing.
-func (ci *clusterIntake) start() {
+// Start watches the live nodes for deaths; nil does nothing.
+func (ci *clusterIntake) Start() {
 	if ci == nil {
 		return
 	}
@@ -58,10 +58,10 @@ func (ci *clusterIntake) start() {
 	ci.c.OnChange(ci.changed)
 }
 
-// leaderTerm supervises silent devices until ctx ends: run it inside the
+// LeaderTerm supervises silent devices until ctx ends: run it inside the
 // engine's lease term, so that one node at a time raises supervision
 // troubles.
-func (ci *clusterIntake) leaderTerm(ctx context.Context) {
+func (ci *clusterIntake) LeaderTerm(ctx context.Context) {
 	if err := ci.in.Supervise(ctx); err != nil {
 		ci.logger.Warn("alarms: supervision", "error", err)
 	}
@@ -151,9 +151,9 @@ func adopterOf(dead string, live []string) string {
 	return best
 }
 
-// close stops the adoptions in progress and waits for them. It is
+// Close stops the adoptions in progress and waits for them. It is
 // idempotent; nil does nothing.
-func (ci *clusterIntake) close() {
+func (ci *clusterIntake) Close() {
 	if ci == nil {
 		return
 	}

@@ -95,11 +95,11 @@ func TestClusterIntakeAdoptsLeavingNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ci.close()
+	defer ci.Close()
 	if err := in.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ci.start()
+	ci.Start()
 	waitUntil(t, "the intake's subscription", func() bool { return in.Status().Connected })
 
 	// sky-x's intake: takes its share and never acknowledges, then its
