@@ -85,6 +85,9 @@ type FeedItem struct {
 	// Unit is the unit a dispatch message is for; "" for a change.
 	Unit string
 	Data []byte
+	// Gap is set (when read) on the first item after entries that were
+	// trimmed from the feed before this reader read them.
+	Gap bool
 }
 
 // CommandEntry is a request in the engine's command stream.
@@ -427,6 +430,9 @@ func (e *Engine) readFeed(ctx context.Context, after string) {
 		failing = false
 		for _, it := range items {
 			after = it.ID
+			if it.Gap {
+				seq++ // subscribers see a jump and reload
+			}
 			if it.Unit != "" {
 				var m DispatchMessage
 				if json.Unmarshal(it.Data, &m) == nil {

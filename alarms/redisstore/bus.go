@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -143,5 +145,29 @@ func (s *Store) ReadFeed(ctx context.Context, after string, count int, wait time
 		data, _ := m.Values["j"].(string)
 		out = append(out, alarms.FeedItem{ID: m.ID, Unit: unit, Data: []byte(data)})
 	}
+	// A full batch means the reader lags: the feed may have been trimmed
+	// past what it read last. Feed entries are never deleted otherwise, so
+	// a first entry of the stream later than after means a gap (or, at
+	// worst, that only after itself went: a needless reload).
+	if len(out) == count && after != "" && after != "0" {
+		info, err := s.rdb.XInfoStream(ctx, s.key("eng:feed")).Result()
+		if err == nil && streamIDLess(after, info.FirstEntry.ID) {
+			out[0].Gap = true
+		}
+	}
 	return out, nil
+}
+
+// streamIDLess compares two stream entry ids ("ms-seq").
+func streamIDLess(a, b string) bool {
+	am, as, _ := strings.Cut(a, "-")
+	bm, bs, _ := strings.Cut(b, "-")
+	ami, _ := strconv.ParseUint(am, 10, 64)
+	bmi, _ := strconv.ParseUint(bm, 10, 64)
+	if ami != bmi {
+		return ami < bmi
+	}
+	asi, _ := strconv.ParseUint(as, 10, 64)
+	bsi, _ := strconv.ParseUint(bs, 10, 64)
+	return asi < bsi
 }

@@ -105,13 +105,24 @@ func TestFencedWritesAndStreams(t *testing.T) {
 	if b, err := s.AwaitReply(ctx, "k2", time.Second); err != nil || b != nil {
 		t.Errorf("no reply: %q, %v", b, err)
 	}
-	// The feed is bounded.
-	for range 200 {
+	// The feed is bounded, and a reader that lagged past the trimming is
+	// told.
+	for range 300 {
 		if err := s.PublishFeed(ctx, []alarms.FeedItem{{Data: []byte("x")}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := s.rdb.XLen(ctx, prefix+"eng:feed").Val(); n > 150 {
 		t.Errorf("feed of %d entries, bounded to about 5", n)
+	}
+	if items, err = s.ReadFeed(ctx, items[0].ID, 10, 0); err != nil || len(items) != 10 || !items[0].Gap || items[1].Gap {
+		t.Errorf("lagging read: %+v, %v: want a gap on the first item", items, err)
+	}
+	tail, _ = s.FeedTail(ctx)
+	for range 20 {
+		_ = s.PublishFeed(ctx, []alarms.FeedItem{{Data: []byte("y")}})
+	}
+	if items, err = s.ReadFeed(ctx, tail, 10, 0); err != nil || len(items) != 10 || items[0].Gap {
+		t.Errorf("read in time: %+v, %v: want no gap", items, err)
 	}
 }
