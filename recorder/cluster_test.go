@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +18,11 @@ import (
 // the cameras it holds (its ingest manager has no other).
 func clusterNode(t *testing.T, cam *hardware.Camera, dir, node string, pulls []string, record string) *Recorder {
 	t.Helper()
+	return clusterNodeWith(t, cam, dir, node, pulls, record, nil)
+}
+
+func clusterNodeWith(t *testing.T, cam *hardware.Camera, dir, node string, pulls []string, record string, tweak func(*Recorder)) *Recorder {
+	t.Helper()
 	var cams []ingest.CameraConfig
 	for _, id := range pulls {
 		cams = append(cams, ingest.CameraConfig{ID: id, URL: cam.URL("/" + id)})
@@ -27,7 +33,7 @@ func clusterNode(t *testing.T, cam *hardware.Camera, dir, node string, pulls []s
 	cfg.Segment = time.Second
 	cfg.Cameras = []CameraConfig{{ID: "cam1", Record: record}, {ID: "cam4", Record: record}}
 	cfg.SetDefaults()
-	r, _ := startRecorder(t, rig, cfg)
+	r, _ := startRecorderWith(t, rig, cfg, tweak)
 	return r
 }
 
@@ -154,11 +160,14 @@ func waitOpenSegment(t *testing.T, dir, suffix string) string {
 	}
 }
 
+// clipCameras are the clips' cameras, sorted (clips are listed by their
+// start, which is the first picture's).
 func clipCameras(clips []Clip) []string {
 	var out []string
 	for _, c := range clips {
 		out = append(out, c.Camera)
 	}
+	slices.Sort(out)
 	return out
 }
 
@@ -178,4 +187,37 @@ func readSidecars(t *testing.T, dir, incident string) map[string][]byte {
 		out[filepath.Base(f)] = data
 	}
 	return out
+}
+
+// A node finds the segments another node closed since it started: the
+// recordings of a camera that moved between nodes are one timeline on
+// every node.
+func TestSharedDirectoryRescan(t *testing.T) {
+	cam := startTestCamera(t, hardware.CameraPath{Path: "/cam1", Clip: hardware.ClipGOP1s})
+	dir := t.TempDir()
+	b := clusterNodeWith(t, cam, dir, "b", nil, RecordAlways, func(r *Recorder) { r.segments.rescanEvery = 100 * time.Millisecond })
+	a := clusterNode(t, cam, dir, "a", []string{"cam1"}, RecordAlways)
+	spans := func(r *Recorder) []Span {
+		sp, err := r.Spans("cam1", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sp
+	}
+	deadline := time.Now().Add(failAfter)
+	for len(spans(b)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b never found a's segments; a has %+v", spans(a))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = a.Close()
+	st, err := b.Status("cam1")
+	if err != nil || st.Segments == 0 || st.Bytes == 0 {
+		t.Fatalf("b's status of cam1: %+v %v", st, err)
+	}
+	got, want := spans(b), spans(a)
+	if len(got) == 0 || len(want) == 0 || !got[0].Start.Equal(want[0].Start) {
+		t.Fatalf("b's spans %+v, a's %+v", got, want)
+	}
 }

@@ -125,7 +125,9 @@ func (f *feed) pump(ctx context.Context, out chan<- feedUnit) {
 			if errors.Is(err, ingest.ErrManagerClosed) || ctx.Err() != nil {
 				return
 			}
-			if !failing {
+			// In a cluster another node pulling the camera is the normal
+			// case, not a fault.
+			if !failing && !errors.Is(err, ingest.ErrPulledElsewhere) {
 				f.e.r.logger.Warn("evidence: camera not delivering; retrying", "camera", f.cam.ID, "error", err)
 			}
 			failing = true

@@ -52,6 +52,7 @@ type segments struct {
 	readerRetry    time.Duration
 	faultRetry     time.Duration
 	retentionEvery time.Duration
+	rescanEvery    time.Duration
 	resumeRoom     int64
 	now            func() time.Time
 	evidenceBytes  func() int64
@@ -102,6 +103,7 @@ func newSegments(r *Recorder, reg prometheus.Registerer) (*segments, error) {
 		readerRetry:    readerRetry,
 		faultRetry:     faultRetry,
 		retentionEvery: retentionEvery,
+		rescanEvery:    rescanEvery,
 		resumeRoom:     resumeRoomFor(r.cfg),
 		now:            time.Now,
 		evidenceBytes:  func() int64 { return r.evidence.bytes() },

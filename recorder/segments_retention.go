@@ -13,17 +13,26 @@ const (
 	deletedSpace = "space"
 )
 
-// runRetention deletes by age and space every retentionEvery until ctx
-// ends.
+// runRetention deletes by age and space every retentionEvery, and in a
+// cluster rescans every rescanEvery, until ctx ends.
 func (s *segments) runRetention(ctx context.Context) {
 	t := time.NewTicker(s.retentionEvery)
 	defer t.Stop()
+	var rescan <-chan time.Time
+	if s.r.cfg.Node != "" {
+		// In a cluster, also look for the segments other nodes closed.
+		rt := time.NewTicker(s.rescanEvery)
+		defer rt.Stop()
+		rescan = rt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			s.retain(ctx)
+		case <-rescan:
+			s.rescan()
 		}
 	}
 }

@@ -35,7 +35,8 @@ type tcpListener struct {
 	mu      sync.Mutex
 	total   int
 	perAddr map[string]int
-	refused int // since the last log line
+	conns   map[*tcpConn]struct{} // open now, for Close
+	refused int                   // since the last log line
 	lastLog time.Time
 }
 
@@ -47,6 +48,7 @@ func newTCPListener(ln net.Listener, maxTotal, maxPerAddr int, logger *slog.Logg
 		writeTimeout: tcpWriteTimeout,
 		logger:       logger,
 		perAddr:      map[string]int{},
+		conns:        map[*tcpConn]struct{}{},
 	}
 }
 
@@ -77,6 +79,8 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 		}
 		l.total++
 		l.perAddr[addr]++
+		conn := &tcpConn{Conn: c, l: l, addr: addr}
+		l.conns[conn] = struct{}{}
 		l.mu.Unlock()
 		if tc, ok := c.(*net.TCPConn); ok {
 			// Linux grows a socket's send buffer up to 4 MB: seconds of
@@ -85,17 +89,36 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 			// the next keyframe.
 			_ = tc.SetWriteBuffer(tcpSendBuffer)
 		}
-		return &tcpConn{Conn: c, l: l, addr: addr}, nil
+		return conn, nil
 	}
 }
 
-func (l *tcpListener) release(addr string) {
+func (l *tcpListener) release(c *tcpConn) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.conns, c)
 	l.total--
-	if l.perAddr[addr]--; l.perAddr[addr] <= 0 {
-		delete(l.perAddr, addr)
+	if l.perAddr[c.addr]--; l.perAddr[c.addr] <= 0 {
+		delete(l.perAddr, c.addr)
 	}
+}
+
+// Close stops accepting and closes the connections still open: pion's
+// mux would otherwise wait, when it closes, for each connection that has
+// not completed ICE to time out (webrtc.tcp_handshake_timeout), and a
+// node shutting down would hold its cameras that long.
+func (l *tcpListener) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	open := make([]*tcpConn, 0, len(l.conns))
+	for c := range l.conns {
+		open = append(open, c)
+	}
+	l.mu.Unlock()
+	for _, c := range open {
+		_ = c.Close()
+	}
+	return err
 }
 
 // open returns the connections open now, in all.
@@ -132,6 +155,6 @@ func (c *tcpConn) Write(b []byte) (int, error) {
 
 func (c *tcpConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(func() { c.l.release(c.addr) })
+	c.once.Do(func() { c.l.release(c) })
 	return err
 }
