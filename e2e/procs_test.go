@@ -227,6 +227,24 @@ func tail(s string, n int) string {
 // down) and keeps nothing on disk: only Skywatch is killed, never it.
 func startMosquitto(t *testing.T) string {
 	t.Helper()
+	return startMosquittoWith(t, mosquittoOptions{})
+}
+
+// mosquittoOptions are what a private Mosquitto may add to the settings of
+// startMosquitto.
+type mosquittoOptions struct {
+	// persistence keeps sessions and their queued messages in a file (in
+	// the test's directory), as production brokers should.
+	persistence bool
+	// noDelay turns Nagle's algorithm off (set_tcp_nodelay), as
+	// docs/benchmarks.md advises for deployments.
+	noDelay bool
+}
+
+// startMosquittoWith starts a private Mosquitto with o on a free port and
+// returns its URL.
+func startMosquittoWith(t *testing.T, o mosquittoOptions) string {
+	t.Helper()
 	bin := requireProgram(t, "mosquitto", "mosquitto")
 	dir := t.TempDir()
 	port := freePort(t)
@@ -234,12 +252,18 @@ func startMosquitto(t *testing.T) string {
 allow_anonymous true
 max_queued_messages 0
 max_inflight_messages 100
-persistence false
+persistence %t
 connection_messages false
 log_dest stderr
 log_type error
 log_type warning
-`, port)
+`, port, o.persistence)
+	if o.persistence {
+		conf += "persistence_location " + dir + "/\n"
+	}
+	if o.noDelay {
+		conf += "set_tcp_nodelay true\n"
+	}
 	path := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -316,6 +340,7 @@ type skywatchProc struct {
 	t      *testing.T
 	bin    string
 	config string
+	name   string // in the process's name in logs, when several run
 	client *http.Client
 
 	p    *proc
@@ -339,8 +364,26 @@ func newSkywatchProc(t *testing.T, bin, config string) *skywatchProc {
 // which carries the HTTP address the OS chose.
 func (s *skywatchProc) start() {
 	s.t.Helper()
+	s.launch()
+	s.waitServing()
+}
+
+// launch starts skywatch serve without waiting, so that several can start
+// together; waitServing waits for it.
+func (s *skywatchProc) launch() {
+	s.t.Helper()
 	s.runs++
-	s.p = startProc(s.t, fmt.Sprintf("skywatch (run %d)", s.runs), s.bin, "serve", "-config", s.config)
+	name := fmt.Sprintf("skywatch (run %d)", s.runs)
+	if s.name != "" {
+		name = fmt.Sprintf("skywatch %s (run %d)", s.name, s.runs)
+	}
+	s.p = startProc(s.t, name, s.bin, "serve", "-config", s.config)
+}
+
+// waitServing waits for the current run's "skywatch serving" line, which
+// carries the HTTP address the OS chose.
+func (s *skywatchProc) waitServing() {
+	s.t.Helper()
 	deadline := time.Now().Add(failAfter)
 	for {
 		for line := range strings.Lines(s.p.out.String()) {

@@ -180,6 +180,9 @@ type viewerPeer struct {
 	location string
 	// answer, when set, changes the server's answer before it is applied.
 	answer func(sdp string) string
+	// header, when set, is sent with the offer (a session cookie and its
+	// CSRF token, say).
+	header http.Header
 	video  chan *rtp.Packet
 	audio  chan *rtp.Packet
 	wg     sync.WaitGroup
@@ -263,7 +266,7 @@ func (p *viewerPeer) join(t testing.TB, url string) (int, string) {
 	case <-time.After(failAfter):
 		t.Fatal("gathering timed out")
 	}
-	resp, body := do(t, http.MethodPost, url, "application/sdp", p.pc.LocalDescription().SDP)
+	resp, body := doWith(t, http.MethodPost, url, "application/sdp", p.pc.LocalDescription().SDP, p.header)
 	if resp.StatusCode == http.StatusCreated {
 		p.location = resp.Header.Get("Location")
 		sdp := body
@@ -279,6 +282,12 @@ func (p *viewerPeer) join(t testing.TB, url string) (int, string) {
 
 func do(t testing.TB, method, url, contentType, body string) (*http.Response, string) {
 	t.Helper()
+	return doWith(t, method, url, contentType, body, nil)
+}
+
+// doWith is do with more request headers.
+func doWith(t testing.TB, method, url, contentType, body string, header http.Header) (*http.Response, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
@@ -286,6 +295,9 @@ func do(t testing.TB, method, url, contentType, body string) (*http.Response, st
 		t.Fatal(err)
 	}
 	req.Close = true
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

@@ -140,6 +140,9 @@ func (c *unitSimClient) onMessage(_ mqtt.Client, m mqtt.Message) {
 	if m.Topic() != c.dispatchTopic {
 		return
 	}
+	if f := c.sim.cfg.OnDispatch; f != nil {
+		f(c.unit.ID, m.Payload())
+	}
 	select {
 	case c.inbox <- append([]byte(nil), m.Payload()...):
 	case <-c.stopping:

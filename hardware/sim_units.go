@@ -73,6 +73,11 @@ type UnitSimConfig struct {
 	// Seed seeds the random choices; the same seed makes the same choices
 	// (timing aside).
 	Seed int64
+	// OnDispatch, when set, is called with every message a unit receives
+	// on its dispatch topic, repeated deliveries included, before the unit
+	// looks at it: tests count what reached the units with it. It runs on
+	// the unit's MQTT client's goroutine and must not block.
+	OnDispatch func(unit string, payload []byte)
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 }

@@ -49,12 +49,12 @@ type authOpts struct {
 	// tokens are the configured API tokens; the file store keeps the
 	// console's.
 	tokens []accounts.Token
+	// peers are the cluster's other nodes; nil: one node.
+	peers Peers
 	// shared makes the server a node of a cluster (with records the same
 	// store); cluster shows the cluster.
 	shared  SharedLogins
 	cluster ClusterView
-	// peers are the cluster's other nodes; nil: one node.
-	peers Peers
 }
 
 func testUsers(t *testing.T) []accounts.UserConfig {
@@ -163,9 +163,9 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 		Recordings:   opts.recordings,
 		Tokens:       opts.tokens,
 		TokenStore:   tokenStoreOf(records),
+		Peers:        opts.peers,
 		Shared:       opts.shared,
 		Cluster:      opts.cluster,
-		Peers:        opts.peers,
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

@@ -258,6 +258,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
+	// The trusted proxies' headers first (X-Forwarded-Proto matters to the
+	// security headers), then a node's proxied request (its
+	// X-Forwarded-For is believed only from a peer).
 	return s.recoverPanics(s.trustedForwarded(s.securityHeaders(s.peerForwarded(s.guard(mux)))))
 }
 

@@ -149,8 +149,8 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		CheckUnit:    a.intake.CheckUnit,
 		Registry:     reg,
 		Recordings:   viewer.AdaptRecorder(a.recorder, s.recorder.MaxExport),
-		Peers:        peers,
 		NodeStats:    (&nodeMeter{gather: reg}).now,
+		Peers:        peers,
 	}
 	if err := a.wireClusterOps(ctx, s, reg, &deps); err != nil {
 		a.closeAll()
@@ -245,12 +245,12 @@ func (a *app) closeAll() {
 			a.logger.Warn("close alarm intake", "error", err)
 		}
 	}
-	a.closeClusterOps()
 	if a.cluster != nil {
 		// Stop pulling before the camera claims are given up: another
 		// node may take them at once.
 		a.cameras.Close()
 	}
+	a.closeClusterOps()
 	a.closeCluster()
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,13 +26,18 @@ send heartbeats), then, in each run, a few of them publish Skywatch JSON
 events with QoS 1 as fast as a bounded window allows, for -duration. An
 event counts as stored when the observer sees it:
 
-  -observe sse    Skywatch's GET /api/stream at -http (stored events)
+  -observe sse    Skywatch's GET /api/stream at -http (stored events, and
+                  the incident each one opened or joined)
   -observe mqtt   a plain MQTT subscriber on -broker (the broker's ceiling)
 
 At most -inflight events are published and not yet observed, so the flood
 runs at the rate the system sustains without an unbounded queue. Each run
-prints events/s, publish-to-observed latency and, with -http, Skywatch's
-CPU and memory from /metrics; then the medians of the runs.
+prints events/s (observed, and acknowledged by the broker), the latency
+from publication to the stored event and to its incident (with -observe
+sse) and, with -http, Skywatch's CPU and memory from /metrics; then the
+medians of the runs. -http may list several nodes of a cluster, comma
+separated: the stream is read from the first (every node streams every
+node's events), CPU, memory and stored events are summed over all.
 
 "skywatch sim load -bare-broker ADDR" instead runs a bare MQTT broker
 (mochi, no authentication, no access list, no intake) until interrupted,
@@ -41,6 +47,8 @@ for measuring the embedded broker's ceiling.
 // loadSettings are the flags of sim load.
 type loadSettings struct {
 	broker, httpURL, observe, prefix, idPrefix string
+	metricsURLs                                []string    // every node's base URL, for /metrics
+	header                                     http.Header // sent with the stream's request (a token)
 	subUser, subPass                           string
 	n, burst, inflight, runs, connectRate      int
 	seed                                       int64
@@ -55,7 +63,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, loadUsage); fs.PrintDefaults() }
 	var s loadSettings
 	fs.StringVar(&s.broker, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL of the devices")
-	fs.StringVar(&s.httpURL, "http", "http://127.0.0.1:8080", "Skywatch's HTTP base URL, for /api/stream and /metrics (empty: none)")
+	fs.StringVar(&s.httpURL, "http", "http://127.0.0.1:8080", "Skywatch's HTTP base URL, for /api/stream and /metrics (empty: none; several nodes: comma-separated)")
 	fs.StringVar(&s.observe, "observe", "sse", "how stored events are observed: sse or mqtt")
 	fs.StringVar(&s.subUser, "sub-username", "", "username of the -observe mqtt subscriber")
 	fs.StringVar(&s.subPass, "sub-password", "", "password of the -observe mqtt subscriber")
@@ -78,6 +86,11 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	logger, _ := newLogger(logConfig{}, stderr)
+	if urls := strings.Split(s.httpURL, ","); len(urls) > 1 {
+		s.httpURL, s.metricsURLs = urls[0], urls
+	} else if s.httpURL != "" {
+		s.metricsURLs = []string{s.httpURL}
+	}
 	if *bare != "" {
 		return runBareBroker(ctx, *bare, logger, stderr)
 	}
@@ -116,6 +129,12 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // runLoadRuns connects the fleet and the observer, runs the floods and
 // prints their results.
 func runLoadRuns(ctx context.Context, s loadSettings, logger *slog.Logger, stdout io.Writer) error {
+	_, err := loadRuns(ctx, s, logger, stdout)
+	return err
+}
+
+// loadRuns is runLoadRuns, returning the runs' results too.
+func loadRuns(ctx context.Context, s loadSettings, logger *slog.Logger, stdout io.Writer) ([]loadResult, error) {
 	fleet := hardware.SimDevices(s.n, s.idPrefix, s.seed)
 	var bursters []string
 	for _, d := range fleet {
@@ -124,7 +143,7 @@ func runLoadRuns(ctx context.Context, s loadSettings, logger *slog.Logger, stdou
 		}
 	}
 	if len(bursters) < s.burst {
-		return fmt.Errorf("the fleet has only %d normal devices that send Skywatch JSON, fewer than -burst-devices", len(bursters))
+		return nil, fmt.Errorf("the fleet has only %d normal devices that send Skywatch JSON, fewer than -burst-devices", len(bursters))
 	}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -141,9 +160,9 @@ func runLoadRuns(ctx context.Context, s loadSettings, logger *slog.Logger, stdou
 	select {
 	case <-obs.ready:
 	case err := <-obsErr:
-		return fmt.Errorf("observer: %w", err)
+		return nil, fmt.Errorf("observer: %w", err)
 	case <-time.After(30 * time.Second):
-		return errors.New("observer: not connected after 30 s")
+		return nil, errors.New("observer: not connected after 30 s")
 	}
 
 	sim := hardware.NewDeviceSim(hardware.DeviceSimConfig{
@@ -156,10 +175,10 @@ func runLoadRuns(ctx context.Context, s loadSettings, logger *slog.Logger, stdou
 		}
 	})
 	if err := waitFleet(ctx, sim, s.n, s.connWait, logger); err != nil {
-		return err
+		return nil, err
 	}
 
-	m := newLoadMeter(s.httpURL, s.pids)
+	m := newLoadMeter(s.metricsURLs, s.pids)
 	var results []loadResult
 	var seq atomic.Uint64
 	runID := strconv.FormatInt(time.Now().UnixMilli(), 36)
@@ -167,13 +186,13 @@ func runLoadRuns(ctx context.Context, s loadSettings, logger *slog.Logger, stdou
 		select {
 		case <-time.After(s.pause):
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		before := m.sample(ctx)
 		hb := sim.Stats().Heartbeats
 		res, err := flood(ctx, s, sim, bursters, tr, fmt.Sprintf("ld-%s-%d-", runID, r), &seq)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		res.heartbeats = sim.Stats().Heartbeats - hb
 		res.usage = m.sample(ctx).since(before)
@@ -185,7 +204,7 @@ func runLoadRuns(ctx context.Context, s loadSettings, logger *slog.Logger, stdou
 	fmt.Fprintf(stdout, "fleet: %d devices, %d connected, %d connections made, %d publish errors\n",
 		st.Devices, st.Connected, st.Connects, st.Errors)
 	fmt.Fprintf(stdout, "median of %d runs: %s\n", len(results), medianResult(results))
-	return nil
+	return results, nil
 }
 
 // waitFleet waits until every device has connected once.
@@ -225,7 +244,8 @@ func flood(ctx context.Context, s loadSettings, sim *hardware.DeviceSim, burster
 	fctx, stop := context.WithTimeout(ctx, s.duration)
 	defer stop()
 	var offered atomic.Int64
-	var errs atomic.Uint64
+	var errs, acked atomic.Uint64
+	var lastAck atomic.Int64 // unix ns of the last PUBACK
 	var wg sync.WaitGroup
 	for i := range s.inflight {
 		dev := bursters[i%len(bursters)]
@@ -256,6 +276,9 @@ func flood(ctx context.Context, s loadSettings, sim *hardware.DeviceSim, burster
 					if ctx.Err() != nil {
 						return
 					}
+				} else {
+					acked.Add(1)
+					lastAck.Store(time.Now().UnixNano())
 				}
 			}
 		})
@@ -268,6 +291,9 @@ func flood(ctx context.Context, s loadSettings, sim *hardware.DeviceSim, burster
 	}
 	res := tr.result(start, end)
 	res.publishErrors = errs.Load()
+	if span := time.Unix(0, lastAck.Load()).Sub(start); acked.Load() > 0 && span > 0 {
+		res.ackRate = float64(acked.Load()) / span.Seconds()
+	}
 	return res, nil
 }
 
@@ -279,6 +305,11 @@ type loadTracker struct {
 	mu        sync.Mutex
 	pending   map[string]time.Time
 	latencies []time.Duration
+	// incidents holds the publication time of each event of the run
+	// until an incident change names it (opened or joined); incLat the
+	// latencies of those seen.
+	incidents map[string]time.Time
+	incLat    []time.Duration
 	firstPub  time.Time
 	lastObs   time.Time
 	sent      int
@@ -286,13 +317,15 @@ type loadTracker struct {
 }
 
 func newLoadTracker(window int) *loadTracker {
-	return &loadTracker{window: make(chan struct{}, window), pending: map[string]time.Time{}}
+	return &loadTracker{window: make(chan struct{}, window), pending: map[string]time.Time{}, incidents: map[string]time.Time{}}
 }
 
 func (t *loadTracker) reset() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.latencies = t.latencies[:0]
+	t.incLat = t.incLat[:0]
+	clear(t.incidents)
 	t.firstPub, t.lastObs = time.Time{}, time.Time{}
 	t.sent, t.lost = 0, 0
 }
@@ -315,6 +348,7 @@ func (t *loadTracker) published(id string, at time.Time) {
 		t.firstPub = at
 	}
 	t.pending[id] = at
+	t.incidents[id] = at
 	t.sent++
 }
 
@@ -331,6 +365,17 @@ func (t *loadTracker) observed(id string, at time.Time) {
 	t.mu.Unlock()
 	if ok {
 		<-t.window
+	}
+}
+
+// observedIncident records that an incident change named the event id
+// at at; ids not published by this run (or seen before) are ignored.
+func (t *loadTracker) observedIncident(id string, at time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if pub, ok := t.incidents[id]; ok {
+		delete(t.incidents, id)
+		t.incLat = append(t.incLat, at.Sub(pub))
 	}
 }
 
@@ -372,7 +417,13 @@ func (t *loadTracker) drain(ctx context.Context, timeout time.Duration) error {
 func (t *loadTracker) result(start, end time.Time) loadResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	r := loadResult{sent: t.sent, observed: len(t.latencies), lost: t.lost, flood: end.Sub(start)}
+	r := loadResult{sent: t.sent, observed: len(t.latencies), lost: t.lost, flood: end.Sub(start), incidents: len(t.incLat)}
+	if len(t.incLat) > 0 {
+		lat := slices.Clone(t.incLat)
+		slices.Sort(lat)
+		r.incP50 = lat[len(lat)/2]
+		r.incP99 = lat[min(len(lat)-1, len(lat)*99/100)]
+	}
 	if len(t.latencies) == 0 {
 		return r
 	}
@@ -394,14 +445,22 @@ type loadResult struct {
 	heartbeats           uint64
 	flood                time.Duration
 	rate                 float64 // observed events per second, first publication to last observation
+	ackRate              float64 // events acknowledged by the broker per second, flood start to last PUBACK
 	p50, p99, max        time.Duration
-	usage                loadUsageDelta
-	sseReconnects, gaps  uint64
+	// incidents counts the events seen in an incident change (opened or
+	// joined), incP50 and incP99 their latency from publication.
+	incidents           int
+	incP50, incP99      time.Duration
+	usage               loadUsageDelta
+	sseReconnects, gaps uint64
 }
 
 func (r loadResult) String() string {
-	s := fmt.Sprintf("%.0f events/s, latency p50 %s p99 %s max %s; published %d, observed %d, lost %d, publish errors %d, heartbeats %d",
-		r.rate, roundDur(r.p50), roundDur(r.p99), roundDur(r.max), r.sent, r.observed, r.lost, r.publishErrors, r.heartbeats)
+	s := fmt.Sprintf("%.0f events/s (acknowledged %.0f/s), latency p50 %s p99 %s max %s; published %d, observed %d, lost %d, publish errors %d, heartbeats %d",
+		r.rate, r.ackRate, roundDur(r.p50), roundDur(r.p99), roundDur(r.max), r.sent, r.observed, r.lost, r.publishErrors, r.heartbeats)
+	if r.incidents > 0 {
+		s += fmt.Sprintf("; to the incident p50 %s p99 %s (%d events seen in incident changes)", roundDur(r.incP50), roundDur(r.incP99), r.incidents)
+	}
 	if r.sseReconnects > 0 || r.gaps > 0 {
 		s += fmt.Sprintf(", stream reconnects %d gaps %d", r.sseReconnects, r.gaps)
 	}
@@ -421,10 +480,16 @@ func medianResult(rs []loadResult) string {
 		slices.Sort(v)
 		return v[len(v)/2]
 	}
-	s := fmt.Sprintf("%.0f events/s, latency p50 %s p99 %s",
+	s := fmt.Sprintf("%.0f events/s (acknowledged %.0f/s), latency p50 %s p99 %s",
 		med(func(r loadResult) float64 { return r.rate }),
+		med(func(r loadResult) float64 { return r.ackRate }),
 		roundDur(time.Duration(med(func(r loadResult) float64 { return float64(r.p50) }))),
 		roundDur(time.Duration(med(func(r loadResult) float64 { return float64(r.p99) }))))
+	if rs[0].incidents > 0 {
+		s += fmt.Sprintf("; to the incident p50 %s p99 %s",
+			roundDur(time.Duration(med(func(r loadResult) float64 { return float64(r.incP50) }))),
+			roundDur(time.Duration(med(func(r loadResult) float64 { return float64(r.incP99) }))))
+	}
 	if rs[0].usage.metrics {
 		s += fmt.Sprintf("; skywatch cpu %.2f cores, rss %.0f MB, stored %.0f/s",
 			med(func(r loadResult) float64 { return r.usage.cpu }),

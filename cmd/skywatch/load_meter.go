@@ -9,17 +9,18 @@ import (
 	"time"
 )
 
-// loadMeter samples the CPU and memory of Skywatch (from its /metrics) and
-// of other processes (from Linux's /proc), and the loader's own CPU.
+// loadMeter samples the CPU and memory of Skywatch (from its /metrics,
+// summed over the nodes of a cluster) and of other processes (from Linux's
+// /proc), and the loader's own CPU.
 type loadMeter struct {
-	metricsURL string
-	pids       []int
+	metricsURLs []string
+	pids        []int
 }
 
-func newLoadMeter(httpURL string, pids []int) *loadMeter {
+func newLoadMeter(httpURLs []string, pids []int) *loadMeter {
 	m := &loadMeter{pids: pids}
-	if httpURL != "" {
-		m.metricsURL = strings.TrimSuffix(httpURL, "/") + "/metrics"
+	for _, u := range httpURLs {
+		m.metricsURLs = append(m.metricsURLs, strings.TrimSuffix(u, "/")+"/metrics")
 	}
 	return m
 }
@@ -27,7 +28,7 @@ func newLoadMeter(httpURL string, pids []int) *loadMeter {
 // loadSample is what a meter read at one time.
 type loadSample struct {
 	at      time.Time
-	metrics map[string]float64 // nil when /metrics could not be read
+	metrics map[string]float64 // summed over the nodes; nil when a /metrics could not be read
 	pids    []int
 	pidCPU  []float64 // seconds; -1 when unknown
 	selfCPU float64
@@ -35,8 +36,18 @@ type loadSample struct {
 
 func (m *loadMeter) sample(ctx context.Context) loadSample {
 	s := loadSample{at: time.Now(), pids: m.pids, selfCPU: procCPU("self")}
-	if m.metricsURL != "" {
-		s.metrics = scrapeMetrics(ctx, m.metricsURL)
+	for _, u := range m.metricsURLs {
+		page := scrapeMetrics(ctx, u)
+		if page == nil {
+			s.metrics = nil // one node unread: no figure rather than a wrong one
+			break
+		}
+		if s.metrics == nil {
+			s.metrics = map[string]float64{}
+		}
+		for k, v := range page {
+			s.metrics[k] += v
+		}
 	}
 	for _, pid := range m.pids {
 		s.pidCPU = append(s.pidCPU, procCPU(strconv.Itoa(pid)))

@@ -85,6 +85,9 @@ func (o *loadObserver) readStream(ctx context.Context, url, lastID string) (stri
 	if err != nil {
 		return "", err
 	}
+	for k, vs := range o.s.header {
+		req.Header[k] = vs
+	}
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
@@ -102,6 +105,12 @@ func (o *loadObserver) readStream(ctx context.Context, url, lastID string) (stri
 	var event struct {
 		ID string `json:"id"`
 	}
+	var change struct {
+		Entry struct {
+			Action string `json:"action"`
+			Event  string `json:"event"` // device/id
+		} `json:"entry"`
+	}
 	var name, id string
 	var data []byte
 	for sc.Scan() {
@@ -116,6 +125,14 @@ func (o *loadObserver) readStream(ctx context.Context, url, lastID string) (stri
 					o.tr.observed(event.ID, at)
 				}
 				lastID = id
+			case "incident":
+				at := time.Now()
+				change.Entry.Action, change.Entry.Event = "", ""
+				if json.Unmarshal(data, &change) == nil && change.Entry.Event != "" &&
+					(change.Entry.Action == "opened" || change.Entry.Action == "joined") {
+					_, evID, _ := strings.Cut(change.Entry.Event, "/")
+					o.tr.observedIncident(evID, at)
+				}
 			case "gap":
 				o.gaps.Add(1)
 			}

@@ -22,6 +22,7 @@ commands:
   sim restart          measure a restart with thousands of devices (see sim restart -h)
   sim record           measure continuous recording of many 2 Mbit/s cameras (see sim record -h)
   sim fanout           measure relaying one camera to many WebRTC viewers, beside MediaMTX and go2rtc (see sim fanout -h)
+  sim cluster          measure events and viewers with 1, 2, 3 cluster nodes on this machine (see sim cluster -h)
 `
 
 // run executes one subcommand and returns the process exit code.
@@ -53,6 +54,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		if len(args) > 1 && args[1] == "fanout" {
 			return runFanoutBench(ctx, args[2:], stdout, stderr)
+		}
+		if len(args) > 1 && args[1] == "cluster" {
+			return runClusterBench(ctx, args[2:], stdout, stderr)
 		}
 		return runSim(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
