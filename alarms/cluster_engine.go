@@ -18,9 +18,11 @@ package alarms
 // the same fenced write as its incidents, then published in commit order by
 // the term's publisher goroutine (cluster_engine_outbox.go), which removes
 // each once the broker has it (PUBACK); the engine's goroutine never waits
-// for the broker. A new term first publishes what is left. Each message carries an ID stable per incident,
-// version and unit, so a unit can drop a duplicate; a duplicate can only
-// come from a crash between the broker's PUBACK and the removal.
+// for the broker. A new term first publishes what is left. Each message
+// carries an ID stable per incident, version and unit, so a unit can drop a
+// duplicate; a duplicate can only come from a crash between the broker's
+// PUBACK and the removal, or from a failed publish (the messages handed to
+// the broker behind it are sent again).
 //
 // Every node, leading or not, serves the public methods the same way: they
 // are appended to a command stream in Redis that the leader reads in order
