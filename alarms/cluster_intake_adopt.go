@@ -43,8 +43,10 @@ func (in *Intake) AdoptSession(ctx context.Context, node string) error {
 	context.AfterFunc(in.life, stop)
 
 	id := in.memberID(node)
+	begin := time.Now()
 	a := &adopter{in: in, ctx: ctx}
-	a.last.Store(time.Now().UnixNano())
+	a.last.Store(begin.UnixNano())
+	a.lastStored.Store(begin.UnixNano())
 	cfg := &in.cfg.MQTT
 	c := paho.NewClient(paho.NewClientOptions().
 		AddBroker(cfg.URL).
@@ -62,6 +64,7 @@ func (in *Intake) AdoptSession(ctx context.Context, node string) error {
 	if err := waitToken(ctx, c.Connect()); err != nil {
 		return fmt.Errorf("alarms: adopt session %s: connect: %w", id, err)
 	}
+	in.logger.Info("alarms: adopting a dead node's broker session", "client_id", id, "connect", time.Since(begin).Round(time.Millisecond))
 	// Disconnect, then end the stores in progress: a message not
 	// acknowledged by then stays in the session (stored twice at worst).
 	defer func() {
@@ -87,7 +90,8 @@ func (in *Intake) AdoptSession(ctx context.Context, node string) error {
 			break
 		}
 	}
-	in.logger.Info("alarms: adopted a dead node's broker session", "client_id", id, "messages", a.stored.Load())
+	in.logger.Info("alarms: adopted a dead node's broker session", "client_id", id, "messages", a.stored.Load(),
+		"took", time.Since(begin).Round(time.Millisecond), "drained", a.drained().Sub(begin).Round(time.Millisecond))
 	return nil
 }
 
@@ -99,6 +103,15 @@ type adopter struct {
 	busy   atomic.Int32
 	last   atomic.Int64 // unix ns of the last message's arrival or end
 	stored atomic.Int64
+	// lastStored is the unix ns when the last message was stored: with
+	// the adoption's start, how long the drain took (the quiet wait aside).
+	lastStored atomic.Int64
+}
+
+// drained returns when the last message was stored (the adoption's start
+// when none was).
+func (a *adopter) drained() time.Time {
+	return time.Unix(0, a.lastStored.Load())
 }
 
 // onMessage stores a message of the adopted session and then acknowledges
@@ -117,6 +130,7 @@ func (a *adopter) onMessage(_ paho.Client, msg paho.Message) {
 		if err := a.in.take(a.ctx, m); err == nil {
 			msg.Ack()
 			a.stored.Add(1)
+			a.lastStored.Store(time.Now().UnixNano())
 			a.in.metrics.adopted.Inc()
 			return
 		}

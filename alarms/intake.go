@@ -16,6 +16,11 @@ const (
 	// maxConcurrent bounds the messages handled (decoded and stored) at
 	// once; more wait, which holds back their acknowledgements.
 	maxConcurrent = 64
+	// maxConcurrentUnits bounds the unit messages (replies, positions)
+	// handled at once, apart from maxConcurrent: in cluster mode each waits
+	// for the engine's leader (up to failover + 5 s when there is none), and
+	// that wait must not hold up the storing of alarms.
+	maxConcurrentUnits = 8
 	// storeTimeout bounds one message's store writes.
 	storeTimeout = 10 * time.Second
 	// pingInterval is how often a failing store is pinged, so that Status
@@ -42,6 +47,7 @@ type Intake struct {
 	hub      *hub
 	health   health
 	sem      chan struct{}
+	unitSem  chan struct{} // unit messages' own: see maxConcurrentUnits
 	embedded bool
 	// uncertain holds the events whose append failed: see uncertainKeys.
 	uncertain uncertainKeys
@@ -105,6 +111,7 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 		metrics:  newMetrics(),
 		hub:      newHub(),
 		sem:      make(chan struct{}, maxConcurrent),
+		unitSem:  make(chan struct{}, maxConcurrentUnits),
 		embedded: cfg.MQTT.Embedded(),
 	}
 	for i, md := range cfg.Models {

@@ -22,15 +22,19 @@ type message struct {
 	received time.Time
 }
 
-// take handles one message with bounded concurrency. A nil error means
+// take handles one message with bounded concurrency (unit messages apart). A nil error means
 // everything the message carries is stored and it may be acknowledged.
 func (in *Intake) take(ctx context.Context, m message) error {
+	sem := in.sem
+	if _, _, ok := in.topics.unitTopic(m.topic); ok {
+		sem = in.unitSem // they wait for the engine: not in the alarms' way
+	}
 	select {
-	case in.sem <- struct{}{}:
+	case sem <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	defer func() { <-in.sem }()
+	defer func() { <-sem }()
 	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
 	defer cancel()
 	return in.handle(ctx, m)

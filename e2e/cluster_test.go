@@ -177,11 +177,13 @@ func TestClusterFailover(t *testing.T) {
 	floodEnd := time.Now()
 	storedBefore := waitAllStored(t, st, f.want(), clusterStoreWait)
 	if storedBefore {
-		t.Logf("every acknowledged event stored %v after the flood's end, with nodes %s and %s down",
-			time.Since(floodEnd).Round(time.Millisecond), first, second)
+		t.Logf("every acknowledged event stored %v after the flood's end (%s), with nodes %s and %s down",
+			time.Since(floodEnd).Round(time.Millisecond), floodEnd.Format(time.StampMilli), first, second)
 	} else {
 		t.Errorf("not every acknowledged event was stored within %v of the flood's end with nodes %s and %s down", clusterStoreWait, first, second)
 	}
+
+	logAdoptions(t, c)
 
 	// The offers: read the incidents, then give offers in flight a moment
 	// to arrive.
@@ -228,6 +230,19 @@ func TestClusterFailover(t *testing.T) {
 	}
 	readStored(t, st).check(t, devices, perDevice)
 	logStoredPerNode(t, c)
+}
+
+// logAdoptions logs, from every node's current run, when it saw the live
+// set change and how it adopted a dead node's broker session.
+func logAdoptions(t *testing.T, c *testCluster) {
+	t.Helper()
+	for _, n := range c.nodes {
+		for line := range strings.Lines(n.sw.p.out.String()) {
+			if strings.Contains(line, "live nodes changed") || strings.Contains(line, "adopt") {
+				t.Logf("node %s: %s", n.id, strings.TrimSpace(line))
+			}
+		}
+	}
 }
 
 // cameraNotOn returns a camera and a node that does not pull it.
