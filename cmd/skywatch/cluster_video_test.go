@@ -55,7 +55,7 @@ func startVideoNode(t *testing.T, id, redisURL, prefix string, cams []ingest.Cam
 	srv, err := viewer.New(viewer.Config{
 		HTTPAddress: "127.0.0.1:0", UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0",
 	}, viewer.Deps{
-		Cameras:  viewer.Adapt[*ingest.Reader](n.mgr),
+		Cameras:  watchCameras(video, viewer.Adapt[*ingest.Reader](n.mgr)),
 		Registry: prometheus.NewRegistry(),
 		Peers:    video,
 	}, logger.With("component", "viewer"))
