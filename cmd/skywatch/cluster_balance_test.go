@@ -69,14 +69,14 @@ func TestClusterVideoBalance(t *testing.T) {
 
 	var mu sync.Mutex
 	var nodes []*videoNode
-	// pulledBy: per camera, the node pulling it now ("" when none).
+	// pulledBy: per camera, the node it is online on now ("" when none).
 	pulledBy := func(id string) string {
 		mu.Lock()
 		defer mu.Unlock()
 		var by []string
 		for _, n := range nodes {
 			st, err := n.mgr.Camera(id)
-			if err == nil && st.Status != ingest.StatusOffline {
+			if err == nil && st.Status == ingest.StatusOnline {
 				by = append(by, n.id)
 			}
 		}
@@ -88,6 +88,10 @@ func TestClusterVideoBalance(t *testing.T) {
 	most := 0
 	moves := make(map[string]int)
 	last := make(map[string]string)
+	// The longest time a camera that had a node was pulled by none (the
+	// gap in its recording a handover costs).
+	gone := make(map[string]time.Time)
+	var gap time.Duration
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -96,11 +100,19 @@ func TestClusterVideoBalance(t *testing.T) {
 				if n := cam.Sessions(p); n > most {
 					most = n
 				}
-				if by := pulledBy(ids[i]); by != "" && !strings.Contains(by, "+") {
+				by := pulledBy(ids[i])
+				if by == "" && last[ids[i]] != "" && gone[ids[i]].IsZero() {
+					gone[ids[i]] = time.Now()
+				}
+				if by != "" && !strings.Contains(by, "+") {
 					if prev := last[ids[i]]; prev != "" && prev != by {
 						moves[ids[i]]++
 					}
 					last[ids[i]] = by
+					if at := gone[ids[i]]; !at.IsZero() {
+						gap = max(gap, time.Since(at))
+						gone[ids[i]] = time.Time{}
+					}
 				}
 			}
 			select {
@@ -186,5 +198,5 @@ func TestClusterVideoBalance(t *testing.T) {
 		moved = append(moved, fmt.Sprintf("%s:%d", id, n))
 	}
 	slices.Sort(moved)
-	t.Logf("moves: %v", moved)
+	t.Logf("moves: %v; longest time a camera was pulled by no node: %v (renew interval %v)", moved, gap.Round(time.Millisecond), videoFailover/4)
 }

@@ -104,13 +104,22 @@ func newClusterVideo(c *cluster.Cluster, pinned []string) *clusterVideo {
 	return v
 }
 
+// claimRetry bounds how often the always-on cameras this node does not
+// pull claim again: a camera handed over to this node is pulled at its
+// next pass, so this is most of the gap a handover costs. A pass asks Redis
+// only for the cameras whose rendezvous winner this node is and that it
+// does not hold (none in a steady cluster).
+const claimRetry = time.Second
+
 // attach makes cameras pull only what this node holds: it installs the
-// gate (before cameras.Start), stops a camera at once when its lease is
-// lost, and makes the always-on cameras claim again as soon as the live
-// nodes change (a node died: its cameras have a new owner).
+// gate (before cameras.Start; claims retried every renew interval, at most
+// claimRetry), stops a camera at once when its lease is lost, hands
+// cameras over when nodes join (liveChanged), and makes the always-on
+// cameras claim again as soon as the live nodes change (a node died: its
+// cameras have a new owner).
 func (v *clusterVideo) attach(cameras *ingest.Manager) {
 	cfg := v.c.Config()
-	cameras.UseGate(v, cfg.RenewInterval())
+	cameras.UseGate(v, min(cfg.RenewInterval(), claimRetry))
 	v.c.OnCameraLost(cameras.LeaseLost)
 	v.c.OnChange(func(live []cluster.NodeInfo) {
 		v.liveChanged(cameras, live)
