@@ -15,11 +15,14 @@ package alarms
 // (a long GC pause, a partition) can no longer change anything.
 //
 // Messages to units go through an outbox: a txn's messages are written in
-// the same fenced write as its incidents, published after the commit (the
-// engine waits for the broker's PUBACK), then removed. A new term first
-// publishes what is left. Each message carries an ID stable per incident,
-// version and unit, so a unit can drop a duplicate; a duplicate can only
-// come from a crash between the broker's PUBACK and the removal.
+// the same fenced write as its incidents, then published in commit order by
+// the term's publisher goroutine (cluster_engine_outbox.go), which removes
+// each once the broker has it (PUBACK); the engine's goroutine never waits
+// for the broker. A new term first publishes what is left. Each message
+// carries an ID stable per incident, version and unit, so a unit can drop a
+// duplicate; a duplicate can only come from a crash between the broker's
+// PUBACK and the removal, or from a failed publish (the messages handed to
+// the broker behind it are sent again).
 //
 // Every node, leading or not, serves the public methods the same way: they
 // are appended to a command stream in Redis that the leader reads in order
@@ -167,10 +170,10 @@ const (
 	feedBatch = 256
 	// busWait is how long a blocking read of a stream waits.
 	busWait = time.Second
-	// pubackWait bounds the wait for the broker's PUBACK of a unit
-	// message; outboxRetry is the pause before publishing the outbox again
-	// after a failure (the engine goes on meanwhile; messages wait in the
-	// outbox, in order).
+	// pubackWait bounds the publisher's wait for the broker's PUBACK of a
+	// unit message; outboxRetry is its first pause before publishing the
+	// outbox again after a failure (doubling up to outboxRetryMax; the
+	// engine goes on meanwhile; messages wait in the outbox, in order).
 	pubackWait  = 2 * time.Second
 	outboxRetry = time.Second
 )
@@ -217,6 +220,9 @@ func (e *Engine) Lead(ctx context.Context, f Fence) error {
 
 	st := newEngineState(e)
 	st.fence, st.endTerm = &f, cancel
+	// The publisher starts by publishing what the outbox holds (a previous
+	// term's leftovers), then what this term commits.
+	st.pub = newOutboxPublisher(e)
 	lctx, lcancel := storeCtx(tctx)
 	err := st.load(lctx)
 	if err == nil {
@@ -233,9 +239,9 @@ func (e *Engine) Lead(ctx context.Context, f Fence) error {
 		r.mu.Unlock()
 	}
 	e.logger.Info("alarms: incident engine: leading", "fence", f.Value)
-	st.flushOutbox(tctx)
 
 	var wg sync.WaitGroup
+	wg.Go(func() { st.pub.run(tctx) })
 	wg.Go(func() { e.readCommands(tctx, st) })
 	e.loop(tctx, st)
 	cancel()
@@ -270,80 +276,6 @@ func (s *engineState) fencedOut(err error) {
 		}
 		s.endTerm()
 	}
-}
-
-// flushOutbox publishes what the outbox holds, in order, removing each
-// once the broker has it. It stops at the first failure (kept for the next
-// try: the poll retries).
-func (s *engineState) flushOutbox(ctx context.Context) {
-	if time.Now().Before(s.outboxRetryAt) {
-		return
-	}
-	sctx, cancel := storeCtx(ctx)
-	defer cancel()
-	left, err := s.e.fstore.Outbox(sctx)
-	if err != nil {
-		s.e.logger.Warn("alarms: incident engine: read the outbox", "err", err)
-		s.outboxPending = true
-		s.outboxRetryAt = time.Now().Add(outboxRetry)
-		return
-	}
-	s.outboxPending = !s.publishOutbox(sctx, left)
-}
-
-// publishOutbox publishes saved messages in order and removes them; it
-// reports whether all went. After a failure the outbox is tried again no
-// sooner than outboxRetry.
-func (s *engineState) publishOutbox(ctx context.Context, msgs []OutboxMessage) bool {
-	sent := make([]string, 0, len(msgs))
-	ok := true
-	for _, m := range msgs {
-		if err := s.e.publishUnitAcked(ctx, m.Unit, m.Msg); err != nil {
-			s.e.logger.Warn("alarms: dispatch message not sent; kept in the outbox", "unit", m.Unit,
-				"type", m.Msg.Type, "incident", m.Msg.Incident, "err", err)
-			ok = false
-			s.outboxRetryAt = time.Now().Add(outboxRetry)
-			break
-		}
-		sent = append(sent, m.Entry)
-	}
-	if len(sent) > 0 {
-		if err := s.e.fstore.RemoveOutbox(ctx, sent); err != nil {
-			// They would be sent again by the next term (same ids).
-			s.e.logger.Warn("alarms: outbox: remove published messages", "err", err)
-		}
-	}
-	return ok
-}
-
-// publishUnitAcked publishes a message on the unit's dispatch topic and
-// waits for the broker to have it (PUBACK), within ctx.
-func (e *Engine) publishUnitAcked(ctx context.Context, unit string, m DispatchMessage) error {
-	data, err := json.Marshal(&m)
-	if err != nil {
-		return err
-	}
-	topic := e.in.topics.unitDispatch(unit)
-	in := e.in
-	switch {
-	case in.broker != nil:
-		return in.broker.server.Publish(topic, data, false, 1)
-	case in.client != nil:
-		// While the client reconnects, paho keeps the message and sends it
-		// on reconnection; the outbox sends it again too (same ID).
-		tok := in.client.c.Publish(topic, 1, false, data)
-		wait := time.NewTimer(pubackWait)
-		defer wait.Stop()
-		select {
-		case <-tok.Done():
-			return tok.Error()
-		case <-wait.C:
-			return fmt.Errorf("publish to %s: no PUBACK within %s", unit, pubackWait)
-		case <-ctx.Done():
-			return fmt.Errorf("publish to %s: no PUBACK: %w", unit, ctx.Err())
-		}
-	}
-	return errors.New("no broker")
 }
 
 // messageIDs sets the IDs of a txn's messages: incident:v{version}:unit,
@@ -499,14 +431,18 @@ func (t *txn) commitFenced(ctx context.Context, cursor, commands string) error {
 	if commands != "" {
 		s.commands = commands
 	}
-	if s.outboxPending || len(entries) != len(t.msgs) {
-		s.flushOutbox(ctx) // in order, behind what is left
+	if len(t.msgs) == 0 {
+		return nil
+	}
+	// Published by the term's publisher, never waited for here.
+	if len(entries) != len(t.msgs) {
+		s.pub.reloadOutbox()
 		return nil
 	}
 	sent := make([]OutboxMessage, len(t.msgs))
 	for i, um := range t.msgs {
 		sent[i] = OutboxMessage{Entry: entries[i], Unit: um.unit, Msg: um.m}
 	}
-	s.outboxPending = !s.publishOutbox(ctx, sent)
+	s.pub.enqueue(sent)
 	return nil
 }

@@ -232,6 +232,9 @@ func (e *Engine) loop(ctx context.Context, st *engineState) {
 	defer poll.Stop()
 	deadline := time.NewTimer(time.Hour)
 	defer deadline.Stop()
+	// Deadlines that passed meanwhile (a new term's, or a restart's) fire
+	// at once, before the event log's backlog is applied.
+	st.expireOffers(ctx)
 	st.catchUp(ctx)
 	st.dispatchWaiting(ctx)
 	for {
@@ -244,9 +247,6 @@ func (e *Engine) loop(ctx context.Context, st *engineState) {
 		case <-e.wake:
 			st.catchUp(ctx)
 		case <-poll.C:
-			if st.outboxPending {
-				st.flushOutbox(ctx)
-			}
 			st.catchUp(ctx)
 			if st.retry {
 				st.dispatchWaiting(ctx)

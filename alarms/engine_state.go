@@ -29,13 +29,12 @@ type engineState struct {
 
 	// Cluster mode: the term's fence, which ends it (endTerm) once a write
 	// is fenced out (fenced); the command stream's position applied last;
-	// outboxPending: messages are left in the outbox (a publish failed).
-	fence         *Fence
-	endTerm       context.CancelFunc
-	fenced        atomic.Bool // set by the engine's goroutine or the command reader
-	commands      string
-	outboxPending bool
-	outboxRetryAt time.Time
+	// pub publishes the messages the term commits.
+	fence    *Fence
+	endTerm  context.CancelFunc
+	fenced   atomic.Bool // set by the engine's goroutine or the command reader
+	commands string
+	pub      *outboxPublisher
 }
 
 // unitLive is a configured unit and what the engine knows of it.
@@ -172,6 +171,20 @@ func (s *engineState) view(u *unitLive, now time.Time) UnitView {
 	return v
 }
 
+// offerDue says whether an offer's deadline has passed (or is now),
+// outside a backoff after a failed save.
+func (s *engineState) offerDue(now time.Time) bool {
+	if s.backoffUntil.After(now) {
+		return false
+	}
+	for _, inc := range s.open {
+		if inc.Offer != nil && !inc.Offer.Deadline.After(now) {
+			return true
+		}
+	}
+	return false
+}
+
 // arm sets the deadline timer to the earliest offer deadline.
 func (s *engineState) arm(t *time.Timer) {
 	var next time.Time
@@ -219,6 +232,10 @@ func (s *engineState) catchUp(ctx context.Context) {
 		s.logFailing = false
 		if n < eventBatch {
 			return
+		}
+		// A long backlog does not hold back the offers' deadlines.
+		if s.offerDue(time.Now()) {
+			s.expireOffers(ctx)
 		}
 	}
 }

@@ -57,6 +57,9 @@ type Cluster struct {
 	liveIDs      []string
 	onChange     []func([]NodeInfo)
 	onCameraLost []func(string)
+	// cameraStates encodes the states the heartbeat publishes; nil:
+	// none (PublishCameraStates).
+	cameraStates func([]string) map[string][]byte
 	// cameras maps each camera this node holds to when its claim was last
 	// set or renewed (the time the command was sent).
 	cameras map[string]time.Time
@@ -176,6 +179,7 @@ func (c *Cluster) beat(ctx context.Context) {
 	for name := range c.leases {
 		info.Leases = append(info.Leases, name)
 	}
+	publish := c.cameraStates
 	c.mu.Unlock()
 	slices.Sort(info.Cameras)
 	slices.Sort(info.Leases)
@@ -198,6 +202,7 @@ func (c *Cluster) beat(ctx context.Context) {
 		// EVAL rather than EVALSHA: a pipeline cannot fall back on NOSCRIPT.
 		renewed = pipe.Eval(ctx, renewCamerasLua, keys, c.cfg.Node, c.cfg.Failover.Milliseconds())
 	}
+	c.publishStates(ctx, pipe, publish, info.Cameras)
 	members := pipe.ZRange(ctx, c.nodesKey(), 0, -1)
 	_, err = pipe.Exec(ctx)
 	var live []NodeInfo

@@ -61,6 +61,12 @@ type CameraState struct {
 	// Sub is the state of the camera's sub stream; nil when the camera has
 	// none (CameraConfig.SubURL is empty).
 	Sub *StreamState
+
+	// Node is, when several nodes share the cameras, the node that pulls
+	// the camera; "" when none does or on a single node. The Manager never
+	// sets it: the cluster's adapter does, when it shows another node's
+	// state.
+	Node string
 }
 
 // StreamState is a snapshot of one of a camera's streams. Its fields mean

@@ -50,6 +50,9 @@ type cameraJSON struct {
 	// Recording is the camera's recording status; absent when it records
 	// nothing.
 	Recording *recordingJSON `json:"recording,omitempty"`
+	// Node is, in a cluster, the node that pulls the camera (its state is
+	// that node's); absent on a single node or when no node pulls it.
+	Node string `json:"node,omitempty"`
 }
 
 type trackJSON struct {
@@ -74,6 +77,7 @@ func cameraToJSON(c ingest.CameraState) cameraJSON {
 		Reconnects:    c.Reconnects,
 		Dropped:       c.Dropped,
 		Sub:           c.Sub != nil,
+		Node:          c.Node,
 	}
 	if !c.Since.IsZero() {
 		since := c.Since.UTC()

@@ -54,7 +54,7 @@ func (s *Store) readStream(ctx context.Context, name, after string, count int, w
 	if after == "" {
 		after = "0"
 	}
-	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{s.key(name), after}, Count: int64(count), Block: wait}).Result()
+	res, err := s.blocking.XRead(ctx, &redis.XReadArgs{Streams: []string{s.key(name), after}, Count: int64(count), Block: wait}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -90,7 +90,7 @@ func (s *Store) AwaitReply(ctx context.Context, key string, wait time.Duration) 
 		return nil, fmt.Errorf("redis store: await reply: %w", err)
 	}
 	wait = max(wait.Round(time.Second), time.Second)
-	res, err := s.rdb.BLPop(ctx, wait, s.key("eng:reply:", key)).Result()
+	res, err := s.blocking.BLPop(ctx, wait, s.key("eng:reply:", key)).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}

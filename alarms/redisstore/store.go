@@ -62,7 +62,11 @@ var ErrClosed = errors.New("store is closed")
 
 // Store is an alarms.Store in Redis.
 type Store struct {
-	rdb          *redisconn.Client
+	rdb *redisconn.Client
+	// blocking carries the reads that wait in Redis (XREAD BLOCK, BLPOP)
+	// on a pool of its own, so that they never hold up the short commands
+	// of the intake and the engine.
+	blocking     *redisconn.Client
 	cfg          Config
 	scriptAppend *redis.Script
 	scriptReject *redis.Script
@@ -87,8 +91,14 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
+	blocking, err := redisconn.Dial(ctx, opts)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("redis store: %w", err)
+	}
 	s := &Store{
 		rdb:                 rdb,
+		blocking:            blocking,
 		cfg:                 cfg,
 		scriptAppend:        redis.NewScript(appendLua),
 		scriptReject:        redis.NewScript(rejectLua),
@@ -98,6 +108,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if err := s.setDurability(ctx); err != nil {
 		_ = rdb.Close()
+		_ = blocking.Close()
 		return nil, fmt.Errorf("redis store: %w", err)
 	}
 	return s, nil
@@ -105,7 +116,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // Close closes the connections. It is idempotent.
 func (s *Store) Close() error {
-	if err := s.rdb.Close(); err != nil {
+	berr := s.blocking.Close()
+	if err := errors.Join(s.rdb.Close(), berr); err != nil {
 		return fmt.Errorf("redis store: close: %w", err)
 	}
 	return nil

@@ -39,7 +39,7 @@ func (s *Store) TailEvents(ctx context.Context, after string, count int, block t
 	if count <= 0 {
 		count = 1
 	}
-	res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{key, after}, Count: int64(count), Block: block}).Result()
+	res, err := s.blocking.XRead(ctx, &redis.XReadArgs{Streams: []string{key, after}, Count: int64(count), Block: block}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, after, nil
 	}

@@ -116,7 +116,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		return nil, err
 	}
 	if s.warm > 0 {
-		a.warmer = newIncidentWarmer(a.cameras, s.warm, logger.With("component", "warm"))
+		a.warmer = newIncidentWarmer(a.warmHolder(), s.warm, logger.With("component", "warm"))
 	}
 	if s.recorder.Recording() {
 		a.evidence = newIncidentEvidence(a.recorder, a.engine, logger.With("component", "evidence"))
@@ -142,7 +142,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		Tokens:       s.tokens,
 		TokenStore:   a.records,
 		CameraPlaces: s.places,
-		Cameras:      watchCameras(peers, viewer.Adapt[*ingest.Reader](a.cameras)),
+		Cameras:      a.wireClusterCameras(watchCameras(peers, viewer.Adapt[*ingest.Reader](a.cameras))),
 		Alarms:       a.intake,
 		Incidents:    a.engine,
 		Patrol:       a.engine,

@@ -52,10 +52,12 @@ func startVideoNode(t *testing.T, id, redisURL, prefix string, cams []ingest.Cam
 		}
 	}
 	video := newClusterVideo(nil, pinned)
+	// The API shows each camera as the node that pulls it sees it.
+	states := &clusterCameras{CameraSource: watchCameras(video, viewer.Adapt[*ingest.Reader](n.mgr)), logger: logger}
 	srv, err := viewer.New(viewer.Config{
 		HTTPAddress: "127.0.0.1:0", UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0",
 	}, viewer.Deps{
-		Cameras:  watchCameras(video, viewer.Adapt[*ingest.Reader](n.mgr)),
+		Cameras:  states,
 		Registry: prometheus.NewRegistry(),
 		Peers:    video,
 	}, logger.With("component", "viewer"))
@@ -82,6 +84,8 @@ func startVideoNode(t *testing.T, id, redisURL, prefix string, cams []ingest.Cam
 	t.Cleanup(func() { _ = c.Close() })
 	video.c = c
 	video.attach(n.mgr)
+	states.c = c
+	c.PublishCameraStates(func(cams []string) map[string][]byte { return encodeCameraStates(n.mgr, cams, logger) })
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -103,6 +103,9 @@ func (w *incidentWarmer) take(ch alarms.IncidentChange, now time.Time) {
 	until := now.Add(w.hold)
 	for _, t := range warmTargets(inc) {
 		err := w.cameras.Hold(t.camera, t.sub, until)
+		if errors.Is(err, errWarmElsewhere) {
+			continue
+		}
 		if t.sub && errors.Is(err, ingest.ErrNoSubStream) {
 			// The incident view plays the main stream of a camera
 			// without a sub stream.

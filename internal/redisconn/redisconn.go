@@ -17,6 +17,10 @@ import (
 	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
+// DefaultPoolSize is the connections a client may open when
+// store.redis_url does not say (its pool_size parameter).
+const DefaultPoolSize = 128
+
 // Options checks a Redis URL, key prefix and timeout and returns client
 // options in which every dial, read and write gives up after timeout: while
 // Redis is away, callers must learn it promptly and retry by themselves.
@@ -45,6 +49,13 @@ func Options(rawURL, keyPrefix string, timeout time.Duration) (*redis.Options, e
 	}
 	if timeout < 0 {
 		return nil, errors.New("store.redis_timeout: must not be negative")
+	}
+	if u.Query().Get("pool_size") == "" {
+		// go-redis's default (10 per CPU) is below what one node asks of
+		// Redis at once: up to 64 alarm messages stored concurrently,
+		// the engine, the cluster's heartbeat and the API. Waiting for a
+		// connection stalls them all (offer timeouts fired seconds late).
+		opts.PoolSize = DefaultPoolSize
 	}
 	opts.DialTimeout = timeout
 	opts.ReadTimeout = timeout
