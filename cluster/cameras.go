@@ -60,6 +60,29 @@ func (c *Cluster) CameraOwner(ctx context.Context, camera string) (string, error
 	return RendezvousOwner(camera, ids), nil
 }
 
+// Settled tells whether this node has seen the live nodes long enough to
+// claim the cameras it pulls without viewers by the rendezvous rule: a
+// heartbeat after its registration (one renew interval later) read the live
+// set, so that nodes started together have seen each other; or, when Redis
+// did not answer meanwhile, Failover/2 has passed since Start. Before
+// Start it is false.
+func (c *Cluster) Settled() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started.IsZero() {
+		return false
+	}
+	if time.Since(c.started) >= c.cfg.Failover/2 {
+		return true
+	}
+	for _, n := range c.live {
+		if n.ID == c.cfg.Node && n.Seen.Sub(c.started) >= c.interval/2 {
+			return true
+		}
+	}
+	return false
+}
+
 // RendezvousOwner returns the node among nodes with the highest hash of
 // (node, camera): each camera's choice moves only when its winner leaves,
 // and cameras spread evenly. "" when nodes is empty.

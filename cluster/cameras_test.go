@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"testing"
 	"time"
@@ -214,4 +215,36 @@ func TestCloseReleasesClaimsAndIsIdempotent(t *testing.T) {
 	if err := a.Start(ctx); err != ErrClosed {
 		t.Fatalf("Start after Close: %v", err)
 	}
+}
+
+// A node is not settled before Start, nor right after it (its first
+// heartbeat may have missed nodes starting with it), and is once a later
+// heartbeat has read the live set; two nodes started together both see
+// each other by then. Cut off from Redis, a node settles after Failover/2.
+func TestSettledAfterOneHeartbeat(t *testing.T) {
+	r := newRig(t)
+	a := r.newNode("a", io.Discard)
+	if a.Settled() {
+		t.Fatal("settled before Start")
+	}
+	b := r.newNode("b", io.Discard)
+	for _, n := range []*node{a, b} {
+		if err := n.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.Settled() {
+		t.Fatal("a settled right after Start")
+	}
+	eventually(t, testFailover, "both settled", func() bool { return a.Settled() && b.Settled() })
+	if got := ids(a.Live()); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("a settled seeing %v", got)
+	}
+
+	c := r.newNode("c", io.Discard)
+	c.cut.cut.Store(true)
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, testFailover, "c settled without Redis", c.Settled)
 }

@@ -54,7 +54,10 @@ type lease struct {
 
 	mu   sync.Mutex
 	held bool
-	refs int
+	// leaving: the lease is being handed over (Handover): no new run
+	// starts, and the last run to end releases it.
+	leaving bool
+	refs    int
 }
 
 // claim takes a reference, claiming the lease through the gate first when
@@ -62,6 +65,9 @@ type lease struct {
 func (l *lease) claim(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.leaving {
+		return ErrPulledElsewhere
+	}
 	if !l.held {
 		ctx, cancel := context.WithTimeout(ctx, gateTimeout)
 		ok, err := l.gate.Claim(ctx, l.camera)
@@ -84,7 +90,7 @@ func (l *lease) claim(ctx context.Context) error {
 func (l *lease) ref() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.held {
+	if !l.held || l.leaving {
 		return false
 	}
 	l.refs++
@@ -99,7 +105,7 @@ func (l *lease) unref() {
 	if l.refs > 0 || !l.held {
 		return
 	}
-	l.held = false
+	l.held, l.leaving = false, false
 	ctx, cancel := context.WithTimeout(context.Background(), gateTimeout)
 	defer cancel()
 	if err := l.gate.Release(ctx, l.camera); err != nil {
@@ -115,7 +121,19 @@ func (l *lease) unref() {
 func (l *lease) lost() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.held = false
+	l.held, l.leaving = false, false
+}
+
+// handover marks a held lease as leaving: its runs are about to stop, and
+// the last one to end releases it. False when it is not held.
+func (l *lease) handover() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.held || l.leaving {
+		return false
+	}
+	l.leaving = true
+	return true
 }
 
 // UseGate makes the manager pull a camera only while gate grants this node
@@ -161,6 +179,24 @@ func (m *Manager) LeaseLost(cameraID string) {
 	for _, s := range c.sources() {
 		s.evict()
 	}
+}
+
+// Handover stops pulling a camera so that another node may take it: its
+// readers are closed (viewers reconnect through the node that pulls it
+// next), and its lease is released through the Gate once its RTSP sessions
+// are closed, never before, so that the camera never sees two nodes' sessions.
+// Until then the camera cannot be claimed here again. It reports false,
+// doing nothing, when this node does not hold the camera's lease.
+func (m *Manager) Handover(cameraID string) bool {
+	c, ok := m.cameras[cameraID]
+	if !ok || c.lease == nil || !c.lease.handover() {
+		return false
+	}
+	m.logger.Info("camera handed over, stopping camera", "camera", cameraID)
+	for _, s := range c.sources() {
+		s.evict()
+	}
+	return true
 }
 
 // claimLoop claims, until ctx ends, the leases of the always-on cameras

@@ -176,3 +176,93 @@ func TestGateAlwaysFailover(t *testing.T) {
 		t.Fatalf("holder %q, want b", h)
 	}
 }
+
+// releaseWatch is a node's view of the table that counts its releases.
+type releaseWatch struct {
+	gateNode
+	mu       sync.Mutex
+	released int
+}
+
+func (n *releaseWatch) Release(ctx context.Context, camera string) error {
+	n.mu.Lock()
+	n.released++
+	n.mu.Unlock()
+	return n.gateNode.Release(ctx, camera)
+}
+
+// Handover stops an always-on camera and closes its readers, releases its
+// lease only once its session is closed (never two sessions at the
+// camera), does not claim it again meanwhile, and lets the other node
+// pull it.
+func TestGateHandover(t *testing.T) {
+	verifyNoLeaks(t)
+	cam := startCamera(t, hardware.CameraConfig{})
+	g := newFakeGate()
+	g.prefer = "a"
+	wa := &releaseWatch{gateNode: gateNode{g, "a"}}
+	a := gatedManager(t, cam, wa, ingest.CameraConfig{Mode: ingest.ModeAlways})
+	b := gatedManager(t, cam, gateNode{g, "b"}, ingest.CameraConfig{Mode: ingest.ModeAlways})
+	online := func(m *ingest.Manager) func() bool {
+		return func() bool { st, _ := m.Camera("cam1"); return st.Status == ingest.StatusOnline }
+	}
+	waitFor(t, "a pulling", online(a))
+	r := addReader(t, a)
+	read(t, r)
+
+	// Never two sessions at the camera, sampled all along.
+	most := 0
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			most = max(most, cam.Sessions("/cam1"))
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	})
+	g.mu.Lock()
+	g.prefer = "b"
+	g.mu.Unlock()
+	if !a.Handover("cam1") {
+		t.Fatal("Handover of a held camera: false")
+	}
+	if a.Handover("cam1") {
+		t.Fatal("second Handover: true")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
+	defer cancel()
+	for {
+		if _, err := r.Read(ctx); err != nil {
+			if !errors.Is(err, ingest.ErrReaderClosed) {
+				t.Fatalf("reader after the handover: %v, want ErrReaderClosed", err)
+			}
+			break
+		}
+	}
+	waitFor(t, "a's release", func() bool { return g.holder("cam1") == "" || g.holder("cam1") == "b" })
+	b.Rebalance()
+	waitFor(t, "b pulling", online(b))
+	if h := g.holder("cam1"); h != "b" {
+		t.Fatalf("holder %q, want b", h)
+	}
+	if st, _ := a.Camera("cam1"); st.Status != ingest.StatusOffline {
+		t.Fatalf("a after the handover: %s, want offline", st.Status)
+	}
+	if n := cam.Sessions("/cam1"); n != 1 {
+		t.Fatalf("camera sessions %d, want 1", n)
+	}
+	close(stop)
+	wg.Wait()
+	if most > 1 {
+		t.Fatalf("the camera saw %d sessions at once", most)
+	}
+	wa.mu.Lock()
+	defer wa.mu.Unlock()
+	if wa.released != 1 {
+		t.Fatalf("a released its lease %d times, want 1", wa.released)
+	}
+}

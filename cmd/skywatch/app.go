@@ -142,7 +142,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		Tokens:       s.tokens,
 		TokenStore:   a.records,
 		CameraPlaces: s.places,
-		Cameras:      a.wireClusterCameras(viewer.Adapt[*ingest.Reader](a.cameras)),
+		Cameras:      a.wireClusterCameras(watchCameras(peers, viewer.Adapt[*ingest.Reader](a.cameras))),
 		Alarms:       a.intake,
 		Incidents:    a.engine,
 		Patrol:       a.engine,

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/url"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/skywatch/skywatch/cluster"
@@ -35,6 +37,7 @@ func (a *app) wireClusterVideo(s *settings) viewer.Peers {
 		return nil
 	}
 	v := newClusterVideo(a.cluster, pinnedCameras(s.ingest, s.recorder))
+	v.logger = a.logger.With("component", "cluster-video")
 	v.attach(a.cameras)
 	return v
 }
@@ -67,9 +70,23 @@ func pinnedCameras(in ingest.Config, rec recorder.Config) []string {
 // cameras spread over the nodes and move only when their node dies; an
 // on-demand camera by the node its first viewer reaches, which the viewer
 // has already routed through CameraOwner.
+//
+// Spreading them: a starting node claims no pinned camera before it has
+// seen the live nodes after one heartbeat (Cluster.Settled), so that nodes
+// started together split them; and when the live set grows, a node hands
+// over each pinned camera it holds whose rendezvous winner is now another
+// live node, unless the camera has viewers here (see liveChanged).
 type clusterVideo struct {
 	c      *cluster.Cluster
 	pinned map[string]bool
+	logger *slog.Logger
+
+	mu sync.Mutex
+	// viewers counts, per camera, the readers the viewer (WHEP sessions,
+	// this node's and those proxied here) has open.
+	viewers map[string]int
+	// live is the live set liveChanged last saw; nil before the first.
+	live []string
 }
 
 var (
@@ -80,32 +97,151 @@ var (
 // newClusterVideo makes the adapter; pinned are the cameras pulled without
 // viewers (mode always, record always or alarms).
 func newClusterVideo(c *cluster.Cluster, pinned []string) *clusterVideo {
-	v := &clusterVideo{c: c, pinned: make(map[string]bool, len(pinned))}
+	v := &clusterVideo{c: c, pinned: make(map[string]bool, len(pinned)), viewers: make(map[string]int), logger: slog.Default()}
 	for _, id := range pinned {
 		v.pinned[id] = true
 	}
 	return v
 }
 
+// claimRetry bounds how often the always-on cameras this node does not
+// pull claim again: a camera handed over to this node is pulled at its
+// next pass, so this is most of the gap a handover costs. A pass asks Redis
+// only for the cameras whose rendezvous winner this node is and that it
+// does not hold (none in a steady cluster).
+const claimRetry = time.Second
+
 // attach makes cameras pull only what this node holds: it installs the
-// gate (before cameras.Start), stops a camera at once when its lease is
-// lost, and makes the always-on cameras claim again as soon as the live
-// nodes change (a node died: its cameras have a new owner).
+// gate (before cameras.Start; claims retried every renew interval, at most
+// claimRetry), stops a camera at once when its lease is lost, hands
+// cameras over when nodes join (liveChanged), and makes the always-on
+// cameras claim again as soon as the live nodes change (a node died: its
+// cameras have a new owner).
 func (v *clusterVideo) attach(cameras *ingest.Manager) {
 	cfg := v.c.Config()
-	cameras.UseGate(v, cfg.RenewInterval())
+	cameras.UseGate(v, min(cfg.RenewInterval(), claimRetry))
 	v.c.OnCameraLost(cameras.LeaseLost)
-	v.c.OnChange(func([]cluster.NodeInfo) { cameras.Rebalance() })
+	v.c.OnChange(func(live []cluster.NodeInfo) {
+		v.liveChanged(cameras, live)
+		cameras.Rebalance()
+	})
 }
 
-// Claim implements ingest.Gate. A pinned camera is claimed only by the
-// rendezvous winner among the live nodes, as the cluster's last heartbeat
-// saw them: the others are refused without asking Redis (their recorders
+// liveChanged hands over, when the live set grew, each pinned camera this
+// node holds whose rendezvous winner is now another node and that has no
+// viewers here: the camera stops here, its lease is released once its RTSP
+// sessions are closed, and the winner claims it on its next pass. A camera
+// moves at most once per change of the live set (the winner is fixed for a
+// given set); a watched camera stays, its viewers are not interrupted.
+// Recorded cameras are handed over too (a recording gap of about a second,
+// see docs/cluster.md). Called on the cluster's heartbeat goroutine.
+func (v *clusterVideo) liveChanged(cameras *ingest.Manager, live []cluster.NodeInfo) {
+	ids := make([]string, 0, len(live))
+	for _, n := range live {
+		ids = append(ids, n.ID)
+	}
+	v.mu.Lock()
+	prev := v.live
+	v.live = ids
+	v.mu.Unlock()
+	grew := false
+	for _, id := range ids {
+		if !slices.Contains(prev, id) {
+			grew = true
+		}
+	}
+	if prev == nil || !grew {
+		return
+	}
+	self := v.c.Node()
+	for _, cam := range v.c.Cameras() {
+		if !v.pinned[cam] {
+			continue
+		}
+		owner := cluster.RendezvousOwner(cam, ids)
+		if owner == self || owner == "" {
+			continue
+		}
+		if v.watched(cam) {
+			v.logger.Info("cluster: camera kept: it has viewers", "camera", cam, "owner", owner)
+			continue
+		}
+		if cameras.Handover(cam) {
+			v.logger.Info("cluster: camera handed over", "camera", cam, "to", owner)
+		}
+	}
+}
+
+// watched tells whether the viewer has a reader of the camera open.
+func (v *clusterVideo) watched(camera string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.viewers[camera] > 0
+}
+
+func (v *clusterVideo) watch(camera string, d int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.viewers[camera] += d
+	if v.viewers[camera] <= 0 {
+		delete(v.viewers, camera)
+	}
+}
+
+// watchCameras counts, with a cluster (peers is the *clusterVideo that
+// wireClusterVideo returned), the viewer's open readers per camera, so that
+// a watched camera is not handed over; without a cluster it returns src.
+func watchCameras(peers viewer.Peers, src viewer.CameraSource) viewer.CameraSource {
+	v, ok := peers.(*clusterVideo)
+	if !ok || v == nil {
+		return src
+	}
+	return watchedCameras{CameraSource: src, v: v}
+}
+
+// watchedCameras is a viewer.CameraSource that counts its open readers.
+type watchedCameras struct {
+	viewer.CameraSource
+	v *clusterVideo
+}
+
+// OpenReader implements viewer.CameraSource. The reader counts from
+// before it is opened: a handover deciding meanwhile keeps the camera.
+func (w watchedCameras) OpenReader(ctx context.Context, cameraID string, sub bool) (viewer.MediaReader, error) {
+	w.v.watch(cameraID, 1)
+	r, err := w.CameraSource.OpenReader(ctx, cameraID, sub)
+	if err != nil {
+		w.v.watch(cameraID, -1)
+		return nil, err
+	}
+	return &watchedReader{MediaReader: r, done: func() { w.v.watch(cameraID, -1) }}, nil
+}
+
+// watchedReader uncounts its camera's viewer once, at its first Close.
+type watchedReader struct {
+	viewer.MediaReader
+	once sync.Once
+	done func()
+}
+
+// Close implements viewer.MediaReader.
+func (r *watchedReader) Close() {
+	r.MediaReader.Close()
+	r.once.Do(r.done)
+}
+
+// Claim implements ingest.Gate. A pinned camera is claimed only once the
+// node has seen the live set after a heartbeat (Cluster.Settled), and only
+// by the rendezvous winner among the live nodes, as the cluster's last
+// heartbeat saw them: the others are refused without asking Redis (their recorders
 // ask again every few seconds, for every recorded camera). The claim
 // itself (SET NX) keeps a camera with its holder when that is another
 // node, such as the node that took it over while its owner was away.
 func (v *clusterVideo) Claim(ctx context.Context, camera string) (bool, error) {
 	if v.pinned[camera] {
+		if !v.c.Settled() {
+			return false, nil
+		}
 		live := v.c.Live()
 		ids := make([]string, 0, len(live))
 		for _, n := range live {

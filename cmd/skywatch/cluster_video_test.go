@@ -53,7 +53,7 @@ func startVideoNode(t *testing.T, id, redisURL, prefix string, cams []ingest.Cam
 	}
 	video := newClusterVideo(nil, pinned)
 	// The API shows each camera as the node that pulls it sees it.
-	states := &clusterCameras{CameraSource: viewer.Adapt[*ingest.Reader](n.mgr), logger: logger}
+	states := &clusterCameras{CameraSource: watchCameras(video, viewer.Adapt[*ingest.Reader](n.mgr)), logger: logger}
 	srv, err := viewer.New(viewer.Config{
 		HTTPAddress: "127.0.0.1:0", UDPAddress: "127.0.0.1:0", TCPAddress: "127.0.0.1:0",
 	}, viewer.Deps{
