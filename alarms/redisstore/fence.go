@@ -41,7 +41,7 @@ var (
 //
 // It returns {-1} when fenced out, {0, id, stored version} on a conflict,
 // else {1, outbox entry ids...}.
-const saveFencedLua = `
+const saveFencedLua = incidentsLua + `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {-1}
 end
@@ -49,41 +49,11 @@ local p = ARGV[2]
 local n = tonumber(ARGV[5])
 local nout = tonumber(ARGV[6])
 local nfeed = tonumber(ARGV[7])
-local seen = {}
-for i = 0, n - 1 do
-  local b = 9 + i * 7
-  local id = ARGV[b]
-  local stored = seen[id]
-  if stored == nil then
-    stored = tonumber(redis.call('HGET', p .. 'inc:' .. id, 'v') or '0')
-  end
-  if tonumber(ARGV[b + 1]) ~= stored + 1 then
-    return {0, id, stored}
-  end
-  seen[id] = stored + 1
+local conflict = checkIncidents(p, n, 9)
+if conflict then
+  return conflict
 end
-for i = 0, n - 1 do
-  local b = 9 + i * 7
-  local id, member, area, open, dev = ARGV[b], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
-  local h = p .. 'inc:' .. id
-  local oldm = redis.call('HGET', h, 'm')
-  if oldm then
-    local olda = redis.call('HGET', h, 'a') or ''
-    redis.call('ZREM', p .. 'inc:idx:all', oldm)
-    redis.call('ZREM', p .. 'inc:idx:open', oldm)
-    if olda ~= '' then redis.call('ZREM', p .. 'inc:idx:area:' .. olda, oldm) end
-  end
-  redis.call('HSET', h, 'v', ARGV[b + 1], 'j', ARGV[b + 2], 'm', member, 'a', area)
-  redis.call('ZADD', p .. 'inc:idx:all', 0, member)
-  if area ~= '' then redis.call('ZADD', p .. 'inc:idx:area:' .. area, 0, member) end
-  local dk = p .. 'inc:opendev:' .. dev
-  if open == '1' then
-    redis.call('ZADD', p .. 'inc:idx:open', 0, member)
-    redis.call('SET', dk, id)
-  elseif redis.call('GET', dk) == id then
-    redis.call('DEL', dk)
-  end
-end
+writeIncidents(p, n, 9)
 if ARGV[3] ~= '' then
   redis.call('SET', p .. 'inc:cursor', ARGV[3])
 end

@@ -31,50 +31,70 @@ var _ alarms.IncidentStore = (*Store)(nil)
 // so it writes all or nothing. The script builds key names from the
 // prefix, which, like the event scripts, rules out Redis Cluster.
 
+// incidentsLua defines the Lua functions that both save scripts (saveLua,
+// saveFencedLua) start with. Per incident, from ARGV[b]: id, version,
+// json, member, area, open ("1"/"0"), opendev key suffix (7 arguments).
+//
+// checkIncidents returns {0, id, stored version} when a version is not
+// the stored one plus one, else nil; writeIncidents writes them and their
+// indexes.
+const incidentsLua = `
+local function checkIncidents(p, n, first)
+  local seen = {}
+  for i = 0, n - 1 do
+    local b = first + i * 7
+    local id = ARGV[b]
+    local stored = seen[id]
+    if stored == nil then
+      stored = tonumber(redis.call('HGET', p .. 'inc:' .. id, 'v') or '0')
+    end
+    if tonumber(ARGV[b + 1]) ~= stored + 1 then
+      return {0, id, stored}
+    end
+    seen[id] = stored + 1
+  end
+  return nil
+end
+local function writeIncidents(p, n, first)
+  for i = 0, n - 1 do
+    local b = first + i * 7
+    local id, member, area, open, dev = ARGV[b], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
+    local h = p .. 'inc:' .. id
+    local oldm = redis.call('HGET', h, 'm')
+    if oldm then
+      local olda = redis.call('HGET', h, 'a') or ''
+      redis.call('ZREM', p .. 'inc:idx:all', oldm)
+      redis.call('ZREM', p .. 'inc:idx:open', oldm)
+      if olda ~= '' then redis.call('ZREM', p .. 'inc:idx:area:' .. olda, oldm) end
+    end
+    redis.call('HSET', h, 'v', ARGV[b + 1], 'j', ARGV[b + 2], 'm', member, 'a', area)
+    redis.call('ZADD', p .. 'inc:idx:all', 0, member)
+    if area ~= '' then redis.call('ZADD', p .. 'inc:idx:area:' .. area, 0, member) end
+    local dk = p .. 'inc:opendev:' .. dev
+    if open == '1' then
+      redis.call('ZADD', p .. 'inc:idx:open', 0, member)
+      redis.call('SET', dk, id)
+    elseif redis.call('GET', dk) == id then
+      redis.call('DEL', dk)
+    end
+  end
+end
+`
+
 // saveLua writes incidents with version checks, and the cursor.
 //
-//	ARGV: prefix, cursor ("" keeps it), n, then per incident:
-//	      id, version, json, member, area, open ("1"/"0"), opendev key suffix
+//	ARGV: prefix, cursor ("" keeps it), n, then 7 per incident
+//	      (incidentsLua)
 //
 // It returns {1} when written, {0, id, stored version} on a conflict.
-const saveLua = `
+const saveLua = incidentsLua + `
 local p = ARGV[1]
 local n = tonumber(ARGV[3])
-local seen = {}
-for i = 0, n - 1 do
-  local b = 4 + i * 7
-  local id = ARGV[b]
-  local stored = seen[id]
-  if stored == nil then
-    stored = tonumber(redis.call('HGET', p .. 'inc:' .. id, 'v') or '0')
-  end
-  if tonumber(ARGV[b + 1]) ~= stored + 1 then
-    return {0, id, stored}
-  end
-  seen[id] = stored + 1
+local conflict = checkIncidents(p, n, 4)
+if conflict then
+  return conflict
 end
-for i = 0, n - 1 do
-  local b = 4 + i * 7
-  local id, member, area, open, dev = ARGV[b], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5], ARGV[b + 6]
-  local h = p .. 'inc:' .. id
-  local oldm = redis.call('HGET', h, 'm')
-  if oldm then
-    local olda = redis.call('HGET', h, 'a') or ''
-    redis.call('ZREM', p .. 'inc:idx:all', oldm)
-    redis.call('ZREM', p .. 'inc:idx:open', oldm)
-    if olda ~= '' then redis.call('ZREM', p .. 'inc:idx:area:' .. olda, oldm) end
-  end
-  redis.call('HSET', h, 'v', ARGV[b + 1], 'j', ARGV[b + 2], 'm', member, 'a', area)
-  redis.call('ZADD', p .. 'inc:idx:all', 0, member)
-  if area ~= '' then redis.call('ZADD', p .. 'inc:idx:area:' .. area, 0, member) end
-  local dk = p .. 'inc:opendev:' .. dev
-  if open == '1' then
-    redis.call('ZADD', p .. 'inc:idx:open', 0, member)
-    redis.call('SET', dk, id)
-  elseif redis.call('GET', dk) == id then
-    redis.call('DEL', dk)
-  end
-end
+writeIncidents(p, n, 4)
 if ARGV[2] ~= '' then
   redis.call('SET', p .. 'inc:cursor', ARGV[2])
 end
