@@ -31,10 +31,7 @@ type clusterSetup struct {
 
 func newClusterSetup(t *testing.T, offerTimeout time.Duration) *clusterSetup {
 	t.Helper()
-	url := os.Getenv("SKYWATCH_TEST_REDIS")
-	if url == "" {
-		t.Skip("SKYWATCH_TEST_REDIS is not set")
-	}
+	url := testredis.URL(t)
 	mqttURL := externalURL(t)
 	cfg := incidentConfig(t)
 	cfg.MQTT = alarms.MQTTConfig{URL: mqttURL, TopicPrefix: uniq("t"), ClientID: uniq("intake-")}

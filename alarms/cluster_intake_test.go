@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -32,10 +31,7 @@ type clusterRig struct {
 // devices d00.. with the given model.
 func newClusterRig(t *testing.T, devs int, model alarms.ModelConfig) *clusterRig {
 	mqttURL := externalURL(t)
-	redisURL := os.Getenv("SKYWATCH_TEST_REDIS")
-	if redisURL == "" {
-		t.Skip("SKYWATCH_TEST_REDIS is not set")
-	}
+	redisURL := testredis.URL(t)
 	cfg := alarms.Config{MQTT: alarms.MQTTConfig{URL: mqttURL, ClientID: uniq("grp"), TopicPrefix: uniq("t")}}
 	cfg.Models = []alarms.ModelConfig{model}
 	for i := range devs {

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -23,10 +22,7 @@ import (
 // the cameras are spread by rendezvous, each camera moved at most once per
 // node that joined, and the camera never saw two sessions of one stream.
 func TestClusterVideoBalance(t *testing.T) {
-	redisURL := os.Getenv("SKYWATCH_TEST_REDIS")
-	if redisURL == "" {
-		t.Skip("SKYWATCH_TEST_REDIS is not set")
-	}
+	redisURL := testredis.URL(t)
 	prefix := testredis.Prefix(t, redisURL, "skywatch-test-balance-")
 	all := []string{"a", "b", "c"}
 	var ids, paths []string

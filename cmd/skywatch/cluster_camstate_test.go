@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"testing"
 	"time"
 
@@ -60,10 +59,7 @@ func camerasOf(t *testing.T, n *videoNode) map[string]apiCamera {
 // on-demand camera is offline on both, with no node. When a dies, b pulls
 // the camera and shows its own state.
 func TestClusterCameraStatesFromOwner(t *testing.T) {
-	redisURL := os.Getenv("SKYWATCH_TEST_REDIS")
-	if redisURL == "" {
-		t.Skip("SKYWATCH_TEST_REDIS is not set")
-	}
+	redisURL := testredis.URL(t)
 	prefix := testredis.Prefix(t, redisURL, "skywatch-test-camstate-")
 	nodes := []string{"a", "b"}
 	idle := cameraFor(t, "a", nodes, "door-")
@@ -121,10 +117,7 @@ func TestClusterCameraStatesFromOwner(t *testing.T) {
 // warms it: one node holds it, the camera sees one session, and the API of
 // both nodes shows it held on that node.
 func TestClusterWarmerOnOwnerOnly(t *testing.T) {
-	redisURL := os.Getenv("SKYWATCH_TEST_REDIS")
-	if redisURL == "" {
-		t.Skip("SKYWATCH_TEST_REDIS is not set")
-	}
+	redisURL := testredis.URL(t)
 	prefix := testredis.Prefix(t, redisURL, "skywatch-test-camwarm-")
 	nodes := []string{"a", "b"}
 	door := cameraFor(t, "b", nodes, "door-")

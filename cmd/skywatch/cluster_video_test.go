@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -126,10 +125,7 @@ func cameraFor(t *testing.T, node string, nodes []string, prefix string) string 
 // b's own pull; a stops pulling by itself once its leases cannot be
 // renewed, so that the camera never sees two sessions of one stream.
 func TestClusterVideoFailover(t *testing.T) {
-	redisURL := os.Getenv("SKYWATCH_TEST_REDIS")
-	if redisURL == "" {
-		t.Skip("SKYWATCH_TEST_REDIS is not set")
-	}
+	redisURL := testredis.URL(t)
 	prefix := testredis.Prefix(t, redisURL, "skywatch-test-video-")
 	nodes := []string{"a", "b"}
 	onDemand := cameraFor(t, "a", nodes, "door-")

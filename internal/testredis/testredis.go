@@ -6,10 +6,25 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"os"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// URL returns $SKYWATCH_TEST_REDIS. Without it the test is skipped, or
+// fails under CI=true: in CI a missing service must never pass silently.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	url := os.Getenv("SKYWATCH_TEST_REDIS")
+	if url == "" {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("SKYWATCH_TEST_REDIS is required in CI")
+		}
+		tb.Skip("SKYWATCH_TEST_REDIS is not set")
+	}
+	return url
+}
 
 // Prefix returns name followed by a random part and ":", a key prefix no
 // other test uses, and deletes the keys under it when tb ends.
