@@ -386,6 +386,19 @@ func (in *Intake) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 	return in.store.Events(ctx, q)
 }
 
+// EventsAfter lists up to limit stored events in the log's order after the
+// one whose Offset is after (a pass-through to the store): a live stream
+// that resumes from it misses nothing, whichever node stored what.
+func (in *Intake) EventsAfter(ctx context.Context, after string, limit int) ([]Event, error) {
+	lg, ok := in.store.(interface {
+		EventsAfter(ctx context.Context, after string, limit int) ([]Event, error)
+	})
+	if !ok {
+		return nil, errors.New("alarms: the store cannot list its log in order")
+	}
+	return lg.EventsAfter(ctx, after, limit)
+}
+
 // Rejected lists rejected messages (a pass-through to the store).
 func (in *Intake) Rejected(ctx context.Context, q RejectedQuery) ([]Rejected, error) {
 	return in.store.Rejected(ctx, q)

@@ -22,6 +22,13 @@ import (
 // bolt store in a temporary file, with devices d1 and d2.
 func startIntake(t *testing.T) (*alarms.Intake, alarms.Config) {
 	t.Helper()
+	in, cfg, _ := startIntakeStore(t)
+	return in, cfg
+}
+
+// startIntakeStore is startIntake that also gives the intake's store.
+func startIntakeStore(t *testing.T) (*alarms.Intake, alarms.Config, *boltstore.Store) {
+	t.Helper()
 	cfg := alarms.Config{
 		MQTT: alarms.MQTTConfig{Address: "127.0.0.1:0", TopicPrefix: "sw"},
 		Devices: []alarms.DeviceConfig{
@@ -43,7 +50,7 @@ func startIntake(t *testing.T) (*alarms.Intake, alarms.Config) {
 	if err := in.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	return in, cfg
+	return in, cfg, store
 }
 
 // mqttDevice connects a paho client as a device.
@@ -241,5 +248,37 @@ func TestAlarmAPIWithIntake(t *testing.T) {
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("Close hangs on open streams")
+	}
+}
+
+// A client resuming with Last-Event-ID gets every event stored after its
+// last one in the log's order, also one received before it: with several
+// nodes, another node may store an event it received earlier only after
+// this node stored the client's last one. A replay by receive time missed
+// it.
+func TestStreamReplayFollowsTheLog(t *testing.T) {
+	in, cfg, store := startIntakeStore(t)
+	srv := startAlarmServer(t, in, nil)
+	topic := func(dev, kind string) string { return fmt.Sprintf("%s/dev/%s/%s", cfg.MQTT.TopicPrefix, dev, kind) }
+	first := openStream(t, baseURL(srv), "")
+	d1 := mqttDevice(t, in, "d1")
+	publish(t, d1, topic("d1", "event"), `{"id":"a1","class":"alarm"}`)
+	lastID := first.next(t).id
+	first.close()
+
+	late := alarms.Event{ID: "late", Device: "d1", Area: "village-1", Class: alarms.ClassAlarm,
+		Qualifier: alarms.QualifierNew, ReceivedAt: time.Now().Add(-time.Minute)}
+	if stored, err := store.AppendEvent(t.Context(), &late, time.Hour); err != nil || !stored {
+		t.Fatalf("append: %v %v", stored, err)
+	}
+	publish(t, d1, topic("d1", "event"), `{"id":"a2","class":"alarm"}`)
+
+	resumed := openStream(t, baseURL(srv), lastID)
+	var got []alarms.Event
+	for range 2 {
+		got = append(got, eventOf(t, resumed.next(t)))
+	}
+	if !slices.Equal(keys(got), []string{"d1/late", "d1/a2"}) {
+		t.Errorf("resumed stream %v, want d1/late then d1/a2", keys(got))
 	}
 }

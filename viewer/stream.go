@@ -55,10 +55,11 @@ const (
 // and are not replayed: a console reloads GET /api/incidents after a
 // reconnect, and when "event: incident_gap" says changes were missed.
 //
-// Replay is by receive time because offsets are opaque. The intake stores
-// several messages at once, so an event received just before the client's
-// last one but stored just after it can be missed by the replay; a console
-// that must be complete reloads /api/events after a reconnect.
+// Replay follows the store's log (EventsAfter) when the alarm source can
+// read it, as the intake can: every event stored after the client's last
+// one, whichever node received it and when. Only a source that cannot
+// falls back to receive time, which can miss an event received just before
+// the client's last one but stored just after it.
 func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
@@ -186,6 +187,9 @@ func (s *Server) replay(ctx context.Context, lastID string) ([]alarms.Event, map
 	if err != nil {
 		return nil, nil, err.Error()
 	}
+	if lg, ok := s.deps.Alarms.(eventLog); ok {
+		return s.replayLog(ctx, lg, offset)
+	}
 	page, err := s.deps.Alarms.Events(ctx, alarms.EventQuery{Since: since, Limit: streamReplayMax})
 	if err != nil {
 		s.logger.Warn("event stream: replay", "err", redactURLs(err.Error()))
@@ -205,6 +209,33 @@ func (s *Server) replay(ctx context.Context, lastID string) ([]alarms.Event, map
 	}
 	evs = slices.Clone(evs)
 	slices.Reverse(evs)
+	return evs, known, gap
+}
+
+// eventLog is an alarm source that lists stored events in the log's order
+// after one of them (the intake does, from its store).
+type eventLog interface {
+	EventsAfter(ctx context.Context, after string, limit int) ([]alarms.Event, error)
+}
+
+// replayLog returns the events stored after the one at offset, in the
+// log's order: with several nodes storing at once, receive times and the
+// log's order differ by more than a replay by time can cover.
+func (s *Server) replayLog(ctx context.Context, lg eventLog, offset string) ([]alarms.Event, map[string]bool, string) {
+	evs, err := lg.EventsAfter(ctx, offset, streamReplayMax+1)
+	if err != nil {
+		s.logger.Warn("event stream: replay", "err", redactURLs(err.Error()))
+		return nil, nil, "replay failed: " + redactURLs(err.Error())
+	}
+	gap := ""
+	if len(evs) > streamReplayMax {
+		evs = evs[:streamReplayMax]
+		gap = fmt.Sprintf("more than %d events were missed; only the first %d are replayed", streamReplayMax, streamReplayMax)
+	}
+	known := make(map[string]bool, len(evs))
+	for _, e := range evs {
+		known[e.Offset] = true
+	}
 	return evs, known, gap
 }
 
