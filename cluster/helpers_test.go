@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,19 +21,6 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial"))
 }
 
-// testURL is the Redis the tests use, from SKYWATCH_TEST_REDIS.
-func testURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("SKYWATCH_TEST_REDIS")
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			tb.Fatal("SKYWATCH_TEST_REDIS is required in CI")
-		}
-		tb.Skip("SKYWATCH_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0); skipping Redis tests")
-	}
-	return u
-}
-
 // testFailover is short so that takeovers happen within a test; it is the
 // minimum a config accepts.
 const testFailover = MinFailover
@@ -49,7 +35,7 @@ type rig struct {
 }
 
 func newRig(t testing.TB) *rig {
-	url := testURL(t)
+	url := testredis.URL(t)
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)

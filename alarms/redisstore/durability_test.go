@@ -24,7 +24,7 @@ import (
 // settings are its own: the shared test Redis is not changed.
 func privateRedis(t testing.TB, args ...string) string {
 	t.Helper()
-	testURL(t) // the Redis tests run only where Redis is
+	testredis.URL(t) // the Redis tests run only where Redis is
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") != "" {
@@ -166,7 +166,7 @@ func BenchmarkAppendEventDurability(b *testing.B) {
 
 // redisVersion reads the version of the test Redis.
 func redisVersion(tb testing.TB) persistence {
-	opts, err := redis.ParseURL(testURL(tb))
+	opts, err := redis.ParseURL(testredis.URL(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 // The engine's fenced writes and streams (cluster mode only: the bolt
 // store serves one node and has none of this, so they are not in storetest).
 func TestFencedWritesAndStreams(t *testing.T) {
-	url := testURL(t)
+	url := testredis.URL(t)
 	prefix := testredis.Prefix(t, url, "skywatch-test:")
 	ctx := context.Background()
 	s, err := Open(ctx, Config{URL: url, KeyPrefix: prefix, EngineFeedMax: 5})

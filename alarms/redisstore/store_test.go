@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -26,21 +25,8 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// testURL is the Redis the tests use, from SKYWATCH_TEST_REDIS.
-func testURL(tb testing.TB) string {
-	tb.Helper()
-	u := os.Getenv("SKYWATCH_TEST_REDIS")
-	if u == "" {
-		if os.Getenv("CI") != "" {
-			tb.Fatal("SKYWATCH_TEST_REDIS is required in CI")
-		}
-		tb.Skip("SKYWATCH_TEST_REDIS is not set (e.g. redis://127.0.0.1:6379/0); skipping Redis tests")
-	}
-	return u
-}
-
 func TestConformance(t *testing.T) {
-	url := testURL(t)
+	url := testredis.URL(t)
 	storetest.Run(t, func(t *testing.T) func() alarms.Store {
 		cfg := Config{URL: url, KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
 		return func() alarms.Store {
@@ -56,7 +42,7 @@ func TestConformance(t *testing.T) {
 // TestKeyLayout checks that every key is under the prefix and that the
 // dedup keys expire.
 func TestKeyLayout(t *testing.T) {
-	url := testURL(t)
+	url := testredis.URL(t)
 	prefix := testredis.Prefix(t, url, "skywatch-test:")
 	ctx := context.Background()
 	s, err := Open(ctx, Config{URL: url, KeyPrefix: prefix, DedupRetention: time.Hour})
@@ -156,7 +142,7 @@ func TestUnreachable(t *testing.T) {
 // (Redis has gone away): operations fail promptly; starts it again on the
 // same port: the same store works again.
 func TestRedisAway(t *testing.T) {
-	url := testURL(t)
+	url := testredis.URL(t)
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +205,7 @@ func TestRedisAway(t *testing.T) {
 // call's own write, to be announced), not as a duplicate, and the event must
 // be stored once. A later append of the same event is a duplicate.
 func TestLostReplyRetried(t *testing.T) {
-	url := testURL(t)
+	url := testredis.URL(t)
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
@@ -276,7 +262,7 @@ func TestLostReplyRetried(t *testing.T) {
 // Rejected messages of many device names (unknown devices at an external
 // broker) are bounded in all, and their emptied device streams removed.
 func TestRejectedManyDevicesNoKeys(t *testing.T) {
-	url := testURL(t)
+	url := testredis.URL(t)
 	prefix := testredis.Prefix(t, url, "skywatch-test:")
 	ctx := context.Background()
 	s, err := Open(ctx, Config{URL: url, KeyPrefix: prefix})
@@ -301,7 +287,7 @@ func TestRejectedManyDevicesNoKeys(t *testing.T) {
 }
 
 func TestClosedStoreError(t *testing.T) {
-	url := testURL(t)
+	url := testredis.URL(t)
 	s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")})
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +299,7 @@ func TestClosedStoreError(t *testing.T) {
 }
 
 func BenchmarkAppendEvent(b *testing.B) {
-	url := testURL(b)
+	url := testredis.URL(b)
 	storetest.BenchmarkAppendEvent(b, func(b *testing.B) alarms.Store {
 		s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testredis.Prefix(b, url, "skywatch-test:")})
 		if err != nil {

@@ -14,7 +14,7 @@ import (
 // log order whichever store (node) wrote it, resumes from any offset, and
 // returns nothing after its block when no event comes.
 func TestTailEvents(t *testing.T) {
-	url := testURL(t)
+	url := testredis.URL(t)
 	cfg := Config{URL: url, KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")}
 	ctx := context.Background()
 	open := func() *Store {
@@ -75,7 +75,7 @@ func TestTailEvents(t *testing.T) {
 // writers that read the same state is refused, and a state saved by
 // PutDevice (no rev) counts as rev 0.
 func TestPutDeviceIf(t *testing.T) {
-	url := testURL(t)
+	url := testredis.URL(t)
 	s, err := Open(context.Background(), Config{URL: url, KeyPrefix: testredis.Prefix(t, url, "skywatch-test:")})
 	if err != nil {
 		t.Fatal(err)
