@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -21,6 +22,9 @@ type ClusterOptions struct {
 	// Node is this node's ID (cluster.node): the intake's client id at the
 	// broker is {mqtt.client_id}-{Node}.
 	Node string
+	// Group is the shared subscription's group name, the same on every
+	// node and unknown to devices ("" means mqtt.client_id).
+	Group string
 }
 
 // EventTail is a store whose event log other nodes write too, and that can
@@ -67,9 +71,10 @@ const (
 
 // clusterNode is the intake's cluster mode, set before Start.
 type clusterNode struct {
-	node string
-	tail EventTail
-	cas  DeviceStateSetter
+	node  string
+	group string // the shared subscription's group
+	tail  EventTail
+	cas   DeviceStateSetter
 }
 
 var nodePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
@@ -90,12 +95,18 @@ func (in *Intake) SetCluster(opts ClusterOptions) error {
 	if in.embedded {
 		return errors.New("mqtt.url: cluster mode needs an external broker")
 	}
+	if strings.ContainsAny(opts.Group, "/+#") {
+		return fmt.Errorf("alarms: shared subscription group %q must not contain /, + or #", opts.Group)
+	}
+	if opts.Group == "" {
+		opts.Group = in.cfg.MQTT.ClientID
+	}
 	tail, ok := in.store.(EventTail)
 	cas, ok2 := in.store.(DeviceStateSetter)
 	if !ok || !ok2 {
 		return errors.New("store.redis_url: cluster mode needs the Redis store")
 	}
-	in.cluster = &clusterNode{node: opts.Node, tail: tail, cas: cas}
+	in.cluster = &clusterNode{node: opts.Node, group: opts.Group, tail: tail, cas: cas}
 	return nil
 }
 
@@ -120,12 +131,12 @@ func (c *clusterNode) nodeID() string {
 }
 
 // filters are the intake's subscriptions: the device and unit filters,
-// shared in the group mqtt.client_id in cluster mode.
+// shared in the cluster's group in cluster mode.
 func (in *Intake) filters() []string {
 	fs := in.topics.deviceFilters()
 	if in.cluster != nil {
 		for i, f := range fs {
-			fs[i] = "$share/" + in.cfg.MQTT.ClientID + "/" + f
+			fs[i] = "$share/" + in.cluster.group + "/" + f
 		}
 	}
 	return fs

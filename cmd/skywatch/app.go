@@ -96,7 +96,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		return nil, err
 	}
 	if a.cluster != nil {
-		a.clusterIntake, err = newClusterIntake(a.intake, a.cluster, logger.With("component", "alarms"))
+		a.clusterIntake, err = newClusterIntake(ctx, a.intake, a.cluster, logger.With("component", "alarms"))
 		if err != nil {
 			a.closeAll()
 			return nil, err

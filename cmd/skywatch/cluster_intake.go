@@ -36,8 +36,12 @@ const adoptRetry = 2 * time.Second
 
 // newClusterIntake puts in in cluster mode as c's node; call it before
 // in.Start, and Start after in.Start.
-func newClusterIntake(in *alarms.Intake, c *cluster.Cluster, logger *slog.Logger) (*clusterIntake, error) {
-	if err := in.SetCluster(alarms.ClusterOptions{Node: c.Node()}); err != nil {
+func newClusterIntake(ctx context.Context, in *alarms.Intake, c *cluster.Cluster, logger *slog.Logger) (*clusterIntake, error) {
+	group, err := c.ShareGroup(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := in.SetCluster(alarms.ClusterOptions{Node: c.Node(), Group: group}); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())

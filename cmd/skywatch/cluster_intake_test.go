@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,7 +92,7 @@ func TestClusterIntakeAdoptsLeavingNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	ci, err := newClusterIntake(in, ca, slog.New(slog.DiscardHandler))
+	ci, err := newClusterIntake(ctx, in, ca, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +110,15 @@ func TestClusterIntakeAdoptsLeavingNode(t *testing.T) {
 		conn net.Conn
 		took int
 	)
+	// Every node joins one group, made at random and kept in Redis: a
+	// device that knows the config's names cannot join it.
+	group, err := cx.ShareGroup(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := ca.ShareGroup(ctx); again != group || group == clientID || !strings.HasPrefix(group, "skywatch-") {
+		t.Fatalf("share groups %q and %q (client id %q)", group, again, clientID)
+	}
 	x := paho.NewClient(paho.NewClientOptions().AddBroker(mqttURL).SetClientID(clientID + "-sky-x").
 		SetCleanSession(false).SetAutoReconnect(false).SetAutoAckDisabled(true).SetOrderMatters(false).
 		SetCustomOpenConnectionFn(func(u *url.URL, _ paho.ClientOptions) (net.Conn, error) {
@@ -123,7 +133,7 @@ func TestClusterIntakeAdoptsLeavingNode(t *testing.T) {
 		t.Fatalf("connect sky-x: %v", tok.Error())
 	}
 	defer x.Disconnect(0)
-	if tok := x.Subscribe("$share/"+clientID+"/"+topicPrefix+"/dev/+/event", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := x.Subscribe("$share/"+group+"/"+topicPrefix+"/dev/+/event", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe sky-x: %v", tok.Error())
 	}
 	pub := paho.NewClient(paho.NewClientOptions().AddBroker(mqttURL).SetClientID(clientID + "-pub"))
