@@ -100,13 +100,9 @@ func runClusterBench(ctx context.Context, args []string, stdout, stderr io.Write
 	}
 	l.observe, l.prefix, l.idPrefix, l.seed = "sse", "skywatch", "sim-dev-", 1
 	l.observeTimeout, l.connWait, l.connectRate = 20*time.Second, 3*time.Minute, 500
-	if s.binary == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			fmt.Fprintln(stderr, "skywatch sim cluster:", err)
-			return 1
-		}
-		s.binary = exe
+	if err := defaultBinary(&s.binary); err != nil {
+		fmt.Fprintln(stderr, "skywatch sim cluster:", err)
+		return 1
 	}
 	for _, p := range []*string{&s.mosquitto, &s.redisServer} {
 		path, err := lookPath(*p)
