@@ -156,16 +156,7 @@ func TestGateAlwaysFailover(t *testing.T) {
 	g.mu.Unlock()
 	g.steal("cam1", "b")
 	a.LeaseLost("cam1")
-	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
-	defer cancel()
-	for {
-		if _, err := r.Read(ctx); err != nil {
-			if !errors.Is(err, ingest.ErrReaderClosed) {
-				t.Fatalf("reader after the lease was lost: %v, want ErrReaderClosed", err)
-			}
-			break
-		}
-	}
+	waitReaderClosed(t, r, "the lease was lost")
 	if st, _ := a.Camera("cam1"); st.Status != ingest.StatusOffline {
 		t.Fatalf("a after LeaseLost: %s, want offline", st.Status)
 	}
@@ -233,16 +224,7 @@ func TestGateHandover(t *testing.T) {
 	if a.Handover("cam1") {
 		t.Fatal("second Handover: true")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
-	defer cancel()
-	for {
-		if _, err := r.Read(ctx); err != nil {
-			if !errors.Is(err, ingest.ErrReaderClosed) {
-				t.Fatalf("reader after the handover: %v, want ErrReaderClosed", err)
-			}
-			break
-		}
-	}
+	waitReaderClosed(t, r, "the handover")
 	waitFor(t, "a's release", func() bool { return g.holder("cam1") == "" || g.holder("cam1") == "b" })
 	b.Rebalance()
 	waitFor(t, "b pulling", online(b))
@@ -264,5 +246,21 @@ func TestGateHandover(t *testing.T) {
 	defer wa.mu.Unlock()
 	if wa.released != 1 {
 		t.Fatalf("a released its lease %d times, want 1", wa.released)
+	}
+}
+
+// waitReaderClosed reads r until it ends, failing unless it ends with
+// ErrReaderClosed within failAfter.
+func waitReaderClosed(t *testing.T, r *ingest.Reader, after string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), failAfter)
+	defer cancel()
+	for {
+		if _, err := r.Read(ctx); err != nil {
+			if !errors.Is(err, ingest.ErrReaderClosed) {
+				t.Fatalf("reader after %s: %v, want ErrReaderClosed", after, err)
+			}
+			return
+		}
 	}
 }
