@@ -339,3 +339,68 @@ func TestNewFileStamped(t *testing.T) {
 		t.Errorf("an empty format-1 file migrated: %+v", *s.Migration())
 	}
 }
+
+// unstamp removes the format marker of a closed file: format 1 again.
+func unstamp(t *testing.T, path string, more func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Delete(keyFormat); err != nil {
+			return err
+		}
+		return more(tx)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Two open incidents of one device and kind (which the engine does not
+// make): the migration keeps the one the file names, or else the newest.
+func TestMigrateTwoOpenIncidentsOfADevice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "skywatch.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i, id := range []string{"inc-b-newer", "inc-a-older"} {
+		created := format1Base.Add(time.Duration(1-i) * time.Hour)
+		inc := alarms.Incident{ID: id, Kind: alarms.KindResponse, State: alarms.StateNew, Device: "d1", Created: created, Version: 1,
+			Timeline: []alarms.TimelineEntry{{At: created, Action: "open"}}}
+		if err := s.SaveIncidents(ctx, []alarms.Incident{inc}, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	openOf := func(t *testing.T) (string, []string) {
+		t.Helper()
+		s, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.Migration() == nil {
+			t.Fatal("no migration")
+		}
+		inc, err := s.OpenIncident(ctx, "d1", alarms.KindResponse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return inc.ID, s.Migration().Rebuilt
+	}
+	unstamp(t, path, func(*bolt.Tx) error { return nil })
+	if id, rebuilt := openOf(t); id != "inc-a-older" || len(rebuilt) != 0 {
+		t.Errorf("named one: open incident %s, rebuilt %v; want inc-a-older kept", id, rebuilt)
+	}
+	unstamp(t, path, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketIncOpenDevice).Delete(openDeviceKey("d1", alarms.KindResponse))
+	})
+	if id, rebuilt := openOf(t); id != "inc-b-newer" || !slices.Equal(rebuilt, []string{"inc_open_device"}) {
+		t.Errorf("none named: open incident %s, rebuilt %v; want inc-b-newer", id, rebuilt)
+	}
+}

@@ -224,49 +224,73 @@ func checkRejected(tx *bolt.Tx, m *Migration) error {
 // checkIncidentIndexes checks the incidents' time index, their open set
 // and the open incident of each device and kind.
 func checkIncidentIndexes(tx *bolt.Tx, m *Migration) error {
-	decoded := func(yield func(*alarms.Incident) bool) {
-		c := tx.Bucket(bucketIncidents).Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var inc alarms.Incident
-			if json.Unmarshal(v, &inc) != nil || inc.ID != string(k) {
-				continue
-			}
-			if !yield(&inc) {
+	// Decoded once: what the indexes need of each incident (an incident's
+	// JSON with its timeline is large; a few hundred bytes are kept).
+	type incInfo struct {
+		key, meta, id []byte
+		open          bool
+		device        string
+		kind          alarms.IncidentKind
+	}
+	var infos []incInfo
+	c := tx.Bucket(bucketIncidents).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		m.Incidents++
+		var inc alarms.Incident
+		if json.Unmarshal(v, &inc) != nil || inc.ID != string(k) {
+			m.Undecodable++
+			continue
+		}
+		infos = append(infos, incInfo{key: incKey(&inc), meta: incMeta(&inc), id: []byte(inc.ID), open: inc.State.Open(), device: inc.Device, kind: inc.Kind})
+		if inc.State.Open() {
+			m.OpenIncidents++
+		}
+	}
+	decoded := func(yield func(*incInfo) bool) {
+		for i := range infos {
+			if !yield(&infos[i]) {
 				return
 			}
 		}
 	}
 	index := func(yield func(indexEntry) bool) {
 		for inc := range decoded {
-			if !yield(indexEntry{key: incKey(inc), value: incMeta(inc)}) {
+			if !yield(indexEntry{key: inc.key, value: inc.meta}) {
 				return
 			}
 		}
 	}
 	openSet := func(yield func(indexEntry) bool) {
 		for inc := range decoded {
-			if inc.State.Open() && !yield(indexEntry{key: incKey(inc), value: []byte{}}) {
+			if inc.open && !yield(indexEntry{key: inc.key, value: []byte{}}) {
 				return
 			}
 		}
 	}
-	// Two open incidents of one device and kind should not exist; if they
-	// do, the one saved last (in key order here) is the device's.
-	openDev := func(yield func(indexEntry) bool) {
-		last := map[string][]byte{}
-		var order []string
-		for inc := range decoded {
-			if !inc.State.Open() {
-				continue
-			}
-			k := string(openDeviceKey(inc.Device, inc.Kind))
-			if _, ok := last[k]; !ok {
-				order = append(order, k)
-			}
-			last[k] = []byte(inc.ID)
+	// Two open incidents of one device and kind should not exist. If they
+	// do, the one the file names stays the device's; if it names none of
+	// them, the newest (by creation) becomes it.
+	// Chosen before any rebuild, which deletes the bucket read here.
+	stored := tx.Bucket(bucketIncOpenDevice)
+	best := map[string]*incInfo{}
+	var order []string
+	for inc := range decoded {
+		if !inc.open {
+			continue
 		}
+		k := string(openDeviceKey(inc.device, inc.kind))
+		b, ok := best[k]
+		if !ok {
+			order = append(order, k)
+		}
+		named := bytes.Equal(stored.Get([]byte(k)), inc.id)
+		if !ok || named || (!bytes.Equal(stored.Get([]byte(k)), b.id) && bytes.Compare(inc.key, b.key) > 0) {
+			best[k] = inc
+		}
+	}
+	openDev := func(yield func(indexEntry) bool) {
 		for _, k := range order {
-			if !yield(indexEntry{key: []byte(k), value: last[k]}) {
+			if !yield(indexEntry{key: []byte(k), value: best[k].id}) {
 				return
 			}
 		}
@@ -283,14 +307,5 @@ func checkIncidentIndexes(tx *bolt.Tx, m *Migration) error {
 			return err
 		}
 	}
-	m.Incidents = countKeys(tx.Bucket(bucketIncidents))
-	good := 0
-	for inc := range decoded {
-		good++
-		if inc.State.Open() {
-			m.OpenIncidents++
-		}
-	}
-	m.Undecodable += m.Incidents - good
 	return nil
 }
