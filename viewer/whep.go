@@ -240,8 +240,8 @@ func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) int {
 // {"state": "live"} while it does, 410 Gone with the reason's code when a
 // configuration change ended it ("camera_removed": stop retrying;
 // "camera_changed": connect again), 404 otherwise. The console asks when
-// its picture stops. Sessions of another node (a cluster's proxied ones)
-// are not known here: 404.
+// its picture stops. The session of another node (a cluster's proxied
+// one) is asked there, as its DELETE is.
 func (s *Server) handleWHEPSession(w http.ResponseWriter, r *http.Request) {
 	code := s.whepSession(w, r)
 	s.metrics.whepRequests.WithLabelValues(r.Method, strconv.Itoa(code)).Inc()
@@ -250,6 +250,9 @@ func (s *Server) handleWHEPSession(w http.ResponseWriter, r *http.Request) {
 func (s *Server) whepSession(w http.ResponseWriter, r *http.Request) int {
 	se := s.session(r.PathValue("session"))
 	if se == nil {
+		if code, ok := s.proxyWHEPDelete(w, r, r.PathValue("session")); ok {
+			return code
+		}
 		if code, ok := s.writeEnded(w, r); ok {
 			return code
 		}
