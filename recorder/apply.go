@@ -42,6 +42,9 @@ func (r *Recorder) Apply(cfg Config) error {
 	if r.closed {
 		return errors.New("recorder closed")
 	}
+	if r.ctx == nil && r.startCalled && len(next) > 0 && r.cfg.Path == "" {
+		return errNotStarted // and nothing changed
+	}
 	r.camMu.Lock()
 	prev := r.cameras
 	r.cameras = next
@@ -52,9 +55,6 @@ func (r *Recorder) Apply(cfg Config) error {
 		// had nothing to record at Start starts now, if it has a path.
 		if len(next) == 0 || !r.startCalled {
 			return nil
-		}
-		if r.cfg.Path == "" {
-			return errNotStarted
 		}
 		return r.startLocked(context.Background())
 	}

@@ -93,3 +93,36 @@ func TestApplyTurnsRecordingOnAndOff(t *testing.T) {
 		t.Errorf("restart-only %v", keys)
 	}
 }
+
+// A recorder that had nothing to record at Start starts when Apply turns a
+// camera's recording on; without a path it says that needs a restart.
+func TestApplyStartsARecorderThatHadNothingToRecord(t *testing.T) {
+	rig := startRig(t)
+	dir := t.TempDir()
+	cfg := evidenceConfig(dir)
+	cfg.Segment = time.Second
+	cfg.Cameras = []CameraConfig{{ID: "cam1", Record: RecordOff}}
+	cfg.SetDefaults()
+	r, _ := startRecorder(t, rig, cfg)
+	if sts := r.Statuses(); len(sts) != 0 {
+		t.Fatalf("statuses before Apply: %+v", sts)
+	}
+	next := cfg
+	next.Cameras = []CameraConfig{{ID: "cam1", Record: RecordAlways}}
+	next.SetDefaults()
+	if err := r.Apply(next); err != nil {
+		t.Fatal(err)
+	}
+	recordedFor(t, r, "cam1", 2*time.Second)
+
+	noPath := cfg
+	noPath.Path = ""
+	r2, _ := startRecorder(t, rig, noPath)
+	next.Path = ""
+	if err := r2.Apply(next); err == nil || !strings.Contains(err.Error(), "needs a restart") {
+		t.Errorf("Apply turning recording on without a path: %v", err)
+	}
+	if r2.Records("cam1") {
+		t.Errorf("a refused Apply changed the recording cameras")
+	}
+}
