@@ -311,3 +311,48 @@ func TestReloadExternalRemovedDeviceRejected(t *testing.T) {
 		t.Fatal("removed d2's event was stored")
 	}
 }
+
+// A reload that shortens a model's supervision window takes effect
+// without a restart (the supervisor's scan period follows it, from its
+// next scan): d1, silent, gets its trouble. d2, on a short window from the
+// start and removed by the same reload, is no longer supervised.
+func TestReloadSupervisionWindow(t *testing.T) {
+	cfg := testConfig(t)
+	fast := alarms.ModelConfig{Name: "fast", Decoder: alarms.DecoderSkywatch,
+		Heartbeat: 100 * time.Millisecond, Supervision: 600 * time.Millisecond}
+	cfg.Models = []alarms.ModelConfig{{Name: "m", Decoder: alarms.DecoderSkywatch, Heartbeat: time.Hour}, fast}
+	for i := range cfg.Devices {
+		cfg.Devices[i].Model = "m"
+	}
+	cfg.Devices[1].Model = "fast"
+	store := newStore(t)
+	in := startIntake(t, cfg, store)
+	c := connect(t, "tcp://"+in.BrokerAddr(), "d1", "pw-d1", nil)
+	publish(t, c, devTopic(cfg, "d1", "hb"), "")
+
+	next := cfg
+	next.Models = []alarms.ModelConfig{{Name: "m", Decoder: alarms.DecoderSkywatch,
+		Heartbeat: 100 * time.Millisecond, Supervision: 600 * time.Millisecond}, fast}
+	next.Devices = []alarms.DeviceConfig{cfg.Devices[0], cfg.Devices[2]}
+	applied := time.Now()
+	ch, err := in.Apply(next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ch.Changed, []string{"d1", "d3"}) || !slices.Equal(ch.Removed, []string{"d2"}) || len(ch.Disconnected) != 0 {
+		t.Fatalf("changes %+v: want d1 and d3 changed (their model), d2 removed, nobody disconnected", ch)
+	}
+	waitFor(t, "d1's supervision trouble", func() bool {
+		tr, _ := supervision(t, store, "d1")
+		return tr == 1
+	})
+	t.Logf("d1's trouble came %v after the reload (window 600 ms from its last heartbeat)", time.Since(applied).Round(time.Millisecond))
+	waitFor(t, "d3's supervision trouble", func() bool {
+		tr, _ := supervision(t, store, "d3")
+		return tr == 1
+	})
+	time.Sleep(1500 * time.Millisecond) // past two of d2's windows
+	if tr, _ := supervision(t, store, "d2"); tr != 0 {
+		t.Fatalf("removed d2: %d supervision troubles, want none", tr)
+	}
+}
