@@ -46,7 +46,7 @@ type roster struct {
 	tree    *AreaTree // for Events' area filter
 	// tick is the supervisor's scan period (see Config.tick).
 	tick time.Duration
-	// specs are the models by name, to compare on the next Apply.
+	// models (by name) and units, to compare with on the next Apply.
 	models map[string]ModelConfig
 	units  []UnitConfig
 }
@@ -74,19 +74,23 @@ func newRoster(cfg *Config, decoders map[string]Decoder, prev *roster) (*roster,
 		r.models[md.Name] = md
 	}
 	for _, dc := range cfg.Devices {
-		md := cfg.model(dc.Model)
-		sp := &deviceSpec{cfg: dc, window: md.Supervision, decoder: decoders[md.Decoder], source: md.Decoder}
 		var d *device
 		if prev != nil {
 			d = prev.devices[dc.ID]
 		}
 		if d == nil {
-			d = newDevice(sp)
+			d = newDevice(specOf(cfg, dc, decoders))
 		}
 		r.devices[dc.ID] = d
 		r.order = append(r.order, d)
 	}
 	return r, nil
+}
+
+// specOf is the spec of a device of cfg (with defaults, validated).
+func specOf(cfg *Config, dc DeviceConfig, decoders map[string]Decoder) *deviceSpec {
+	md := cfg.model(dc.Model)
+	return &deviceSpec{cfg: dc, window: md.Supervision, decoder: decoders[md.Decoder], source: md.Decoder}
 }
 
 // Apply makes cfg's devices, models, units and areas the intake's while it
@@ -142,11 +146,7 @@ func (in *Intake) Apply(cfg Config) (DeviceChanges, error) {
 			ch.Added = append(ch.Added, dc.ID)
 			continue
 		}
-		sp := old.spec()
-		nsp := &deviceSpec{cfg: dc, window: cfg.model(dc.Model).Supervision,
-			decoder: in.decoders[cfg.model(dc.Model).Decoder], source: cfg.model(dc.Model).Decoder}
-		if !reflect.DeepEqual(sp.cfg, nsp.cfg) || sp.window != nsp.window || sp.source != nsp.source ||
-			!reflect.DeepEqual(prev.models[dc.Model], next.models[dc.Model]) {
+		if !reflect.DeepEqual(old.spec().cfg, dc) || !reflect.DeepEqual(prev.models[dc.Model], next.models[dc.Model]) {
 			ch.Changed = append(ch.Changed, dc.ID)
 		}
 	}
@@ -185,8 +185,7 @@ func (in *Intake) Apply(cfg Config) (DeviceChanges, error) {
 	in.loadAdded(next, ch.Added)
 	for _, dc := range cfg.Devices {
 		if d := prev.devices[dc.ID]; d != nil {
-			md := cfg.model(dc.Model)
-			d.sp.Store(&deviceSpec{cfg: dc, window: md.Supervision, decoder: in.decoders[md.Decoder], source: md.Decoder})
+			d.sp.Store(specOf(&cfg, dc, in.decoders))
 		}
 	}
 	in.roster.Store(next)
