@@ -51,10 +51,10 @@ func (h *hook) left(cl *mqtt.Client) {
 func (h *hook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) { h.left(cl) }
 
 // disconnectUsers closes the connections of the clients logged in with one
-// of users' names (user name -> device or unit ID), joining or
+// of users' names (user name -> the identity it had), joining or
 // established, and returns the IDs whose connections it closed, sorted.
 // Call it after the credentials were replaced.
-func (b *broker) disconnectUsers(users map[string]string) []string {
+func (b *broker) disconnectUsers(users map[string]*identity) []string {
 	h := b.hook
 	var victims []*mqtt.Client
 	h.joinMu.Lock()
@@ -81,7 +81,7 @@ func (b *broker) disconnectUsers(users map[string]string) []string {
 			cl.Stop(errCredentialsChanged)
 		}
 		b.hook.in.kicked(nil, "credentials")
-		if id := users[string(cl.Properties.Username)]; !seen[id] {
+		if id := users[string(cl.Properties.Username)].id; !seen[id] {
 			seen[id] = true
 			ids = append(ids, id)
 		}

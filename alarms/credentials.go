@@ -174,18 +174,18 @@ func (idn *identity) same(o *identity) bool {
 
 // replace makes devices and units the identities, and returns the user
 // names whose identity changed or went away (their connections must end),
-// each with the device or unit ID it had. The verified-credential cache
+// each with the identity it had. The verified-credential cache
 // forgets those users: their entries could not match anyway (the
 // configured hash is part of each), but they would take room in the file.
-func (c *credentials) replace(devices []DeviceConfig, units []UnitConfig) map[string]string {
+func (c *credentials) replace(devices []DeviceConfig, units []UnitConfig) map[string]*identity {
 	prev := c.ids.Load()
 	set := newIdentitySet(devices, units, prev)
 	set.gone = map[string]*identity{}
-	changed := map[string]string{}
+	changed := map[string]*identity{}
 	var users []string
 	for user, old := range prev.byUser {
 		if cur := set.byUser[user]; cur != old {
-			changed[user] = old.id
+			changed[user] = old
 			users = append(users, user)
 			if cur == nil {
 				set.gone[user] = old

@@ -30,6 +30,9 @@ type DeviceChanges struct {
 	UnitsAdded   []string `json:"units_added,omitempty"`
 	UnitsChanged []string `json:"units_changed,omitempty"`
 	UnitsRemoved []string `json:"units_removed,omitempty"`
+	// UnitsRevoked lists the units whose credentials changed or that were
+	// removed, connected or not: their patrol page sessions must end too.
+	UnitsRevoked []string `json:"units_revoked,omitempty"`
 }
 
 // Empty reports whether nothing changed.
@@ -193,7 +196,13 @@ func (in *Intake) Apply(cfg Config) (DeviceChanges, error) {
 	if in.broker != nil && len(users) > 0 {
 		ch.Disconnected = in.broker.disconnectUsers(users)
 	}
-	for _, l := range [][]string{ch.Added, ch.Changed, ch.Removed, ch.Disconnected, ch.UnitsAdded, ch.UnitsChanged, ch.UnitsRemoved} {
+	for _, idn := range users {
+		if idn.kind == identityUnit && !slices.Contains(ch.UnitsRevoked, idn.id) {
+			ch.UnitsRevoked = append(ch.UnitsRevoked, idn.id)
+		}
+	}
+	for _, l := range [][]string{ch.Added, ch.Changed, ch.Removed, ch.Disconnected, ch.UnitsAdded, ch.UnitsChanged,
+		ch.UnitsRemoved, ch.UnitsRevoked} {
 		sort.Strings(l)
 	}
 	in.logger.Info("alarms: intake: configuration applied", "devices_added", len(ch.Added), "devices_changed", len(ch.Changed),

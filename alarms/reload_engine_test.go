@@ -62,7 +62,8 @@ func TestReloadEngineUnitsAndAreas(t *testing.T) {
 	next := cfg
 	next.Units = withoutUnits(cfg, "u1")
 	ch := applyBoth(t, s, next)
-	if !slices.Equal(ch.UnitsRemoved, []string{"u1"}) || !slices.Equal(ch.Disconnected, []string{"u1"}) {
+	if !slices.Equal(ch.UnitsRemoved, []string{"u1"}) || !slices.Equal(ch.Disconnected, []string{"u1"}) ||
+		!slices.Equal(ch.UnitsRevoked, []string{"u1"}) {
 		t.Fatalf("intake changes %+v", ch)
 	}
 	u2.expect("offer", id)

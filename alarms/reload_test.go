@@ -72,7 +72,9 @@ func bcryptHash(t *testing.T, pass string) string {
 // disconnected at once and their old passwords no longer work (d3's not
 // even from the verified-credential cache, where it was after its first
 // login); the new ones do. d2 keeps its very connection and its events
-// are still stored through it.
+// are still stored through it. Unit u1, not connected, changes its
+// password too: it is revoked (for the patrol page), the patrol page login
+// takes only the new one.
 func TestReloadCredentialsDisconnectOnlyChanged(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.MQTT.Auth.CacheFile = t.TempDir() + "/auth-cache"
@@ -88,6 +90,8 @@ func TestReloadCredentialsDisconnectOnlyChanged(t *testing.T) {
 	next.Devices = slices.Clone(cfg.Devices)
 	next.Devices[0].Password = "pw-d1-new"
 	next.Devices[2].PasswordHash = bcryptHash(t, "pw-d3-new")
+	next.Units = slices.Clone(cfg.Units)
+	next.Units[0].Password = "pw-u1-new"
 	start := time.Now()
 	ch, err := in.Apply(next)
 	took := time.Since(start)
@@ -96,8 +100,15 @@ func TestReloadCredentialsDisconnectOnlyChanged(t *testing.T) {
 	}
 	t.Logf("Apply with 2 of 3 devices' credentials changed took %v", took)
 	if !slices.Equal(ch.Changed, []string{"d1", "d3"}) || !slices.Equal(ch.Disconnected, []string{"d1", "d3"}) ||
-		len(ch.Added)+len(ch.Removed)+len(ch.UnitsAdded)+len(ch.UnitsChanged)+len(ch.UnitsRemoved) != 0 {
-		t.Fatalf("changes %+v, want d1 and d3 changed and disconnected", ch)
+		!slices.Equal(ch.UnitsChanged, []string{"u1"}) || !slices.Equal(ch.UnitsRevoked, []string{"u1"}) ||
+		len(ch.Added)+len(ch.Removed)+len(ch.UnitsAdded)+len(ch.UnitsRemoved) != 0 {
+		t.Fatalf("changes %+v, want d1 and d3 changed and disconnected, u1 changed and revoked", ch)
+	}
+	if _, err := in.CheckUnit("u1", "pw-u1", "127.0.0.1:1"); !errors.Is(err, alarms.ErrBadCredentials) {
+		t.Errorf("u1's old password on the patrol page: %v, want ErrBadCredentials", err)
+	}
+	if id, err := in.CheckUnit("u1", "pw-u1-new", "127.0.0.1:1"); err != nil || id != "u1" {
+		t.Errorf("u1's new password on the patrol page: %q, %v", id, err)
 	}
 	a.waitLost(t, "d1")
 	c.waitLost(t, "d3")
