@@ -1,6 +1,8 @@
 package alarms_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -366,4 +368,79 @@ func TestReloadSupervisionWindow(t *testing.T) {
 	if tr, _ := supervision(t, store, "d2"); tr != 0 {
 		t.Fatalf("removed d2: %d supervision troubles, want none", tr)
 	}
+}
+
+// A county-sized reload: 10,000 devices (tokens), 200 of them connected; a
+// reload changes the tokens of 10 connected and 10 unconnected devices,
+// removes 10 connected and 90 unconnected ones and adds 100. Exactly the
+// 20 connected devices whose credentials changed or went away are
+// disconnected; the other 180 keep their connections. The time Apply took
+// is logged.
+func TestReloadFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("connects 200 clients")
+	}
+	const devices, connected = 10000, 200
+	cfg := testConfig(t)
+	cfg.Devices = nil
+	tokens := map[string]string{}
+	token := func(id string) string {
+		tok := uniq(id + "-")
+		tokens[id] = tok
+		sum := sha256.Sum256([]byte(tok))
+		return hex.EncodeToString(sum[:])
+	}
+	for i := range devices {
+		id := fmt.Sprintf("h%05d", i)
+		cfg.Devices = append(cfg.Devices, alarms.DeviceConfig{ID: id, TokenSHA256: token(id)})
+	}
+	in := startIntake(t, cfg, newStore(t))
+	url := "tcp://" + in.BrokerAddr()
+	clients := make([]*watched, connected)
+	for i := range connected {
+		id := fmt.Sprintf("h%05d", i)
+		clients[i] = connectWatched(t, url, id, tokens[id])
+	}
+
+	next := cfg
+	next.Devices = nil
+	var wantGone []string
+	for i, d := range cfg.Devices {
+		switch {
+		case i < 10 || (i >= connected && i < connected+10): // new token
+			d.TokenSHA256 = token(d.ID)
+			if i < 10 {
+				wantGone = append(wantGone, d.ID)
+			}
+		case i >= 10 && i < 20: // removed, connected
+			wantGone = append(wantGone, d.ID)
+			continue
+		case i >= devices-90: // removed
+			continue
+		}
+		next.Devices = append(next.Devices, d)
+	}
+	for i := range 100 {
+		id := fmt.Sprintf("n%05d", i)
+		next.Devices = append(next.Devices, alarms.DeviceConfig{ID: id, TokenSHA256: token(id)})
+	}
+	start := time.Now()
+	ch, err := in.Apply(next)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Apply of %d devices (%d connected): %d added, %d changed, %d removed, %d disconnected in %v",
+		devices, connected, len(ch.Added), len(ch.Changed), len(ch.Removed), len(ch.Disconnected), took)
+	if len(ch.Added) != 100 || len(ch.Changed) != 20 || len(ch.Removed) != 100 || !slices.Equal(ch.Disconnected, wantGone) {
+		t.Fatalf("changes: %d added, %d changed, %d removed, disconnected %v (want %v)",
+			len(ch.Added), len(ch.Changed), len(ch.Removed), ch.Disconnected, wantGone)
+	}
+	for i := range 20 {
+		clients[i].waitLost(t, fmt.Sprintf("h%05d", i))
+	}
+	for i := 20; i < connected; i++ {
+		clients[i].untouched(t, fmt.Sprintf("h%05d", i))
+	}
+	publish(t, clients[connected-1].c, devTopic(cfg, fmt.Sprintf("h%05d", connected-1), "event"), `{"id":"x","class":"alarm"}`)
 }
