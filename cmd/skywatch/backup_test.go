@@ -1,0 +1,457 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skywatch/skywatch/accounts"
+	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/alarms/boltstore"
+)
+
+// runCmd runs a skywatch command and returns its exit code and output.
+func runCmd(args ...string) (int, string) {
+	var out syncBuffer
+	code := run(context.Background(), args, &out, &out)
+	return code, out.String()
+}
+
+// seedStopped writes a store of n events and records (audit, a session,
+// preferences, a token) in dir as a stopped server leaves them, with the
+// config that names them.
+func seedStopped(t *testing.T, dir string, n int) string {
+	t.Helper()
+	path := writeServeConfig(t, dir, "")
+	st, err := boltstore.Open(filepath.Join(dir, "alarms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range n {
+		e := &alarms.Event{ID: fmt.Sprintf("e-%d", i), Device: "d1", Class: alarms.ClassAlarm, Qualifier: alarms.QualifierNew, ReceivedAt: time.Now()}
+		if _, err := st.AppendEvent(ctx, e, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := accounts.OpenFileStore(filepath.Join(dir, defaultRecordsDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		if err := rec.AppendAudit(ctx, accounts.AuditRecord{Time: at.Add(time.Duration(i) * time.Second), User: "duty", Action: "login", Outcome: "ok", Detail: fmt.Sprint("record ", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.SetPrefs(ctx, "duty", json.RawMessage(`{"wall":"3x3"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.SaveSession(ctx, accounts.Session{Key: "k-1", Username: "duty", Created: at, LastSeen: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.SaveToken(ctx, accounts.Token{Name: "wall", Role: accounts.RoleViewer, SHA256: strings.Repeat("cd", 32), Created: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestBackupStoppedRoundTrip backs up the files of a stopped server and
+// restores them elsewhere: events, audit records, sessions, preferences
+// and tokens all come back.
+func TestBackupStoppedRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	path := seedStopped(t, dir, 50)
+	out := filepath.Join(dir, "b.tar")
+	code, msg := runCmd("backup", "-config", path, "-out", out)
+	if code != 0 || !strings.Contains(msg, "taken from the files") || !strings.Contains(msg, "(50 events)") {
+		t.Fatalf("backup: %d\n%s", code, msg)
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("archive: %v %v, want mode 0600", st, err)
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, ".b.tar.*")); len(tmps) != 0 {
+		t.Errorf("temporary files left: %v", tmps)
+	}
+
+	// Restored with a config whose store path is relative, as the
+	// example's, from the directory the unit runs Skywatch in.
+	dir2 := t.TempDir()
+	path2 := filepath.Join(t.TempDir(), "relative.yaml")
+	relative := strings.Replace(string(must(os.ReadFile(writeServeConfig(t, dir2, "")))), filepath.Join(dir2, "alarms.db"), "alarms.db", 1)
+	if err := os.WriteFile(path2, []byte(relative), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := runCmd("backup", "-config", path2, "-out", filepath.Join(dir2, "x.tar")); code != 1 || !strings.Contains(msg, "start from -dir") {
+		t.Fatalf("backup of a relative store path that is not there: %d\n%s", code, msg)
+	}
+	code, msg = runCmd("restore", "-config", path2, "-dir", dir2, "-in", out)
+	if code != 0 || !strings.Contains(msg, "systemctl start skywatch") || !strings.Contains(msg, "-> "+filepath.Join(dir2, "alarms.db")) {
+		t.Fatalf("restore: %d\n%s", code, msg)
+	}
+	for _, p := range []string{filepath.Join(dir2, "alarms.db"), filepath.Join(dir2, defaultRecordsDir, "audit.jsonl")} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want mode 0600", p, st, err)
+		}
+	}
+	st, err := boltstore.Open(filepath.Join(dir2, "alarms.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	page, err := st.Events(context.Background(), alarms.EventQuery{Limit: 1000})
+	if err != nil || len(page.Events) != 50 {
+		t.Fatalf("restored store: %d events, %v", len(page.Events), err)
+	}
+	rec, err := accounts.OpenFileStore(filepath.Join(dir2, defaultRecordsDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	ctx := context.Background()
+	if p, err := rec.QueryAudit(ctx, accounts.AuditQuery{}); err != nil || len(p.Records) != 3 || p.Records[0].Detail != "record 2" {
+		t.Errorf("restored audit: %+v %v", p.Records, err)
+	}
+	if p, err := rec.Prefs(ctx, "duty"); err != nil || string(p) != `{"wall":"3x3"}` {
+		t.Errorf("restored prefs: %s %v", p, err)
+	}
+	if ss, err := rec.Sessions(ctx); err != nil || len(ss) != 1 || ss[0].Key != "k-1" {
+		t.Errorf("restored sessions: %+v %v", ss, err)
+	}
+	if ts, err := rec.Tokens(ctx); err != nil || len(ts) != 1 || ts[0].Name != "wall" {
+		t.Errorf("restored tokens: %+v %v", ts, err)
+	}
+}
+
+// rewriteArchive copies a plain tar archive, letting edit change each
+// file's content (by name).
+func rewriteArchive(t *testing.T, in, out string, edit func(name string, data []byte) []byte) {
+	t.Helper()
+	f, err := os.Open(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	tr, tw := tar.NewReader(f), tar.NewWriter(&buf)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = edit(hdr.Name, data)
+		hdr.Size = int64(len(data))
+		if err := tw.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(out, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestoreRefuses checks what restore will not do: overwrite a store or
+// a records directory, restore a damaged archive or one of a newer format,
+// or run beside a server. Each refusal writes nothing.
+func TestRestoreRefuses(t *testing.T) {
+	dir := t.TempDir()
+	path := seedStopped(t, dir, 5)
+	good := filepath.Join(dir, "b.tar")
+	if code, msg := runCmd("backup", "-config", path, "-out", good); code != 0 {
+		t.Fatalf("backup: %s", msg)
+	}
+	damaged := filepath.Join(dir, "damaged.tar")
+	rewriteArchive(t, good, damaged, func(name string, data []byte) []byte {
+		if name == archiveStore {
+			data[len(data)/2] ^= 0xff
+		}
+		return data
+	})
+	newer := func(field string) string {
+		out := filepath.Join(dir, "newer-"+field+".tar")
+		rewriteArchive(t, good, out, func(name string, data []byte) []byte {
+			if name != archiveMeta {
+				return data
+			}
+			var m map[string]any
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			switch field {
+			case "archive":
+				m["archive_version"] = archiveVersion + 1
+			default:
+				m["formats"].(map[string]any)[field] = 99
+			}
+			data, _ = json.Marshal(m)
+			return data
+		})
+		return out
+	}
+	truncated := filepath.Join(dir, "truncated.tar")
+	data, _ := os.ReadFile(good)
+	if err := os.WriteFile(truncated, data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	cases := []struct {
+		name    string
+		prepare func(dir string)
+		in      string
+		want    string
+	}{
+		{"store exists", func(d string) { os.WriteFile(filepath.Join(d, "alarms.db"), nil, 0o600) }, good, "store.path " + "%s/alarms.db exists"},
+		{"records not empty", func(d string) {
+			os.MkdirAll(filepath.Join(d, defaultRecordsDir), 0o700)
+			os.WriteFile(filepath.Join(d, defaultRecordsDir, "audit.jsonl"), []byte("x\n"), 0o600)
+		}, good, "store.records_dir %s/" + defaultRecordsDir + " is not empty"},
+		{"damaged", nil, damaged, "store.db: checksum mismatch"},
+		{"truncated", nil, truncated, "truncated.tar"},
+		{"newer store", nil, newer("store"), "store format 99, this Skywatch reads up to"},
+		{"newer records", nil, newer("records"), "records format 99"},
+		{"newer archive", nil, newer("archive"), "archive format 2"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := t.TempDir()
+			p := writeServeConfig(t, d, "")
+			if tc.prepare != nil {
+				tc.prepare(d)
+			}
+			before := listTree(t, d)
+			code, msg := runCmd("restore", "-config", p, "-in", tc.in)
+			want := tc.want
+			if strings.Contains(want, "%s") {
+				want = fmt.Sprintf(want, d)
+			}
+			if code != 1 || !strings.Contains(msg, want) {
+				t.Fatalf("restore: exit %d, want 1 and %q in:\n%s", code, want, msg)
+			}
+			if after := listTree(t, d); after != before {
+				t.Errorf("a refused restore changed the directory:\nbefore %s\nafter  %s", before, after)
+			}
+			t.Log(strings.TrimSpace(msg))
+		})
+	}
+
+	t.Run("server running", func(t *testing.T) {
+		d := t.TempDir()
+		p := writeServeConfig(t, d, "")
+		srv := startServing(t, p)
+		defer srv.stop()
+		code, msg := runCmd("restore", "-config", p, "-in", good)
+		if code != 1 || !strings.Contains(msg, "answers on "+filepath.Join(d, defaultControlSocket)+": stop it first") {
+			t.Fatalf("restore beside a server: %d\n%s", code, msg)
+		}
+	})
+}
+
+// listTree names the files under dir with their sizes.
+func listTree(t *testing.T, dir string) string {
+	t.Helper()
+	var b strings.Builder
+	err := filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "%s:%d ", strings.TrimPrefix(p, dir), info.Size())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// TestBackupRedisRefused: with Redis, backup and restore refuse and say
+// how to back up Redis, without reaching it.
+func TestBackupRedisRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := strings.Replace(string(must(os.ReadFile(writeServeConfig(t, dir, "")))),
+		"  path: "+filepath.Join(dir, "alarms.db"), "  redis_url: redis://127.0.0.1:1/0", 1)
+	path := filepath.Join(dir, "redis.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"backup", "-config", path, "-out", filepath.Join(dir, "b.tar")},
+		{"restore", "-config", path, "-in", filepath.Join(dir, "b.tar")},
+	} {
+		code, msg := runCmd(args...)
+		if code != 1 {
+			t.Fatalf("%s with Redis: exit %d\n%s", args[0], code, msg)
+		}
+		for _, want := range []string{"appendonly yes", "BGSAVE", "dump.rdb", "--rdb", "BGREWRITEAOF", "appenddirname", "redis_key_prefix"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("%s: the advice lacks %q:\n%s", args[0], want, msg)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b.tar")); !errors.Is(err, os.ErrNotExist) {
+		t.Error("backup with Redis wrote a file")
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestControlSocket checks the socket's life: mode 0600, a stale socket
+// file replaced, a live one or a file that is not a socket refused, one
+// backup at a time, a bounded number of connections, removal on Close.
+func TestControlSocket(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.sock")
+	logger, _ := newLogger(logConfig{}, io.Discard)
+
+	// A socket file left behind by a server that died.
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.SetUnlinkOnClose(false)
+	ln.Close()
+
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	backup := func(ctx context.Context, w io.Writer) (*manifest, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		_, err := w.Write([]byte("archive"))
+		return &manifest{Kind: archiveKind, Events: 7}, err
+	}
+	c, err := listenControl(path, backup, logger)
+	if err != nil {
+		t.Fatalf("over a stale socket: %v", err)
+	}
+	defer c.Close()
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("socket: %v %v, want mode 0600", st, err)
+	}
+	if _, err := listenControl(path, backup, logger); err == nil || !strings.Contains(err.Error(), "another Skywatch (pid") {
+		t.Fatalf("second server on a live socket: %v", err)
+	}
+	notSocket := filepath.Join(dir, "file")
+	os.WriteFile(notSocket, nil, 0o600)
+	if _, err := listenControl(notSocket, backup, logger); err == nil || !strings.Contains(err.Error(), "is not a socket") {
+		t.Fatalf("over a plain file: %v", err)
+	}
+
+	// One backup at a time.
+	first := make(chan error, 1)
+	var got bytes.Buffer
+	go func() {
+		_, err := askControl(context.Background(), path, "backup", &got)
+		first <- err
+	}()
+	<-started
+	if _, err := askControl(context.Background(), path, "backup", io.Discard); err == nil || !strings.Contains(err.Error(), errBackupBusy.Error()) {
+		t.Fatalf("second backup at once: %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil || got.String() != "archive" {
+		t.Fatalf("first backup: %v %q", err, got.String())
+	}
+
+	// Connections beyond the bound are closed at once; idle ones time
+	// out (controlRequestTimeout), so they are not waited for here.
+	var idle []net.Conn
+	for range controlConns {
+		conn, err := net.Dial("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, conn)
+	}
+	for deadline := time.Now().Add(5 * time.Second); len(c.slots) < controlConns; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server took %d of %d connections", len(c.slots), controlConns)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Closed before or after the request is written, depending on timing.
+	if _, err := askControl(context.Background(), path, "ping", io.Discard); err == nil || errors.Is(err, errNoServer) {
+		t.Errorf("connection past the bound: %v", err)
+	}
+	for _, conn := range idle {
+		conn.Close()
+	}
+
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("socket left after Close: %v", err)
+	}
+	if _, err := askControl(context.Background(), path, "ping", io.Discard); !errors.Is(err, errNoServer) {
+		t.Errorf("after Close: %v, want errNoServer", err)
+	}
+}
+
+// TestControlSocketSetting: the socket defaults to beside the store, can be
+// moved or turned off, and is refused with Redis.
+func TestControlSocketSetting(t *testing.T) {
+	base := "users:\n  - username: a\n    role: admin\n    password_hash: \"$2a$04$abcdefghijklmnopqrstuu5Wn1Hh3Q2yv7p8wVbOQY0g2c1T7y1nG\"\n"
+	cases := []struct{ store, want, err string }{
+		{"store:\n  path: /data/alarms.db\n", "/data/skywatch.sock", ""},
+		{"store:\n  path: /data/alarms.db\n  control_socket: /run/sw.sock\n", "/run/sw.sock", ""},
+		{"store:\n  path: /data/alarms.db\n  control_socket: \"off\"\n", "", ""},
+		{"store:\n  redis_url: redis://127.0.0.1:6379/0\n", "", ""},
+		{"store:\n  redis_url: redis://127.0.0.1:6379/0\n  control_socket: /run/sw.sock\n", "", "store.control_socket:"},
+	}
+	for _, tc := range cases {
+		fc, err := parseConfig([]byte(tc.store + base))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := buildSettings(fc)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: %v, want %q", tc.store, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", tc.store, err)
+		}
+		if s.store.control != tc.want {
+			t.Errorf("%q: control socket %q, want %q", tc.store, s.store.control, tc.want)
+		}
+	}
+}
