@@ -134,7 +134,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		a.closeAll()
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	a.records, err = openRecords(ctx, s.store)
+	a.records, err = openRecords(ctx, s.store, logger.With("component", "records"))
 	if err != nil {
 		a.closeAll()
 		return nil, err
