@@ -28,8 +28,8 @@ type RecordsFile struct {
 // sessions.json and tokens.json each read under the lock their writers
 // take, so each is one whole version; audit.jsonl up to its last whole
 // line as of the call (records appended meanwhile are not in it, a torn
-// line at its end is left out); then any other file of the directory
-// except a rewrite's temporary files. Files that do not exist yet are
+// line at its end is left out); the format file; then any other file of
+// the directory except a rewrite's temporary files. Files that do not exist yet are
 // skipped. The store stays usable meanwhile: the audit log is read
 // without holding its lock, since appends only add after its end.
 func (s *FileStore) Backup(ctx context.Context, fn func(RecordsFile) error) error {
@@ -55,6 +55,11 @@ func (s *FileStore) Backup(ctx context.Context, fn func(RecordsFile) error) erro
 	size := s.size
 	s.mu.Unlock()
 	if err := sendAudit(s.dir, size, fn); err != nil {
+		return err
+	}
+	// Written once, when the store opened.
+	data, err := os.ReadFile(filepath.Join(s.dir, FormatFile))
+	if err := sendWhole(FormatFile, data, err, fn); err != nil {
 		return err
 	}
 	return sendOthers(s.dir, fn)
@@ -83,13 +88,29 @@ func BackupRecordsDir(dir string, fn func(RecordsFile) error) error {
 			return err
 		}
 	}
+	data, err := os.ReadFile(filepath.Join(dir, FormatFile))
+	if err := sendWhole(FormatFile, data, err, fn); err != nil {
+		return err
+	}
 	return sendOthers(dir, fn)
+}
+
+// RecordsDirFormat is the format version of the records in dir, for a
+// backup of a stopped server's directory: the version its format file
+// holds, 1 for records from before it was kept, 0 for a directory without
+// records. A FileStore's directory is at RecordsFormatVersion once open.
+func RecordsDirFormat(dir string) (int, error) {
+	n, err := readDirFormat(dir)
+	if err != nil {
+		return 0, fmt.Errorf("accounts file store: %w", err)
+	}
+	return n, nil
 }
 
 // RecordsFileNames are the files a records directory holds, in the order
 // Backup gives them; others (a format marker) may follow.
 func RecordsFileNames() []string {
-	return []string{prefsFile, sessionsFile, tokensFile, auditFile}
+	return []string{prefsFile, sessionsFile, tokensFile, auditFile, FormatFile}
 }
 
 func sendWhole(name string, data []byte, readErr error, fn func(RecordsFile) error) error {

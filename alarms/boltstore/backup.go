@@ -34,6 +34,17 @@ func (s Snapshot) Events() int {
 	return b.Stats().KeyN
 }
 
+// Format is the snapshot's format version (0 for a file that holds
+// nothing yet): FormatVersion for a store this code opened, since Open
+// migrates older files; a stopped store's file may be older, or newer.
+func (s Snapshot) Format() (int, error) {
+	n, err := readFormat(s.tx)
+	if err != nil {
+		return 0, fmt.Errorf("bolt store: snapshot: %w", err)
+	}
+	return n, nil
+}
+
 // WriteTo writes the snapshot, a complete bbolt file that Open accepts.
 func (s Snapshot) WriteTo(w io.Writer) (int64, error) {
 	n, err := s.tx.WriteTo(w)

@@ -193,8 +193,13 @@ func takeBackup(ctx context.Context, s storeSettings, w io.Writer) (*manifest, e
 	if _, err := os.Stat(s.path); err != nil {
 		return nil, fmt.Errorf("store.path: %w: nothing to back up (relative paths in the config start from -dir, by default the current directory; the unit runs Skywatch in /var/lib/skywatch)", err)
 	}
+	recordsFormat, err := accounts.RecordsDirFormat(s.records)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("store.records_dir: %w", err)
+	}
 	m, err := writeArchive(w, backupSource{
-		takenBy: "files",
+		takenBy:       "files",
+		recordsFormat: recordsFormat,
 		store: func(fn func(boltstore.Snapshot) error) error {
 			err := boltstore.BackupFile(s.path, time.Second, fn)
 			if errors.Is(err, boltstore.ErrLocked) {
@@ -235,9 +240,10 @@ func (a *app) liveBackup(ctx context.Context, w io.Writer) (*manifest, error) {
 		return nil, errors.New("the records are not files")
 	}
 	return writeArchive(w, backupSource{
-		takenBy: "server",
-		store:   func(fn func(boltstore.Snapshot) error) error { return st.Backup(ctx, fn) },
-		records: func(fn func(accounts.RecordsFile) error) error { return rec.Backup(ctx, fn) },
+		takenBy:       "server",
+		recordsFormat: accounts.RecordsFormatVersion, // stamped when the store opened
+		store:         func(fn func(boltstore.Snapshot) error) error { return st.Backup(ctx, fn) },
+		records:       func(fn func(accounts.RecordsFile) error) error { return rec.Backup(ctx, fn) },
 	})
 }
 

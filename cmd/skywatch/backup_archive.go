@@ -100,6 +100,8 @@ type backupSource struct {
 	takenBy string
 	store   func(fn func(boltstore.Snapshot) error) error
 	records func(fn func(accounts.RecordsFile) error) error
+	// recordsFormat is the records' format version.
+	recordsFormat int
 }
 
 // writeArchive writes the archive of src to w and returns its manifest.
@@ -112,8 +114,7 @@ func writeArchive(w io.Writer, src backupSource) (*manifest, error) {
 		Created:  time.Now().UTC(),
 		Node:     host,
 		TakenBy:  src.takenBy,
-		// The server migrated both when it opened them.
-		Formats: archiveFormats{Store: boltstore.FormatVersion, Records: accounts.RecordsFormatVersion},
+		Formats:  archiveFormats{Records: src.recordsFormat},
 	}
 	tw := tar.NewWriter(w)
 	add := func(name string, size int64, write func(io.Writer) (int64, error)) error {
@@ -133,6 +134,13 @@ func writeArchive(w io.Writer, src backupSource) (*manifest, error) {
 		return nil
 	}
 	err := src.store(func(snap boltstore.Snapshot) error {
+		var err error
+		if m.Formats.Store, err = snap.Format(); err != nil {
+			return err
+		}
+		// A stopped store of a newer Skywatch is copied all the same (the
+		// copy is bbolt's, whatever the layout): its archive says its
+		// format, so only a Skywatch that reads it will restore it.
 		m.Events = snap.Events()
 		return add(archiveStore, snap.Size(), snap.WriteTo)
 	})

@@ -455,3 +455,71 @@ func TestControlSocketSetting(t *testing.T) {
 		}
 	}
 }
+
+// archiveManifest reads the manifest of an archive, checking it.
+func archiveManifest(t *testing.T, name string) *manifest {
+	t.Helper()
+	m, err := readArchive(name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestBackupOfFormat1Files backs up the committed store file and records
+// directory of format 1 as a stopped server left them: the manifest says
+// format 1, and a server started on the restored copy migrates it and
+// shows what it held.
+func TestBackupOfFormat1Files(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile("../../alarms/boltstore/testdata/format1.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "alarms.db"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.CopyFS(filepath.Join(dir, defaultRecordsDir), os.DirFS("../../accounts/testdata/records-format1")); err != nil {
+		t.Fatal(err)
+	}
+	path := writeServeConfig(t, dir, "")
+	out := filepath.Join(dir, "old.tar.gz")
+	if code, msg := runCmd("backup", "-config", path, "-out", out); code != 0 {
+		t.Fatalf("backup: %s", msg)
+	}
+	if m := archiveManifest(t, out); m.Formats != (archiveFormats{Store: 1, Records: 1}) || m.TakenBy != "files" {
+		t.Fatalf("manifest of format-1 files: formats %+v, taken by %s", m.Formats, m.TakenBy)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "alarms.db")); !bytes.Equal(got, data) {
+		t.Fatal("backup changed the stopped server's store file")
+	}
+
+	dir2 := t.TempDir()
+	path2 := writeServeConfig(t, dir2, "")
+	if code, msg := runCmd("restore", "-config", path2, "-in", out); code != 0 {
+		t.Fatalf("restore: %s", msg)
+	}
+	srv := startServing(t, path2)
+	get := loginGet(t, srv.base, "admin", "serve-secret")
+	for _, c := range []struct{ url, want string }{
+		{"/api/incidents?limit=100", "inc-0001"},
+		{"/api/audit?limit=100", "token:wall-1"},
+	} {
+		if body, err := get(srv.base + c.url); err != nil || !strings.Contains(body, c.want) {
+			t.Errorf("GET %s: %v, no %q in:\n%.600s", c.url, err, c.want, body)
+		}
+	}
+	if !strings.Contains(srv.logs.String(), "migrated the file to a new format") {
+		t.Errorf("the restored format-1 store was not migrated:\n%s", srv.logs)
+	}
+
+	// A backup of the running server now says the current formats.
+	out2 := filepath.Join(dir2, "new.tar")
+	if code, msg := runCmd("backup", "-config", path2, "-out", out2); code != 0 {
+		t.Fatalf("backup: %s", msg)
+	}
+	want := archiveFormats{Store: boltstore.FormatVersion, Records: accounts.RecordsFormatVersion}
+	if m := archiveManifest(t, out2); m.Formats != want || m.TakenBy != "server" {
+		t.Errorf("manifest of the running server: formats %+v, taken by %s; want %+v by server", m.Formats, m.TakenBy, want)
+	}
+}

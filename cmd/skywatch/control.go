@@ -311,6 +311,9 @@ func askControl(ctx context.Context, path, request string, w io.Writer) ([]byte,
 	r := bufio.NewReaderSize(conn, controlFrame+5)
 	var hdr [5]byte
 	for {
+		// A server that sends nothing for this long is stuck: give up
+		// rather than wait for ever (it gives up on a stuck client alike).
+		_ = conn.SetReadDeadline(time.Now().Add(controlWriteTimeout))
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			if ctx.Err() != nil {
 				err = ctx.Err()
