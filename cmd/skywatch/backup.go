@@ -43,7 +43,8 @@ start with store.redis_key_prefix (default "skywatch:").
     dir (CONFIG GET dir); or from another machine: redis-cli -u URL --rdb FILE.
   - Or the append-only files: redis-cli BGREWRITEAOF, wait until aof_rewrite_in_progress is 0
     (INFO persistence), then copy the whole AOF directory (Redis 7: appenddirname in dir).
-To restore, stop Redis, put the file(s) back in its dir, start Redis, then start Skywatch.`
+To restore, stop Skywatch and Redis, put the AOF directory back in Redis's dir (or dump.rdb, started
+once with appendonly no, then CONFIG SET appendonly yes), start Redis, then start Skywatch.`
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
