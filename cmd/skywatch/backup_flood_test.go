@@ -84,7 +84,7 @@ func TestBackupDuringFlood(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
-	const nDevices = 40
+	const nDevices = 100
 	devicesYAML, fleet := floodDevices(nDevices)
 	dir := t.TempDir()
 	path := writeServeConfig(t, filepath.Join(dir), devicesYAML)
@@ -99,12 +99,20 @@ func TestBackupDuringFlood(t *testing.T) {
 		<-simDone
 	}()
 
+	for deadline := time.Now().Add(30 * time.Second); sim.Stats().Connected < nDevices; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d devices connected in 30 s\n%s", sim.Stats().Connected, nDevices, first.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
 	// Each device publishes its events one after the other, each waiting
 	// for its PUBACK, until told to stop.
 	var (
 		mu      sync.Mutex
 		acked   []ackedEvent
 		failed  int
+		lastErr error
 		stopPub = make(chan struct{})
 		wg      sync.WaitGroup
 	)
@@ -123,6 +131,7 @@ func TestBackupDuringFlood(t *testing.T) {
 				mu.Lock()
 				if err != nil {
 					failed++
+					lastErr = err
 				} else {
 					acked = append(acked, ackedEvent{d.ID, id, at})
 				}
@@ -140,7 +149,7 @@ func TestBackupDuringFlood(t *testing.T) {
 	}
 	// Flood for a while before the backup...
 	deadline := time.Now().Add(30 * time.Second)
-	for count() < 1000 && time.Now().Before(deadline) {
+	for count() < 2000 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if count() == 0 {
@@ -229,5 +238,8 @@ func TestBackupDuringFlood(t *testing.T) {
 	}
 	t.Logf("%d devices, %d events acknowledged before the backup (%d of them missing), %d after (%d of them restored too: stored before the snapshot, acknowledged after the line), %d publishes failed; backup took %s, restored store holds %d events",
 		nDevices, before, missing, after, afterIn, failed, took.Round(time.Millisecond), len(stored))
+	if lastErr != nil {
+		t.Logf("a failed publish: %v", lastErr)
+	}
 	t.Logf("backup said:\n%s", bout.String())
 }
