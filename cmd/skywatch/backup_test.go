@@ -523,3 +523,52 @@ func TestBackupOfFormat1Files(t *testing.T) {
 		t.Errorf("manifest of the running server: formats %+v, taken by %s; want %+v by server", m.Formats, m.TakenBy, want)
 	}
 }
+
+// TestBackupLeavesNoHalfArchive: a backup that fails part way (the server
+// fails after sending half an archive) leaves nothing under -out, not even
+// its temporary file, and an older archive of that name untouched. A
+// server holding the store without a control socket is named.
+func TestBackupLeavesNoHalfArchive(t *testing.T) {
+	dir := t.TempDir()
+	path := seedStopped(t, dir, 5)
+	out := filepath.Join(dir, "b.tar.gz")
+	if err := os.WriteFile(out, []byte("older archive"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logger, _ := newLogger(logConfig{}, io.Discard)
+	c, err := listenControl(filepath.Join(dir, defaultControlSocket), func(ctx context.Context, w io.Writer) (*manifest, error) {
+		if _, err := w.Write(bytes.Repeat([]byte("x"), 3*controlFrame)); err != nil {
+			return nil, err
+		}
+		return nil, errors.New("disk on fire")
+	}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, msg := runCmd("backup", "-config", path, "-out", out)
+	c.Close()
+	if code != 1 || !strings.Contains(msg, "disk on fire") {
+		t.Fatalf("backup: exit %d, want 1 and the server's reason:\n%s", code, msg)
+	}
+	if data, _ := os.ReadFile(out); string(data) != "older archive" {
+		t.Errorf("the older archive was touched: %q", data)
+	}
+	if tmps, _ := filepath.Glob(filepath.Join(dir, ".b.tar.gz.*")); len(tmps) != 0 {
+		t.Errorf("temporary files left: %v", tmps)
+	}
+
+	// A server without a control socket holds the store.
+	cfg := strings.Replace(string(must(os.ReadFile(path))), "store:\n", "store:\n  control_socket: \"off\"\n", 1)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startServing(t, path)
+	code, msg = runCmd("backup", "-config", path, "-out", out)
+	srv.stop()
+	if code != 1 || !strings.Contains(msg, "does not answer on its control socket (store.control_socket is off)") {
+		t.Fatalf("backup beside a server without a socket: exit %d\n%s", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(dir, defaultControlSocket)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("control_socket off, yet a socket: %v", err)
+	}
+}
