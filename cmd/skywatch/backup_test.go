@@ -10,8 +10,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -570,5 +573,82 @@ func TestBackupLeavesNoHalfArchive(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, defaultControlSocket)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("control_socket off, yet a socket: %v", err)
+	}
+}
+
+// TestControlSocketPeer: a peer that is neither the server's user nor root
+// gets no answer, even through a socket whose mode would let it in. As
+// root, the peer is python3 run as nobody; otherwise the server pretends
+// to run as another user.
+func TestControlSocketPeer(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("peer credentials are checked on Linux")
+	}
+	var logs syncBuffer
+	logger, _ := newLogger(logConfig{}, &logs)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.sock")
+	c, err := listenControl(path, nil, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := pingControl(path); err != nil {
+		t.Fatalf("ping as the server's user: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		c.mu.Lock()
+		c.uid = os.Getuid() + 1
+		c.mu.Unlock()
+		if _, err := pingControl(path); err == nil {
+			t.Fatal("a peer of another user was answered")
+		}
+		return
+	}
+	// The system's python3, which nobody may run (not one under /root).
+	python, err := exec.LookPath("/usr/bin/python3")
+	if err != nil {
+		t.Skip("no /usr/bin/python3 to connect as another user")
+	}
+	// Open the way for nobody: the directories and the socket itself.
+	for _, p := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	ask := func(cred *syscall.Credential) string {
+		cmd := exec.Command(python, "-c", `import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+data = b""
+try:
+    s.sendall(b"ping\n")
+    while True:
+        b = s.recv(4096)
+        if not b:
+            break
+        data += b
+except (ConnectionResetError, BrokenPipeError):
+    pass
+print(len(data), data[:1].decode())`, path)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("python3 as %+v: %v\n%s", cred, err, out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if got := ask(nil); !strings.HasSuffix(got, " k") {
+		t.Fatalf("root's ping: %q, want a done frame", got)
+	}
+	if got := ask(&syscall.Credential{Uid: 65534, Gid: 65534}); got != "0" {
+		t.Fatalf("nobody's ping: %q, want nothing", got)
+	}
+	if !strings.Contains(logs.String(), "runs as uid 65534") {
+		t.Errorf("the refusal is not logged:\n%s", logs.String())
 	}
 }

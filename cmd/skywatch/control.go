@@ -74,6 +74,8 @@ type controlServer struct {
 	ln     *net.UnixListener
 	backup func(ctx context.Context, w io.Writer) (*manifest, error)
 	logger *slog.Logger
+	// uid is the user answered besides root: this process's.
+	uid int
 
 	slots  chan struct{} // a token per connection being served
 	busy   chan struct{} // a token while a backup runs
@@ -120,7 +122,7 @@ func listenControl(path string, backup func(ctx context.Context, w io.Writer) (*
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &controlServer{
-		path: path, ln: ln, backup: backup, logger: logger,
+		path: path, ln: ln, backup: backup, logger: logger, uid: os.Getuid(),
 		slots: make(chan struct{}, controlConns), busy: make(chan struct{}, 1),
 		ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{},
 	}
@@ -173,9 +175,15 @@ func (c *controlServer) untrack(conn net.Conn) {
 	conn.Close()
 }
 
+func (c *controlServer) peerUID() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.uid
+}
+
 // serve answers one request.
 func (c *controlServer) serve(conn *net.UnixConn) {
-	if err := checkPeer(conn); err != nil {
+	if err := checkPeer(conn, c.peerUID()); err != nil {
 		c.logger.Warn("control socket: peer refused", "error", err)
 		return
 	}

@@ -3,12 +3,11 @@ package main
 import (
 	"fmt"
 	"net"
-	"os"
 	"syscall"
 )
 
-// checkPeer accepts a peer running as this process's user or as root.
-func checkPeer(conn *net.UnixConn) error {
+// checkPeer accepts a peer running as uid or as root.
+func checkPeer(conn *net.UnixConn, uid int) error {
 	raw, err := conn.SyscallConn()
 	if err != nil {
 		return err
@@ -23,8 +22,8 @@ func checkPeer(conn *net.UnixConn) error {
 	if credErr != nil {
 		return fmt.Errorf("peer credentials: %w", credErr)
 	}
-	if cred.Uid != 0 && int(cred.Uid) != os.Getuid() {
-		return fmt.Errorf("peer pid %d runs as uid %d, not this server's %d or root", cred.Pid, cred.Uid, os.Getuid())
+	if cred.Uid != 0 && int(cred.Uid) != uid {
+		return fmt.Errorf("peer pid %d runs as uid %d, not this server's %d or root", cred.Pid, cred.Uid, uid)
 	}
 	return nil
 }
