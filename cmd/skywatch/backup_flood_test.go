@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -156,6 +157,9 @@ func TestBackupDuringFlood(t *testing.T) {
 		t.Fatalf("no event acknowledged in 30 s\n%s", first.logs)
 	}
 
+	// An operator logs in: an audit record and a session, in the records.
+	firstSession := loginGet(t, first.base, "admin", "serve-secret")
+
 	// ...take it (the instant before the command starts is the line)...
 	out := filepath.Join(dir, "backup.tar.gz")
 	var bout, berr syncBuffer
@@ -178,13 +182,25 @@ func TestBackupDuringFlood(t *testing.T) {
 	first.stop()
 
 	// Restore into a new directory and serve it.
+	// The same config (the same users' password hashes, which sessions
+	// depend on) with the store in a new directory.
 	dir2 := t.TempDir()
-	path2 := writeServeConfig(t, dir2, devicesYAML)
+	path2 := filepath.Join(dir2, "skywatch.yaml")
+	cfg := strings.Replace(string(must(os.ReadFile(path))), filepath.Join(dir, "alarms.db"), filepath.Join(dir2, "alarms.db"), 1)
+	if err := os.WriteFile(path2, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var rout, rerr syncBuffer
 	if code := run(context.Background(), []string{"restore", "-config", path2, "-in", out}, &rout, &rerr); code != 0 {
 		t.Fatalf("restore exited %d: %s%s", code, rout.String(), rerr.String())
 	}
 	second := startServing(t, path2)
+	// The session made on the first server is valid on the second, and
+	// its login is in the audit log: the records came back too.
+	body, err := firstSession(second.base + "/api/audit?action=login&limit=100")
+	if err != nil || !strings.Contains(body, `"action": "login"`) {
+		t.Errorf("the first server's session or login record is not in the restored records: %v\n%.500s", err, body)
+	}
 	get := loginGet(t, second.base, "admin", "serve-secret")
 	stored := map[string]bool{}
 	for cursor := ""; ; {
