@@ -14,12 +14,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // TestControlSocket checks the socket's life: mode 0600, a stale socket
 // file replaced, a live one or a file that is not a socket refused, one
 // backup at a time, a bounded number of connections, removal on Close.
 func TestControlSocket(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := t.TempDir()
 	path := filepath.Join(dir, "c.sock")
 	logger, _ := newLogger(logConfig{}, io.Discard)
