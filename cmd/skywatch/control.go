@@ -134,10 +134,17 @@ func (c *controlServer) accept() {
 	for {
 		conn, err := c.ln.AcceptUnix()
 		if err != nil {
-			if c.ctx.Err() == nil {
-				c.logger.Warn("control socket: accept", "error", err)
+			if c.ctx.Err() != nil {
+				return // closed
 			}
-			return
+			// Out of file descriptors, say: try again in a while.
+			c.logger.Warn("control socket: accept", "error", err)
+			select {
+			case <-c.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
 		}
 		select {
 		case c.slots <- struct{}{}:
