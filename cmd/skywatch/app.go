@@ -48,6 +48,9 @@ type app struct {
 	// clusterIntake joins the intake to the cluster (cluster_intake.go);
 	// nil without a cluster.
 	clusterIntake *clusterIntake
+	// control serves `skywatch backup` on store.control_socket
+	// (control.go); nil when off, and in the demo.
+	control *controlServer
 }
 
 // records is the audit log and preference store the console writes to,
@@ -215,6 +218,13 @@ func (a *app) wait(ctx context.Context) {
 // closeAll closes what was built, in reverse order. Each part's Close is
 // idempotent.
 func (a *app) closeAll() {
+	if a.control != nil {
+		// First: a backup in progress holds a read transaction that
+		// closing the store would wait for.
+		if err := a.control.Close(); err != nil {
+			a.logger.Warn("close control socket", "error", err)
+		}
+	}
 	if a.web != nil {
 		if err := a.web.Close(); err != nil {
 			a.logger.Warn("close web server", "error", err)
