@@ -262,8 +262,9 @@ func (a *app) applyConfig(ctx context.Context, r *reloader, fc *fileConfig, s *s
 	}
 	r.users = dir
 	if !users.empty() || lr.Sessions > 0 {
-		ch.Users = &userChanges{idChanges: users, LiveResult: lr}
+		ch.Users = &userChanges{idChanges: users, LoggedOut: lr.Users, Sessions: lr.Sessions}
 	}
+	ch.VideoSessions = lr.VideoSessions
 	ch.Tokens = nonEmpty(diffByID(prev.Tokens, fc.Tokens, func(t accounts.TokenConfig) string { return strings.ToLower(t.Name) }))
 	ch.Map = prev.Map != fc.Map
 	if fc.HTTP.TLSCert == r.started.HTTP.TLSCert && fc.HTTP.TLSKey == r.started.HTTP.TLSKey {

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/skywatch/skywatch/alarms"
-	"github.com/skywatch/skywatch/viewer"
 )
 
 // reloadChanges is what a reload changed, by section; empty sections are
@@ -28,9 +27,14 @@ type reloadChanges struct {
 	Map       bool         `json:"map,omitempty"`
 	// TLSCertificate says the certificate files were read again and
 	// hold a new certificate.
-	TLSCertificate bool   `json:"tls_certificate,omitempty"`
-	WarmOnAlarm    string `json:"warm_on_alarm,omitempty"`
-	LogLevel       string `json:"log_level,omitempty"`
+	TLSCertificate bool `json:"tls_certificate,omitempty"`
+	// VideoSessions counts the WHEP sessions the web server ended: of
+	// users logged out, of tokens ended, of cameras moved out of their
+	// viewer's area (those of removed or changed cameras end with them,
+	// uncounted here).
+	VideoSessions int    `json:"video_sessions_ended,omitempty"`
+	WarmOnAlarm   string `json:"warm_on_alarm,omitempty"`
+	LogLevel      string `json:"log_level,omitempty"`
 }
 
 // idChanges are the IDs added, changed and removed in one section.
@@ -60,7 +64,10 @@ func nonEmpty(c idChanges) *idChanges {
 // userChanges are the users changed and the sessions that ended.
 type userChanges struct {
 	idChanges
-	viewer.LiveResult
+	// LoggedOut are the users whose sessions ended (removed, or their
+	// password hash, role or area changed).
+	LoggedOut []string `json:"logged_out,omitempty"`
+	Sessions  int      `json:"sessions_ended"`
 }
 
 // diffByID compares two lists of entries by their IDs: an entry whose
