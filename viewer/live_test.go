@@ -316,3 +316,17 @@ func TestReloadEndpoint(t *testing.T) {
 		t.Errorf("without a reloader: %d %s", code, body)
 	}
 }
+
+// The console's reload button and its answers have their strings in
+// Chinese and in English.
+func TestPageReloadStrings(t *testing.T) {
+	have := pageStrings(t)
+	for _, key := range []string{"reload.button", "reload.confirm", "reload.applied", "reload.invalid", "reload.failed",
+		"reload.restart", "reload.node", "reload.noFile"} {
+		for _, lang := range []string{"zh-CN", "en"} {
+			if !have[lang][key] {
+				t.Errorf("the page has no %s string %q", lang, key)
+			}
+		}
+	}
+}
