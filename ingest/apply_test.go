@@ -136,7 +136,9 @@ func TestApplyAddChangeRemove(t *testing.T) {
 	a.Name = "Gate A"
 	c.URL = cam.URL("/c2")
 	d := applyCamera(cam, "d", "/d", ingest.ModeAlways)
+	began := time.Now()
 	ch := apply(t, m, ingest.Config{Cameras: []ingest.CameraConfig{d, c, a}})
+	t.Logf("Apply took %v (it returns once b's and c's old sessions are closed)", time.Since(began).Round(time.Microsecond))
 	want := ingest.CameraChanges{Added: []string{"d"}, Changed: []string{"c"}, Removed: []string{"b"}, Renamed: []string{"a"}}
 	if fmt.Sprint(ch) != fmt.Sprint(want) {
 		t.Errorf("changes %+v, want %+v", ch, want)

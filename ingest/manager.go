@@ -265,6 +265,19 @@ func (m *Manager) read(ctx context.Context, cameraID string, sub bool) (*Reader,
 // without one, and ErrManagerClosed after Close, which ends every hold.
 // A hold does not survive an Apply that changes or removes the camera.
 func (m *Manager) Hold(cameraID string, sub bool, until time.Time) error {
+	for attempt := 0; ; attempt++ {
+		err := m.hold(cameraID, sub, until)
+		switch {
+		case errors.Is(err, ErrCameraChanged) && attempt < applyRetries:
+			continue // an Apply replaced the camera meanwhile: hold the new one
+		case errors.Is(err, ErrCameraRemoved):
+			return removedError(cameraID)
+		}
+		return err
+	}
+}
+
+func (m *Manager) hold(cameraID string, sub bool, until time.Time) error {
 	c, err := m.lookup(cameraID)
 	if err != nil {
 		return err

@@ -127,6 +127,7 @@ type Server struct {
 
 	opSessions  *opSessions
 	streams     *sessionStreams // event streams by login session
+	ended       *endedSessions  // WHEP sessions a configuration change ended
 	opLimiter   *operatorLimiter
 	limits      opLimits // opLimiter, or the shared one in a cluster
 	sweepEvery  time.Duration
@@ -191,6 +192,7 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		loginLimiter:    newLoginLimiter(),
 		sweepDone:       make(chan struct{}),
 		streams:         newSessionStreams(),
+		ended:           newEndedSessions(),
 	}
 	s.opSessions = newOpSessions(s.cfg.SessionIdle, s.cfg.SessionMax)
 	s.opLimiter = newOperatorLimiter(bucketRule{Burst: float64(s.cfg.LoginFailures), Every: s.cfg.LoginLockout},
@@ -261,6 +263,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /whep/{camera}", s.handleWHEPOffer)
 	mux.HandleFunc("OPTIONS /whep/{camera}", s.handleWHEPOptions)
 	mux.HandleFunc("DELETE /whep/{camera}/{session}", s.handleWHEPDelete)
+	mux.HandleFunc("GET /whep/{camera}/{session}", s.handleWHEPSession)
 	mux.HandleFunc("GET /api/cameras", s.handleCameras)
 	mux.HandleFunc("GET /api/cameras/{id}", s.handleCamera)
 	mux.HandleFunc("POST /api/login", s.handleLogin)
@@ -408,14 +411,24 @@ func (s *Server) addSession(se *session) error {
 		defer s.sessionsWG.Done()
 		start := time.Now().UTC()
 		se.run(context.Background(), func() {
+			if code := se.endReason; code == reasonCameraRemoved || code == reasonCameraChanged {
+				// Before the session leaves the table: its viewer asks
+				// as soon as the picture stops.
+				s.ended.add(se.id, endedSession{camera: se.camera, owner: se.owner.User.Username,
+					code: code, at: time.Now()})
+			}
 			s.removeSession(se.id)
 			if se.release != nil {
 				se.release()
 			}
 		})
+		detail := "session " + se.id
+		if text := endedText(se.endReason); text != "" {
+			detail += "; ended: " + text
+		}
 		s.auditRecord(accounts.AuditRecord{User: se.owner.User.Username, Role: string(se.owner.User.Role),
 			Addr: se.owner.Addr, Action: "watch", Target: "camera:" + se.camera, Outcome: "ok",
-			Start: start, End: time.Now().UTC(), Detail: "session " + se.id})
+			Start: start, End: time.Now().UTC(), Detail: detail})
 	}()
 	return nil
 }
