@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -222,7 +223,8 @@ func (a *app) applyConfig(ctx context.Context, r *reloader, fc *fileConfig, s *s
 	if err := a.recorder.Apply(next.recorder); err != nil {
 		return ch, fmt.Errorf("recordings: %w", err)
 	}
-	ch.Recording = nonEmpty(diffByID(old.recorder.Cameras, next.recorder.Cameras, func(c recorder.CameraConfig) string { return c.ID }))
+	ch.Recording = nonEmpty(diffByID(recorded(old.recorder.Cameras), recorded(next.recorder.Cameras),
+		func(c recorder.CameraConfig) string { return c.ID }))
 	if a.evidence == nil && next.recorder.Recording() {
 		a.evidence = newIncidentEvidence(a.recorder, a.engine, a.logger.With("component", "evidence"))
 		a.evidence.start()
@@ -236,8 +238,14 @@ func (a *app) applyConfig(ctx context.Context, r *reloader, fc *fileConfig, s *s
 	if err != nil {
 		return ch, fmt.Errorf("alarm devices: %w", err)
 	}
-	ch.Devices = nonEmpty(idChanges{Added: dc.Added, Changed: dc.Changed, Removed: dc.Removed, Disconnected: dc.Disconnected})
-	ch.Units = nonEmpty(idChanges{Added: dc.UnitsAdded, Changed: dc.UnitsChanged, Removed: dc.UnitsRemoved})
+	// Disconnected holds devices and units alike (MQTT client ids).
+	units := map[string]bool{}
+	for _, u := range slices.Concat(prev.Units, fc.Units) {
+		units[u.ID] = true
+	}
+	devGone, unitsGone := splitBy(dc.Disconnected, func(id string) bool { return !units[id] })
+	ch.Devices = nonEmpty(idChanges{Added: dc.Added, Changed: dc.Changed, Removed: dc.Removed, Disconnected: devGone})
+	ch.Units = nonEmpty(idChanges{Added: dc.UnitsAdded, Changed: dc.UnitsChanged, Removed: dc.UnitsRemoved, Disconnected: unitsGone})
 	ch.Models = nonEmpty(diffByID(prev.Models, fc.Models, func(m alarms.ModelConfig) string { return m.Name }))
 	ch.Areas = nonEmpty(diffByID(prev.Areas, fc.Areas, func(a alarms.AreaConfig) string { return a.ID }))
 	ch.Routing = !reflect.DeepEqual(prev.Routing, fc.Routing)
@@ -246,9 +254,9 @@ func (a *app) applyConfig(ctx context.Context, r *reloader, fc *fileConfig, s *s
 	}
 
 	// The web server: users, tokens, camera places, map.
-	users := diffByID(prev.Users, fc.Users, func(u accounts.UserConfig) string { return strings.ToLower(u.Username) })
+	userDiff := diffByID(prev.Users, fc.Users, func(u accounts.UserConfig) string { return strings.ToLower(u.Username) })
 	dir := r.users
-	if !users.empty() {
+	if !userDiff.empty() {
 		if dir, err = accounts.NewDirectory(s.users); err != nil {
 			return ch, fmt.Errorf("users: %w", err)
 		}
@@ -256,13 +264,13 @@ func (a *app) applyConfig(ctx context.Context, r *reloader, fc *fileConfig, s *s
 	next.users, next.tokens, next.places = s.users, s.tokens, s.places
 	next.viewer.MapTileURL = s.viewer.MapTileURL
 	lr, err := a.web.Apply(viewer.Live{Accounts: dir, Tokens: next.tokens, CameraPlaces: next.places,
-		MapTileURL: next.viewer.MapTileURL, EndUnits: unitsLoggedOut(prev.Units, fc.Units)})
+		MapTileURL: next.viewer.MapTileURL, EndUnits: dc.UnitsRevoked})
 	if err != nil {
 		return ch, fmt.Errorf("web server: %w", err)
 	}
 	r.users = dir
-	if !users.empty() || lr.Sessions > 0 {
-		ch.Users = &userChanges{idChanges: users, LoggedOut: lr.Users, Sessions: lr.Sessions}
+	if !userDiff.empty() || lr.Sessions > 0 {
+		ch.Users = &userChanges{idChanges: userDiff, LoggedOut: lr.Users, Sessions: lr.Sessions}
 	}
 	ch.VideoSessions = lr.VideoSessions
 	ch.Tokens = nonEmpty(diffByID(prev.Tokens, fc.Tokens, func(t accounts.TokenConfig) string { return strings.ToLower(t.Name) }))
@@ -295,6 +303,17 @@ func (a *app) applyConfig(ctx context.Context, r *reloader, fc *fileConfig, s *s
 	}
 	r.s, r.live = &next, fc
 	return ch, nil
+}
+
+// recorded are the cameras that record (always or for alarms).
+func recorded(cams []recorder.CameraConfig) []recorder.CameraConfig {
+	var out []recorder.CameraConfig
+	for _, c := range cams {
+		if c.Record != "" && c.Record != recorder.RecordOff {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // restartKeys names each key whose value differs between the file the

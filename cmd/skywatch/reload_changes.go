@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/skywatch/skywatch/alarms"
 )
 
 // reloadChanges is what a reload changed, by section; empty sections are
@@ -44,8 +43,9 @@ type idChanges struct {
 	Removed []string `json:"removed,omitempty"`
 	// Updated are cameras changed without a new RTSP session.
 	Updated []string `json:"updated,omitempty"`
-	// Disconnected are devices whose connection was closed because
-	// their credentials changed or they were removed.
+	// Disconnected are devices or units whose connection to the
+	// embedded broker was closed because their credentials changed or
+	// they were removed.
 	Disconnected []string `json:"disconnected,omitempty"`
 }
 
@@ -111,22 +111,16 @@ func cameraChanges(added, changed, removed []string, old, cur []cameraConfig) *i
 	return nonEmpty(c)
 }
 
-// unitsLoggedOut are the patrol units removed or whose credentials
-// changed: their patrol page's sessions end.
-func unitsLoggedOut(old, cur []alarms.UnitConfig) []string {
-	now := make(map[string]alarms.UnitConfig, len(cur))
-	for _, u := range cur {
-		now[u.ID] = u
-	}
-	var out []string
-	for _, u := range old {
-		n, ok := now[u.ID]
-		if !ok || n.Username != u.Username || n.PasswordHash != u.PasswordHash || n.TokenSHA256 != u.TokenSHA256 ||
-			n.Password != u.Password {
-			out = append(out, u.ID)
+// splitBy splits ids into those f keeps and the others, in order.
+func splitBy(ids []string, f func(string) bool) (in, out []string) {
+	for _, id := range ids {
+		if f(id) {
+			in = append(in, id)
+		} else {
+			out = append(out, id)
 		}
 	}
-	return out
+	return in, out
 }
 
 // summary is one line for the log and the audit record:
