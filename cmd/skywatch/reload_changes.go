@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-
 )
 
 // reloadChanges is what a reload changed, by section; empty sections are
