@@ -390,13 +390,18 @@ type console struct {
 
 func consoleLogin(t *testing.T, base, user string) *console {
 	t.Helper()
+	return consoleLoginAs(t, base, user, user+"-Pass")
+}
+
+func consoleLoginAs(t *testing.T, base, user, password string) *console {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &console{base: base, c: &http.Client{Jar: jar, Timeout: 10 * time.Second}}
 	resp, err := c.c.Post(base+"/api/login", "application/json",
-		strings.NewReader(`{"username":"`+user+`","password":"`+user+`-Pass"}`))
+		strings.NewReader(`{"username":"`+user+`","password":"`+password+`"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
