@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -129,7 +130,10 @@ func (a *app) Reload(ctx context.Context) viewer.ReloadResult { return a.reload(
 // change while running are named in NeedsRestart and keep their old
 // values. When a part fails, the parts before it have the new config and
 // the ones after it the old; the next reload applies the whole file again.
-func (a *app) reload(ctx context.Context) reloadResult {
+//
+// ctx is the caller's; a reload runs to its end once begun (parts applied
+// half would disagree), so it is not watched.
+func (a *app) reload(_ context.Context) reloadResult {
 	r := a.reloads
 	res := reloadResult{Result: viewer.ReloadInvalid, Changes: reloadChanges{}}
 	if a.cluster != nil {
@@ -148,15 +152,15 @@ func (a *app) reload(ctx context.Context) reloadResult {
 	}
 	fc, s, errs := readConfig(r.path, a.logger)
 	if len(errs) > 0 {
-		res.Errors = errs
-		res.Summary = fmt.Sprintf("%s is not valid; the running config is kept", r.path)
-		r.m.record(res.Result, start)
-		a.logger.Error("config reload: the file is not valid; the running config is kept", "config", r.path,
-			"errors", strings.Join(errs, "; "))
-		return res
+		return a.refused(r, res, start, errs)
+	}
+	if err := checkCertificate(r.started, fc); err != nil {
+		// A renewal half written: nothing is applied, as for any invalid
+		// file.
+		return a.refused(r, res, start, []string{err.Error()})
 	}
 	res.NeedsRestart = restartKeys(r.started, fc)
-	changes, err := a.applyConfig(ctx, r, fc, s)
+	changes, err := a.applyConfig(r, fc, s)
 	res.Changes, res.Summary = changes, changes.summary()
 	took := time.Since(start)
 	if err != nil {
@@ -174,6 +178,28 @@ func (a *app) reload(ctx context.Context) reloadResult {
 	}
 	a.logger.Info("config reloaded", attrs...)
 	return res
+}
+
+// refused reports a file that is not valid: nothing was applied.
+func (a *app) refused(r *reloader, res reloadResult, start time.Time, errs []string) reloadResult {
+	res.Result, res.Errors = viewer.ReloadInvalid, errs
+	res.Summary = fmt.Sprintf("%s is not valid; the running config is kept", r.path)
+	r.m.record(res.Result, start)
+	a.logger.Error("config reload: the file is not valid; the running config is kept", "config", r.path,
+		"errors", strings.Join(errs, "; "))
+	return res
+}
+
+// checkCertificate reads the TLS files again when they are the ones the
+// server started with (a reload serves what they hold now).
+func checkCertificate(started, fc *fileConfig) error {
+	if fc.HTTP.TLSCert == "" || fc.HTTP.TLSCert != started.HTTP.TLSCert || fc.HTTP.TLSKey != started.HTTP.TLSKey {
+		return nil
+	}
+	if _, err := tls.LoadX509KeyPair(fc.HTTP.TLSCert, fc.HTTP.TLSKey); err != nil {
+		return fmt.Errorf("http.tls_cert: %w", err)
+	}
+	return nil
 }
 
 // readConfig loads and validates the file as `check` does; on failure it
@@ -204,7 +230,7 @@ func readConfig(path string, logger *slog.Logger) (*fileConfig, *settings, []str
 
 // applyConfig applies the live parts of fc (settings s) in order and
 // returns what changed.
-func (a *app) applyConfig(ctx context.Context, r *reloader, fc *fileConfig, s *settings) (reloadChanges, error) {
+func (a *app) applyConfig(r *reloader, fc *fileConfig, s *settings) (reloadChanges, error) {
 	old, prev := r.s, r.live
 	var ch reloadChanges
 	next := *old
@@ -295,8 +321,7 @@ func (a *app) applyConfig(ctx context.Context, r *reloader, fc *fileConfig, s *s
 			a.warmer.start(a.engine)
 		}
 	}
-	if !strings.EqualFold(fc.Log.Level, prev.Log.Level) {
-		level, _ := parseLevel(fc.Log.Level) // buildSettings checked it
+	if level, _ := parseLevel(fc.Log.Level); level != r.level.Level() { // buildSettings checked it
 		r.level.Set(level)
 		ch.LogLevel = level.String()
 		next.log.Level = fc.Log.Level

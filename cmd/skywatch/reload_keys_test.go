@@ -1,8 +1,12 @@
 package main
 
 import (
+	"os"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/skywatch/skywatch/internal/testcert"
 )
 
 // restartKeys names, by the file's own keys, every change outside what a
@@ -61,5 +65,25 @@ func TestDiffByID(t *testing.T) {
 		func(x e) string { return x.id })
 	if !slices.Equal(got.Added, []string{"d"}) || !slices.Equal(got.Changed, []string{"c"}) || !slices.Equal(got.Removed, []string{"b"}) {
 		t.Errorf("diff %+v", got)
+	}
+}
+
+// A reload reads the TLS files it started with again: a broken one makes
+// the file invalid (nothing applied); other files are for a restart.
+func TestCheckCertificate(t *testing.T) {
+	cert, key, _ := testcert.Write(t)
+	started := &fileConfig{HTTP: httpConfig{TLSCert: cert, TLSKey: key}}
+	if err := checkCertificate(started, started); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cert, []byte("half written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkCertificate(started, started); err == nil || !strings.HasPrefix(err.Error(), "http.tls_cert: ") {
+		t.Errorf("a broken certificate: %v", err)
+	}
+	other := &fileConfig{HTTP: httpConfig{TLSCert: cert + ".new", TLSKey: key}}
+	if err := checkCertificate(started, other); err != nil {
+		t.Errorf("other files (restart-only): %v", err)
 	}
 }
