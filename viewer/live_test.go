@@ -330,3 +330,38 @@ func TestPageReloadStrings(t *testing.T) {
 		}
 	}
 }
+
+// In a cluster each node reloads its own file; the node that reloads
+// first ends the changed users' sessions in the shared store, so that the
+// other nodes end them too at their next request, before their own
+// reload, and an unchanged user's session goes on everywhere.
+func TestApplyEndsChangedUsersOnEveryNode(t *testing.T) {
+	cfg := testRedis(t)
+	users := testUsers(t)
+	var nodes []*authServer
+	for range 2 {
+		st, err := accounts.OpenRedisStore(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = st.Close() })
+		nodes = append(nodes, startAuthServerOpts(t, authOpts{records: st, shared: st, users: users}))
+	}
+	a, b := nodes[0], nodes[1]
+	op, sup := mustLogin(t, a.base, "op1"), mustLogin(t, a.base, "sup")
+	res, err := b.Apply(Live{Accounts: mustDirectory(t, reloadUsers(users)), CameraPlaces: testPlaces})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(res.Users, []string{"op1"}) || res.Sessions != 1 {
+		t.Errorf("node B's result %+v, want op1's one stored session ended", res)
+	}
+	if code, body := op.do(http.MethodGet, "/api/me", "", false); code != http.StatusUnauthorized {
+		t.Errorf("op1 on node A, which has not reloaded: %d %s", code, body)
+	}
+	for _, n := range nodes {
+		if code, body := on(sup, n).do(http.MethodGet, "/api/me", "", false); code != http.StatusOK {
+			t.Errorf("sup on %s: %d %s", n.base, code, body)
+		}
+	}
+}
