@@ -110,6 +110,9 @@ func TestReloadEndToEnd(t *testing.T) {
 		v.waitPackets(t, 30)
 	}
 
+	// The patrol page, logged in as u1 (kept) and u2 (removed).
+	patrolU1, patrolU2 := patrolLogin(t, base, "u1"), patrolLogin(t, base, "u2")
+
 	// An incident offered to u1, the unit nearest to y.
 	alarm := fmt.Sprintf(`{"id":"ev-reload-1","seq":1,"ts":%q,"class":"panic","qualifier":"new","zone":"1"}`,
 		time.Now().UTC().Format(time.RFC3339))
@@ -186,6 +189,14 @@ func TestReloadEndToEnd(t *testing.T) {
 	}
 	if code, _ := q.get(t, "/api/me"); code != http.StatusOK {
 		t.Errorf("q after the reload: %d", code)
+	}
+
+	// u2's patrol page is logged out, u1's is not.
+	if code := patrolU2(); code != http.StatusUnauthorized {
+		t.Errorf("u2 (removed) on the patrol page: %d", code)
+	}
+	if code := patrolU1(); code != http.StatusOK {
+		t.Errorf("u1 (kept) on the patrol page: %d", code)
 	}
 
 	// The incident is still offered to u1, the same offer.
@@ -435,6 +446,34 @@ func (c *console) do(t *testing.T, method, path string) (int, string) {
 func (c *console) get(t *testing.T, path string) (int, string) { return c.do(t, http.MethodGet, path) }
 func (c *console) post(t *testing.T, path string) (int, string) {
 	return c.do(t, http.MethodPost, path)
+}
+
+// patrolLogin logs unit in to the patrol page and returns a GET of
+// /patrol/api/me with its session, which answers the status.
+func patrolLogin(t *testing.T, base, unit string) func() int {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := c.Post(base+"/patrol/api/login", "application/json",
+		strings.NewReader(`{"username":"`+unit+`","password":"unit-Pass"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("patrol login as %s: %s", unit, resp.Status)
+	}
+	return func() int {
+		resp, err := c.Get(base + "/patrol/api/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
 }
 
 // incidentJSON is what the test reads of an incident.
