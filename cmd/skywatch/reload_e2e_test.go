@@ -161,9 +161,10 @@ func TestReloadEndToEnd(t *testing.T) {
 	gapA, steadyA := va.maxGap(sent, time.Now()), va.maxGap(time.Time{}, sent)
 	// Their players learn why from the session's URL.
 	for v, want := range map[*reloadViewer]string{vb: "camera_removed", vc: "camera_changed"} {
-		if code, body := q.get(t, v.location); code != http.StatusGone || !strings.Contains(body, `"code": "`+want+`"`) {
-			t.Errorf("GET %s after the reload: %d %s, want 410 %s", v.location, code, body, want)
-		}
+		waitUntil(t, "410 "+want+" at "+v.location, func() bool {
+			code, body := q.get(t, v.location)
+			return code == http.StatusGone && strings.Contains(body, `"code": "`+want+`"`)
+		})
 	}
 	if code, _ := q.get(t, "/api/cameras/b"); code != http.StatusNotFound {
 		t.Errorf("GET /api/cameras/b after its removal: %d", code)
@@ -172,9 +173,9 @@ func TestReloadEndToEnd(t *testing.T) {
 	vd.waitPackets(t, 30)
 	vc2 := watchCamera(t, ctx, q, "c")
 	vc2.waitPackets(t, 30)
-	if cam.Sessions("/c2") != 1 || cam.Sessions("/c") != 0 || cam.Sessions("/b") != 0 {
-		t.Errorf("camera sessions: /b %d /c %d /c2 %d, want 0 0 1", cam.Sessions("/b"), cam.Sessions("/c"), cam.Sessions("/c2"))
-	}
+	waitUntil(t, "camera sessions: none of /b and /c, one of /c2", func() bool {
+		return cam.Sessions("/c2") == 1 && cam.Sessions("/c") == 0 && cam.Sessions("/b") == 0
+	})
 
 	// x is disconnected and refused with its old password; y is not.
 	waitUntil(t, "x disconnected", func() bool { return devX.Stats().Connected == 0 })
