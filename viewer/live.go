@@ -227,6 +227,7 @@ func (a *apiTokens) replaceConfigured(list []accounts.Token) (gone []accounts.To
 			continue
 		}
 		if t, ok := want[k]; ok && sameToken(t, x.Token) {
+			x.Description = t.Description // shown only
 			delete(want, k)
 			continue
 		}
