@@ -238,6 +238,12 @@ func (a *app) applyConfig(r *reloader, fc *fileConfig, s *settings) (reloadChang
 	// Cameras: the manager's settings (timeouts, queue) need a restart.
 	next.ingest.Cameras = s.ingest.Cameras
 	next.recorder.Cameras = s.recorder.Cameras
+	if old.recorder.Path == "" && next.recorder.Recording() {
+		// Nothing recorded at start and no recordings.path to record
+		// to: recording starts at the next start (restartKeys names
+		// recordings.path).
+		next.recorder.Cameras = old.recorder.Cameras
+	}
 	if a.video != nil {
 		a.video.setPinned(pinnedCameras(next.ingest, next.recorder))
 	}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A file that turns recording on for a server that started without
+// recordings.path is applied but for the recording, which needs a restart:
+// the answer says so, and nothing fails part way.
+func TestReloadRecordingNeedsRestart(t *testing.T) {
+	dir := t.TempDir()
+	camera := "\ncameras:\n  - {id: gate, url: \"rtsp://127.0.0.1:1/live\"}\n"
+	path := writeServeConfig(t, dir, camera)
+	ctx, cancel := context.WithCancel(context.Background())
+	var logs syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "-config", path}, &logs, &logs) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+	base := waitForServeAddr(t, &logs)
+	cfg, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(string(cfg), camera,
+		"\ncameras:\n  - {id: gate, url: \"rtsp://127.0.0.1:1/live\", record: always}\n  - {id: yard, url: \"rtsp://127.0.0.1:1/yard\"}\n", 1) +
+		"recordings:\n  path: " + filepath.Join(dir, "rec") + "\n"
+	if err := os.WriteFile(path, []byte(next), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	admin := consoleLoginAs(t, base, "admin", "serve-secret")
+	code, body := admin.post(t, "/api/admin/reload")
+	var res struct {
+		Result       string   `json:"result"`
+		NeedsRestart []string `json:"needs_restart"`
+		Changes      struct {
+			Cameras struct {
+				Added []string `json:"added"`
+			} `json:"cameras"`
+			Recording *struct{} `json:"recording"`
+		} `json:"changes"`
+	}
+	if err := json.Unmarshal([]byte(body), &res); err != nil || code != http.StatusOK || res.Result != "applied" ||
+		!slices.Equal(res.NeedsRestart, []string{"recordings.path"}) || !slices.Equal(res.Changes.Cameras.Added, []string{"yard"}) ||
+		res.Changes.Recording != nil {
+		t.Fatalf("reload: %d %s\n%s", code, body, logs.String())
+	}
+	if code, body := admin.get(t, "/api/cameras/gate"); code != http.StatusOK || strings.Contains(body, `"recording"`) {
+		t.Errorf("gate records after a reload that needs a restart for it: %d %s", code, body)
+	}
+}
