@@ -14,7 +14,8 @@ import (
 
 // A file that turns recording on for a server that started without
 // recordings.path is applied but for the recording, which needs a restart:
-// the answer says so, and nothing fails part way.
+// the answer says so, and nothing fails part way. Its log.level applies at
+// once.
 func TestReloadRecordingNeedsRestart(t *testing.T) {
 	dir := t.TempDir()
 	camera := "\ncameras:\n  - {id: gate, url: \"rtsp://127.0.0.1:1/live\"}\n"
@@ -38,7 +39,7 @@ func TestReloadRecordingNeedsRestart(t *testing.T) {
 	}
 	next := strings.Replace(string(cfg), camera,
 		"\ncameras:\n  - {id: gate, url: \"rtsp://127.0.0.1:1/live\", record: always}\n  - {id: yard, url: \"rtsp://127.0.0.1:1/yard\"}\n", 1) +
-		"recordings:\n  path: " + filepath.Join(dir, "rec") + "\n"
+		"recordings:\n  path: " + filepath.Join(dir, "rec") + "\nlog:\n  level: error\n"
 	if err := os.WriteFile(path, []byte(next), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -52,14 +53,21 @@ func TestReloadRecordingNeedsRestart(t *testing.T) {
 				Added []string `json:"added"`
 			} `json:"cameras"`
 			Recording *struct{} `json:"recording"`
+			LogLevel  string    `json:"log_level"`
 		} `json:"changes"`
 	}
 	if err := json.Unmarshal([]byte(body), &res); err != nil || code != http.StatusOK || res.Result != "applied" ||
 		!slices.Equal(res.NeedsRestart, []string{"recordings.path"}) || !slices.Equal(res.Changes.Cameras.Added, []string{"yard"}) ||
-		res.Changes.Recording != nil {
+		res.Changes.Recording != nil || res.Changes.LogLevel != "ERROR" {
 		t.Fatalf("reload: %d %s\n%s", code, body, logs.String())
 	}
 	if code, body := admin.get(t, "/api/cameras/gate"); code != http.StatusOK || strings.Contains(body, `"recording"`) {
 		t.Errorf("gate records after a reload that needs a restart for it: %d %s", code, body)
+	}
+	// log.level is live: a login's audit line (info) is no longer logged.
+	before := strings.Count(logs.String(), "action=login ")
+	consoleLoginAs(t, base, "admin", "serve-secret")
+	if n := strings.Count(logs.String(), "action=login "); n != before || before == 0 {
+		t.Errorf("%d login lines logged before log.level: error, %d after a login", before, n)
 	}
 }
