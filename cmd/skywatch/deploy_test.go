@@ -27,6 +27,10 @@ func TestSystemdUnitVerifies(t *testing.T) {
 		!strings.Contains(string(unit), "ExecStartPre="+installed+" check ") {
 		t.Fatalf("unit does not run %s check before %s serve", installed, installed)
 	}
+	// systemctl reload must send SIGHUP, which serve takes as "reload the config".
+	if !strings.Contains(string(unit), "\nExecReload=/bin/kill -HUP $MAINPID\n") {
+		t.Fatal("unit has no ExecReload=/bin/kill -HUP $MAINPID: systemctl reload skywatch would fail")
+	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "skywatch")
 	// The flags of .ci/run's static build, so that this one comes from the cache.
