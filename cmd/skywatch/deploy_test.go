@@ -12,7 +12,7 @@ import (
 )
 
 // TestSystemdUnitVerifies runs systemd-analyze verify on deploy/skywatch.service
-// where systemd is installed. verify wants the Exec binaries to exist, so the
+// (and the backup's service and timer) where systemd is installed. verify wants the Exec binaries to exist, so the
 // binary is built into a temporary directory and the unit's path rewritten in
 // a temporary copy. Warnings that name the unit (an unknown key, a bad value:
 // systemd ignores those and starts anyway, less hardened) fail the test too.
@@ -42,18 +42,32 @@ func TestSystemdUnitVerifies(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	copyPath := filepath.Join(dir, "skywatch.service")
-	if err := os.WriteFile(copyPath, []byte(strings.ReplaceAll(string(unit), installed, bin)), 0o644); err != nil {
-		t.Fatalf("write unit copy: %v", err)
+	// The nightly backup's service and timer are verified with it.
+	var copies []string
+	for _, name := range []string{"skywatch.service", "skywatch-backup.service", "skywatch-backup.timer"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "deploy", name))
+		if err != nil {
+			t.Fatalf("read %s: %v", name, err)
+		}
+		if name == "skywatch-backup.service" && !strings.Contains(string(b), installed+" backup -config ") {
+			t.Fatalf("%s does not run %s backup", name, installed)
+		}
+		copyPath := filepath.Join(dir, name)
+		if err := os.WriteFile(copyPath, []byte(strings.ReplaceAll(string(b), installed, bin)), 0o644); err != nil {
+			t.Fatalf("write unit copy: %v", err)
+		}
+		copies = append(copies, copyPath)
 	}
-	out, err := exec.Command(analyze, "verify", copyPath).CombinedOutput()
+	out, err := exec.Command(analyze, append([]string{"verify"}, copies...)...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 	// Other units on the machine may draw warnings of their own; only ours count.
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.Contains(line, copyPath) {
-			t.Errorf("systemd-analyze verify: %s", line)
+		for _, c := range copies {
+			if strings.Contains(line, c) {
+				t.Errorf("systemd-analyze verify: %s", line)
+			}
 		}
 	}
 }
