@@ -66,6 +66,10 @@ const (
 	AuditTokenRefused = "token_refused"
 	// AuditTokenExpired is a token's expiry ending what it had open.
 	AuditTokenExpired = "token_expired"
+	// AuditConfigReload is a reload of the config file: by an admin
+	// (POST /api/admin/reload) or by SIGHUP (user "system"), with its
+	// outcome (applied, invalid, failed) and what changed.
+	AuditConfigReload = "config_reload"
 )
 
 // maxAuditField bounds each text field of a stored record, so that a long

@@ -66,6 +66,18 @@ func (v *verifiedCache) put(user string, sum [sha256.Size]byte) {
 	v.dirty = true
 }
 
+// forget drops the entries of users.
+func (v *verifiedCache) forget(users []string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, u := range users {
+		if _, ok := v.entries[u]; ok {
+			delete(v.entries, u)
+			v.dirty = true
+		}
+	}
+}
+
 // cacheFile is the file's content.
 type cacheFile struct {
 	Version int               `json:"version"`

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -28,6 +29,7 @@ const (
 // broker is the embedded mochi broker with the intake's hook.
 type broker struct {
 	server *mqtt.Server
+	hook   *hook
 	tcp    *netListener
 	lim    *connLimiter
 }
@@ -53,10 +55,11 @@ func newBroker(in *Intake) (*broker, error) {
 	if err := server.AddHook(&limitsHook{in: in, server: server}, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: add hook: %w", err)
 	}
-	if err := server.AddHook(&hook{in: in, server: server}, nil); err != nil {
+	h := &hook{in: in, server: server, joining: map[*mqtt.Client]*identity{}}
+	if err := server.AddHook(h, nil); err != nil {
 		return nil, fmt.Errorf("mqtt: add hook: %w", err)
 	}
-	b := &broker{server: server, lim: newConnLimiter(in.maxConnections(), cfg.MaxConnectionsPerAddress, cfg.ConnectTimeout)}
+	b := &broker{server: server, hook: h, lim: newConnLimiter(in.maxConnections(), cfg.MaxConnectionsPerAddress, cfg.ConnectTimeout)}
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("mqtt.address: %w", err)
@@ -128,6 +131,12 @@ type hook struct {
 	mqtt.HookBase
 	in     *Intake
 	server *mqtt.Server
+
+	// joining holds the clients that passed OnConnectAuthenticate and are
+	// not yet among mochi's clients (until OnSessionEstablished), with the
+	// identity they logged in as: see disconnectUsers.
+	joinMu  sync.Mutex
+	joining map[*mqtt.Client]*identity
 }
 
 // ID implements mqtt.Hook.
@@ -135,7 +144,8 @@ func (h *hook) ID() string { return "skywatch-intake" }
 
 // Provides implements mqtt.Hook.
 func (h *hook) Provides(b byte) bool {
-	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
+	return bytes.Contains([]byte{mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablished, mqtt.OnACLCheck,
+		mqtt.OnPublish, mqtt.OnWillSent}, []byte{b})
 }
 
 // OnConnectAuthenticate accepts devices and units with their password or
@@ -148,7 +158,10 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 		// authorized" must try again later.
 		return h.refuse(cl, packets.ErrServerUnavailable)
 	}
-	return h.admit(cl, pk, idn)
+	if !h.admit(cl, pk, idn) {
+		return false
+	}
+	return h.join(cl, idn)
 }
 
 // OnACLCheck lets a device publish only under {prefix}/dev/{id}/ (and
@@ -157,7 +170,13 @@ func (h *hook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {
 func (h *hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	idn := h.in.creds.user(string(cl.Properties.Username))
 	if idn == nil {
-		return false
+		// Removed by a reload as it published: let the message through to
+		// OnPublish, which keeps it as rejected (unknown device or unit)
+		// rather than have it dropped unseen. The client is being
+		// disconnected; it can do nothing else.
+		if idn = h.in.creds.removed(string(cl.Properties.Username)); idn == nil || !write {
+			return false
+		}
 	}
 	prefix := h.in.cfg.MQTT.TopicPrefix
 	switch idn.kind {
@@ -222,10 +241,11 @@ func (h *hook) disconnect(cl *mqtt.Client) {
 func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 	in := h.in
 	if in.closing.Load() || cl.IsTakenOver() || errors.Is(cl.StopCause(), packets.ErrSessionTakenOver) ||
-		errors.Is(cl.StopCause(), packets.ErrServerBusy) {
+		errors.Is(cl.StopCause(), packets.ErrServerBusy) || errors.Is(cl.StopCause(), errCredentialsChanged) {
 		// Our own shutdown, the device reconnected, or the intake
-		// disconnected it (see disconnect; mochi sends no will then
-		// today, and this keeps it so): not a lost device.
+		// disconnected it (see disconnect and disconnectUsers; mochi
+		// sends no will then today, and this keeps it so): not a lost
+		// device.
 		return
 	}
 	idn := in.creds.user(string(cl.Properties.Username))
@@ -233,7 +253,7 @@ func (h *hook) OnWillSent(cl *mqtt.Client, pk packets.Packet) {
 	if idn == nil || idn.kind != identityDevice || !ok || dev != idn.id || kind != kindState {
 		return
 	}
-	if d := in.devices[dev]; d != nil && d.heldLately(time.Now()) {
+	if d := in.live().devices[dev]; d != nil && d.heldLately(time.Now()) {
 		// The device gave up on a message that the intake held while the
 		// store failed: Skywatch's doing, not a lost device.
 		in.metrics.willsIgnored.Inc()

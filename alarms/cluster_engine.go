@@ -209,12 +209,17 @@ func (e *Engine) Lead(ctx context.Context, f Fence) error {
 	defer e.terms.Done()
 	defer func() {
 		e.mu.Lock()
-		e.leading = false
+		e.leading, e.termDone = false, nil
 		e.mu.Unlock()
 	}()
 
 	tctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// From here on, Apply hands the term its changes (see Engine.Apply);
+	// before, the term's state is built from the configuration Apply set.
+	e.mu.Lock()
+	e.termDone = tctx.Done()
+	e.mu.Unlock()
 	stop := context.AfterFunc(life, cancel) // Close ends the term
 	defer stop()
 
@@ -232,8 +237,12 @@ func (e *Engine) Lead(ctx context.Context, f Fence) error {
 	if err != nil {
 		return fmt.Errorf("alarms: engine: start of term: %w", err)
 	}
+	reports := e.conf().reports
 	for _, u := range st.unitOrder {
-		r := e.reports[u.cfg.ID]
+		r := reports[u.cfg.ID]
+		if r == nil {
+			continue // removed by a reload meanwhile
+		}
 		r.mu.Lock()
 		r.last = u.st
 		r.mu.Unlock()

@@ -170,7 +170,7 @@ func (e *Engine) forwardIncident(ctx context.Context, c command) (Incident, erro
 // forwardPosition checks a position report and appends it to the command
 // stream; the leader saves and applies it.
 func (e *Engine) forwardPosition(ctx context.Context, unitID string, lat, lon float64, status UnitStatus) error {
-	if e.reports[unitID] == nil {
+	if e.conf().reports[unitID] == nil {
 		return fmt.Errorf("unit %q: %w", unitID, ErrUnknownUnit)
 	}
 	if !validLatLon(lat, lon) {

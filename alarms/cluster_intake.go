@@ -148,13 +148,13 @@ func (in *Intake) refresh(ctx context.Context, d *device) error {
 	if in.cluster == nil {
 		return nil
 	}
-	st, err := in.store.Device(ctx, d.cfg.ID)
+	st, err := in.store.Device(ctx, d.id)
 	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	in.storeDone(err)
 	if err != nil {
-		return fmt.Errorf("device %s: read state: %w", d.cfg.ID, err)
+		return fmt.Errorf("device %s: read state: %w", d.id, err)
 	}
 	d.commit(st)
 	return nil
@@ -219,7 +219,7 @@ func (in *Intake) noteSupervision(e *Event) {
 	if e.Class != ClassSupervision {
 		return
 	}
-	d := in.devices[e.Device]
+	d := in.live().devices[e.Device]
 	if d == nil {
 		return
 	}
@@ -271,7 +271,7 @@ func (in *Intake) Supervise(ctx context.Context) error {
 // learnDeadlines sets each device's state and deadline from the store.
 func (in *Intake) learnDeadlines(states []DeviceState) {
 	for _, st := range states {
-		d := in.devices[st.ID]
+		d := in.live().devices[st.ID]
 		if d == nil {
 			continue
 		}
@@ -299,7 +299,7 @@ func (in *Intake) heardElsewhere(ctx context.Context, d *device, now time.Time) 
 	if err := in.refresh(ctx, d); err != nil {
 		return false, err
 	}
-	if seen := latest(d.state.LastSeen, in.startedAt); now.Before(seen.Add(d.window)) {
+	if seen := latest(d.state.LastSeen, in.startedAt); now.Before(seen.Add(d.spec().window)) {
 		d.extend(seen)
 		return true, nil
 	}

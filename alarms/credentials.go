@@ -1,6 +1,7 @@
 package alarms
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -57,16 +58,11 @@ const dummyHash = "$2a$10$T80HCw9e4s3OtfgG.e1rKOFmue5UH32h3tO2OWexywXzn/Xh99KiG"
 // (authLimiter), bounds the bcrypt work, and remembers verified passwords
 // as keyed hashes (verifiedCache).
 type credentials struct {
-	byUser   map[string]*identity
+	// ids is the configured identities; replace swaps it whole (reload).
+	ids      atomic.Pointer[identitySet]
 	limits   *authLimiter
 	verified *verifiedCache
 	metrics  *authMetrics
-
-	// unknown is what an unknown user name is checked against: a secret
-	// of the kind most identities have (a bcrypt hash of the most common
-	// cost, a token, or a plain password), so that a refusal takes as long
-	// whether the name exists or not.
-	unknown *identity
 
 	workers  chan struct{} // one per bcrypt check running
 	waiting  atomic.Int64
@@ -80,7 +76,6 @@ type credentials struct {
 
 func newCredentials(devices []DeviceConfig, units []UnitConfig, cfg AuthConfig) *credentials {
 	c := &credentials{
-		byUser:   map[string]*identity{},
 		limits:   newAuthLimiter(cfg),
 		verified: newVerifiedCache(),
 		metrics:  newAuthMetrics(),
@@ -89,6 +84,31 @@ func newCredentials(devices []DeviceConfig, units []UnitConfig, cfg AuthConfig) 
 		maxWait:  cfg.BcryptWait,
 		stop:     make(chan struct{}),
 	}
+	c.ids.Store(newIdentitySet(devices, units, nil))
+	return c
+}
+
+// identitySet is the identities of one configuration: never modified once
+// built.
+type identitySet struct {
+	byUser map[string]*identity
+	// unknown is what an unknown user name is checked against: a secret
+	// of the kind most identities have (a bcrypt hash of the most common
+	// cost, a token, or a plain password), so that a refusal takes as long
+	// whether the name exists or not.
+	unknown *identity
+	// gone holds the identities that the last replace removed: a message
+	// that such a client published as it was being disconnected passes
+	// the access list and is kept as rejected (an unknown device), not
+	// dropped by the broker unseen. Nothing else is allowed to them.
+	gone map[string]*identity
+}
+
+// newIdentitySet builds the identities of devices and units, reusing
+// those of prev (when not nil) that did not change: an unchanged identity
+// keeps its pointer, which is how a connection knows it is still valid.
+func newIdentitySet(devices []DeviceConfig, units []UnitConfig, prev *identitySet) *identitySet {
+	set := &identitySet{byUser: map[string]*identity{}}
 	costs := map[int]int{}
 	tokens, plains := 0, 0
 	add := func(kind, id, user, hash, token, plain string) {
@@ -106,7 +126,12 @@ func newCredentials(devices []DeviceConfig, units []UnitConfig, cfg AuthConfig) 
 			idn.plain = []byte(plain)
 			plains++
 		}
-		c.byUser[user] = idn
+		if prev != nil {
+			if old := prev.byUser[user]; old != nil && old.same(idn) {
+				idn = old
+			}
+		}
+		set.byUser[user] = idn
 	}
 	for _, d := range devices {
 		add(identityDevice, d.ID, d.Username, d.PasswordHash, d.TokenSHA256, d.Password)
@@ -120,19 +145,56 @@ func newCredentials(devices []DeviceConfig, units []UnitConfig, cfg AuthConfig) 
 			cost, n = k, v
 		}
 	}
-	c.unknown = &identity{hash: []byte(dummyHash)}
+	set.unknown = &identity{hash: []byte(dummyHash)}
 	switch {
 	case plains > n && plains >= tokens:
-		c.unknown = &identity{plain: []byte(dummyHash)}
+		set.unknown = &identity{plain: []byte(dummyHash)}
 	case tokens > n:
 		sum := sha256.Sum256([]byte(dummyHash))
-		c.unknown = &identity{token: sum[:]}
+		set.unknown = &identity{token: sum[:]}
 	case cost != bcrypt.DefaultCost:
+		if prev != nil && prev.unknown.hash != nil {
+			if c, err := bcrypt.Cost(prev.unknown.hash); err == nil && c == cost {
+				set.unknown = prev.unknown // spares a bcrypt hash per reload
+				break
+			}
+		}
 		if h, err := bcrypt.GenerateFromPassword([]byte(dummyHash), cost); err == nil {
-			c.unknown.hash = h
+			set.unknown.hash = h
 		}
 	}
-	return c
+	return set
+}
+
+// same reports whether two identities are one: same kind, id and secret.
+func (idn *identity) same(o *identity) bool {
+	return idn.kind == o.kind && idn.id == o.id && bytes.Equal(idn.hash, o.hash) &&
+		bytes.Equal(idn.token, o.token) && bytes.Equal(idn.plain, o.plain)
+}
+
+// replace makes devices and units the identities, and returns the user
+// names whose identity changed or went away (their connections must end),
+// each with the identity it had. The verified-credential cache
+// forgets those users: their entries could not match anyway (the
+// configured hash is part of each), but they would take room in the file.
+func (c *credentials) replace(devices []DeviceConfig, units []UnitConfig) map[string]*identity {
+	prev := c.ids.Load()
+	set := newIdentitySet(devices, units, prev)
+	set.gone = map[string]*identity{}
+	changed := map[string]*identity{}
+	var users []string
+	for user, old := range prev.byUser {
+		if cur := set.byUser[user]; cur != old {
+			changed[user] = old
+			users = append(users, user)
+			if cur == nil {
+				set.gone[user] = old
+			}
+		}
+	}
+	c.ids.Store(set)
+	c.verified.forget(users)
+	return changed
 }
 
 // close makes checks waiting for a bcrypt worker give up; it is
@@ -140,7 +202,11 @@ func newCredentials(devices []DeviceConfig, units []UnitConfig, cfg AuthConfig) 
 func (c *credentials) close() { c.stopOnce.Do(func() { close(c.stop) }) }
 
 // user returns the identity of a user name, or nil.
-func (c *credentials) user(name string) *identity { return c.byUser[name] }
+func (c *credentials) user(name string) *identity { return c.ids.Load().byUser[name] }
+
+// removed returns the identity that the last replace removed for a user
+// name, or nil.
+func (c *credentials) removed(name string) *identity { return c.ids.Load().gone[name] }
 
 // login returns the identity whose user name and password these are,
 // seen from remote (host:port), or an error: ErrLoginThrottled while the
@@ -156,11 +222,12 @@ func (c *credentials) login(user string, password []byte, remote, kind, via stri
 		c.metrics.refused.WithLabelValues(via, "backoff_"+by).Inc()
 		return nil, ErrLoginThrottled
 	}
-	idn := c.byUser[user]
+	set := c.ids.Load()
+	idn := set.byUser[user]
 	if idn != nil && (kind != "" && idn.kind != kind || idn.secretless()) {
 		idn = nil
 	}
-	ok, err := c.verify(idn, user, password, addr)
+	ok, err := c.verify(set, idn, user, password, addr)
 	if err != nil {
 		reason := "busy"
 		if errors.Is(err, errAddressBusy) {
@@ -185,9 +252,9 @@ var errAddressBusy = errors.New("too many checks from this address")
 // verify checks password against idn's secret, or against the dummy when
 // idn is nil. A bcrypt check counts against addr's pending checks (a cache
 // hit or a token costs too little to need it).
-func (c *credentials) verify(idn *identity, user string, password []byte, addr string) (bool, error) {
+func (c *credentials) verify(set *identitySet, idn *identity, user string, password []byte, addr string) (bool, error) {
 	if idn == nil {
-		_, err := c.compare(c.unknown, password, addr)
+		_, err := c.compare(set.unknown, password, addr)
 		return false, err
 	}
 	if idn.hash == nil {

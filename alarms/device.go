@@ -9,20 +9,22 @@ import (
 
 // device is a configured device and what the intake knows about it.
 type device struct {
-	cfg     DeviceConfig
-	window  time.Duration // supervision window of its model
-	decoder Decoder
-	source  string // the decoder's name, for Event.Source
+	id string
+	// sp is the device's configuration: Apply replaces it (a reload), so
+	// that the device keeps its state, its lock and its counters.
+	sp atomic.Pointer[deviceSpec]
 
 	// mu serialises the handling of the device's messages and its
 	// supervision, so that its state is written in order.
 	mu    sync.Mutex
 	state DeviceState // guarded by mu
 
-	// deadline (unix ns) ends the supervision window and lost mirrors
-	// state.Supervision: the supervisor scans them without taking mu.
-	deadline atomic.Int64
-	lost     atomic.Bool
+	// since (unix ns) starts the supervision window, which ends at due;
+	// lost mirrors state.Supervision: the supervisor scans them without
+	// taking mu. The window's length is the spec's, so that a reload that
+	// changes it takes effect at once.
+	since atomic.Int64
+	lost  atomic.Bool
 	// snap is a copy of state for readers that must not wait for mu, which
 	// is held during store writes.
 	snap atomic.Pointer[DeviceState]
@@ -36,6 +38,27 @@ type device struct {
 	holding atomic.Int32
 	heldAt  atomic.Int64
 }
+
+// deviceSpec is a device's configuration, never modified once built.
+type deviceSpec struct {
+	cfg     DeviceConfig
+	window  time.Duration // supervision window of its model
+	decoder Decoder
+	source  string // the decoder's name, for Event.Source
+}
+
+func newDevice(sp *deviceSpec) *device {
+	d := &device{id: sp.cfg.ID}
+	d.sp.Store(sp)
+	d.commit(DeviceState{ID: sp.cfg.ID})
+	return d
+}
+
+// spec returns the device's current configuration.
+func (d *device) spec() *deviceSpec { return d.sp.Load() }
+
+// due is when the device's supervision window ends (unix ns).
+func (d *device) due() int64 { return d.since.Load() + int64(d.spec().window) }
 
 // deviceCosts counts, since the start, what the intake did to bound a
 // device.
@@ -86,7 +109,7 @@ func (d *device) commit(next DeviceState) {
 
 // extend starts a new supervision window at t.
 func (d *device) extend(t time.Time) {
-	d.deadline.Store(t.Add(d.window).UnixNano())
+	d.since.Store(t.UnixNano())
 }
 
 // Supervision causes, as metric labels.
@@ -117,8 +140,8 @@ func (d *device) supervisionEvent(st DeviceState, q Qualifier, text string, now 
 		Qualifier:  q,
 		Code:       supervisionCode,
 		Text:       text,
-		Device:     d.cfg.ID,
-		Area:       d.cfg.Area,
+		Device:     d.id,
+		Area:       d.spec().cfg.Area,
 		ReceivedAt: now,
 		Source:     "supervisor",
 	}
@@ -143,6 +166,7 @@ type DeviceView struct {
 
 func (d *device) view() DeviceView {
 	st := *d.snap.Load()
-	return DeviceView{ID: d.cfg.ID, Name: d.cfg.Name, Model: d.cfg.Model, Area: d.cfg.Area,
-		Lat: d.cfg.Lat, Lon: d.cfg.Lon, State: st, Costs: d.costs.view()}
+	c := &d.spec().cfg
+	return DeviceView{ID: c.ID, Name: c.Name, Model: c.Model, Area: c.Area,
+		Lat: c.Lat, Lon: c.Lon, State: st, Costs: d.costs.view()}
 }

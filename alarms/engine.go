@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,11 +51,12 @@ const (
 // wait for the answer. Every change is saved before it is announced
 // (subscribers, MQTT). See the summary at the top of incident.go.
 type Engine struct {
-	in      *Intake
-	store   IncidentStore
-	opts    EngineOptions
-	cfg     *Config // the intake's, with defaults
-	tree    *AreaTree
+	in    *Intake
+	store IncidentStore
+	opts  EngineOptions
+	// cf is the configuration the engine works with: Apply replaces it
+	// whole (see engineConf).
+	cf      atomic.Pointer[engineConf]
 	logger  *slog.Logger
 	changes *fanout[IncidentChange]
 	toUnits *fanout[DispatchMessage]
@@ -78,9 +80,12 @@ type Engine struct {
 
 	// Owned by run.
 	st *engineState
-	// reports is the last saved report of each unit, by ID (the map is
-	// fixed at NewEngine).
-	reports map[string]*unitReport
+
+	// applyMu makes Apply calls one at a time.
+	applyMu sync.Mutex
+	// termDone is closed when the running term ends (cluster mode; nil
+	// when none runs). Guarded by mu.
+	termDone <-chan struct{}
 }
 
 // request is a function run by the engine's goroutine. It may change
@@ -104,7 +109,7 @@ func NewEngine(in *Intake, store IncidentStore, opts EngineOptions) (*Engine, er
 	if in == nil || store == nil {
 		return nil, errors.New("alarms: engine: needs an intake and a store")
 	}
-	tree, err := NewAreaTree(in.cfg.Areas)
+	cf, err := newEngineConf(&in.cfg, opts.Cameras, nil)
 	if err != nil {
 		return nil, err // validated by NewIntake already
 	}
@@ -131,8 +136,6 @@ func NewEngine(in *Intake, store IncidentStore, opts EngineOptions) (*Engine, er
 		in:      in,
 		store:   store,
 		opts:    opts,
-		cfg:     &in.cfg,
-		tree:    tree,
 		logger:  opts.Logger,
 		changes: newFanout[IncidentChange](),
 		toUnits: newFanout[DispatchMessage](),
@@ -142,11 +145,8 @@ func NewEngine(in *Intake, store IncidentStore, opts EngineOptions) (*Engine, er
 		cl:      opts.Cluster,
 		fstore:  fstore,
 	}
+	e.cf.Store(cf)
 	e.st = newEngineState(e)
-	e.reports = map[string]*unitReport{}
-	for _, u := range e.st.unitOrder {
-		e.reports[u.cfg.ID] = &unitReport{last: u.st}
-	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.started || in.closed {
@@ -178,8 +178,9 @@ func (e *Engine) Start(ctx context.Context) error {
 	if err := e.st.load(ctx); err != nil {
 		return fmt.Errorf("alarms: engine: %w", err)
 	}
+	reports := e.conf().reports
 	for _, u := range e.st.unitOrder {
-		r := e.reports[u.cfg.ID]
+		r := reports[u.cfg.ID]
 		r.mu.Lock()
 		r.last = u.st
 		r.mu.Unlock()
@@ -343,8 +344,9 @@ func (s *engineState) runRequest(ctx context.Context, t *txn, r request) {
 	}
 }
 
-// Areas returns the jurisdiction tree.
-func (e *Engine) Areas() *AreaTree { return e.tree }
+// Areas returns the jurisdiction tree; Apply replaces it, so hold it no
+// longer than a request.
+func (e *Engine) Areas() *AreaTree { return e.conf().tree }
 
 // Act applies an operator's action and returns the incident after it.
 func (e *Engine) Act(ctx context.Context, incidentID string, a Action) (Incident, error) {
@@ -422,7 +424,7 @@ func (e *Engine) UnitPosition(ctx context.Context, unitID string, lat, lon float
 // goroutine.
 func (e *Engine) unitPosition(ctx context.Context, cmd string, put func(context.Context, UnitState) error,
 	unitID string, lat, lon float64, status UnitStatus, at time.Time) error {
-	r := e.reports[unitID]
+	r := e.conf().reports[unitID]
 	if r == nil {
 		return fmt.Errorf("unit %q: %w", unitID, ErrUnknownUnit)
 	}
@@ -461,7 +463,7 @@ type unitReport struct {
 // q.Area matches nothing.
 func (e *Engine) Incidents(ctx context.Context, q IncidentQuery) (IncidentPage, error) {
 	if q.Area != "" {
-		q.Areas = e.tree.Subtree(q.Area)
+		q.Areas = e.conf().tree.Subtree(q.Area)
 		if q.Areas == nil {
 			return IncidentPage{}, nil
 		}

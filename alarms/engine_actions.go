@@ -214,6 +214,9 @@ func (s *engineState) reply(ctx context.Context, t *txn, unitID, id string, acti
 // reports whether it changed an incident in t (the unit is en route).
 func (s *engineState) position(t *txn, unitID string, next UnitState) bool {
 	u := s.units[unitID]
+	if u == nil {
+		return false // removed by a reload meanwhile
+	}
 	now := time.Now()
 	before := s.status(u, now)
 	u.st, u.reported = next, true

@@ -27,7 +27,7 @@ func (s *engineState) candidates(ctx context.Context, t *txn, inc *Incident, exc
 	if err != nil {
 		return "", nil, fmt.Errorf("nearest units: %w", err)
 	}
-	levels := s.e.tree.Path(inc.Area)
+	levels := s.e.conf().tree.Path(inc.Area)
 	if len(levels) == 0 {
 		levels = []string{""} // no tree, or an area outside it: every unit
 	}
@@ -39,7 +39,7 @@ func (s *engineState) candidates(ctx context.Context, t *txn, inc *Incident, exc
 				s.status(u, t.now) != UnitAvailable {
 				continue
 			}
-			if level != "" && !s.e.tree.Contains(level, u.cfg.Area) {
+			if level != "" && !s.e.conf().tree.Contains(level, u.cfg.Area) {
 				continue
 			}
 			list = append(list, candidate{u: u, d: nd.DistanceM})
@@ -54,11 +54,11 @@ func (s *engineState) candidates(ctx context.Context, t *txn, inc *Incident, exc
 // rank orders candidates (given nearest first) by the routing's kind
 // preferences for class within the margin, then by distance.
 func (s *engineState) rank(list []candidate, class Class) []candidate {
-	prefs := s.e.cfg.Routing.Prefer[class]
+	prefs := s.e.conf().routing.Prefer[class]
 	if len(prefs) == 0 {
 		return list
 	}
-	limit := list[0].d + s.e.cfg.Routing.PreferMarginM
+	limit := list[0].d + s.e.conf().routing.PreferMarginM
 	rankOf := func(c candidate) int {
 		if c.d > limit {
 			return len(prefs)
@@ -136,7 +136,7 @@ func (s *engineState) offerTo(t *txn, inc *Incident, c candidate, level, action,
 	if err := t.transition(inc, StateOffered, action, actor, reason, c.u.cfg.ID); err != nil {
 		return err
 	}
-	inc.Offer = &Offer{Unit: c.u.cfg.ID, Sent: t.now, Deadline: t.now.Add(s.e.cfg.Routing.OfferTimeout),
+	inc.Offer = &Offer{Unit: c.u.cfg.ID, Sent: t.now, Deadline: t.now.Add(s.e.conf().routing.OfferTimeout),
 		DistanceM: c.d, Area: level}
 	t.reserved[c.u.cfg.ID] = true
 	t.send(c.u.cfg.ID, t.message("offer", inc, c.u, reason))
@@ -145,7 +145,7 @@ func (s *engineState) offerTo(t *txn, inc *Incident, c candidate, level, action,
 
 // applyEvent opens, joins or annotates incidents for one stored event.
 func (s *engineState) applyEvent(ctx context.Context, t *txn, ev *Event) error {
-	r := &s.e.cfg.Routing
+	r := &s.e.conf().routing
 	if r.ReplayMaxAge > 0 && t.now.Sub(ev.ReceivedAt) > r.ReplayMaxAge {
 		return nil
 	}
@@ -228,7 +228,7 @@ func (s *engineState) join(t *txn, inc *Incident, ev *Event, class Class) {
 	if !slices.Contains(inc.Classes, class) {
 		inc.Classes = append(inc.Classes, class)
 		news = append(news, string(class)+" joined")
-		if p := s.e.cfg.Routing.priority(class); p < inc.Priority {
+		if p := s.e.conf().routing.priority(class); p < inc.Priority {
 			inc.Priority = p
 		}
 	}
@@ -259,18 +259,19 @@ func (s *engineState) openIncident(ctx context.Context, t *txn, ev *Event, kind 
 	} else if !isNotFound(err) {
 		return err
 	}
-	inc := &Incident{ID: id, Kind: kind, State: StateNew, Priority: s.e.cfg.Routing.priority(class),
+	inc := &Incident{ID: id, Kind: kind, State: StateNew, Priority: s.e.conf().routing.priority(class),
 		Class: class, Classes: []Class{class}, Device: ev.Device, Area: ev.Area, Count: 1,
 		First: ev.ReceivedAt, Last: ev.ReceivedAt, Created: ev.ReceivedAt}
-	if d := s.e.in.devices[ev.Device]; d != nil {
-		inc.DeviceName, inc.Address, inc.Lat, inc.Lon = d.cfg.Name, d.cfg.Address, d.cfg.Lat, d.cfg.Lon
+	if d := s.e.in.live().devices[ev.Device]; d != nil {
+		c := &d.spec().cfg
+		inc.DeviceName, inc.Address, inc.Lat, inc.Lon = c.Name, c.Address, c.Lat, c.Lon
 		if inc.Area == "" {
-			inc.Area = d.cfg.Area
+			inc.Area = c.Area
 		}
-		inc.Cameras = s.cameras(d.cfg)
+		inc.Cameras = s.cameras(*c)
 	}
 	if inc.Area == "" {
-		inc.Area, _ = s.e.tree.Locate(inc.Lat, inc.Lon)
+		inc.Area, _ = s.e.conf().tree.Locate(inc.Lat, inc.Lon)
 	}
 	if ev.Zone != "" {
 		inc.Zones = []string{ev.Zone}
@@ -287,11 +288,11 @@ func (s *engineState) openIncident(ctx context.Context, t *txn, ev *Event, kind 
 // cameras links cameras to a device's incidents: its configured cameras,
 // then the nearest within the radius, at most MaxCameras of those.
 func (s *engineState) cameras(d DeviceConfig) []IncidentCamera {
-	r := &s.e.cfg.Routing
+	r := &s.e.conf().routing
 	var out []IncidentCamera
 	for _, id := range d.Cameras {
 		c := IncidentCamera{ID: id, Linked: true}
-		for _, site := range s.e.opts.Cameras {
+		for _, site := range s.e.conf().cameras {
 			if site.ID == id {
 				c.DistanceM = Distance(d.Lat, d.Lon, site.Lat, site.Lon)
 			}
@@ -299,7 +300,7 @@ func (s *engineState) cameras(d DeviceConfig) []IncidentCamera {
 		out = append(out, c)
 	}
 	var near []IncidentCamera
-	for _, site := range s.e.opts.Cameras {
+	for _, site := range s.e.conf().cameras {
 		if slices.Contains(d.Cameras, site.ID) {
 			continue
 		}

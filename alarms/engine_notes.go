@@ -136,16 +136,16 @@ func (s *engineState) cameraTrouble(t *txn, cameraID, reason string) *Incident {
 		return inc
 	}
 	inc := &Incident{ID: cameraIncidentID(cameraID, t.now), Kind: KindMaintenance, State: StateNew,
-		Priority: s.e.cfg.Routing.priority(ClassTrouble), Class: ClassTrouble, Classes: []Class{ClassTrouble},
+		Priority: s.e.conf().routing.priority(ClassTrouble), Class: ClassTrouble, Classes: []Class{ClassTrouble},
 		Device: device, DeviceName: "camera " + cameraID, Count: 1, First: t.now, Last: t.now, Created: t.now,
 		Cameras: []IncidentCamera{{ID: cameraID, Linked: true}}}
-	for _, site := range s.e.opts.Cameras {
+	for _, site := range s.e.conf().cameras {
 		if site.ID == cameraID {
 			inc.Area, inc.Lat, inc.Lon = site.Area, site.Lat, site.Lon
 		}
 	}
 	if inc.Area == "" {
-		inc.Area, _ = s.e.tree.Locate(inc.Lat, inc.Lon)
+		inc.Area, _ = s.e.conf().tree.Locate(inc.Lat, inc.Lon)
 	}
 	inc.Timeline = []TimelineEntry{{At: t.now, Action: "opened", To: StateNew, Actor: ActorSystem,
 		Reason: "maintenance: " + line}}

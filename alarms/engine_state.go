@@ -50,7 +50,7 @@ type unitLive struct {
 
 func newEngineState(e *Engine) *engineState {
 	s := &engineState{e: e, open: map[string]*Incident{}, byDevice: map[string]string{}, units: map[string]*unitLive{}}
-	for _, uc := range e.cfg.Units {
+	for _, uc := range e.conf().units {
 		u := &unitLive{cfg: uc, st: UnitState{ID: uc.ID, Lat: uc.Lat, Lon: uc.Lon}}
 		s.units[uc.ID] = u
 		s.unitOrder = append(s.unitOrder, u)
@@ -262,7 +262,7 @@ func (s *engineState) applyBatch(ctx context.Context) (int, error) {
 		if inc.Kind != KindResponse {
 			continue
 		}
-		if s.e.tree.Policy(inc.Area) == DispatchManual {
+		if s.e.conf().tree.Policy(inc.Area) == DispatchManual {
 			t.note(inc, "awaiting_operator", ActorSystem, "the area's dispatch policy is manual", "")
 			continue
 		}
@@ -285,7 +285,7 @@ func (s *engineState) dispatchWaiting(ctx context.Context) {
 	var waiting []*Incident
 	for _, inc := range s.open {
 		if inc.Kind == KindResponse && inc.Offer == nil && (inc.State == StateNew || inc.State == StateAcknowledged) &&
-			s.e.tree.Policy(inc.Area) == DispatchAuto {
+			s.e.conf().tree.Policy(inc.Area) == DispatchAuto {
 			waiting = append(waiting, inc)
 		}
 	}

@@ -161,5 +161,5 @@ func (in *Intake) deviceOf(user string) *device {
 	if idn == nil || idn.kind != identityDevice {
 		return nil
 	}
-	return in.devices[idn.id]
+	return in.live().devices[idn.id]
 }

@@ -39,10 +39,10 @@ type Intake struct {
 	store    Store
 	logger   *slog.Logger
 	topics   topics
-	devices  map[string]*device
-	order    []*device // config order
+	decoders map[string]Decoder
+	// roster is the configured devices, swapped whole by Apply.
+	roster   atomic.Pointer[roster]
 	creds    *credentials
-	tree     *AreaTree // for Events' area filter
 	metrics  *metrics
 	hub      *hub
 	health   health
@@ -57,6 +57,9 @@ type Intake struct {
 	// intake without a context.
 	life   context.Context
 	cancel context.CancelFunc
+
+	// applyMu makes Apply calls one at a time.
+	applyMu sync.Mutex
 
 	mu      sync.Mutex // guards started, closed and wg.Add
 	started bool
@@ -97,35 +100,25 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	tree, err := NewAreaTree(cfg.Areas)
-	if err != nil {
-		return nil, err
-	}
 	in := &Intake{
 		cfg:      cfg,
-		tree:     tree,
 		store:    store,
 		logger:   logger,
 		topics:   topics{prefix: cfg.MQTT.TopicPrefix},
-		devices:  make(map[string]*device, len(cfg.Devices)),
+		decoders: decoders,
 		metrics:  newMetrics(),
 		hub:      newHub(),
 		sem:      make(chan struct{}, maxConcurrent),
 		unitSem:  make(chan struct{}, maxConcurrentUnits),
 		embedded: cfg.MQTT.Embedded(),
 	}
-	for i, md := range cfg.Models {
-		if decoders[md.Decoder] == nil && in.modelUsed(md.Name) {
-			return nil, fmt.Errorf("models[%d].decoder: no decoder %q was given", i, md.Decoder)
-		}
+	r, err := newRoster(&cfg, decoders, nil)
+	if err != nil {
+		return nil, err
 	}
+	in.roster.Store(r)
 	plain, hashed := 0, 0
 	for _, dc := range cfg.Devices {
-		md := cfg.model(dc.Model)
-		d := &device{cfg: dc, window: md.Supervision, decoder: decoders[md.Decoder], source: md.Decoder}
-		d.commit(DeviceState{ID: dc.ID})
-		in.devices[dc.ID] = d
-		in.order = append(in.order, d)
 		if dc.Password != "" {
 			plain++
 		}
@@ -156,15 +149,6 @@ func NewIntake(cfg Config, store Store, decoders map[string]Decoder, logger *slo
 	}
 	in.health.storeResult(nil)
 	return in, nil
-}
-
-func (in *Intake) modelUsed(name string) bool {
-	for _, d := range in.cfg.Devices {
-		if d.Model == name {
-			return true
-		}
-	}
-	return false
 }
 
 // Start loads the devices' saved states, gives every device a fresh
@@ -199,8 +183,9 @@ func (in *Intake) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("alarms: load device states: %w", err)
 	}
+	r := in.live()
 	for _, st := range states {
-		if d := in.devices[st.ID]; d != nil {
+		if d := r.devices[st.ID]; d != nil {
 			d.mu.Lock()
 			d.commit(st)
 			d.mu.Unlock()
@@ -208,7 +193,7 @@ func (in *Intake) Start(ctx context.Context) error {
 	}
 	now := time.Now()
 	in.startedAt = now
-	for _, d := range in.order {
+	for _, d := range r.order {
 		d.extend(now)
 	}
 	if err := in.openAuthCache(); err != nil {
@@ -347,7 +332,8 @@ func (in *Intake) Subscribe(ctx context.Context) <-chan Event {
 
 // Status reports the broker connection and the store's health.
 func (in *Intake) Status() IntakeStatus {
-	st := IntakeStatus{Broker: BrokerExternal, Devices: len(in.order)}
+	r := in.live()
+	st := IntakeStatus{Broker: BrokerExternal, Devices: len(r.order)}
 	if in.embedded {
 		st.Broker = BrokerEmbedded
 		st.Address = in.cfg.MQTT.Address
@@ -367,7 +353,7 @@ func (in *Intake) Status() IntakeStatus {
 		d := dt.Durability()
 		st.StoreDurability, st.StoreWarning = d.Summary, d.Warning
 	}
-	for _, d := range in.order {
+	for _, d := range r.order {
 		if d.lost.Load() {
 			st.SupervisionLost++
 		}
@@ -379,7 +365,7 @@ func (in *Intake) Status() IntakeStatus {
 // under it, as for incidents.
 func (in *Intake) Events(ctx context.Context, q EventQuery) (EventPage, error) {
 	if q.Area != "" && len(q.Areas) == 0 {
-		if q.Areas = in.tree.Subtree(q.Area); q.Areas == nil {
+		if q.Areas = in.live().tree.Subtree(q.Area); q.Areas == nil {
 			q.Areas = []string{q.Area}
 		}
 	}
@@ -407,8 +393,9 @@ func (in *Intake) Rejected(ctx context.Context, q RejectedQuery) ([]Rejected, er
 // Devices lists the configured devices with their states, in config order,
 // without their last events.
 func (in *Intake) Devices(ctx context.Context) ([]DeviceView, error) {
-	out := make([]DeviceView, 0, len(in.order))
-	for _, d := range in.order {
+	r := in.live()
+	out := make([]DeviceView, 0, len(r.order))
+	for _, d := range r.order {
 		out = append(out, d.view())
 	}
 	if in.cluster != nil {
@@ -436,7 +423,7 @@ const lastEvents = 10
 // Device returns one configured device with its state and its last events,
 // or ErrNotFound.
 func (in *Intake) Device(ctx context.Context, id string) (DeviceView, error) {
-	d := in.devices[id]
+	d := in.live().devices[id]
 	if d == nil {
 		return DeviceView{}, fmt.Errorf("device %q: %w", id, ErrNotFound)
 	}

@@ -58,7 +58,7 @@ func (in *Intake) handle(ctx context.Context, m message) error {
 	default:
 		in.metrics.received.WithLabelValues("other").Inc()
 	}
-	d := in.devices[id]
+	d := in.live().devices[id]
 	if d == nil {
 		return in.reject(ctx, id, m, causeUnknownDevice, "unknown device")
 	}
@@ -94,24 +94,26 @@ func (in *Intake) handleDevice(ctx context.Context, d *device, kind string, m me
 	case kindState:
 		return in.handleState(ctx, d, m)
 	default:
-		return in.reject(ctx, d.cfg.ID, m, causeUnknownTopic, fmt.Sprintf("unknown topic kind %q", kind))
+		return in.reject(ctx, d.id, m, causeUnknownTopic, fmt.Sprintf("unknown topic kind %q", kind))
 	}
 }
 
 // handleEvent decodes and stores a device's events. d.mu is held.
 func (in *Intake) handleEvent(ctx context.Context, d *device, m message) error {
+	// The spec of this message: a reload applies to the next one.
+	sp := d.spec()
 	var evs []Event
 	err := fmt.Errorf("payload of %d bytes is over mqtt.max_payload.event (%d)", len(m.payload), in.cfg.MQTT.MaxPayload.Event)
 	cause := causeTooLarge
 	if len(m.payload) <= in.cfg.MQTT.MaxPayload.Event {
-		evs, err = decode(d.decoder, m.payload)
+		evs, err = decode(sp.decoder, m.payload)
 		cause = causeDecode
 	}
 	if err != nil {
 		// An oversized event is kept (truncated) and acknowledged like any
 		// that does not decode: refusing it would make the device send it
 		// again for ever, and the operator would never see why.
-		if rerr := in.reject(ctx, d.cfg.ID, m, cause, err.Error()); rerr != nil {
+		if rerr := in.reject(ctx, d.id, m, cause, err.Error()); rerr != nil {
 			return rerr
 		}
 		// An undecodable message still shows the device is alive.
@@ -121,17 +123,17 @@ func (in *Intake) handleEvent(ctx context.Context, d *device, m message) error {
 	next := d.state
 	for i := range evs {
 		e := &evs[i]
-		e.Device = d.cfg.ID
-		e.Area = d.cfg.Area
+		e.Device = d.id
+		e.Area = sp.cfg.Area
 		e.ReceivedAt = m.received
-		e.Source = d.source
+		e.Source = sp.source
 		e.Offset = ""
 		if e.ID == "" {
 			e.ID = contentID(m.payload, i)
 			e.SyntheticID = true
 		}
 		if err := e.Validate(); err != nil {
-			if rerr := in.reject(ctx, d.cfg.ID, m, causeInvalid, err.Error()); rerr != nil {
+			if rerr := in.reject(ctx, d.id, m, causeInvalid, err.Error()); rerr != nil {
 				return rerr
 			}
 			continue
@@ -172,7 +174,7 @@ func (in *Intake) handleHeartbeat(ctx context.Context, d *device, m message) err
 		var hb heartbeat
 		if err := json.Unmarshal(body, &hb); err != nil {
 			// The device is alive all the same; keep the body for a look.
-			if rerr := in.reject(ctx, d.cfg.ID, m, causeHeartbeat, "heartbeat: "+err.Error()); rerr != nil {
+			if rerr := in.reject(ctx, d.id, m, causeHeartbeat, "heartbeat: "+err.Error()); rerr != nil {
 				return rerr
 			}
 		} else {
@@ -204,7 +206,7 @@ func (in *Intake) handleState(ctx context.Context, d *device, m message) error {
 	case stateOffline:
 		return in.offline(ctx, d, m.received)
 	default:
-		return in.reject(ctx, d.cfg.ID, m, causeInvalid, `state: must be "online" or "offline"`)
+		return in.reject(ctx, d.id, m, causeInvalid, `state: must be "online" or "offline"`)
 	}
 }
 
@@ -259,15 +261,15 @@ func (in *Intake) raise(ctx context.Context, d *device, next *DeviceState, cause
 
 // save writes the device's state and then makes it current. d.mu is held.
 func (in *Intake) save(ctx context.Context, d *device, next DeviceState) error {
-	next.ID = d.cfg.ID
+	next.ID = d.id
 	if in.cluster != nil {
 		ok, err := in.cluster.cas.PutDeviceIf(ctx, next, d.state.Rev)
 		in.storeDone(err)
 		if err != nil {
-			return fmt.Errorf("device %s: save state: %w", d.cfg.ID, err)
+			return fmt.Errorf("device %s: save state: %w", d.id, err)
 		}
 		if !ok {
-			return fmt.Errorf("device %s: %w", d.cfg.ID, errStateMoved)
+			return fmt.Errorf("device %s: %w", d.id, errStateMoved)
 		}
 		next.Rev = d.state.Rev + 1
 		d.commit(next)
@@ -276,7 +278,7 @@ func (in *Intake) save(ctx context.Context, d *device, next DeviceState) error {
 	err := in.store.PutDevice(ctx, next)
 	in.storeDone(err)
 	if err != nil {
-		return fmt.Errorf("device %s: save state: %w", d.cfg.ID, err)
+		return fmt.Errorf("device %s: save state: %w", d.id, err)
 	}
 	d.commit(next)
 	return nil
@@ -324,7 +326,7 @@ func (in *Intake) reject(ctx context.Context, device string, m message, cause, r
 	in.metrics.rejected.WithLabelValues(cause).Inc()
 	if dropped > 0 {
 		in.metrics.rejectedDropped.Add(float64(dropped))
-		if d := in.devices[device]; d != nil {
+		if d := in.live().devices[device]; d != nil {
 			d.costs.rejDropped.Add(int64(dropped))
 		}
 	}

@@ -13,7 +13,8 @@ import (
 // While the store fails, supervise pings it so that Status shows when it is
 // back.
 func (in *Intake) supervise(ctx context.Context) {
-	t := time.NewTicker(in.cfg.tick)
+	tick := in.live().tick
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	var lastPing time.Time
 	for {
@@ -21,11 +22,17 @@ func (in *Intake) supervise(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			for _, d := range in.order {
+			r := in.live()
+			if r.tick != tick {
+				// A reload changed the shortest supervision window.
+				tick = r.tick
+				t.Reset(tick)
+			}
+			for _, d := range r.order {
 				if ctx.Err() != nil {
 					return
 				}
-				if !d.lost.Load() && now.UnixNano() >= d.deadline.Load() {
+				if !d.lost.Load() && now.UnixNano() >= d.due() {
 					in.superviseDevice(ctx, d)
 				}
 			}
@@ -52,7 +59,7 @@ func (in *Intake) superviseDevice(ctx context.Context, d *device) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now()
-	if now.UnixNano() < d.deadline.Load() {
+	if now.UnixNano() < d.due() {
 		return // heard meanwhile
 	}
 	if heard, err := in.heardElsewhere(ctx, d, now); heard || err != nil {

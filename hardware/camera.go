@@ -233,6 +233,17 @@ func (c *Camera) Sessions(path string) int {
 	return c.instance.sessions(path)
 }
 
+// PlayCount returns how many RTSP sessions have started playing path since
+// the last Start: a client that kept its session adds nothing.
+func (c *Camera) PlayCount(path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.instance == nil {
+		return 0
+	}
+	return c.instance.playCount(path)
+}
+
 // TotalSessions returns how many RTSP sessions are playing any path now.
 func (c *Camera) TotalSessions() int {
 	return c.Sessions("")

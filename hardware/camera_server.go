@@ -48,6 +48,7 @@ type cameraServer struct {
 	mu      sync.RWMutex
 	streams map[string]*gortsplib.ServerStream
 	playing map[*gortsplib.ServerSession]string
+	plays   map[string]int // sessions that started playing, by path
 }
 
 var (
@@ -62,6 +63,7 @@ func startCameraServer(cfg cameraServerConfig) (*cameraServer, error) {
 		cfg:     cfg,
 		streams: make(map[string]*gortsplib.ServerStream),
 		playing: make(map[*gortsplib.ServerSession]string),
+		plays:   make(map[string]int),
 	}
 
 	ln, err := net.Listen("tcp", cfg.address)
@@ -225,6 +227,13 @@ func (s *cameraServer) sessions(path string) int {
 	return n
 }
 
+// playCount counts the sessions that started playing path.
+func (s *cameraServer) playCount(path string) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.plays[path]
+}
+
 // authorize checks credentials on DESCRIBE and SETUP. A missing or wrong
 // password gets 401; gortsplib adds the digest challenge.
 func (s *cameraServer) authorize(conn *gortsplib.ServerConn, req *base.Request) error {
@@ -277,6 +286,7 @@ func (s *cameraServer) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Resp
 	for path, st := range s.streams {
 		if st == stream {
 			s.playing[ctx.Session] = path
+			s.plays[path]++
 			s.cfg.logger.Debug("camera session playing", "path", path, "remote", ctx.Conn.NetConn().RemoteAddr().String())
 			return &base.Response{StatusCode: base.StatusOK}, nil
 		}

@@ -14,5 +14,9 @@
 // held pulled until a deadline without readers (Manager.Hold) so that the
 // first reader to come finds a keyframe in the cache.
 //
+// Manager.Apply changes the cameras in place: unchanged ones keep their
+// sessions and readers, removed and changed ones end their readers with
+// ErrCameraRemoved or ErrCameraChanged.
+//
 // ingest imports no other Skywatch package.
 package ingest

@@ -13,8 +13,10 @@ var ErrUnknownCamera = errors.New("unknown camera")
 var ErrNoSubStream = errors.New("no sub stream")
 
 // ErrReaderClosed is returned by Reader.Read after Close, and when the
-// camera's stream ended for good: the manager was closed, or the camera came
-// back with a different set of tracks and the reader must be added again.
+// camera's stream ended for good: the manager was closed, the camera came
+// back with a different set of tracks and the reader must be added again,
+// or Manager.Apply removed or changed the camera (the error then wraps
+// ErrCameraRemoved or ErrCameraChanged too).
 var ErrReaderClosed = errors.New("reader closed")
 
 // ErrManagerClosed is returned by AddReader, AddSubReader and Hold after

@@ -145,14 +145,23 @@ func (m *Manager) UseGate(gate Gate, retry time.Duration) {
 	if retry <= 0 {
 		retry = DefaultGateRetry
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.gate, m.gateRetry = gate, retry
-	for _, id := range m.ids {
-		c := m.cameras[id]
-		c.lease = &lease{gate: gate, camera: id, logger: m.logger.With("camera", id)}
+	// Before Start nobody reads the cameras yet: they can be changed in
+	// place.
+	set := m.set.Load()
+	for _, id := range set.ids {
+		c := set.byID[id]
+		c.lease = m.newLease(id)
 		for _, s := range c.sources() {
 			s.lease = c.lease
 		}
 	}
+}
+
+func (m *Manager) newLease(id string) *lease {
+	return &lease{gate: m.gate, camera: id, logger: m.logger.With("camera", id)}
 }
 
 // Rebalance makes the cameras whose mode is "always" and that are not
@@ -170,8 +179,8 @@ func (m *Manager) Rebalance() {
 // ErrReaderClosed), so that viewers reconnect, through the node that holds
 // it now. A camera whose mode is "always" claims its lease again later.
 func (m *Manager) LeaseLost(cameraID string) {
-	c, ok := m.cameras[cameraID]
-	if !ok || c.lease == nil {
+	c, err := m.lookup(cameraID)
+	if err != nil || c.lease == nil {
 		return
 	}
 	c.lease.lost()
@@ -188,8 +197,8 @@ func (m *Manager) LeaseLost(cameraID string) {
 // Until then the camera cannot be claimed here again. It reports false,
 // doing nothing, when this node does not hold the camera's lease.
 func (m *Manager) Handover(cameraID string) bool {
-	c, ok := m.cameras[cameraID]
-	if !ok || c.lease == nil || !c.lease.handover() {
+	c, err := m.lookup(cameraID)
+	if err != nil || c.lease == nil || !c.lease.handover() {
 		return false
 	}
 	m.logger.Info("camera handed over, stopping camera", "camera", cameraID)
@@ -216,11 +225,15 @@ func (m *Manager) claimLoop(ctx context.Context) {
 }
 
 func (m *Manager) claimAlways(ctx context.Context) {
-	for _, id := range m.ids {
-		c := m.cameras[id]
+	// A camera that an Apply removes or changes meanwhile has closed
+	// sources: start does nothing on them, and the claim taken for them
+	// is released by unref below.
+	set := m.set.Load()
+	for _, id := range set.ids {
+		c := set.byID[id]
 		var idle []*source
 		for _, s := range c.sources() {
-			if !s.onDemand() && !s.pulling() {
+			if !s.onDemand() && !s.pulling() && !s.isClosed() {
 				idle = append(idle, s)
 			}
 		}

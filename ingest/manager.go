@@ -7,20 +7,36 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Manager owns every configured camera: the sources of its main and sub
 // streams, their streams and their readers. It is the package's entry point;
 // its methods are safe for concurrent use.
+//
+// The cameras can change while readers come and go (Apply). They are held
+// in a cameraSet that is never modified once published: Apply builds the
+// next one and swaps it in (copy on write). The many readers of the set
+// (AddReader, Hold, Cameras, the collector, the gate's loops) load it once
+// and take no lock, so a scrape or a viewer never waits for an Apply; a
+// camera they loaded may meanwhile have been closed by Apply, and its
+// sources then answer with the reason (ErrCameraRemoved, ErrCameraChanged)
+// instead of starting. The writers (Apply, Start, Close, UseGate) take mu,
+// one at a time.
 type Manager struct {
-	cfg     Config
-	logger  *slog.Logger
-	cameras map[string]*camera
-	ids     []string // sorted
+	// cfg holds the manager-wide settings, which stay as NewManager got
+	// them (Apply reports changes as restart-only). Sources point at it.
+	cfg    Config
+	logger *slog.Logger
+	set    atomic.Pointer[cameraSet]
 
-	wg        sync.WaitGroup // runs of every source, and claimLoop
-	closeOnce sync.Once
+	wg sync.WaitGroup // runs of every source, and claimLoop
+
+	// mu serialises Apply, Start, Close and UseGate.
+	mu      sync.Mutex
+	started bool
+	closed  bool
 
 	// gate, when set (UseGate), grants this node the cameras it may pull.
 	gate      Gate
@@ -29,10 +45,29 @@ type Manager struct {
 	stopClaim context.CancelFunc // of claimLoop, once started
 }
 
+// cameraSet is the cameras at one time. It is read-only once published.
+type cameraSet struct {
+	byID map[string]*camera
+	ids  []string // sorted
+	// removed are the IDs Apply removed (and no later Apply added back),
+	// so that AddReader can say why a camera is unknown; at most
+	// maxRemoved of them.
+	removed map[string]bool
+}
+
+// maxRemoved bounds how many removed camera IDs are remembered.
+const maxRemoved = 4096
+
+func (set *cameraSet) add(c *camera) {
+	set.byID[c.id] = c
+	set.ids = append(set.ids, c.id)
+}
+
 // camera is one configured camera: its main stream's source, and its sub
-// stream's when it has one.
+// stream's when it has one. It is read-only; Apply replaces it.
 type camera struct {
 	id, name string
+	cfg      CameraConfig
 	main     *source
 	sub      *source // nil without SubURL
 	lease    *lease  // nil without a Gate
@@ -62,29 +97,74 @@ func NewManager(cfg Config, logger *slog.Logger) *Manager {
 	m := &Manager{
 		cfg:       cfg,
 		logger:    logger,
-		cameras:   make(map[string]*camera, len(cfg.Cameras)),
 		rebalance: make(chan struct{}, 1),
 	}
+	set := &cameraSet{byID: make(map[string]*camera, len(cfg.Cameras))}
 	for _, cc := range cfg.Cameras {
-		c := &camera{
-			id:   cc.ID,
-			name: cc.Name,
-			main: newSource(cc, streamMain, cc.URL, &m.cfg, logger, &m.wg),
-		}
-		if cc.SubURL != "" {
-			c.sub = newSource(cc, streamSub, cc.SubURL, &m.cfg, logger, &m.wg)
-		}
-		m.cameras[cc.ID] = c
-		m.ids = append(m.ids, cc.ID)
+		set.add(m.newCamera(cc, nil))
 	}
-	slices.Sort(m.ids)
+	slices.Sort(set.ids)
+	m.set.Store(set)
 	return m
+}
+
+// newCamera builds a camera and its sources; lease is its lease when it
+// replaces a camera of the same ID (nil: a new one when there is a gate).
+func (m *Manager) newCamera(cc CameraConfig, lease *lease) *camera {
+	if lease == nil && m.gate != nil {
+		lease = m.newLease(cc.ID)
+	}
+	c := &camera{id: cc.ID, name: cc.Name, cfg: cc, lease: lease}
+	c.main = m.newSource(cc, streamMain, lease, nil)
+	if cc.SubURL != "" {
+		c.sub = m.newSource(cc, streamSub, lease, nil)
+	}
+	return c
+}
+
+// newSource builds one of a camera's sources; its first run waits for
+// prev (the run of the source it replaces) to end, so that the camera
+// never sees two of our sessions for one stream.
+func (m *Manager) newSource(cc CameraConfig, name string, lease *lease, prev <-chan struct{}) *source {
+	rawURL := cc.URL
+	if name == streamSub {
+		rawURL = cc.SubURL
+	}
+	s := newSource(cc, name, rawURL, &m.cfg, m.logger, &m.wg)
+	s.lease = lease
+	s.prevDone = prev
+	return s
+}
+
+// lookup returns a camera of the current set, or an error wrapping
+// ErrUnknownCamera (and ErrCameraRemoved when Apply removed it).
+func (m *Manager) lookup(id string) (*camera, error) {
+	set := m.set.Load()
+	if c := set.byID[id]; c != nil {
+		return c, nil
+	}
+	if set.removed[id] {
+		return nil, removedError(id)
+	}
+	return nil, fmt.Errorf("camera %q: %w", id, ErrUnknownCamera)
+}
+
+// removedError is AddReader's, Hold's and Camera's error for a camera that
+// Apply removed.
+func removedError(id string) error {
+	return fmt.Errorf("camera %q: %w: %w", id, ErrUnknownCamera, ErrCameraRemoved)
 }
 
 // Start starts pulling the cameras whose mode is "always": their main and
 // their sub streams. With a Gate it starts claiming their leases instead,
 // and pulls those it gets.
 func (m *Manager) Start() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.started || m.closed {
+		return
+	}
+	m.started = true
 	if m.gate != nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		m.stopClaim = cancel
@@ -95,8 +175,9 @@ func (m *Manager) Start() {
 		}()
 		return
 	}
-	for _, id := range m.ids {
-		for _, s := range m.cameras[id].sources() {
+	set := m.set.Load()
+	for _, id := range set.ids {
+		for _, s := range set.byID[id].sources() {
 			if !s.onDemand() {
 				s.start()
 			}
@@ -107,31 +188,32 @@ func (m *Manager) Start() {
 // Close stops every camera, closes every reader (their Read returns
 // ErrReaderClosed) and waits for the manager's goroutines. It is idempotent.
 func (m *Manager) Close() {
-	m.closeOnce.Do(func() {
+	m.mu.Lock()
+	if !m.closed {
+		m.closed = true
 		if m.stopClaim != nil {
 			m.stopClaim()
 		}
-		for _, id := range m.ids {
-			for _, s := range m.cameras[id].sources() {
-				s.close()
+		set := m.set.Load()
+		for _, id := range set.ids {
+			for _, s := range set.byID[id].sources() {
+				s.close(ErrManagerClosed)
 			}
 		}
-	})
+	}
+	m.mu.Unlock()
 	m.wg.Wait()
 }
 
 // AddReader adds a reader of a camera's main stream. An on-demand camera
 // that is not pulled starts, and AddReader waits (at most ReadyTimeout, and
 // while ctx lasts) until its tracks and parameter sets are known. It returns
-// an error wrapping ErrUnknownCamera for an unknown id, and an
-// *UnavailableError when the camera is retrying after a failure (at once)
-// or is not ready in time.
+// an error wrapping ErrUnknownCamera for an unknown id (and also
+// ErrCameraRemoved for one that Apply removed), and an *UnavailableError
+// when the camera is retrying after a failure (at once) or is not ready in
+// time.
 func (m *Manager) AddReader(ctx context.Context, cameraID string) (*Reader, error) {
-	c, ok := m.cameras[cameraID]
-	if !ok {
-		return nil, fmt.Errorf("camera %q: %w", cameraID, ErrUnknownCamera)
-	}
-	return m.addReader(ctx, c, c.main)
+	return m.read(ctx, cameraID, false)
 }
 
 // AddSubReader adds a reader of a camera's sub stream, which is pulled on
@@ -140,14 +222,36 @@ func (m *Manager) AddReader(ctx context.Context, cameraID string) (*Reader, erro
 // camera has no sub stream, so that the caller can fall back to AddReader;
 // other errors are AddReader's, with UnavailableError.Sub set.
 func (m *Manager) AddSubReader(ctx context.Context, cameraID string) (*Reader, error) {
-	c, ok := m.cameras[cameraID]
-	if !ok {
-		return nil, fmt.Errorf("camera %q: %w", cameraID, ErrUnknownCamera)
+	return m.read(ctx, cameraID, true)
+}
+
+// applyRetries bounds how often read starts again on the new camera when
+// an Apply changed the one it was reading.
+const applyRetries = 3
+
+func (m *Manager) read(ctx context.Context, cameraID string, sub bool) (*Reader, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := m.lookup(cameraID)
+		if err != nil {
+			return nil, err
+		}
+		s := c.main
+		if sub {
+			if c.sub == nil {
+				return nil, fmt.Errorf("camera %q: %w", cameraID, ErrNoSubStream)
+			}
+			s = c.sub
+		}
+		r, err := m.addReader(ctx, c, s)
+		switch {
+		case errors.Is(err, ErrCameraChanged) && attempt < applyRetries && ctx.Err() == nil:
+			// An Apply replaced the camera while we waited: read the new one.
+			continue
+		case errors.Is(err, ErrCameraRemoved):
+			return nil, removedError(cameraID)
+		}
+		return r, err
 	}
-	if c.sub == nil {
-		return nil, fmt.Errorf("camera %q: %w", cameraID, ErrNoSubStream)
-	}
-	return m.addReader(ctx, c, c.sub)
 }
 
 // Hold keeps a camera's main stream (or its sub stream, with sub) pulled
@@ -159,10 +263,24 @@ func (m *Manager) AddSubReader(ctx context.Context, cameraID string) (*Reader, e
 // is not affected. Hold returns an error wrapping ErrUnknownCamera for an
 // unknown id, ErrNoSubStream (wrapped) when sub is asked of a camera
 // without one, and ErrManagerClosed after Close, which ends every hold.
+// A hold does not survive an Apply that changes or removes the camera.
 func (m *Manager) Hold(cameraID string, sub bool, until time.Time) error {
-	c, ok := m.cameras[cameraID]
-	if !ok {
-		return fmt.Errorf("camera %q: %w", cameraID, ErrUnknownCamera)
+	for attempt := 0; ; attempt++ {
+		err := m.hold(cameraID, sub, until)
+		switch {
+		case errors.Is(err, ErrCameraChanged) && attempt < applyRetries:
+			continue // an Apply replaced the camera meanwhile: hold the new one
+		case errors.Is(err, ErrCameraRemoved):
+			return removedError(cameraID)
+		}
+		return err
+	}
+}
+
+func (m *Manager) hold(cameraID string, sub bool, until time.Time) error {
+	c, err := m.lookup(cameraID)
+	if err != nil {
+		return err
 	}
 	s := c.main
 	if sub {
@@ -208,9 +326,9 @@ func (m *Manager) addReader(ctx context.Context, c *camera, s *source) (*Reader,
 	for {
 		st, closed, changed := s.waitState()
 		switch {
-		case closed:
+		case closed != nil:
 			s.release()
-			return nil, ErrManagerClosed
+			return nil, closed
 		case st == StatusOnline:
 			// The reader holds the user registered by acquire.
 			if r := s.stream.addReader(s.release); r != nil {
@@ -231,18 +349,19 @@ func (m *Manager) addReader(ctx context.Context, c *camera, s *source) (*Reader,
 
 // Cameras returns the state of every camera, sorted by ID.
 func (m *Manager) Cameras() []CameraState {
-	out := make([]CameraState, 0, len(m.ids))
-	for _, id := range m.ids {
-		out = append(out, m.cameras[id].state())
+	set := m.set.Load()
+	out := make([]CameraState, 0, len(set.ids))
+	for _, id := range set.ids {
+		out = append(out, set.byID[id].state())
 	}
 	return out
 }
 
 // Camera returns one camera's state, or an error wrapping ErrUnknownCamera.
 func (m *Manager) Camera(id string) (CameraState, error) {
-	c, ok := m.cameras[id]
-	if !ok {
-		return CameraState{}, fmt.Errorf("camera %q: %w", id, ErrUnknownCamera)
+	c, err := m.lookup(id)
+	if err != nil {
+		return CameraState{}, err
 	}
 	return c.state(), nil
 }

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -29,9 +30,12 @@ type Reader struct {
 
 	mu     sync.Mutex
 	closed bool
-	queue  []*Unit // ring buffer
-	head   int
-	n      int
+	// err is what Read returns once closed: ErrReaderClosed, or an error
+	// wrapping it and the reason the camera ended (ErrCameraRemoved...).
+	err   error
+	queue []*Unit // ring buffer
+	head  int
+	n     int
 	// skipping: video units are skipped until a keyframe; countSkips says
 	// whether they count as drops (after an overflow) or not (a new reader,
 	// a new epoch).
@@ -71,14 +75,17 @@ func (r *Reader) Dropped() uint64 {
 }
 
 // Read returns the next unit. It blocks until one arrives, ctx ends, or the
-// reader is closed (ErrReaderClosed). The unit is shared with other readers:
-// do not modify it.
+// reader is closed: then it returns ErrReaderClosed, or an error wrapping
+// it and why the stream ended for this reader (ErrCameraRemoved,
+// ErrCameraChanged). The unit is shared with other readers: do not modify
+// it.
 func (r *Reader) Read(ctx context.Context) (*Unit, error) {
 	for {
 		r.mu.Lock()
 		if r.closed {
+			err := r.err
 			r.mu.Unlock()
-			return nil, ErrReaderClosed
+			return nil, err
 		}
 		if r.n > 0 {
 			u := r.queue[r.head]
@@ -104,18 +111,23 @@ func (r *Reader) Close() {
 	if r.stream != nil {
 		r.stream.removeReader(r)
 	}
-	r.terminate()
+	r.terminate(nil)
 }
 
 // terminate marks the reader closed, wakes Read, and releases the camera;
-// it is idempotent.
-func (r *Reader) terminate() {
+// it is idempotent. why, when not nil, is the reason Read gives (wrapped
+// with ErrReaderClosed); the first call's reason stays.
+func (r *Reader) terminate(why error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return
 	}
 	r.closed = true
+	r.err = ErrReaderClosed
+	if why != nil {
+		r.err = fmt.Errorf("%w: %w", ErrReaderClosed, why)
+	}
 	clear(r.queue)
 	r.n = 0
 	unlogged := r.unlogged

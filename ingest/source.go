@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/url"
 	"sync"
@@ -54,10 +55,14 @@ type source struct {
 	// sequential (each waits for the previous one), so it needs no lock.
 	unsupported map[string]bool
 
-	mu          sync.Mutex
-	closed      bool
+	mu     sync.Mutex
+	closed bool
+	// closeErr is what acquire and hold return once closed:
+	// ErrManagerClosed, or why Apply closed the source (ErrCameraRemoved,
+	// ErrCameraChanged, wrapped with the camera's id).
+	closeErr    error
 	run         *sourceRun // nil when not pulling
-	prevDone    chan struct{}
+	prevDone    <-chan struct{}
 	users       int
 	lingerTimer *time.Timer
 	lingerGen   uint64
@@ -176,6 +181,13 @@ func (s *source) pulling() bool {
 	return s.run != nil
 }
 
+// isClosed tells whether the source was closed (by Close or Apply).
+func (s *source) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
 // evict stops the source at once because its camera's lease was lost: its
 // hold and linger end, and its readers are closed (the stream stays, for
 // a later run).
@@ -194,7 +206,7 @@ func (s *source) acquire() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrManagerClosed
+		return s.closeErr
 	}
 	s.users++
 	s.stopLingerLocked()
@@ -220,7 +232,7 @@ func (s *source) hold(until time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return ErrManagerClosed
+		return s.closeErr
 	}
 	if !s.onDemand() || !until.After(s.heldUntil) || !until.After(time.Now()) {
 		return nil
@@ -287,17 +299,44 @@ func (s *source) lingerExpired(gen uint64) {
 	s.stopLocked()
 }
 
-// close stops the camera for good and closes its readers. The caller waits
-// for the run through the manager's WaitGroup.
-func (s *source) close() {
+// close stops the camera for good and closes its readers. why is
+// ErrManagerClosed (readers then get ErrReaderClosed alone) or the reason
+// Apply closed the source, which AddReader, Hold and the readers' Read
+// return (wrapped). It returns a channel closed once the last run has
+// ended (its RTSP session closed); the manager's WaitGroup waits for it
+// too.
+func (s *source) close(why error) <-chan struct{} {
 	s.mu.Lock()
+	if s.closed {
+		done := s.prevDone
+		s.mu.Unlock()
+		return doneOrClosed(done)
+	}
 	s.closed = true
+	s.closeErr = why
 	s.stopLingerLocked()
 	s.stopHoldLocked()
 	s.stopLocked()
 	s.notifyLocked()
+	done := s.prevDone
 	s.mu.Unlock()
-	s.stream.close()
+	readersWhy := why
+	if errors.Is(why, ErrManagerClosed) {
+		readersWhy = nil
+	}
+	s.stream.close(readersWhy)
+	return doneOrClosed(done)
+}
+
+// doneOrClosed returns c, or a closed channel when there is no run to
+// wait for.
+func doneOrClosed(c <-chan struct{}) <-chan struct{} {
+	if c == nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	return c
 }
 
 // supervise runs sessions until ctx ends, waiting with backoff between them.
@@ -382,11 +421,15 @@ func (s *source) notifyLocked() {
 	s.changed = make(chan struct{})
 }
 
-// waitState returns the status and a channel closed at the next change.
-func (s *source) waitState() (st Status, closed bool, changed <-chan struct{}) {
+// waitState returns the status and a channel closed at the next change;
+// closed is the source's close error once it is closed, nil before.
+func (s *source) waitState() (st Status, closed error, changed <-chan struct{}) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.status, s.closed, s.changed
+	if s.closed {
+		closed = s.closeErr
+	}
+	return s.status, closed, s.changed
 }
 
 // state returns a snapshot for the API.

@@ -81,7 +81,7 @@ func (s *stream) begin(tracks []Track) uint64 {
 		s.logger.Info("camera tracks changed, closing readers", "readers", len(gone))
 	}
 	for _, r := range gone {
-		r.terminate()
+		r.terminate(nil)
 	}
 	s.onChange()
 	return epoch
@@ -205,8 +205,9 @@ func (s *stream) removeReader(r *Reader) {
 	}
 }
 
-// close ends the stream for good and closes every reader.
-func (s *stream) close() {
+// close ends the stream for good and closes every reader; why (nil for a
+// plain close) is what their Read returns, wrapped.
+func (s *stream) close(why error) {
 	s.mu.Lock()
 	s.closed = true
 	gone := s.readers
@@ -214,7 +215,7 @@ func (s *stream) close() {
 	s.resetCache()
 	s.mu.Unlock()
 	for _, r := range gone {
-		r.terminate()
+		r.terminate(why)
 	}
 }
 
@@ -228,7 +229,7 @@ func (s *stream) dropReaders() {
 	s.resetCache()
 	s.mu.Unlock()
 	for _, r := range gone {
-		r.terminate()
+		r.terminate(nil)
 	}
 }
 

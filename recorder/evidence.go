@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,10 +37,9 @@ type evidence struct {
 	lateGrace  time.Duration
 	now        func() time.Time
 
-	feeds map[string]*feed // set by start, read-only after
-
-	// mu guards the index and the sidecars' writes.
+	// mu guards feeds, the index and the sidecars' writes.
 	mu      sync.Mutex
+	feeds   map[string]*feed // one per recording camera, from start on
 	started bool
 	closed  bool
 	index   map[string][]*clipRecord // by incident, in the order opened
@@ -86,19 +86,15 @@ func (e *evidence) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	e.feeds = make(map[string]*feed, len(e.r.cameras))
-	for id, cam := range e.r.cameras {
-		e.feeds[id] = newFeed(e, cam)
-	}
+	e.r.camMu.RLock()
+	cams := slices.Collect(maps.Values(e.r.cameras))
+	e.r.camMu.RUnlock()
 	e.mu.Lock()
+	e.feeds = make(map[string]*feed, len(cams))
 	e.started = true
 	e.mu.Unlock()
-	for _, f := range e.feeds {
-		e.r.wg.Add(1)
-		go func() {
-			defer e.r.wg.Done()
-			f.run(ctx)
-		}()
+	for _, cam := range cams {
+		e.startFeed(ctx, cam)
 	}
 	e.r.wg.Add(1)
 	go func() {
@@ -113,6 +109,34 @@ func (e *evidence) start(ctx context.Context) error {
 	return nil
 }
 
+// startFeed starts a camera's feed (its ring and clips).
+func (e *evidence) startFeed(ctx context.Context, cam CameraConfig) {
+	f := newFeed(e, cam)
+	e.mu.Lock()
+	e.feeds[cam.ID] = f
+	e.mu.Unlock()
+	e.r.wg.Add(1)
+	go func() {
+		defer e.r.wg.Done()
+		f.run(ctx)
+	}()
+}
+
+// stopFeed stops a camera's feed because Apply turned its recording off
+// (or changed its stream): its open clips are completed as far as they
+// were recorded, with why, and its ring is dropped. It waits for the
+// feed's goroutine.
+func (e *evidence) stopFeed(id, why string) {
+	e.mu.Lock()
+	f := e.feeds[id]
+	delete(e.feeds, id)
+	e.mu.Unlock()
+	if f == nil {
+		return
+	}
+	f.retire(why)
+}
+
 // close marks the evidence closed: no clip opens after it. The feeds stop
 // with the recorder's context.
 func (e *evidence) close() {
@@ -125,6 +149,7 @@ func (e *evidence) close() {
 func (e *evidence) startClips(incident string, cameras []string, alarm time.Time) {
 	pre, post := e.r.cfg.PreAlarm, e.r.cfg.PostAlarm
 	var runs []*clipRun
+	var feeds []*feed // of runs
 	e.mu.Lock()
 	if !e.started || e.closed {
 		e.mu.Unlock()
@@ -141,10 +166,11 @@ func (e *evidence) startClips(incident string, cameras []string, alarm time.Time
 		if len(recs) >= e.r.cfg.Evidence.CamerasPerIncident {
 			break
 		}
-		if e.feeds[cam] == nil || slices.ContainsFunc(recs, func(r *clipRecord) bool { return r.Camera == cam }) {
+		f := e.feeds[cam]
+		if f == nil || slices.ContainsFunc(recs, func(r *clipRecord) bool { return r.Camera == cam }) {
 			continue
 		}
-		if e.r.cfg.Node != "" && !e.feeds[cam].pulling.Load() {
+		if e.r.cfg.Node != "" && !f.pulling.Load() {
 			// In a cluster the node that pulls the camera has its ring
 			// and opens its clip; another one would write over it.
 			continue
@@ -167,14 +193,15 @@ func (e *evidence) startClips(incident string, cameras []string, alarm time.Time
 		recs = append(recs, rec)
 		e.counts[ClipRecording]++
 		runs = append(runs, newClipRun(rec, e.r.cfg.ClipMax))
+		feeds = append(feeds, f)
 	}
 	if len(runs) > 0 {
 		e.index[incident] = recs
 		e.publishCounts()
 	}
 	e.mu.Unlock()
-	for _, run := range runs {
-		e.feeds[run.camera].send(feedReq{open: run})
+	for i, run := range runs {
+		feeds[i].send(feedReq{open: run})
 	}
 }
 
@@ -185,17 +212,15 @@ func (e *evidence) extendClips(incident string, last time.Time) {
 		e.mu.Unlock()
 		return
 	}
-	var cams []string
+	var feeds []*feed
 	for _, rec := range e.index[incident] {
-		if rec.Status == ClipRecording {
-			cams = append(cams, rec.Camera)
+		if f := e.feeds[rec.Camera]; rec.Status == ClipRecording && f != nil {
+			feeds = append(feeds, f)
 		}
 	}
 	e.mu.Unlock()
-	for _, cam := range cams {
-		if f := e.feeds[cam]; f != nil {
-			f.send(feedReq{extend: incident, end: last.Add(e.r.cfg.PostAlarm)})
-		}
+	for _, f := range feeds {
+		f.send(feedReq{extend: incident, end: last.Add(e.r.cfg.PostAlarm)})
 	}
 }
 

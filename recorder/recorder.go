@@ -27,10 +27,22 @@ type Source interface {
 // Recorder records the cameras of its config and keeps their evidence. Its
 // methods are safe for concurrent use.
 type Recorder struct {
-	cfg     Config
-	src     Source
-	logger  *slog.Logger
-	cameras map[string]CameraConfig
+	cfg    Config
+	src    Source
+	logger *slog.Logger
+
+	// camMu guards cameras, which Apply replaces whole.
+	camMu   sync.RWMutex
+	cameras map[string]CameraConfig // those that record
+
+	// applyMu serialises Start, Apply and Close.
+	applyMu sync.Mutex
+	// ctx is the recorder's own lifetime, from Start to Close: the
+	// goroutines of the cameras that Apply starts derive theirs from it.
+	// nil before Start (or when Start had nothing to record).
+	ctx         context.Context
+	startCalled bool
+	closed      bool
 
 	segments *segments
 	evidence *evidence
@@ -76,15 +88,27 @@ func New(cfg Config, src Source, reg prometheus.Registerer, logger *slog.Logger)
 // half-written, and starts recording. It fails when the path cannot be
 // used; a camera that does not deliver is retried, never an error.
 func (r *Recorder) Start(ctx context.Context) error {
-	if len(r.cameras) == 0 {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	r.startCalled = true
+	r.camMu.RLock()
+	n := len(r.cameras)
+	r.camMu.RUnlock()
+	if n == 0 || r.closed {
 		return nil
 	}
+	return r.startLocked(ctx)
+}
+
+// startLocked starts the recorder once; applyMu held.
+func (r *Recorder) startLocked(ctx context.Context) error {
 	if err := os.MkdirAll(r.cfg.Path, 0o750); err != nil {
 		return fmt.Errorf("recordings.path: %w", err)
 	}
 	var err error
 	r.startOnce.Do(func() {
 		ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+		r.ctx = ctx
 		if err = r.segments.start(ctx); err != nil {
 			return
 		}
@@ -98,6 +122,9 @@ func (r *Recorder) Start(ctx context.Context) error {
 // It is idempotent.
 func (r *Recorder) Close() error {
 	r.closeOnce.Do(func() {
+		r.applyMu.Lock()
+		r.closed = true
+		r.applyMu.Unlock()
 		if r.cancel != nil {
 			r.cancel()
 		}
@@ -135,8 +162,16 @@ func (r *Recorder) addReader(ctx context.Context, cam CameraConfig) (*ingest.Rea
 
 // Records tells whether a camera is configured to record or keep evidence.
 func (r *Recorder) Records(cameraID string) bool {
-	_, ok := r.cameras[cameraID]
+	_, ok := r.camera(cameraID)
 	return ok
+}
+
+// camera returns a recording camera's settings.
+func (r *Recorder) camera(id string) (CameraConfig, bool) {
+	r.camMu.RLock()
+	defer r.camMu.RUnlock()
+	c, ok := r.cameras[id]
+	return c, ok
 }
 
 // Statuses returns every recording camera's status, sorted by camera.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,11 @@ type feed struct {
 	cam  CameraConfig
 	reqs chan feedReq
 	done chan struct{} // closed when run returns
+	// quit is closed by retire, with why said before: Apply stops the
+	// feed for good.
+	quit     chan struct{}
+	quitWhy  string
+	quitOnce sync.Once
 	// pulling tells whether the pump holds a reader: in a cluster, only
 	// then does this node pull the camera and open its clips.
 	pulling atomic.Bool
@@ -69,6 +75,7 @@ func newFeed(e *evidence, cam CameraConfig) *feed {
 		cam:       cam,
 		reqs:      make(chan feedReq, feedRequests),
 		done:      make(chan struct{}),
+		quit:      make(chan struct{}),
 		ring:      newRing(e.r.cfg.PreAlarm, int64(e.r.cfg.PreAlarmMaxBytes)),
 		ringBytes: e.metrics.ring.WithLabelValues(cam.ID),
 	}
@@ -83,14 +90,25 @@ func (f *feed) send(req feedReq) {
 	}
 }
 
+// retire stops the feed for good (see evidence.stopFeed) and waits for it.
+func (f *feed) retire(why string) {
+	f.quitOnce.Do(func() {
+		f.quitWhy = why
+		close(f.quit)
+	})
+	<-f.done
+}
+
 // run is the feed's goroutine.
 func (f *feed) run(ctx context.Context) {
 	defer close(f.done)
 	units := make(chan feedUnit, 8)
 	pumpDone := make(chan struct{})
+	pumpCtx, stopPump := context.WithCancel(ctx)
+	defer stopPump()
 	go func() {
 		defer close(pumpDone)
-		f.pump(ctx, units)
+		f.pump(pumpCtx, units)
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -101,6 +119,33 @@ func (f *feed) run(ctx context.Context) {
 			f.stop()
 			f.ring.reset()
 			f.ringBytes.Set(0)
+			return
+		case <-f.quit:
+			stopPump()
+			<-pumpDone
+			why := f.quitWhy + " at " + clock(f.e.now())
+			for _, c := range f.running() {
+				if c.started {
+					f.finish(ctx, c, why)
+				} else {
+					f.fail(ctx, c, why, false)
+				}
+			}
+			// Clips asked for meanwhile would otherwise stay recording
+			// until the next start completes them.
+			for {
+				select {
+				case req := <-f.reqs:
+					if req.open != nil {
+						f.fail(ctx, req.open, why, false)
+					}
+					continue
+				default:
+				}
+				break
+			}
+			f.ring.reset()
+			f.e.metrics.ring.DeleteLabelValues(f.cam.ID)
 			return
 		case req := <-f.reqs:
 			f.serve(ctx, req)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,9 +42,8 @@ const (
 // (rebuilt at Start) behind a mutex; and a retention goroutine. See
 // segments_*.go.
 type segments struct {
-	r    *Recorder
-	dir  string
-	cams []string // recording cameras, sorted
+	r   *Recorder
+	dir string
 
 	// Function fields and timings that tests swap.
 	openFile       func(name string) (segmentFile, error)
@@ -65,9 +64,17 @@ type segments struct {
 
 	mu    sync.Mutex
 	index map[string]*camIndex // every camera with segments or recording
+	// runs are the goroutines of the cameras recorded always.
+	runs map[string]*camRun
 
 	metrics *segMetrics
 	wg      sync.WaitGroup
+}
+
+// camRun is one camera's recording goroutine.
+type camRun struct {
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // segment is one file of the index.
@@ -109,6 +116,7 @@ func newSegments(r *Recorder, reg prometheus.Registerer) (*segments, error) {
 		evidenceBytes:  func() int64 { return r.evidence.bytes() },
 		spaceBack:      make(chan struct{}),
 		index:          make(map[string]*camIndex),
+		runs:           make(map[string]*camRun),
 	}
 	for _, c := range r.cfg.Cameras {
 		if !c.records() {
@@ -120,10 +128,8 @@ func newSegments(r *Recorder, reg prometheus.Registerer) (*segments, error) {
 		if c.Record == RecordAlways {
 			ci.rec = true
 			ci.state = StateWaiting
-			s.cams = append(s.cams, c.ID)
 		}
 	}
-	sort.Strings(s.cams)
 	s.metrics = newSegMetrics(s)
 	if reg != nil {
 		if err := reg.Register(s.metrics); err != nil {
@@ -165,19 +171,74 @@ func (s *segments) start(ctx context.Context) error {
 		return err
 	}
 	s.retain(ctx) // before the cameras write: a full disk stops them at once
-	s.wg.Add(1 + len(s.cams))
+	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		s.runRetention(ctx)
 	}()
-	for _, id := range s.cams {
-		cr := newCamRecorder(s, s.index[id].cfg)
-		go func() {
-			defer s.wg.Done()
-			cr.run(ctx)
-		}()
+	// The cameras as they are now: an Apply may have come before Start.
+	s.r.camMu.RLock()
+	var cams []CameraConfig
+	for _, c := range s.r.cameras {
+		if c.Record == RecordAlways {
+			cams = append(cams, c)
+		}
+	}
+	s.r.camMu.RUnlock()
+	slices.SortFunc(cams, func(a, b CameraConfig) int { return strings.Compare(a.ID, b.ID) })
+	for _, c := range cams {
+		s.startCamera(ctx, c)
 	}
 	return nil
+}
+
+// startCamera starts recording a camera always; ctx is the recorder's.
+func (s *segments) startCamera(ctx context.Context, cfg CameraConfig) {
+	ctx, cancel := context.WithCancel(ctx)
+	run := &camRun{cancel: cancel, done: make(chan struct{})}
+	s.mu.Lock()
+	ci := s.cam(cfg.ID)
+	ci.cfg, ci.rec = cfg, true
+	if ci.state == StateOff {
+		ci.state, ci.reason, ci.since = StateWaiting, "", s.now()
+	}
+	s.runs[cfg.ID] = run
+	s.mu.Unlock()
+	cr := newCamRecorder(s, cfg)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(run.done)
+		cr.run(ctx)
+	}()
+}
+
+// stopCamera stops recording a camera always (its open segment is closed
+// and stays playable) and waits for it; cfg is the camera's settings now
+// (record "off" when it no longer records).
+func (s *segments) stopCamera(cfg CameraConfig) {
+	s.mu.Lock()
+	run := s.runs[cfg.ID]
+	delete(s.runs, cfg.ID)
+	s.mu.Unlock()
+	if run != nil {
+		run.cancel()
+		<-run.done
+	}
+	s.mu.Lock()
+	if ci := s.index[cfg.ID]; ci != nil {
+		ci.cfg, ci.rec = cfg, false
+		ci.state, ci.reason, ci.since = StateOff, "", s.now()
+	}
+	s.mu.Unlock()
+}
+
+// setConfig updates the settings of a camera that records for alarms
+// only (its status shows them).
+func (s *segments) setConfig(cfg CameraConfig) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cam(cfg.ID).cfg = cfg
 }
 
 // close waits for the goroutines; the Recorder has cancelled their context.

@@ -149,7 +149,7 @@ func (s *Server) handleCamera(w http.ResponseWriter, r *http.Request) {
 
 // placed adds the camera's configured area and position.
 func (s *Server) placed(j cameraJSON) cameraJSON {
-	pl := s.places[j.ID]
+	pl := s.place(j.ID)
 	j.Area, j.Lat, j.Lon = pl.Area, pl.Lat, pl.Lon
 	j.Recording = s.recordingOf(j.ID)
 	return j

@@ -31,7 +31,11 @@ const (
 	reasonConnectTimeout = "connect_timeout"
 	reasonICEFailed      = "ice_failed"
 	reasonStreamEnded    = "stream_ended"
-	reasonTooMany        = "too_many_sessions"
+	// The camera was removed from the configuration, or its settings
+	// changed, while the session played (a reload).
+	reasonCameraRemoved = "camera_removed"
+	reasonCameraChanged = "camera_changed"
+	reasonTooMany       = "too_many_sessions"
 )
 
 func newMetrics(reg prometheus.Registerer, sessions func() float64) (*metrics, error) {

@@ -305,7 +305,7 @@ func (s *Server) me(ctx context.Context, p *principal) meJSON {
 	j := meJSON{Username: u.Username, Name: u.Name, Role: u.Role, Area: u.Area, CSRF: p.CSRF,
 		Language: u.Language, TimeZone: u.TimeZone, Prefs: json.RawMessage("{}"),
 		Permissions: permissionsJSON{Act: u.Role.CanAct(), Close: u.Role.CanClose(), Audit: u.Role.CanAudit()},
-		Map:         mapJSON{TileURL: s.cfg.MapTileURL}, IdleTimeout: int(s.opSessions.idleOf(u).Seconds()),
+		Map:         mapJSON{TileURL: *s.mapTile.Load()}, IdleTimeout: int(s.opSessions.idleOf(u).Seconds()),
 		AreaPath: []string{}}
 	if j.Name == "" {
 		j.Name = u.Username

@@ -55,6 +55,8 @@ type authOpts struct {
 	// store); cluster shows the cluster.
 	shared  SharedLogins
 	cluster ClusterView
+	// reloader answers POST /api/admin/reload; nil: none (503).
+	reloader Reloader
 }
 
 func testUsers(t *testing.T) []accounts.UserConfig {
@@ -166,6 +168,7 @@ func startAuthServerOpts(t *testing.T, opts authOpts) *authServer {
 		Peers:        opts.peers,
 		Shared:       opts.shared,
 		Cluster:      opts.cluster,
+		Reloader:     opts.reloader,
 	}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)

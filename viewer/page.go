@@ -14,27 +14,31 @@ var webFiles embed.FS
 // binary: command centres run on closed networks, so nothing comes from a
 // CDN.
 //
-// tileOrigin is the origin of the map's tile server ("" for none): the
-// only other place the page may load images from.
-func pageHandler(tileOrigin string) http.Handler {
+// tileOrigin gives the origin of the map's tile server ("" for none): the
+// only other place the page may load images from. It is asked at each
+// request, since a reload may change the tile server.
+func pageHandler(tileOrigin func() string) http.Handler {
 	sub, err := fs.Sub(webFiles, "web")
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	files := http.FileServerFS(sub)
-	img := "'self' data:"
-	if tileOrigin != "" {
-		img += " " + tileOrigin
-	}
-	csp := "default-src 'self'; media-src 'self' blob:; connect-src 'self'; img-src " + img +
-		"; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		img := "'self' data:"
+		if o := tileOrigin(); o != "" {
+			img += " " + o
+		}
+		csp := "default-src 'self'; media-src 'self' blob:; connect-src 'self'; img-src " + img +
+			"; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 		w.Header().Set("Cache-Control", "no-cache")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Security-Policy", csp)
 		files.ServeHTTP(w, r)
 	})
 }
+
+// tileOrigin is the origin of the current map.tile_url.
+func (s *Server) tileOrigin() string { return tileOrigin(*s.mapTile.Load()) }
 
 // tileOrigin is scheme://host[:port] of a tile URL template, "" for none.
 func tileOrigin(template string) string {

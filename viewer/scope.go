@@ -96,7 +96,7 @@ func (s *Server) cameraVisible(p *principal, camera string) bool {
 	if p.Cameras != nil && !p.Cameras[camera] {
 		return false
 	}
-	return s.scopeOf(p).sees(s.places[camera].Area)
+	return s.scopeOf(p).sees(s.place(camera).Area)
 }
 
 // denyCamera refuses a camera outside p's scope.

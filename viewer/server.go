@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -88,6 +89,9 @@ type Deps struct {
 	// Peers, in a cluster, tell which node pulls a camera: a WHEP request
 	// for a camera another node pulls is proxied there. Nil: one node.
 	Peers Peers
+	// Reloader reloads the config file for POST /api/admin/reload. Nil:
+	// no file to reload (the demo); the route answers 503.
+	Reloader Reloader
 }
 
 // CameraPlace is a camera's area and position, from the config.
@@ -123,6 +127,7 @@ type Server struct {
 
 	opSessions  *opSessions
 	streams     *sessionStreams // event streams by login session
+	ended       *endedSessions  // WHEP sessions a configuration change ended
 	opLimiter   *operatorLimiter
 	limits      opLimits // opLimiter, or the shared one in a cluster
 	sweepEvery  time.Duration
@@ -131,8 +136,22 @@ type Server struct {
 	videoSlots  *videoSlots
 	exportSlots *exportSlots
 	tokens      *apiTokens
-	places      map[string]CameraPlace
-	tls         *tls.Config // nil: plain HTTP
+	// places are the cameras' places by ID; a reload swaps the map
+	// whole (live.go), so readers take it with place.
+	places atomic.Pointer[map[string]CameraPlace]
+	// mapTile is map.tile_url, swapped by a reload.
+	mapTile atomic.Pointer[string]
+	// accounts is Deps.Accounts behind a switch a reload swaps; nil
+	// without accounts.
+	accounts *accountsSwitch
+	// patrolRevoked ends the patrol sessions of units a reload changed.
+	patrolRevoked *patrolRevocations
+	// applyMu makes reloads apply one at a time.
+	applyMu sync.Mutex
+	tls     *tls.Config // nil: plain HTTP
+	// cert is the TLS certificate served, which ReloadCertificate
+	// replaces (a renewed certificate needs no restart).
+	cert atomic.Pointer[tls.Certificate]
 	// trustedProxies are http.trusted_proxies, parsed.
 	trustedProxies []netip.Prefix
 	sweepDone      chan struct{}
@@ -171,9 +190,9 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 		streamHeartbeat: defaultStreamHeartbeat,
 		patrolSessions:  newPatrolSessions(patrolSessionTTL),
 		loginLimiter:    newLoginLimiter(),
-		places:          make(map[string]CameraPlace, len(deps.CameraPlaces)),
 		sweepDone:       make(chan struct{}),
 		streams:         newSessionStreams(),
+		ended:           newEndedSessions(),
 	}
 	s.opSessions = newOpSessions(s.cfg.SessionIdle, s.cfg.SessionMax)
 	s.opLimiter = newOperatorLimiter(bucketRule{Burst: float64(s.cfg.LoginFailures), Every: s.cfg.LoginLockout},
@@ -182,6 +201,8 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 	if deps.SharedPatrol != nil {
 		s.patrols = &sharedPatrol{st: deps.SharedPatrol, local: s.patrolSessions, failed: s.sharedFailed}
 	}
+	s.patrolRevoked = newPatrolRevocations(patrolSessionTTL)
+	s.patrols = revokingPatrol{patrolStore: s.patrols, revoked: s.patrolRevoked}
 	if deps.Shared != nil {
 		if deps.Records == nil {
 			return nil, errors.New("viewer: shared logins need the records store")
@@ -203,19 +224,22 @@ func New(cfg Config, deps Deps, logger *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("tokens: %s: %w", t.Name, err)
 		}
 	}
-	for _, p := range deps.CameraPlaces {
-		s.places[p.ID] = p
+	s.setPlaces(deps.CameraPlaces)
+	s.mapTile.Store(&s.cfg.MapTileURL)
+	if deps.Accounts != nil {
+		s.accounts = newAccountsSwitch(deps.Accounts)
+		s.deps.Accounts = s.accounts
 	}
 	var err error
 	if s.trustedProxies, err = parseTrustedProxies(cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
 	if cfg.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("http.tls_cert: %w", err)
+		if _, err := s.ReloadCertificate(); err != nil {
+			return nil, err
 		}
-		s.tls = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		s.tls = &tls.Config{MinVersion: tls.VersionTLS12,
+			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }}
 	}
 	m, err := newMetrics(deps.Registry, s.sessionCount)
 	if err != nil {
@@ -239,6 +263,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /whep/{camera}", s.handleWHEPOffer)
 	mux.HandleFunc("OPTIONS /whep/{camera}", s.handleWHEPOptions)
 	mux.HandleFunc("DELETE /whep/{camera}/{session}", s.handleWHEPDelete)
+	mux.HandleFunc("GET /whep/{camera}/{session}", s.handleWHEPSession)
 	mux.HandleFunc("GET /api/cameras", s.handleCameras)
 	mux.HandleFunc("GET /api/cameras/{id}", s.handleCamera)
 	mux.HandleFunc("POST /api/login", s.handleLogin)
@@ -247,6 +272,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /api/me/prefs", s.handlePutPrefs)
 	s.auditRoutes(mux)
 	s.adminRoutes(mux)
+	s.reloadRoutes(mux)
 	s.clusterRoutes(mux)
 	s.tokenRoutes(mux)
 	s.alarmRoutes(mux)
@@ -257,7 +283,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("GET /", pageHandler(tileOrigin(s.cfg.MapTileURL)))
+	mux.Handle("GET /", pageHandler(s.tileOrigin))
 	// The trusted proxies' headers first (X-Forwarded-Proto matters to the
 	// security headers), then a node's proxied request (its
 	// X-Forwarded-For is believed only from a peer).
@@ -385,14 +411,24 @@ func (s *Server) addSession(se *session) error {
 		defer s.sessionsWG.Done()
 		start := time.Now().UTC()
 		se.run(context.Background(), func() {
+			if code := se.endReason; code == reasonCameraRemoved || code == reasonCameraChanged {
+				// Before the session leaves the table: its viewer asks
+				// as soon as the picture stops.
+				s.ended.add(se.id, endedSession{camera: se.camera, owner: se.owner.User.Username,
+					code: code, at: time.Now()})
+			}
 			s.removeSession(se.id)
 			if se.release != nil {
 				se.release()
 			}
 		})
+		detail := "session " + se.id
+		if text := endedText(se.endReason); text != "" {
+			detail += "; ended: " + text
+		}
 		s.auditRecord(accounts.AuditRecord{User: se.owner.User.Username, Role: string(se.owner.User.Role),
 			Addr: se.owner.Addr, Action: "watch", Target: "camera:" + se.camera, Outcome: "ok",
-			Start: start, End: time.Now().UTC(), Detail: "session " + se.id})
+			Start: start, End: time.Now().UTC(), Detail: detail})
 	}()
 	return nil
 }

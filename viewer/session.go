@@ -56,6 +56,11 @@ type session struct {
 	mu      sync.Mutex
 	stopped bool
 	cancel  context.CancelFunc // of run's context, once running
+
+	// endReason is why run ended (a reason of
+	// skywatch_viewer_session_errors_total, or "closed"); set by run
+	// before its onEnd.
+	endReason string
 }
 
 // newSession negotiates with the viewer's offer and returns the session
@@ -183,7 +188,8 @@ func (s *session) stop() {
 }
 
 // run sends the camera's units to the viewer until the session ends, then
-// releases everything. onEnd is called last, before done closes.
+// releases everything. onEnd is called last, before done closes; endReason
+// is set by then.
 func (s *session) run(ctx context.Context, onEnd func()) {
 	defer close(s.done)
 	defer onEnd()
@@ -217,10 +223,15 @@ func (s *session) run(ctx context.Context, onEnd func()) {
 	}
 	rtcpReaders.Wait() // they end when the peer connection is closed
 
+	s.endReason = reason
 	attrs := []any{"reason", reason, "packets", sent, "duration", time.Since(started).Round(time.Millisecond)}
 	switch reason {
 	case "closed":
 		s.logger.Info("viewer left", attrs...)
+	case reasonCameraRemoved, reasonCameraChanged:
+		// A reload did it, not a fault: the viewer is told why (whep.go).
+		s.m.sessionErrors.WithLabelValues(reason).Inc()
+		s.logger.Info("viewer session ended by a configuration change", attrs...)
 	default:
 		s.m.sessionErrors.WithLabelValues(reason).Inc()
 		s.logger.Warn("viewer session ended", attrs...)
@@ -261,8 +272,13 @@ func (s *session) stream(ctx context.Context) (reason string, sent uint64) {
 	for {
 		u, err := s.reader.Read(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
 				return "closed", sent
+			case errors.Is(err, ingest.ErrCameraRemoved):
+				return reasonCameraRemoved, sent
+			case errors.Is(err, ingest.ErrCameraChanged):
+				return reasonCameraChanged, sent
 			}
 			if !errors.Is(err, ingest.ErrReaderClosed) {
 				s.logger.Warn("read camera stream", "err", err)

@@ -2,7 +2,9 @@ package viewer
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,5 +51,55 @@ func TestTLSConfigErrors(t *testing.T) {
 	cfg.TLSCertFile = cfg.TLSKeyFile
 	if _, err := New(cfg, Deps{Cameras: &fakeSource{}}, nil); err == nil || !strings.Contains(err.Error(), "http.tls_cert") {
 		t.Errorf("missing files: %v", err)
+	}
+}
+
+// A renewed certificate written over the same files is served to new
+// connections after ReloadCertificate, without a restart; unreadable
+// files keep the one served.
+func TestReloadCertificate(t *testing.T) {
+	certFile, keyFile, pool := testcert.Write(t)
+	s := startAuthServer(t, func(c *Config) { c.TLSCertFile, c.TLSKeyFile = certFile, keyFile })
+	servedBy := func(pool *x509.CertPool) error {
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		resp, err := c.Get("https://" + s.Addr().String() + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := servedBy(pool); err != nil {
+		t.Fatal(err)
+	}
+	if changed, err := s.ReloadCertificate(); changed || err != nil {
+		t.Errorf("the same files again: changed %v, %v", changed, err)
+	}
+	newCert, newKey, newPool := testcert.Write(t)
+	for from, to := range map[string]string{newCert: certFile, newKey: keyFile} {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if changed, err := s.ReloadCertificate(); !changed || err != nil {
+		t.Fatalf("renewed files: changed %v, %v", changed, err)
+	}
+	if err := servedBy(newPool); err != nil {
+		t.Errorf("the renewed certificate is not served: %v", err)
+	}
+	if err := servedBy(pool); err == nil {
+		t.Error("the old certificate is still served")
+	}
+	if err := os.WriteFile(certFile, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReloadCertificate(); err == nil || !strings.Contains(err.Error(), "http.tls_cert") {
+		t.Errorf("a broken file: %v", err)
+	}
+	if err := servedBy(newPool); err != nil {
+		t.Errorf("after a broken file: %v", err)
 	}
 }

@@ -34,12 +34,13 @@ var tokenReadable = []string{
 }
 
 // tokenMay says whether a token may make the request: WHEP (an offer, the
-// end of its session; OPTIONS never reaches the guard) and reads of the
-// API in tokenReadable.
+// state or the end of its session; OPTIONS never reaches the guard) and
+// reads of the API in tokenReadable.
 func tokenMay(r *http.Request) bool {
 	path := r.URL.Path
 	if strings.HasPrefix(path, "/whep/") {
-		return r.Method == http.MethodPost || r.Method == http.MethodDelete || r.Method == http.MethodPatch
+		return r.Method == http.MethodPost || r.Method == http.MethodGet || r.Method == http.MethodDelete ||
+			r.Method == http.MethodPatch
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false

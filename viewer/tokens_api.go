@@ -200,7 +200,7 @@ func (s *Server) checkNewToken(p *principal, t accounts.Token, now time.Time) st
 		tokenScope.tree = s.deps.Incidents.Areas()
 	}
 	for i, c := range t.Cameras {
-		pl, ok := s.places[c]
+		pl, ok := (*s.places.Load())[c]
 		if !ok {
 			return fmt.Sprintf("cameras[%d]: unknown camera %q", i, cut(c, maxShownID))
 		}

@@ -427,6 +427,7 @@ func TestTokenMayAndBearerHeader(t *testing.T) {
 	}{
 		{"POST", "/whep/gate", true},
 		{"DELETE", "/whep/gate/abc", true},
+		{"GET", "/whep/gate/abc", true},
 		{"PATCH", "/whep/gate/abc", true},
 		{"GET", "/api/cameras", true},
 		{"GET", "/api/cameras/gate/video.mp4", true},

@@ -17,7 +17,7 @@ func TestPageTranslatesAuditActions(t *testing.T) {
 		accounts.AuditSessionExpired, accounts.AuditSessionRevoked, accounts.AuditSessionsEnded, accounts.AuditLoginUnlocked,
 		accounts.AuditSummary, accounts.AuditWatchStart, accounts.AuditWatch, accounts.AuditIncidentAction, accounts.AuditDenied,
 		accounts.AuditCSRFRefused, "audit_export", accounts.AuditTokenCreated, accounts.AuditTokenRevoked, accounts.AuditTokenExpired,
-		accounts.AuditTokenUsed, accounts.AuditTokenRefused} {
+		accounts.AuditTokenUsed, accounts.AuditTokenRefused, accounts.AuditConfigReload} {
 		want = append(want, "audit.a."+a)
 	}
 	for _, key := range want {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -163,6 +164,11 @@ func wantSubStream(r *http.Request) (sub, ok bool) {
 func (s *Server) writeCameraError(w http.ResponseWriter, camera string, err error) int {
 	var unavailable *ingest.UnavailableError
 	switch {
+	case errors.Is(err, ingest.ErrCameraRemoved):
+		// Removed by a reload (and still in the viewer's places): the
+		// console stops retrying and says so.
+		return writeJSON(w, http.StatusNotFound, errorBody{
+			Error: fmt.Sprintf("camera %q: %s", camera, endedText(reasonCameraRemoved)), Code: reasonCameraRemoved})
 	case errors.Is(err, ingest.ErrUnknownCamera):
 		return writeError(w, http.StatusNotFound, fmt.Sprintf("unknown camera %q", camera))
 	case errors.As(err, &unavailable):
@@ -209,6 +215,11 @@ func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) int {
 			return code
 		}
 	}
+	if se == nil {
+		if code, ok := s.writeEnded(w, r); ok {
+			return code
+		}
+	}
 	if se == nil || se.camera != r.PathValue("camera") {
 		return writeError(w, http.StatusNotFound, "no such session")
 	}
@@ -223,6 +234,57 @@ func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) int {
 	}
 	w.WriteHeader(http.StatusOK)
 	return http.StatusOK
+}
+
+// handleWHEPSession tells a viewer whether its session goes on: 200
+// {"state": "live"} while it does, 410 Gone with the reason's code when a
+// configuration change ended it ("camera_removed": stop retrying;
+// "camera_changed": connect again), 404 otherwise. The console asks when
+// its picture stops. The session of another node (a cluster's proxied
+// one) is asked there, as its DELETE is.
+func (s *Server) handleWHEPSession(w http.ResponseWriter, r *http.Request) {
+	code := s.whepSession(w, r)
+	s.metrics.whepRequests.WithLabelValues(r.Method, strconv.Itoa(code)).Inc()
+}
+
+func (s *Server) whepSession(w http.ResponseWriter, r *http.Request) int {
+	se := s.session(r.PathValue("session"))
+	if se == nil {
+		if code, ok := s.proxyWHEPDelete(w, r, r.PathValue("session")); ok {
+			return code
+		}
+		if code, ok := s.writeEnded(w, r); ok {
+			return code
+		}
+		return writeError(w, http.StatusNotFound, "no such session")
+	}
+	if se.camera != r.PathValue("camera") || se.owner.User.Username != principalOf(r.Context()).User.Username {
+		return writeError(w, http.StatusNotFound, "no such session")
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"state": "live"})
+}
+
+// writeEnded answers 410 Gone for the caller's session that a
+// configuration change ended; ok is false when it knows of none.
+func (s *Server) writeEnded(w http.ResponseWriter, r *http.Request) (code int, ok bool) {
+	es, found := s.ended.get(r.PathValue("session"), time.Now())
+	if !found || es.camera != r.PathValue("camera") || es.owner != principalOf(r.Context()).User.Username {
+		return 0, false
+	}
+	return writeJSON(w, http.StatusGone, errorBody{Error: fmt.Sprintf("camera %q: %s", es.camera, endedText(es.code)),
+		Code: es.code}), true
+}
+
+// endedText says why a configuration change ended a session, "" for
+// other reasons.
+func endedText(code string) string {
+	switch code {
+	case reasonCameraRemoved:
+		return "camera removed from the configuration"
+	case reasonCameraChanged:
+		return "camera settings changed, reconnecting"
+	}
+	return ""
 }
 
 // settings are the shared pion settings; only valid after Start.

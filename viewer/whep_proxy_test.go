@@ -81,7 +81,7 @@ func elsewhereCameras() *fakeSource {
 // only once authenticated and in scope here; the owner gets the user's
 // cookie and CSRF token, the browser's Host, the client's address and the
 // mark of a proxied request, and its answer and Location come back as they
-// are. The DELETE of the owner's session follows it. A request that was
+// are. The DELETE (and GET) of the owner's session follows it. A request that was
 // proxied already is never proxied again (503 when this node does not pull
 // the camera), and an owner that does not answer is a 502.
 func TestWHEPProxiedToTheOwner(t *testing.T) {
@@ -151,6 +151,13 @@ func TestWHEPProxiedToTheOwner(t *testing.T) {
 	}
 	if code, _ := op.do(http.MethodDelete, "/whep/yard/zz.SESSION", "", true); code != http.StatusNotFound {
 		t.Fatalf("DELETE of a session of no live node: %d", code)
+	}
+	// The console's question whether its session goes on follows it too.
+	if code, body := op.do(http.MethodGet, "/whep/yard/b.SESSION", "", false); code != http.StatusOK {
+		t.Fatalf("GET of the owner's session: %d %s", code, body)
+	}
+	if r, _ := owner.last(); r.Method != http.MethodGet || r.URL.Path != "/whep/yard/b.SESSION" {
+		t.Fatalf("owner got %s %s, want the GET", r.Method, r.URL.Path)
 	}
 
 	hits := owner.hits()

@@ -48,6 +48,12 @@ type app struct {
 	// clusterIntake joins the intake to the cluster (cluster_intake.go);
 	// nil without a cluster.
 	clusterIntake *clusterIntake
+	// video puts cameras under the cluster's leases (cluster_video.go);
+	// nil without a cluster.
+	video *clusterVideo
+	// reloads reloads the config file (reload.go); nil without one (the
+	// demo).
+	reloads *reloader
 }
 
 // records is the audit log and preference store the console writes to,
@@ -136,6 +142,10 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		a.closeAll()
 		return nil, err
 	}
+	if a.reloads, err = newReloader(s, users, reg); err != nil {
+		a.closeAll()
+		return nil, err
+	}
 	deps := viewer.Deps{
 		Accounts:     users,
 		Records:      a.records,
@@ -151,6 +161,9 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		Recordings:   viewer.AdaptRecorder(a.recorder, s.recorder.MaxExport),
 		NodeStats:    (&nodeMeter{gather: reg}).now,
 		Peers:        peers,
+	}
+	if a.reloads != nil {
+		deps.Reloader = a
 	}
 	if err := a.wireClusterOps(ctx, s, reg, &deps); err != nil {
 		a.closeAll()
@@ -209,6 +222,7 @@ func (a *app) start(ctx context.Context) error {
 func (a *app) wait(ctx context.Context) {
 	<-ctx.Done()
 	a.logger.Info("shutting down")
+	a.reloads.close() // after a reload under way
 	a.closeAll()
 }
 

@@ -39,6 +39,9 @@ type settings struct {
 	// cluster is this node's cluster settings, defaults filled in; nil
 	// without a cluster: section.
 	cluster *cluster.Config
+	// source is the file these settings came from, for reloads; nil for
+	// the demo's.
+	source *configSource
 }
 
 // storeSettings say which alarm store to open.

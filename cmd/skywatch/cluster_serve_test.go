@@ -22,6 +22,7 @@ type clusterServe struct {
 	rdb    *redis.Client
 	prefix string // the node's Redis key prefix
 	base   string // its HTTP address
+	path   string // its config file
 	logs   *syncBuffer
 	cancel context.CancelFunc
 	done   chan int
@@ -81,7 +82,7 @@ cluster:
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &clusterServe{rdb: redis.NewClient(opts), prefix: prefix, logs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
+	s := &clusterServe{rdb: redis.NewClient(opts), prefix: prefix, path: path, logs: &syncBuffer{}, cancel: cancel, done: make(chan int, 1)}
 	t.Cleanup(func() {
 		cancel()
 		_ = s.rdb.Close()

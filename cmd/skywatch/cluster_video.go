@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/skywatch/skywatch/cluster"
@@ -39,6 +40,7 @@ func (a *app) wireClusterVideo(s *settings) viewer.Peers {
 	v := newClusterVideo(a.cluster, pinnedCameras(s.ingest, s.recorder))
 	v.logger = a.logger.With("component", "cluster-video")
 	v.attach(a.cameras)
+	a.video = v
 	return v
 }
 
@@ -77,8 +79,10 @@ func pinnedCameras(in ingest.Config, rec recorder.Config) []string {
 // over each pinned camera it holds whose rendezvous winner is now another
 // live node, unless the camera has viewers here (see liveChanged).
 type clusterVideo struct {
-	c      *cluster.Cluster
-	pinned map[string]bool
+	c *cluster.Cluster
+	// pinned are the cameras pulled without viewers; a reload swaps the
+	// set whole (setPinned).
+	pinned atomic.Pointer[map[string]bool]
 	logger *slog.Logger
 
 	mu sync.Mutex
@@ -97,12 +101,22 @@ var (
 // newClusterVideo makes the adapter; pinned are the cameras pulled without
 // viewers (mode always, record always or alarms).
 func newClusterVideo(c *cluster.Cluster, pinned []string) *clusterVideo {
-	v := &clusterVideo{c: c, pinned: make(map[string]bool, len(pinned)), viewers: make(map[string]int), logger: slog.Default()}
-	for _, id := range pinned {
-		v.pinned[id] = true
-	}
+	v := &clusterVideo{c: c, viewers: make(map[string]int), logger: slog.Default()}
+	v.setPinned(pinned)
 	return v
 }
+
+// setPinned makes pinned the cameras pulled without viewers.
+func (v *clusterVideo) setPinned(pinned []string) {
+	m := make(map[string]bool, len(pinned))
+	for _, id := range pinned {
+		m[id] = true
+	}
+	v.pinned.Store(&m)
+}
+
+// isPinned says whether camera is pulled without viewers.
+func (v *clusterVideo) isPinned(camera string) bool { return (*v.pinned.Load())[camera] }
 
 // claimRetry bounds how often the always-on cameras this node does not
 // pull claim again: a camera handed over to this node is pulled at its
@@ -155,7 +169,7 @@ func (v *clusterVideo) liveChanged(cameras *ingest.Manager, live []cluster.NodeI
 	}
 	self := v.c.Node()
 	for _, cam := range v.c.Cameras() {
-		if !v.pinned[cam] {
+		if !v.isPinned(cam) {
 			continue
 		}
 		owner := cluster.RendezvousOwner(cam, ids)
@@ -238,7 +252,7 @@ func (r *watchedReader) Close() {
 // itself (SET NX) keeps a camera with its holder when that is another
 // node, such as the node that took it over while its owner was away.
 func (v *clusterVideo) Claim(ctx context.Context, camera string) (bool, error) {
-	if v.pinned[camera] {
+	if v.isPinned(camera) {
 		if !v.c.Settled() {
 			return false, nil
 		}

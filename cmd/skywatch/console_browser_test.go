@@ -800,8 +800,9 @@ func (c *consoleCase) apiTokens(t *testing.T) {
 }
 
 // clusterView: an admin's Cluster tab shows this node (the demo runs
-// without cluster:) with its figures, refreshed by itself; an operator has
-// no such tab.
+// without cluster:) with its figures, refreshed by itself, and its reload
+// button answers (the demo has no file to reload); an operator has no such
+// tab.
 func (c *consoleCase) clusterView(t *testing.T) {
 	b := c.b
 	b.loginAs(t, "admin")
@@ -810,6 +811,11 @@ func (c *consoleCase) clusterView(t *testing.T) {
 		return !!document.querySelector('[data-testid=cluster-single]') &&
 			document.querySelectorAll('[data-testid=cluster-node] td').length === 6; })()`, 20*time.Second)
 	b.shot(t, "cluster")
+	// The demo has no config file: the reload button shows why it cannot.
+	b.rec.expectFailure("/api/admin/reload", http.StatusServiceUnavailable)
+	b.eval(t, `window.confirm = () => true; document.querySelector('[data-testid=reload-config]').click()`, nil)
+	b.waitJS(t, "the reload's answer", `!!document.querySelector('[data-testid=reload-result] [data-testid=reload-error][data-status="503"]')`,
+		10*time.Second)
 	b.loginAs(t, "watch")
 	var tabs bool
 	b.eval(t, `!!document.querySelector('[data-testid=tab-cluster]')`, &tabs)

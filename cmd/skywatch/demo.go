@@ -5,11 +5,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/skywatch/skywatch/alarms"
@@ -293,6 +296,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			logger.Warn("simulators", "error", err)
 		}
 	}
+	ignoreHangups(ctx, logger)
 	a.wait(ctx)
 	return 0
 }
@@ -319,4 +323,22 @@ func freeIfTaken(network, addr string) string {
 		}
 	}
 	return net.JoinHostPort(host, "0")
+}
+
+// ignoreHangups logs each SIGHUP until ctx ends: the demo has no config
+// file to reload, and a hangup must not end it.
+func ignoreHangups(ctx context.Context, logger *slog.Logger) {
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(hups)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hups:
+				logger.Info("SIGHUP ignored: the demo has no config file to reload")
+			}
+		}
+	}()
 }

@@ -9,19 +9,33 @@ import (
 
 // newLogger builds the process logger from the log section.
 func newLogger(cfg logConfig, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	switch strings.ToLower(cfg.Level) {
+	return newLevelLogger(cfg, w, new(slog.LevelVar))
+}
+
+// parseLevel is log.level's value.
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
 	case "", "info":
-		level = slog.LevelInfo
+		return slog.LevelInfo, nil
 	case "debug":
-		level = slog.LevelDebug
+		return slog.LevelDebug, nil
 	case "warn":
-		level = slog.LevelWarn
+		return slog.LevelWarn, nil
 	case "error":
-		level = slog.LevelError
+		return slog.LevelError, nil
 	default:
-		return nil, fmt.Errorf("log.level: %q is not debug, info, warn or error", cfg.Level)
+		return 0, fmt.Errorf("log.level: %q is not debug, info, warn or error", s)
 	}
+}
+
+// newLevelLogger is newLogger whose level is level, set from the log
+// section: a reload of the config changes it (log.level is live).
+func newLevelLogger(cfg logConfig, w io.Writer, level *slog.LevelVar) (*slog.Logger, error) {
+	l, err := parseLevel(cfg.Level)
+	if err != nil {
+		return nil, err
+	}
+	level.Set(l)
 	opts := &slog.HandlerOptions{Level: level}
 	switch strings.ToLower(cfg.Format) {
 	case "", "text":

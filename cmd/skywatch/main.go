@@ -16,6 +16,9 @@ import (
 )
 
 func main() {
+	// SIGHUP's default action ends the process: serve reloads its config
+	// on it, and nothing else may die of it (a stray `systemctl reload`).
+	signal.Ignore(syscall.SIGHUP)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

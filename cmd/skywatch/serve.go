@@ -5,6 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 )
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -24,7 +28,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "skywatch: %s is not valid:\n%s\n", *path, indent(err.Error()))
 		return 1
 	}
-	logger, _ := newLogger(s.log, stderr)
+	level := new(slog.LevelVar)
+	logger, _ := newLevelLogger(s.log, stderr, level)
+	s.source = &configSource{path: *path, file: fc, level: level}
+	// SIGHUP reloads the config file from now on (main ignores it until
+	// then, so that it never ends the process).
+	hups := make(chan os.Signal, 1)
+	signal.Notify(hups, syscall.SIGHUP)
+	defer signal.Stop(hups)
 	a, err := newApp(ctx, s, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "skywatch:", err)
@@ -36,6 +47,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	logger.Info("skywatch serving", "http", "http://"+a.web.Addr().String()+"/", "cameras", len(s.ingest.Cameras),
 		"mqtt", a.intake.Status().Address, "devices", len(s.alarms.Devices))
+	reloading := make(chan struct{})
+	go func() {
+		defer close(reloading)
+		a.reloadOnSignal(ctx, hups)
+	}()
 	a.wait(ctx)
+	<-reloading
 	return 0
 }

@@ -34,7 +34,7 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	fmt.Fprintf(stdout, "# The token, shown this once: give it to the player as\n#   Authorization: Bearer %s\n", tok)
-	fmt.Fprintf(stdout, "token: %s\n\n# Paste under tokens: in the config file, then restart:\n", tok)
+	fmt.Fprintf(stdout, "token: %s\n\n# Paste under tokens: in the config file, then reload (systemctl reload skywatch):\n", tok)
 	fmt.Fprintf(stdout, "  - name: %s\n    role: %s\n", tc.Name, tc.Role)
 	if tc.Area != "" {
 		fmt.Fprintf(stdout, "    area: %s\n", tc.Area)

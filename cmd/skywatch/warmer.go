@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/skywatch/skywatch/alarms"
@@ -41,8 +42,10 @@ type incidentFeed interface {
 // waits for it (a slow subscriber misses changes).
 type incidentWarmer struct {
 	cameras cameraHolder
-	hold    time.Duration
-	logger  *slog.Logger
+	// hold is ingest.warm_on_alarm, which a reload may change (0: warm
+	// nothing).
+	hold   atomic.Int64
+	logger *slog.Logger
 
 	// warmed is when each incident's cameras were last held; touched only
 	// by run.
@@ -53,7 +56,9 @@ type incidentWarmer struct {
 }
 
 func newIncidentWarmer(cameras cameraHolder, hold time.Duration, logger *slog.Logger) *incidentWarmer {
-	return &incidentWarmer{cameras: cameras, hold: hold, logger: logger, warmed: map[string]time.Time{}}
+	w := &incidentWarmer{cameras: cameras, logger: logger, warmed: map[string]time.Time{}}
+	w.hold.Store(int64(hold))
+	return w
 }
 
 // start subscribes to feed's changes and warms cameras until close.
@@ -83,24 +88,25 @@ func (w *incidentWarmer) close() {
 // take warms the cameras of ch's incident if it is a new response incident
 // not warmed yet, or an escalated one.
 func (w *incidentWarmer) take(ch alarms.IncidentChange, now time.Time) {
+	hold := time.Duration(w.hold.Load())
 	for id, at := range w.warmed {
-		if now.Sub(at) >= w.hold {
+		if now.Sub(at) >= hold {
 			delete(w.warmed, id)
 		}
 	}
 	inc := ch.Incident
-	if inc == nil || inc.Kind != alarms.KindResponse || !inc.State.Open() || len(inc.Cameras) == 0 {
+	if hold == 0 || inc == nil || inc.Kind != alarms.KindResponse || !inc.State.Open() || len(inc.Cameras) == 0 {
 		return
 	}
 	_, seen := w.warmed[inc.ID]
 	// The first change seen of an incident is normally its opening; one
 	// created long ago (seen first after a restart) is not new.
-	fresh := !seen && now.Sub(inc.Created) < w.hold
+	fresh := !seen && now.Sub(inc.Created) < hold
 	if !fresh && ch.Entry.Action != "escalated" {
 		return
 	}
 	w.warmed[inc.ID] = now
-	until := now.Add(w.hold)
+	until := now.Add(hold)
 	for _, t := range warmTargets(inc) {
 		err := w.cameras.Hold(t.camera, t.sub, until)
 		if errors.Is(err, errWarmElsewhere) {

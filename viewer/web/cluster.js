@@ -1,7 +1,9 @@
 // Cluster (admins only): the nodes, which one runs the incident engine, the
 // leases, the cameras each node pulls and each node's figures, refreshed
 // every few seconds (GET /api/cluster). On a server without cluster: this
-// node's figures.
+// node's figures. Its toolbar reloads the config file of the node that
+// answers (POST /api/admin/reload) and shows what changed, what needs a
+// restart, or why the file was refused.
 'use strict';
 
 (function () {
@@ -44,6 +46,14 @@
       'cluster.col.holder': '持有节点',
       'cluster.col.token': '令牌',
       'cluster.col.expires': '到期',
+      'reload.button': '重新加载配置',
+      'reload.confirm': '重新读取本节点的配置文件并应用其变更？',
+      'reload.applied': '配置已应用：{summary}',
+      'reload.invalid': '配置文件无效，仍使用原配置：',
+      'reload.failed': '配置应用中途失败（部分已应用），修正后请再次加载：',
+      'reload.restart': '以下配置项需重启后生效：{keys}',
+      'reload.node': '节点 {node}',
+      'reload.noFile': '本服务器没有可重新加载的配置文件（演示模式）',
     },
     en: {
       'tab.cluster': 'Cluster',
@@ -75,10 +85,55 @@
       'cluster.col.holder': 'Holder',
       'cluster.col.token': 'Token',
       'cluster.col.expires': 'Expires',
+      'reload.button': 'Reload configuration',
+      'reload.confirm': "Read this node's config file again and apply what changed?",
+      'reload.applied': 'Configuration applied: {summary}',
+      'reload.invalid': 'The config file is not valid; the running configuration is kept:',
+      'reload.failed': 'Applying the configuration failed part way (some parts applied); fix it and reload again:',
+      'reload.restart': 'These keys need a restart to take effect: {keys}',
+      'reload.node': 'node {node}',
+      'reload.noFile': 'This server has no config file to reload (the demo)',
     },
   });
 
-  const v = { root: null, body: null, timer: 0, seq: 0 };
+  const v = { root: null, body: null, timer: 0, seq: 0, reload: null };
+
+  // reloadConfig asks the answering node to reload its config file and
+  // shows the answer: 200 applied, 422 invalid, 500 failed part way.
+  async function reloadConfig() {
+    if (!window.confirm(S.t('reload.confirm'))) return;
+    const box = v.reload;
+    if (!box) return;
+    let r = null, error = '', status = 0;
+    try {
+      r = await S.api('POST', '/api/admin/reload');
+    } catch (err) {
+      if (err && err.body && err.body.result) r = err.body;
+      else {
+        status = (err && err.status) || 0;
+        error = status === 503 ? S.t('reload.noFile') : O.errorText(err);
+      }
+    }
+    if (box !== v.reload) return;
+    clear(box);
+    if (!r) {
+      box.append(el('p', { class: 'error-box ops-error', role: 'alert', 'data-testid': 'reload-error', 'data-status': String(status) }, error));
+      return;
+    }
+    const node = r.node ? ' (' + S.t('reload.node', { node: r.node }) + ')' : '';
+    if (r.result === 'applied') {
+      box.append(el('p', { class: 'ops-pad', role: 'status', 'data-testid': 'reload-applied' },
+        S.t('reload.applied', { summary: r.summary || '' }) + node));
+    } else {
+      box.append(el('div', { class: 'error-box ops-error', role: 'alert', 'data-testid': 'reload-' + r.result },
+        el('p', {}, S.t(r.result === 'invalid' ? 'reload.invalid' : 'reload.failed') + node),
+        el('ul', {}, (r.errors || []).map((e) => el('li', { class: 'mono ops-small' }, e)))));
+    }
+    if (r.needs_restart && r.needs_restart.length) {
+      box.append(el('p', { class: 'muted ops-pad', 'data-testid': 'reload-restart' },
+        S.t('reload.restart', { keys: r.needs_restart.join(', ') })));
+    }
+  }
 
   function th(cols) {
     return el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, S.t('cluster.col.' + c)))));
@@ -157,9 +212,11 @@
     if (!v.root) return;
     clear(v.root);
     v.body = el('div', { class: 'table-wrap', 'data-testid': 'cluster-body' });
+    v.reload = el('div', { 'data-testid': 'reload-result' });
     v.root.append(el('div', { class: 'toolbar' }, el('h2', {}, S.t('cluster.heading')), el('span', { class: 'spacer' }),
+      el('button', { type: 'button', class: 'btn', 'data-testid': 'reload-config', onclick: reloadConfig }, S.t('reload.button')),
       el('button', { type: 'button', class: 'btn', 'data-testid': 'cluster-refresh', onclick: load }, S.t('cluster.refresh'))),
-    v.body);
+    v.reload, v.body);
     load();
   }
 
@@ -177,6 +234,7 @@
       v.seq++;
       v.root = null;
       v.body = null;
+      v.reload = null;
     },
     render,
   });

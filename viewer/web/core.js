@@ -446,7 +446,10 @@
   // 10 s; 0.25 s first when a playing session broke; the server's
   // Retry-After when it gives one) until stop(). States: connecting,
   // playing, retrying, offline (the camera cannot stream now), denied (out
-  // of scope: no retry).
+  // of scope: no retry), removed (the camera was removed from the
+  // configuration: no retry). When a playing session breaks, the player
+  // first asks the session's URL why: a configuration change that ended it
+  // says so (410 with camera_removed or camera_changed).
   class PlayerImpl {
     constructor(video, cameraId, opts) {
       opts = opts || {};
@@ -464,6 +467,7 @@
       this.timers = {};
       this.lastFrames = -1;
       this.lastProgress = 0;
+      this.asking = -1; // the gen whose session's end is being asked about
       video.muted = true;
       video.autoplay = true;
       video.playsInline = true;
@@ -628,6 +632,10 @@
           this.setState('denied', say(/outside your area/.test((body && body.error) || '') ? 'player.outsideArea' : 'player.denied'));
           return;
         case 404:
+          if (body && body.code === 'camera_removed') {
+            this.removed();
+            return;
+          }
           this.retry('offline', say('player.unknown'), RETRY_MAX_MS);
           return;
         case 429:
@@ -663,13 +671,47 @@
           this.setState('retrying', say('player.interrupted'));
           clearTimeout(this.timers.grace);
           this.timers.grace = setTimeout(() => {
-            if (gen === this.gen && pc.connectionState !== 'connected') this.retry('retrying', say('player.interrupted'));
+            if (gen === this.gen && pc.connectionState !== 'connected') this.interrupted(gen, say('player.interrupted'));
           }, DISCONNECTED_GRACE_MS);
           break;
         case 'failed':
-          this.retry('retrying', say('player.failed'));
+          this.interrupted(gen, say('player.failed'));
           break;
       }
+    }
+
+    // interrupted handles a session that broke: it asks the session's URL
+    // whether the server ended it because the camera was removed from the
+    // configuration (stop, and say so) or its settings changed (connect
+    // again at once, and say so), and otherwise retries as ever.
+    async interrupted(gen, why) {
+      if (this.asking === gen) return;
+      this.asking = gen;
+      const loc = this.location;
+      let code = '';
+      if (loc && !sessionGone) {
+        try {
+          const resp = await fetch(loc, { credentials: 'same-origin', cache: 'no-store' });
+          if (resp.status === 410) code = ((await resp.json()) || {}).code || '';
+        } catch (_) { /* no answer: retry as ever */ }
+      }
+      if (gen !== this.gen || this.stopped) return;
+      if (code === 'camera_removed') {
+        this.removed();
+      } else if (code === 'camera_changed') {
+        this.location = null; // the server has ended it: nothing to DELETE
+        this.retry('retrying', say('player.changed'), 0, RETRY_FIRST_MS);
+      } else {
+        this.retry('retrying', why);
+      }
+    }
+
+    // removed stops for good: the camera is no longer configured.
+    removed() {
+      this.location = null;
+      this.teardown();
+      this.gen++;
+      this.setState('removed', say('player.removed'));
     }
 
     markPlaying() {
@@ -697,7 +739,7 @@
         this.lastProgress = now;
         return;
       }
-      if (now - this.lastProgress > STALL_MS) this.retry('retrying', say('player.noPicture'));
+      if (now - this.lastProgress > STALL_MS) this.interrupted(gen, say('player.noPicture'));
     }
 
     // retry tears the session down, shows state with why (a function, as

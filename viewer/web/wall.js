@@ -104,7 +104,7 @@
       case 'playing': return 'ok';
       case 'connecting': case 'playback': return 'info';
       case 'retrying': return 'warn';
-      case 'offline': case 'denied': return 'err';
+      case 'offline': case 'denied': case 'removed': return 'err';
       default: return 'muted';
     }
   }
