@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/skywatch/skywatch/internal/storeformat"
 )
 
 // File names in a FileStore's directory.
@@ -29,6 +31,7 @@ const (
 //	prefs.json   {"username": {preferences}, ...}, user names in lower case
 //	sessions.json  console sessions, under a hash of their cookie's token
 //	tokens.json  the console's API tokens, hashed, by lower-case name
+//	format       RecordsFormatVersion in decimal (see format.go)
 //
 // A record is on disk (written and fsynced) when AppendAudit returns, so
 // the log survives a crash of the process or the machine. A crash in the
@@ -61,16 +64,26 @@ type FileStore struct {
 	torn   bool     // the log does not end with a newline
 	// write appends to the log; tests make it fail half-way.
 	write func(f *os.File, b []byte) (int, error)
+	// migration is what OpenFileStore migrated, nil if nothing.
+	migration *RecordsMigration
 }
 
 // OpenFileStore opens the store in dir, making dir (mode 0700) and the
 // files (mode 0600) when they do not exist.
 func OpenFileStore(dir string) (*FileStore, error) {
+	start := time.Now()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("accounts file store: %w", err)
 	}
+	// Before anything is written: a newer directory stays as it is.
+	from, err := readDirFormat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("accounts file store: %w", err)
+	}
+	if from > RecordsFormatVersion {
+		return nil, fmt.Errorf("accounts file store: %s: %w", dir, &storeformat.NewerError{Found: from, Reads: RecordsFormatVersion})
+	}
 	s := &FileStore{dir: dir, write: (*os.File).Write}
-	var err error
 	if s.prefs, err = readPrefsFile(filepath.Join(dir, prefsFile)); err != nil {
 		return nil, fmt.Errorf("accounts file store: %w", err)
 	}
@@ -81,7 +94,7 @@ func OpenFileStore(dir string) (*FileStore, error) {
 		return nil, fmt.Errorf("accounts file store: %w", err)
 	}
 	// Temporary files of a rewrite that a crash interrupted.
-	for _, name := range []string{prefsFile, sessionsFile, tokensFile} {
+	for _, name := range []string{prefsFile, sessionsFile, tokensFile, FormatFile} {
 		if tmps, err := filepath.Glob(filepath.Join(dir, name+".*.tmp")); err == nil {
 			for _, t := range tmps {
 				_ = os.Remove(t)
@@ -99,6 +112,16 @@ func OpenFileStore(dir string) (*FileStore, error) {
 	if err := syncDir(dir); err != nil {
 		_ = s.audit.Close()
 		return nil, fmt.Errorf("accounts file store: %w", err)
+	}
+	switch from {
+	case 0:
+		err = writeDirFormat(dir)
+	case 1:
+		err = s.migrateDir(from, start)
+	}
+	if err != nil {
+		_ = s.audit.Close()
+		return nil, fmt.Errorf("accounts file store: %s: migrate format %d to %d: %w", dir, from, RecordsFormatVersion, err)
 	}
 	return s, nil
 }

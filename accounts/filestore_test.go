@@ -208,8 +208,8 @@ func TestFileStoreFiles(t *testing.T) {
 		t.Errorf("prefs %s", p)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 2 {
-		t.Errorf("files %v, want %s and %s", entries, auditFile, prefsFile)
+	if len(entries) != 3 {
+		t.Errorf("files %v, want %s, %s and %s", entries, auditFile, FormatFile, prefsFile)
 	}
 	s.Close()
 

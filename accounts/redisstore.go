@@ -23,6 +23,7 @@ import (
 //	P tokens      hash; lower-case token name -> token JSON (hashed).
 //	P token_uses  hash; lower-case token name -> use count.
 //	P token_last  hash; lower-case token name -> last use, Unix ms.
+//	P format      hash; "records" -> RecordsFormatVersion (format.go).
 //
 // A record is stored when AppendAudit returns; for it to survive a crash of
 // Redis too, run Redis with appendonly yes (see the alarm store). A write
@@ -37,6 +38,8 @@ import (
 type RedisStore struct {
 	rdb *redisconn.Client
 	cfg RedisConfig
+	// migration is what OpenRedisStore migrated, nil if nothing.
+	migration *RecordsMigration
 }
 
 // OpenRedisStore connects to Redis and checks that it answers.
@@ -50,7 +53,12 @@ func OpenRedisStore(ctx context.Context, cfg RedisConfig) (*RedisStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("accounts redis store: %w", err)
 	}
-	return &RedisStore{rdb: rdb, cfg: cfg}, nil
+	s := &RedisStore{rdb: rdb, cfg: cfg}
+	if err := s.checkFormat(ctx); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("accounts redis store: key prefix %q: %w", cfg.KeyPrefix, err)
+	}
+	return s, nil
 }
 
 // Close closes the connections. It is idempotent.

@@ -78,8 +78,8 @@ func TestRedisStoreKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(slices.Sorted(slices.Values(keys)), " ") != prefix+"audit "+prefix+"prefs" {
-		t.Errorf("keys %v, want %saudit and %sprefs", keys, prefix, prefix)
+	if strings.Join(slices.Sorted(slices.Values(keys)), " ") != prefix+"audit "+prefix+"format "+prefix+"prefs" {
+		t.Errorf("keys %v, want %saudit, %sformat and %sprefs", keys, prefix, prefix, prefix)
 	}
 	if typ, _ := s.rdb.Type(ctx, prefix+"audit").Result(); typ != "stream" {
 		t.Errorf("audit is a %s", typ)

@@ -18,6 +18,7 @@
 //	rejected_device/{d} seq -> nothing
 //	rejected_meta     "count" -> number of rejected messages (8 bytes)
 //	devices           device id -> state JSON
+//	meta              "format" -> FormatVersion in decimal (see format.go)
 //
 // An event's Offset is its seq in 16 hex digits; so is a rejected message's
 // (from its own sequence). Dedup keys of device event ids expire after the
@@ -42,6 +43,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/skywatch/skywatch/alarms"
+	"github.com/skywatch/skywatch/internal/storeformat"
 )
 
 var _ alarms.Store = (*Store)(nil)
@@ -108,6 +110,9 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 type Store struct {
 	db   *bolt.DB
 	opts options
+	// migration is what Open migrated, nil if nothing; set before Open
+	// returns, read only after.
+	migration *Migration
 
 	mu     sync.Mutex
 	closed bool
@@ -128,12 +133,67 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	db.MaxBatchDelay = o.batchDelay
 	s := &Store{db: db, opts: o}
-	if err := db.Update(s.prepare); err != nil {
+	if err := s.upgrade(path); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("bolt store: open %s: %w", path, err)
 	}
 	return s, nil
 }
+
+// upgrade prepares the file for use at FormatVersion: a new file is
+// stamped, an older one copied beside itself and migrated in one
+// transaction, a newer one refused before anything is written to it.
+func (s *Store) upgrade(path string) error {
+	var from int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		from, err = readFormat(tx)
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case from > FormatVersion:
+		return &storeformat.NewerError{Found: from, Reads: FormatVersion}
+	case from == FormatVersion:
+		return s.db.Update(s.prepare)
+	case from == 0:
+		return s.db.Update(func(tx *bolt.Tx) error {
+			if err := s.prepare(tx); err != nil {
+				return err
+			}
+			return stampFormat(tx)
+		})
+	}
+	start := time.Now()
+	m := &Migration{From: from, To: FormatVersion, Backup: BackupPath(path, from)}
+	// The copy lets the previous Skywatch be put back with the file as it
+	// left it.
+	err = s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		m.BackupBytes, err = writeBackup(tx, m.Backup)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migrate format %d to %d: copy to %s: %w", from, FormatVersion, m.Backup, err)
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := s.prepare(tx); err != nil {
+			return err
+		}
+		return migrate1(tx, m)
+	})
+	if err != nil {
+		return fmt.Errorf("migrate format %d to %d: %w", from, FormatVersion, err)
+	}
+	m.Took = time.Since(start)
+	s.migration = m
+	return nil
+}
+
+// Migration returns what Open did to migrate an older file, or nil when
+// the file was new or already at FormatVersion.
+func (s *Store) Migration() *Migration { return s.migration }
 
 // prepare creates the buckets and removes expired dedup keys.
 func (s *Store) prepare(tx *bolt.Tx) error {

@@ -31,6 +31,7 @@
 //	                         ids. Both are bounded: AddRejected drops the
 //	                         oldest past its limits from both.
 //	P devices                hash; device id -> state JSON.
+//	P format                 hash; "alarms" -> FormatVersion (format.go).
 //
 // An event is stored by one Lua script (dedup check, XADD, index ZADDs,
 // dedup key), so a crash or timeout leaves either all of it or nothing, and
@@ -78,6 +79,8 @@ type Store struct {
 	// (strict mode on Redis 7.2 and later).
 	durability alarms.StoreDurability
 	waitAOF    bool
+	// migration is what Open migrated, nil if nothing.
+	migration *Migration
 }
 
 // Open connects to Redis and checks that it answers.
@@ -110,6 +113,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = rdb.Close()
 		_ = blocking.Close()
 		return nil, fmt.Errorf("redis store: %w", err)
+	}
+	if err := s.checkFormat(ctx); err != nil {
+		_ = rdb.Close()
+		_ = blocking.Close()
+		return nil, fmt.Errorf("redis store: key prefix %q: %w", cfg.KeyPrefix, err)
 	}
 	return s, nil
 }

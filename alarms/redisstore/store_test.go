@@ -64,7 +64,7 @@ func TestKeyLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"dedup:d1/e1", "devices", "events", "idx:all", "idx:area:north", "idx:class:fire", "idx:device:d1", "rejected", "rejected:device:d1"}
+	want := []string{"dedup:d1/e1", "devices", "events", "format", "idx:all", "idx:area:north", "idx:class:fire", "idx:device:d1", "rejected", "rejected:device:d1"}
 	got := map[string]bool{}
 	for _, k := range keys {
 		got[strings.TrimPrefix(k, prefix)] = true

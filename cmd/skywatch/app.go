@@ -54,6 +54,9 @@ type app struct {
 	// reloads reloads the config file (reload.go); nil without one (the
 	// demo).
 	reloads *reloader
+	// control serves `skywatch backup` on store.control_socket
+	// (control.go); nil when off, and in the demo.
+	control *controlServer
 }
 
 // records is the audit log and preference store the console writes to,
@@ -137,7 +140,7 @@ func newApp(ctx context.Context, s *settings, logger *slog.Logger) (*app, error)
 		a.closeAll()
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	a.records, err = openRecords(ctx, s.store)
+	a.records, err = openRecords(ctx, s.store, logger.With("component", "records"))
 	if err != nil {
 		a.closeAll()
 		return nil, err
@@ -229,6 +232,13 @@ func (a *app) wait(ctx context.Context) {
 // closeAll closes what was built, in reverse order. Each part's Close is
 // idempotent.
 func (a *app) closeAll() {
+	if a.control != nil {
+		// First: a backup in progress holds a read transaction that
+		// closing the store would wait for.
+		if err := a.control.Close(); err != nil {
+			a.logger.Warn("close control socket", "error", err)
+		}
+	}
 	if a.web != nil {
 		if err := a.web.Close(); err != nil {
 			a.logger.Warn("close web server", "error", err)

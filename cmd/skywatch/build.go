@@ -51,6 +51,9 @@ type storeSettings struct {
 	// records is the audit log's and preferences' directory, beside path
 	// unless the config names one (unused with Redis).
 	records string
+	// control is the control socket's path (control.go), beside path
+	// unless the config names one; "" when off or with Redis.
+	control string
 }
 
 // defaultStorePath is the embedded store's file when the config names none.
@@ -58,6 +61,9 @@ const defaultStorePath = "skywatch.db"
 
 // defaultRecordsDir is the audit log's directory, beside the store's file.
 const defaultRecordsDir = "skywatch-records"
+
+// defaultControlSocket is the control socket, beside the store's file.
+const defaultControlSocket = "skywatch.sock"
 
 // defaultAuthCacheFile keeps the verified device credentials, beside the
 // store's file.
@@ -180,9 +186,18 @@ func buildSettings(fc *fileConfig) (*settings, error) {
 		if ss.records == "" {
 			ss.records = filepath.Join(filepath.Dir(ss.path), defaultRecordsDir)
 		}
+		switch ss.control = fc.Store.ControlSocket; ss.control {
+		case "off":
+			ss.control = ""
+		case "":
+			ss.control = filepath.Join(filepath.Dir(ss.path), defaultControlSocket)
+		}
 	}
 	if fc.Store.RedisURL != "" && fc.Store.RecordsDir != "" {
 		errs = append(errs, errors.New("store.records_dir: with redis_url the audit log and preferences are kept in Redis"))
+	}
+	if fc.Store.RedisURL != "" && fc.Store.ControlSocket != "" && fc.Store.ControlSocket != "off" {
+		errs = append(errs, errors.New("store.control_socket: it serves backups of the embedded store; with redis_url back up Redis instead (see skywatch backup)"))
 	}
 
 	if len(fc.Users) == 0 {

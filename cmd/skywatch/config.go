@@ -77,6 +77,10 @@ type storeConfig struct {
 	// RecordsDir holds the audit log and operators' preferences when the
 	// store is the embedded file; with Redis they are kept in Redis.
 	RecordsDir string `yaml:"records_dir"`
+	// ControlSocket is the unix socket through which `skywatch backup`
+	// asks the running server for a backup of the embedded store; "off"
+	// for none. It defaults to skywatch.sock beside path.
+	ControlSocket string `yaml:"control_socket"`
 }
 
 type logConfig struct {

@@ -3,6 +3,8 @@
 //	skywatch serve -config skywatch.yaml   run with a config file
 //	skywatch check -config skywatch.yaml   validate a config file and print every problem
 //	skywatch demo                          run with simulated cameras on embedded defaults
+//	skywatch backup -config F -out B.tar   copy the alarm store and records, while serve runs or not
+//	skywatch restore -config F -in B.tar   put a backup back into an empty data directory
 package main
 
 import (

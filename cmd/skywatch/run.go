@@ -12,6 +12,10 @@ const usage = `usage: skywatch <command> [flags]
 commands:
   serve -config FILE   run Skywatch with a config file
   check -config FILE   validate a config file and print every problem with its key
+  backup -config FILE -out FILE
+                       write a consistent copy of the alarm store and records, while Skywatch runs or not
+  restore -config FILE -in FILE
+                       put a backup back into an empty data directory (Skywatch stopped)
   demo                 run simulated cameras, alarm devices and Skywatch on embedded defaults
   passwd [-argon2id]   read a password on standard input, print its bcrypt (or argon2id) hash for password_hash
   token [-name N -role R -area A -cameras C]
@@ -37,6 +41,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, args[1:], stdout, stderr)
 	case "check":
 		return runCheck(args[1:], stdout, stderr)
+	case "backup":
+		return runBackup(ctx, args[1:], stdout, stderr)
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], stdout, stderr)
 	case "passwd":

@@ -41,6 +41,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "skywatch:", err)
 		return 1
 	}
+	if err := a.startControl(s.store.control); err != nil {
+		a.closeAll()
+		fmt.Fprintln(stderr, "skywatch:", err)
+		return 1
+	}
 	if err := a.start(ctx); err != nil {
 		fmt.Fprintln(stderr, "skywatch:", err)
 		return 1

@@ -29,19 +29,34 @@ func openStore(ctx context.Context, s storeSettings, logger *slog.Logger) (alarm
 		if err != nil {
 			return nil, fmt.Errorf("store.path: %w", err)
 		}
-		logger.Info("alarm store: embedded file", "path", s.path)
+		if m := st.Migration(); m != nil {
+			logger.Warn("alarm store: migrated the file to a new format",
+				"path", s.path, "from", m.From, "to", m.To, "took", m.Took,
+				"events", m.Events, "dedup_keys", m.DedupKeys, "rejected", m.Rejected, "devices", m.Devices,
+				"incidents", m.Incidents, "open_incidents", m.OpenIncidents, "units", m.Units,
+				"undecodable", m.Undecodable, "rebuilt", m.Rebuilt,
+				"backup", m.Backup, "backup_bytes", m.BackupBytes)
+		}
+		logger.Info("alarm store: embedded file", "path", s.path, "format", boltstore.FormatVersion)
 		return st, nil
 	}
 	backoff := time.Second
 	for {
 		st, err := redisstore.Open(ctx, s.redis)
 		if err == nil {
-			logger.Info("alarm store: redis", "key_prefix", s.redis.KeyPrefix, "durability", st.Durability().Summary)
+			if m := st.Migration(); m != nil {
+				logger.Warn("alarm store: stamped the keys with a new format", "key_prefix", s.redis.KeyPrefix, "from", m.From, "to", m.To)
+			}
+			logger.Info("alarm store: redis", "key_prefix", s.redis.KeyPrefix, "format", redisstore.FormatVersion, "durability", st.Durability().Summary)
 			return st, nil
 		}
 		if errors.Is(err, redisstore.ErrDurability) {
 			// Redis answers, but its settings must change first.
 			return nil, err
+		}
+		if errors.Is(err, redisstore.ErrNewerFormat) {
+			// Waiting would not help: this binary is too old.
+			return nil, fmt.Errorf("store.redis_url: %w", err)
 		}
 		logger.Warn("alarm store: redis unavailable, retrying", "error", err, "retry_in", backoff)
 		select {
@@ -55,17 +70,24 @@ func openStore(ctx context.Context, s storeSettings, logger *slog.Logger) (alarm
 
 // openRecords opens the audit log and preference store: in Redis beside
 // the alarm store when it is Redis, else files in their own directory.
-func openRecords(ctx context.Context, s storeSettings) (records, error) {
+func openRecords(ctx context.Context, s storeSettings, logger *slog.Logger) (records, error) {
 	if s.redis.URL == "" {
 		r, err := accounts.OpenFileStore(s.records)
 		if err != nil {
 			return nil, fmt.Errorf("store.records_dir: %w", err)
+		}
+		if m := r.Migration(); m != nil {
+			logger.Warn("records: migrated the directory to a new format", "dir", s.records, "from", m.From, "to", m.To, "took", m.Took,
+				"audit_bytes", m.AuditBytes, "audit_lines", m.AuditLines, "prefs", m.Prefs, "sessions", m.Sessions, "tokens", m.Tokens)
 		}
 		return r, nil
 	}
 	r, err := accounts.OpenRedisStore(ctx, accounts.RedisConfig{URL: s.redis.URL, KeyPrefix: s.redis.KeyPrefix, Timeout: s.redis.Timeout})
 	if err != nil {
 		return nil, fmt.Errorf("store.redis_url: audit records: %w", err)
+	}
+	if m := r.Migration(); m != nil {
+		logger.Warn("records: stamped the keys with a new format", "key_prefix", s.redis.KeyPrefix, "from", m.From, "to", m.To)
 	}
 	return r, nil
 }
