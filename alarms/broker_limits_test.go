@@ -156,6 +156,9 @@ func TestBrokerIdleConnections(t *testing.T) {
 	waitFor(t, "50 connections refused past the total cap", func() bool {
 		return metric(t, in, "skywatch_alarms_mqtt_connections_refused_total", "total") == 50
 	})
+	if got := metric(t, in, "skywatch_alarms_mqtt_max_connections", ""); got != 200 {
+		t.Fatalf("skywatch_alarms_mqtt_max_connections = %v, want 200 (mqtt.max_connections)", got)
+	}
 	// Every connection ends: refused at once, or closed at the timeout.
 	for i, c := range idle {
 		_ = c.SetReadDeadline(time.Now().Add(failAfter))

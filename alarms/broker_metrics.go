@@ -13,6 +13,7 @@ type brokerMetrics struct {
 	inflightDropped      prometheus.Counter
 
 	connections     *prometheus.Desc
+	maxConnections  *prometheus.Desc
 	connRefused     *prometheus.Desc
 	connectTimeouts *prometheus.Desc
 }
@@ -36,6 +37,8 @@ func newBrokerMetrics() *brokerMetrics {
 			"Queued messages dropped from a resumed session because its client may not read them."),
 		connections: prometheus.NewDesc("skywatch_alarms_mqtt_connections",
 			"Open connections of the embedded broker, those that have not sent CONNECT included.", nil, nil),
+		maxConnections: prometheus.NewDesc("skywatch_alarms_mqtt_max_connections",
+			"The embedded broker's connection limit in effect: mqtt.max_connections, lowered at start to leave mqtt.reserved_fds of the open file limit.", nil, nil),
 		connRefused: prometheus.NewDesc("skywatch_alarms_mqtt_connections_refused_total",
 			"Connections closed at accept, by cap: total (mqtt.max_connections) or address (mqtt.max_connections_per_address).",
 			[]string{"cap"}, nil),
@@ -54,6 +57,7 @@ func (m *brokerMetrics) describe(ch chan<- *prometheus.Desc) {
 		c.Describe(ch)
 	}
 	ch <- m.connections
+	ch <- m.maxConnections
 	ch <- m.connRefused
 	ch <- m.connectTimeouts
 }
@@ -68,6 +72,7 @@ func (m *brokerMetrics) collect(ch chan<- prometheus.Metric, lim *connLimiter) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(m.connections, prometheus.GaugeValue, float64(lim.count()))
+	ch <- prometheus.MustNewConstMetric(m.maxConnections, prometheus.GaugeValue, float64(lim.max))
 	ch <- prometheus.MustNewConstMetric(m.connRefused, prometheus.CounterValue, float64(lim.refusedTotal.Load()), "total")
 	ch <- prometheus.MustNewConstMetric(m.connRefused, prometheus.CounterValue, float64(lim.refusedAddr.Load()), "address")
 	ch <- prometheus.MustNewConstMetric(m.connectTimeouts, prometheus.CounterValue, float64(lim.timedOut.Load()))

@@ -30,7 +30,8 @@ type metrics struct {
 	dropped     *prometheus.Desc
 	subscribers *prometheus.Desc
 
-	broker *brokerMetrics
+	broker  *brokerMetrics
+	pending *pendingMessages
 }
 
 // Causes of rejected messages, as metric labels.
@@ -124,7 +125,8 @@ func newMetrics() *metrics {
 			"Events that slow live subscribers missed.", nil, nil),
 		subscribers: prometheus.NewDesc("skywatch_alarms_subscribers",
 			"Live event subscribers.", nil, nil),
-		broker: newBrokerMetrics(),
+		broker:  newBrokerMetrics(),
+		pending: newPendingMessages(),
 	}
 }
 
@@ -146,6 +148,8 @@ var _ prometheus.Collector = collector{}
 //	skywatch_alarms_supervision_troubles_total{cause}
 //	skywatch_alarms_supervision_restores_total
 //	skywatch_alarms_store_seconds              message taken to event stored
+//	skywatch_alarms_intake_pending             messages taken, not yet stored
+//	skywatch_alarms_intake_oldest_pending_seconds  the intake's lag
 //	skywatch_alarms_throttled_total
 //	skywatch_alarms_throttled_seconds_total
 //	skywatch_alarms_store_held_total
@@ -169,7 +173,7 @@ func (in *Intake) Collector() prometheus.Collector { return collector{in} }
 func (c collector) cs() []prometheus.Collector {
 	m := c.in.metrics
 	return append([]prometheus.Collector{m.received, m.stored, m.duplicates, m.rejected, m.storeErrors, m.troubles, m.restores, m.storeTime,
-		m.throttled, m.throttledTime, m.storeHeld, m.storeHeldTime, m.disconnects, m.rejectedDropped, m.willsIgnored, m.stateMoved, m.adopted},
+		m.throttled, m.throttledTime, m.storeHeld, m.storeHeldTime, m.disconnects, m.rejectedDropped, m.willsIgnored, m.stateMoved, m.adopted, m.pending},
 		c.in.creds.metrics.collectors()...)
 }
 

@@ -25,6 +25,7 @@ type message struct {
 // take handles one message with bounded concurrency (unit messages apart). A nil error means
 // everything the message carries is stored and it may be acknowledged.
 func (in *Intake) take(ctx context.Context, m message) error {
+	defer in.metrics.pending.begin(m.received)()
 	sem := in.sem
 	if _, _, ok := in.topics.unitTopic(m.topic); ok {
 		sem = in.unitSem // they wait for the engine: not in the alarms' way

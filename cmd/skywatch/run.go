@@ -22,6 +22,7 @@ commands:
                        print a new API token (for a WHEP player or video wall) and its tokens: lines
   sim devices          run simulated alarm devices against a broker
   sim units            run simulated patrol units against a broker
+  sim camera           serve one simulated RTSP camera (a vendor's paths, digest auth) to try a setup with
   sim load             measure the alarm intake under a flood (see sim load -h)
   sim restart          measure a restart with thousands of devices (see sim restart -h)
   sim record           measure continuous recording of many 2 Mbit/s cameras (see sim record -h)

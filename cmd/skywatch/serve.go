@@ -50,7 +50,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "skywatch:", err)
 		return 1
 	}
-	logger.Info("skywatch serving", "http", "http://"+a.web.Addr().String()+"/", "cameras", len(s.ingest.Cameras),
+	scheme := "http"
+	if s.viewer.TLSCertFile != "" {
+		scheme = "https"
+	}
+	logger.Info("skywatch serving", "http", scheme+"://"+a.web.Addr().String()+"/", "cameras", len(s.ingest.Cameras),
 		"mqtt", a.intake.Status().Address, "devices", len(s.alarms.Devices))
 	reloading := make(chan struct{})
 	go func() {

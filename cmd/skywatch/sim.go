@@ -15,6 +15,9 @@ import (
 
 const simUsage = `usage: skywatch sim devices [flags]
        skywatch sim units [flags]
+       skywatch sim camera [flags]
+
+sim camera serves one simulated RTSP camera (see sim camera -h).
 
 sim units runs simulated patrol units: they patrol their area, report
 positions, answer most offers after a delay (some they decline or ignore),
@@ -31,6 +34,9 @@ bcrypt hashes) for Skywatch's config file.
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "units" {
 		return runSimUnits(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "camera" {
+		return runSimCamera(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "devices" {
 		fmt.Fprint(stderr, simUsage)
