@@ -21,19 +21,8 @@ func TestReloadRecordingNeedsRestart(t *testing.T) {
 	dir := t.TempDir()
 	camera := "\ncameras:\n  - {id: gate, url: \"rtsp://127.0.0.1:1/live\"}\n"
 	path := writeServeConfig(t, dir, camera)
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "-config", path}, &logs, &logs) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	base := waitForServeAddr(t, &logs)
+	logs := serveInBackground(t, path)
+	base := waitForServeAddr(t, logs)
 	cfg, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

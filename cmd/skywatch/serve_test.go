@@ -98,6 +98,25 @@ cameras:
 	}
 }
 
+// serveInBackground runs `serve -config path` until the test ends and
+// returns its logs; the test fails if serve does not stop within 20 s.
+func serveInBackground(t *testing.T, path string) *syncBuffer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "-config", path}, logs, logs) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("serve did not stop")
+		}
+	})
+	return logs
+}
+
 func waitForServeAddr(t *testing.T, logs *syncBuffer) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

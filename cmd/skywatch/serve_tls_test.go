@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -62,14 +61,7 @@ users:
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, []string{"serve", "-config", path}, &logs, &logs) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	logs := serveInBackground(t, path)
 	var addr string
 	deadline := time.Now().Add(10 * time.Second)
 	for addr == "" {
