@@ -289,6 +289,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "Patrol page: http://%s/patrol/ (log in as %s, password %s)\n",
 			a.web.Addr().String(), units[0].ID, demoUnitPassword)
 	}
+	ignoreHangups(ctx, logger)
 	<-ctx.Done()
 	stopSims()
 	for range 2 {
@@ -296,7 +297,6 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			logger.Warn("simulators", "error", err)
 		}
 	}
-	ignoreHangups(ctx, logger)
 	a.wait(ctx)
 	return 0
 }
