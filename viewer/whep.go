@@ -209,23 +209,9 @@ func (s *Server) handleWHEPDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) whepDelete(w http.ResponseWriter, r *http.Request) int {
-	se := s.session(r.PathValue("session"))
+	se, code := s.callerSession(w, r)
 	if se == nil {
-		if code, ok := s.proxyWHEPDelete(w, r, r.PathValue("session")); ok {
-			return code
-		}
-	}
-	if se == nil {
-		if code, ok := s.writeEnded(w, r); ok {
-			return code
-		}
-	}
-	if se == nil || se.camera != r.PathValue("camera") {
-		return writeError(w, http.StatusNotFound, "no such session")
-	}
-	if p := principalOf(r.Context()); se.owner.User.Username != p.User.Username {
-		// Session IDs are unguessable; this is another operator's.
-		return writeError(w, http.StatusNotFound, "no such session")
+		return code
 	}
 	se.stop()
 	select {
@@ -248,20 +234,32 @@ func (s *Server) handleWHEPSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) whepSession(w http.ResponseWriter, r *http.Request) int {
-	se := s.session(r.PathValue("session"))
-	if se == nil {
-		if code, ok := s.proxyWHEPDelete(w, r, r.PathValue("session")); ok {
-			return code
-		}
-		if code, ok := s.writeEnded(w, r); ok {
-			return code
-		}
-		return writeError(w, http.StatusNotFound, "no such session")
-	}
-	if se.camera != r.PathValue("camera") || se.owner.User.Username != principalOf(r.Context()).User.Username {
-		return writeError(w, http.StatusNotFound, "no such session")
+	if se, code := s.callerSession(w, r); se == nil {
+		return code
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"state": "live"})
+}
+
+// callerSession finds the caller's session named by the request's path on
+// this node. When it is not here, it answers for it (proxied to the node
+// that holds it, 410 when a configuration change ended it, else 404) and
+// returns nil with the status it wrote.
+func (s *Server) callerSession(w http.ResponseWriter, r *http.Request) (*session, int) {
+	se := s.session(r.PathValue("session"))
+	if se == nil {
+		if code, ok := s.proxyWHEPSession(w, r, r.PathValue("session")); ok {
+			return nil, code
+		}
+		if code, ok := s.writeEnded(w, r); ok {
+			return nil, code
+		}
+		return nil, writeError(w, http.StatusNotFound, "no such session")
+	}
+	if se.camera != r.PathValue("camera") || se.owner.User.Username != principalOf(r.Context()).User.Username {
+		// Session IDs are unguessable; this is another operator's.
+		return nil, writeError(w, http.StatusNotFound, "no such session")
+	}
+	return se, 0
 }
 
 // writeEnded answers 410 Gone for the caller's session that a

@@ -205,10 +205,10 @@ func sessionNode(id string) string {
 	return node
 }
 
-// proxyWHEPDelete sends a request of a session held by another node (its
+// proxyWHEPSession sends a request of a session held by another node (its
 // DELETE, or the GET that asks whether it goes on) there; it reports false
 // when the session is not another live node's.
-func (s *Server) proxyWHEPDelete(w http.ResponseWriter, r *http.Request, id string) (int, bool) {
+func (s *Server) proxyWHEPSession(w http.ResponseWriter, r *http.Request, id string) (int, bool) {
 	if s.deps.Peers == nil || proxied(r) {
 		return 0, false
 	}
