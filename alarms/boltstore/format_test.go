@@ -167,12 +167,7 @@ func equalMigration(a, b Migration) bool {
 // the way a lost write would.
 func breakIndexes(t *testing.T, path string) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	updateClosed(t, path, func(tx *bolt.Tx) error {
 		idx := tx.Bucket(bucketIndex)
 		k, _ := idx.Bucket(indexAll).Cursor().Last()
 		if err := idx.Bucket(indexAll).Delete(slices.Clone(k)); err != nil {
@@ -201,9 +196,6 @@ func breakIndexes(t *testing.T, path string) {
 		k, _ = rd.Cursor().First()
 		return rd.Delete(slices.Clone(k))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestMigrateRebuildsBrokenIndexes(t *testing.T) {
@@ -249,24 +241,29 @@ func TestMigrateRebuildsBrokenIndexes(t *testing.T) {
 	}
 }
 
-// stamp writes a format marker into a closed file.
-func stamp(t *testing.T, path, v string) {
+// updateClosed runs fn in one write transaction on a closed store file.
+func updateClosed(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
 	t.Helper()
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	if err := db.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stamp writes a format marker into a closed file.
+func stamp(t *testing.T, path, v string) {
+	t.Helper()
+	updateClosed(t, path, func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketMeta)
 		if err != nil {
 			return err
 		}
 		return b.Put(keyFormat, []byte(v))
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestNewerFormatRefused(t *testing.T) {
@@ -343,20 +340,12 @@ func TestNewFileStamped(t *testing.T) {
 // unstamp removes the format marker of a closed file: format 1 again.
 func unstamp(t *testing.T, path string, more func(tx *bolt.Tx) error) {
 	t.Helper()
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
+	updateClosed(t, path, func(tx *bolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Delete(keyFormat); err != nil {
 			return err
 		}
 		return more(tx)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Two open incidents of one device and kind (which the engine does not
